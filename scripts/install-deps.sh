@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian package vllm-cpp needs to build and test, with apt-get, when missing.
+# Idempotent: when everything is present it only asks dpkg and returns in about a second.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  nlohmann-json3-dev        # JSON (config.json, tokenizer.json, HTTP bodies)
+  libpcre2-dev              # Unicode regex for pre-tokenizers
+  libutf8proc-dev           # Unicode normalisation (NFC/NFKC/...)
+  libsentencepiece-dev      # SentencePiece tokenizer.model files
+  libgtest-dev libgmock-dev # unit tests
+  python3 python3-jinja2    # chat-template parity tests against Python's Jinja2
+  libcli11-dev              # command-line parsing
+  libomp-dev                # OpenMP for the CPU kernels (libgomp comes with g++)
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,28 @@
+// Helpers shared by the tests: where the repository and ../shared/data are.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace vllm::testing {
+
+inline std::filesystem::path source_dir() { return VLLM_SOURCE_DIR; }
+
+// ../shared/data beside the checkout; tests that need it call SKIP_WITHOUT_SHARED_DATA().
+inline std::filesystem::path shared_data_dir() {
+  if (const char* env = std::getenv("VLLM_SHARED_DATA")) return env;
+  return VLLM_SHARED_DATA_DIR;
+}
+
+inline bool have_shared_data() { return std::filesystem::is_directory(shared_data_dir()); }
+
+}  // namespace vllm::testing
+
+#define SKIP_WITHOUT_SHARED_DATA()                                                         \
+  do {                                                                                     \
+    if (!::vllm::testing::have_shared_data())                                              \
+      GTEST_SKIP() << "../shared/data not found (" << ::vllm::testing::shared_data_dir()   \
+                   << "); set VLLM_SHARED_DATA to run this test";                          \
+  } while (0)
