@@ -12,7 +12,6 @@ packages=(
   libgtest-dev libgmock-dev # unit tests
   python3 python3-jinja2    # chat-template parity tests against Python's Jinja2
   libcli11-dev              # command-line parsing
-  libomp-dev                # OpenMP for the CPU kernels (libgomp comes with g++)
 )
 
 missing=()
