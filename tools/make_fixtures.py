@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Builds the HF parity fixtures for the generic decoder.
+
+Each fixture is a tiny random-weight checkpoint (bf16 safetensors) with a hand-written
+config.json in either the transformers 4.x or 5.x spelling, plus `expected.json` with
+transformers' fp32 outputs: the top-k logprobs at every prompt position and a greedy
+continuation (HF `generate` with its KV cache) with each step's top-k and top-2 margin.
+
+Runs wherever PyTorch and transformers are installed (e.g. the GPU machine):
+    python3 tools/make_fixtures.py --out tests/data/models
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM
+
+VOCAB = 512
+TOP_K = 5
+NEW_TOKENS = 8
+PROMPT_LENGTHS = (5, 13, 27)
+
+
+def base(arch, model_type, **extra):
+    config = {
+        "architectures": [arch],
+        "model_type": model_type,
+        "vocab_size": VOCAB,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        "rms_norm_eps": 1e-5,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 0,
+        "tie_word_embeddings": False,
+    }
+    config.update(extra)
+    return config
+
+
+def rope_4x(config, theta, scaling=None, key="rope_type"):
+    """transformers 4.x spelling: rope_theta + rope_scaling (type spelled `type` or `rope_type`)."""
+    config["rope_theta"] = theta
+    if scaling is not None:
+        scaling = dict(scaling)
+        kind = scaling.pop("rope_type")
+        config["rope_scaling"] = {key: kind, **scaling}
+    config["torch_dtype"] = "bfloat16"
+    return config
+
+
+def rope_5x(config, theta, scaling=None):
+    """transformers 5.x spelling: rope_parameters + dtype."""
+    params = {"rope_type": "default", "rope_theta": theta}
+    if scaling is not None:
+        params.update(scaling)
+    config["rope_parameters"] = params
+    config["dtype"] = "bfloat16"
+    return config
+
+
+def fixtures():
+    f = {}
+    f["llama_gqa_5x"] = rope_5x(base("LlamaForCausalLM", "llama", head_dim=16), 10000.0)
+    f["llama_llama3_rope_4x"] = rope_4x(
+        base("LlamaForCausalLM", "llama", num_hidden_layers=3, attention_bias=True, mlp_bias=True,
+             max_position_embeddings=64),
+        500000.0,
+        {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+         "original_max_position_embeddings": 16})
+    f["llama_linear_mqa_4x_type"] = rope_4x(
+        base("LlamaForCausalLM", "llama", num_key_value_heads=1, hidden_size=96, num_attention_heads=6),
+        10000.0, {"rope_type": "linear", "factor": 2.0}, key="type")
+    f["llama_dynamic_4x"] = rope_4x(
+        base("LlamaForCausalLM", "llama", max_position_embeddings=16), 10000.0,
+        {"rope_type": "dynamic", "factor": 2.0})
+    f["llama_yarn_5x"] = rope_5x(
+        base("LlamaForCausalLM", "llama", num_attention_heads=2, num_key_value_heads=2, head_dim=32,
+             max_position_embeddings=128),
+        10000.0, {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32,
+                  "beta_fast": 32.0, "beta_slow": 1.0})
+    f["mistral_sliding_4x"] = rope_4x(
+        base("MistralForCausalLM", "mistral", sliding_window=8, head_dim=16), 1000000.0)
+    f["qwen2_tied_bias_4x"] = rope_4x(
+        base("Qwen2ForCausalLM", "qwen2", tie_word_embeddings=True, use_sliding_window=False,
+             sliding_window=None, max_window_layers=2), 1000000.0)
+    f["qwen3_qk_norm_5x"] = rope_5x(
+        base("Qwen3ForCausalLM", "qwen3", head_dim=32, num_hidden_layers=3, attention_bias=False,
+             use_sliding_window=False, sliding_window=None, max_window_layers=3), 1000000.0)
+    f["gemma_4x"] = rope_4x(
+        base("GemmaForCausalLM", "gemma", head_dim=32, num_key_value_heads=1, tie_word_embeddings=True,
+             hidden_act="gelu_pytorch_tanh", hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6),
+        10000.0)
+    f["gemma2_softcap_4x"] = rope_4x(
+        base("Gemma2ForCausalLM", "gemma2", head_dim=16, num_hidden_layers=3, tie_word_embeddings=True,
+             hidden_activation="gelu_pytorch_tanh", hidden_act="gelu_pytorch_tanh", rms_norm_eps=1e-6,
+             query_pre_attn_scalar=24, sliding_window=8, attn_logit_softcapping=5.0,
+             final_logit_softcapping=3.0),
+        10000.0)
+    f["gemma3_local_global_5x"] = rope_5x(
+        base("Gemma3ForCausalLM", "gemma3_text", head_dim=32, num_hidden_layers=4, tie_word_embeddings=True,
+             hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6, query_pre_attn_scalar=32,
+             sliding_window=8,
+             layer_types=["sliding_attention", "full_attention", "sliding_attention", "full_attention"]),
+        1000000.0)
+    # 5.x keys rope parameters by layer type for Gemma 3: global layers scaled, local ones plain.
+    f["gemma3_local_global_5x"]["rope_parameters"] = {
+        "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0},
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+    }
+    f["gemma3_pattern_4x"] = rope_4x(
+        base("Gemma3ForCausalLM", "gemma3_text", head_dim=16, num_hidden_layers=3, tie_word_embeddings=True,
+             hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6, query_pre_attn_scalar=16,
+             sliding_window=8, sliding_window_pattern=3, rope_local_base_freq=10000.0),
+        1000000.0, {"rope_type": "linear", "factor": 4.0})
+    f["phi3_longrope_4x"] = rope_4x(
+        base("Phi3ForCausalLM", "phi3", num_key_value_heads=4, max_position_embeddings=64,
+             original_max_position_embeddings=16, sliding_window=None, hidden_act="silu",
+             partial_rotary_factor=0.5, head_dim=16),
+        10000.0,
+        {"rope_type": "longrope", "short_factor": [1.0, 1.1, 1.2, 1.5], "long_factor": [1.5, 2.0, 3.0, 4.0]})
+    f["phi3_fused_5x"] = rope_5x(
+        base("Phi3ForCausalLM", "phi3", num_key_value_heads=2, hidden_act="silu", sliding_window=None), 10000.0)
+    f["granite_multipliers_5x"] = rope_5x(
+        base("GraniteForCausalLM", "granite", embedding_multiplier=6.0, residual_multiplier=0.5,
+             attention_multiplier=0.1, logits_scaling=4.0, tie_word_embeddings=True), 10000.0)
+    return f
+
+
+def randomize(model, generator, gemma_norms):
+    """Weights large enough for clear greedy margins; norm weights away from 1 to test them."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                center = 0.0 if gemma_norms else 1.0
+                param.copy_(center + 0.2 * torch.randn(param.shape, generator=generator))
+            elif name.endswith("bias"):
+                param.copy_(0.1 * torch.randn(param.shape, generator=generator))
+            else:
+                fan_in = param.shape[-1]
+                param.copy_(torch.randn(param.shape, generator=generator) * (1.5 / math.sqrt(fan_in)))
+
+
+def topk_entries(logprobs):
+    values, ids = torch.topk(logprobs, TOP_K)
+    return [[int(i), float(v)] for i, v in zip(ids.tolist(), values.tolist())]
+
+
+def make(name, config, out_dir, seed):
+    directory = os.path.join(out_dir, name)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    generator = torch.Generator().manual_seed(seed)
+    hf_config = AutoConfig.from_pretrained(directory)
+    model = AutoModelForCausalLM.from_config(hf_config, torch_dtype=torch.float32)
+    randomize(model, generator, gemma_norms=config["model_type"].startswith("gemma"))
+    model.to(torch.bfloat16).save_pretrained(directory, safe_serialization=True)
+    # save_pretrained rewrote config.json in this transformers' spelling: put ours back.
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    for extra in ("generation_config.json",):
+        path = os.path.join(directory, extra)
+        if os.path.exists(path):
+            os.remove(path)
+
+    model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32,
+                                                 attn_implementation="eager").eval()
+    prompts = []
+    for length in PROMPT_LENGTHS:
+        ids = torch.randint(3, VOCAB, (1, length), generator=generator)
+        with torch.no_grad():
+            logits = model(ids).logits[0].float()
+            prompt_logprobs = torch.log_softmax(logits, dim=-1)
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW_TOKENS,
+                                 min_new_tokens=NEW_TOKENS, do_sample=False, output_logits=True,
+                                 return_dict_in_generate=True, pad_token_id=0)
+        steps = []
+        for step_logits in out.logits:
+            lp = torch.log_softmax(step_logits[0].float(), dim=-1)
+            top2 = torch.topk(lp, 2).values
+            steps.append({"top": topk_entries(lp), "margin": float(top2[0] - top2[1])})
+        prompts.append({
+            "input_ids": ids[0].tolist(),
+            "prompt_top": [topk_entries(prompt_logprobs[i]) for i in range(length)],
+            "greedy_tokens": out.sequences[0, length:].tolist(),
+            "greedy_steps": steps,
+        })
+    expected = {"transformers": transformers.__version__, "torch": torch.__version__,
+                "top_k": TOP_K, "prompts": prompts}
+    with open(os.path.join(directory, "expected.json"), "w") as f:
+        json.dump(expected, f)
+    size = sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
+    print(f"{name}: {size // 1024} KB, margins min "
+          f"{min(s['margin'] for p in prompts for s in p['greedy_steps']):.4f}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--only", nargs="*")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    failures = 0
+    for index, (name, config) in enumerate(sorted(fixtures().items())):
+        if args.only and name not in args.only:
+            continue
+        try:
+            make(name, config, args.out, seed=1000 + index)
+        except Exception as error:  # keep going: report every broken fixture in one run
+            failures += 1
+            print(f"{name}: FAILED {type(error).__name__}: {error}", file=sys.stderr)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
