@@ -1,0 +1,38 @@
+// Paged KV cache writes and attention over the paged cache (vLLM's reshape_and_cache and
+// unified paged attention, for a flattened batch of prefill chunks and decodes).
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace vllm::ops {
+
+// key/value [T, Hk, D] / [T, Hk, Dv]; key_cache [num_blocks, block_size, Hk, D], value_cache
+// [num_blocks, block_size, Hk, Dv]; slot_mapping [T] int32 (slot = block * block_size + offset;
+// negative = skip, as vLLM's padding slots).
+void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
+                       Tensor& value_cache, const Tensor& slot_mapping);
+
+struct AttentionParams {
+  float scale = 1.0f;
+  // 0: none. Else key j is visible to the query at position p iff p - j < sliding_window
+  // (HF's sliding-window mask).
+  int64_t sliding_window = 0;
+  // 0: none, else scores = cap * tanh(scores / cap) (Gemma 2), applied after scale.
+  float logit_softcap = 0.0f;
+  // Undefined: none; else [Hq] f32, bias slope * (j - p) added to the scores.
+  Tensor alibi_slopes;
+};
+
+// Flattened batch: sequence b owns query rows [query_start[b], query_start[b+1]) (query_start
+// int32 [B+1]), which are its LAST q_len tokens of seq_lens[b] (int32 [B]) total, at positions
+// seq_lens[b]-q_len .. seq_lens[b]-1; causal. Keys/values come from the paged cache through
+// block_table[b, :] (int32 [B, max_blocks_per_seq]). GQA/MQA: query head h reads kv head
+// h / (Hq / Hk). query [T, Hq, D], out [T, Hq, Dv] f32 contiguous. Rows of `out` that belong to no
+// sequence (past query_start[B]) are left untouched.
+void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
+                     const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
+                     const AttentionParams& params, Tensor& out);
+
+}  // namespace vllm::ops
