@@ -1,0 +1,40 @@
+// The CPU kernels behind src/ops/. Arguments are already checked by the op entry points, so the
+// kernels only assert internal invariants.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "ops/activation.h"
+#include "ops/attention.h"
+
+namespace vllm::cpu {
+
+void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);
+
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset, Tensor& out);
+void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps,
+                        float weight_offset);
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, Tensor& out);
+
+void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
+                      const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox);
+
+void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
+                       Tensor& value_cache, const Tensor& slot_mapping);
+void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
+                     const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
+                     const ops::AttentionParams& params, Tensor& out);
+
+void activation(ops::Activation kind, const Tensor& x, Tensor& out);
+void activation_and_mul(ops::Activation kind, const Tensor& x, Tensor& out);
+
+void softmax(Tensor& x);
+void log_softmax(const Tensor& x, Tensor& out);
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
+void add(const Tensor& a, const Tensor& b, Tensor& out);
+void scale(Tensor& x, float factor);
+void softcap(Tensor& x, float cap);
+void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
+
+}  // namespace vllm::cpu

@@ -1,0 +1,38 @@
+#include "ops/activation.h"
+
+#include "backend/cpu/cpu_ops.h"
+#include "ops/op_checks.h"
+
+namespace vllm::ops {
+
+using namespace detail;
+
+void activation(Activation kind, const Tensor& x, Tensor& out) {
+  const char* op = "activation";
+  check_dtype(op, "x", x, DType::F32);
+  check_dtype(op, "out", out, DType::F32);
+  check_contiguous(op, "x", x);
+  check_contiguous(op, "out", out);
+  check_same_shape(op, "x", x, "out", out);
+  Device device = common_device(op, {&x, &out});
+  if (device.is_cpu()) return cpu::activation(kind, x, out);
+  no_kernel(op, device);
+}
+
+void activation_and_mul(Activation kind, const Tensor& x, Tensor& out) {
+  const char* op = "activation_and_mul";
+  check_dim(op, "x", x, 2);
+  check_dim(op, "out", out, 2);
+  check_dtype(op, "x", x, DType::F32);
+  check_dtype(op, "out", out, DType::F32);
+  check_last_dim_contiguous(op, "x", x);
+  check_contiguous(op, "out", out);
+  VLLM_CHECK(x.size(1) % 2 == 0 && out.size(0) == x.size(0) && out.size(1) * 2 == x.size(1),
+             InvalidArgument, op, ": x ", describe(x), " must be [T, 2I] and out ", describe(out),
+             " [T, I]");
+  Device device = common_device(op, {&x, &out});
+  if (device.is_cpu()) return cpu::activation_and_mul(kind, x, out);
+  no_kernel(op, device);
+}
+
+}  // namespace vllm::ops

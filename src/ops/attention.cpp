@@ -1,0 +1,112 @@
+#include "ops/attention.h"
+
+#include "backend/cpu/cpu_ops.h"
+#include "ops/op_checks.h"
+
+namespace vllm::ops {
+
+using namespace detail;
+
+namespace {
+
+// key_cache [num_blocks, block_size, Hk, D] and value_cache [num_blocks, block_size, Hk, Dv].
+void check_caches(const char* op, const Tensor& key_cache, const Tensor& value_cache) {
+  check_dim(op, "key_cache", key_cache, 4);
+  check_dim(op, "value_cache", value_cache, 4);
+  check_dtype(op, "key_cache", key_cache, DType::F32);
+  check_dtype(op, "value_cache", value_cache, DType::F32);
+  check_contiguous(op, "key_cache", key_cache);
+  check_contiguous(op, "value_cache", value_cache);
+  for (int d = 0; d < 3; ++d)
+    VLLM_CHECK(key_cache.size(d) == value_cache.size(d), InvalidArgument, op, ": key_cache ",
+               describe(key_cache), " and value_cache ", describe(value_cache),
+               " must agree on [num_blocks, block_size, num_kv_heads]");
+}
+
+// [T, H, D] with a contiguous head dim and heads packed in a row (rows may be strided, e.g. a
+// view of a fused qkv output).
+void check_heads_view(const char* op, const char* name, const Tensor& t) {
+  check_dim(op, name, t, 3);
+  check_dtype(op, name, t, DType::F32);
+  VLLM_CHECK((t.stride(2) == 1 || t.size(2) == 1) &&
+                 (t.stride(1) == t.size(2) || t.size(1) == 1),
+             InvalidArgument, op, ": ", name, " ", describe(t), " with strides ",
+             shape_to_string(t.strides()), " must have contiguous heads within each row");
+}
+
+}  // namespace
+
+void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
+                       Tensor& value_cache, const Tensor& slot_mapping) {
+  const char* op = "reshape_and_cache";
+  check_heads_view(op, "key", key);
+  check_heads_view(op, "value", value);
+  check_caches(op, key_cache, value_cache);
+  check_dim(op, "slot_mapping", slot_mapping, 1);
+  check_dtype(op, "slot_mapping", slot_mapping, DType::I32);
+  check_contiguous(op, "slot_mapping", slot_mapping);
+  VLLM_CHECK(key.size(0) == value.size(0) && key.size(1) == value.size(1) &&
+                 key.size(0) == slot_mapping.size(0),
+             InvalidArgument, op, ": key ", describe(key), ", value ", describe(value),
+             " and slot_mapping ", describe(slot_mapping), " must agree on [T, num_kv_heads]");
+  VLLM_CHECK(key.size(1) == key_cache.size(2) && key.size(2) == key_cache.size(3) &&
+                 value.size(2) == value_cache.size(3),
+             InvalidArgument, op, ": key ", describe(key), " / value ", describe(value),
+             " do not match key_cache ", describe(key_cache), " / value_cache ",
+             describe(value_cache));
+  Device device = common_device(op, {&key, &value, &key_cache, &value_cache, &slot_mapping});
+  if (device.is_cpu()) return cpu::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
+  no_kernel(op, device);
+}
+
+void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
+                     const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
+                     const AttentionParams& params, Tensor& out) {
+  const char* op = "paged_attention";
+  check_heads_view(op, "query", query);
+  check_caches(op, key_cache, value_cache);
+  check_dim(op, "out", out, 3);
+  check_dtype(op, "out", out, DType::F32);
+  check_contiguous(op, "out", out);
+  check_dim(op, "query_start", query_start, 1);
+  check_dim(op, "seq_lens", seq_lens, 1);
+  check_dim(op, "block_table", block_table, 2);
+  check_dtype(op, "query_start", query_start, DType::I32);
+  check_dtype(op, "seq_lens", seq_lens, DType::I32);
+  check_dtype(op, "block_table", block_table, DType::I32);
+  check_contiguous(op, "query_start", query_start);
+  check_contiguous(op, "seq_lens", seq_lens);
+  check_last_dim_contiguous(op, "block_table", block_table);
+  const int64_t num_seqs = seq_lens.size(0);
+  VLLM_CHECK(query_start.size(0) == num_seqs + 1 && block_table.size(0) == num_seqs,
+             InvalidArgument, op, ": query_start ", describe(query_start), " must be [B + 1] and block_table ",
+             describe(block_table), " [B, max_blocks] for seq_lens ", describe(seq_lens));
+  const int64_t num_heads = query.size(1), num_kv_heads = key_cache.size(2);
+  VLLM_CHECK(query.size(2) == key_cache.size(3), InvalidArgument, op, ": query ",
+             describe(query), " head size must match key_cache ", describe(key_cache));
+  VLLM_CHECK(num_kv_heads > 0 && num_heads % num_kv_heads == 0, InvalidArgument, op,
+             ": query heads (", num_heads, ") must be a multiple of kv heads (", num_kv_heads, ")");
+  VLLM_CHECK(out.size(0) == query.size(0) && out.size(1) == num_heads &&
+                 out.size(2) == value_cache.size(3),
+             InvalidArgument, op, ": out ", describe(out), " must be [", query.size(0), ", ",
+             num_heads, ", ", value_cache.size(3), "]");
+  VLLM_CHECK(params.sliding_window >= 0, InvalidArgument, op, ": sliding_window must be >= 0, got ",
+             params.sliding_window);
+  VLLM_CHECK(params.logit_softcap >= 0.0f, InvalidArgument, op,
+             ": logit_softcap must be >= 0, got ", params.logit_softcap);
+  if (params.alibi_slopes.defined()) {
+    check_dim(op, "alibi_slopes", params.alibi_slopes, 1);
+    check_dtype(op, "alibi_slopes", params.alibi_slopes, DType::F32);
+    check_contiguous(op, "alibi_slopes", params.alibi_slopes);
+    VLLM_CHECK(params.alibi_slopes.size(0) == num_heads, InvalidArgument, op, ": alibi_slopes ",
+               describe(params.alibi_slopes), " must be [", num_heads, "]");
+  }
+  Device device = common_device(op, {&query, &key_cache, &value_cache, &query_start, &seq_lens,
+                                     &block_table, &params.alibi_slopes, &out});
+  if (device.is_cpu())
+    return cpu::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,
+                                params, out);
+  no_kernel(op, device);
+}
+
+}  // namespace vllm::ops

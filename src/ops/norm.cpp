@@ -1,0 +1,65 @@
+#include "ops/norm.h"
+
+#include "backend/cpu/cpu_ops.h"
+#include "ops/op_checks.h"
+
+namespace vllm::ops {
+
+using namespace detail;
+
+namespace {
+
+void check_norm_weight(const char* op, const char* name, const Tensor& weight, const Tensor& x) {
+  check_dim(op, name, weight, 1);
+  check_float_weight(op, name, weight);
+  check_contiguous(op, name, weight);
+  VLLM_CHECK(weight.size(0) == x.size(-1), InvalidArgument, op, ": ", name, " ", describe(weight),
+             " must match the last dimension of x ", describe(x));
+}
+
+void check_norm_input(const char* op, const char* name, const Tensor& x) {
+  check_defined(op, name, x);
+  VLLM_CHECK(x.dim() >= 1 && x.dim() <= 4, InvalidArgument, op, ": ", name,
+             " must have 1 to 4 dimensions, got ", describe(x));
+  check_dtype(op, name, x, DType::F32);
+  check_last_dim_contiguous(op, name, x);
+}
+
+}  // namespace
+
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset, Tensor& out) {
+  const char* op = "rms_norm";
+  check_norm_input(op, "x", x);
+  check_norm_input(op, "out", out);
+  check_same_shape(op, "x", x, "out", out);
+  check_norm_weight(op, "weight", weight, x);
+  Device device = common_device(op, {&x, &weight, &out});
+  if (device.is_cpu()) return cpu::rms_norm(x, weight, eps, weight_offset, out);
+  no_kernel(op, device);
+}
+
+void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps,
+                        float weight_offset) {
+  const char* op = "fused_add_rms_norm";
+  check_norm_input(op, "x", x);
+  check_norm_input(op, "residual", residual);
+  check_same_shape(op, "x", x, "residual", residual);
+  check_norm_weight(op, "weight", weight, x);
+  Device device = common_device(op, {&x, &residual, &weight});
+  if (device.is_cpu()) return cpu::fused_add_rms_norm(x, residual, weight, eps, weight_offset);
+  no_kernel(op, device);
+}
+
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, Tensor& out) {
+  const char* op = "layer_norm";
+  check_norm_input(op, "x", x);
+  check_norm_input(op, "out", out);
+  check_same_shape(op, "x", x, "out", out);
+  if (weight.defined()) check_norm_weight(op, "weight", weight, x);
+  if (bias.defined()) check_norm_weight(op, "bias", bias, x);
+  Device device = common_device(op, {&x, &weight, &bias, &out});
+  if (device.is_cpu()) return cpu::layer_norm(x, weight, bias, eps, out);
+  no_kernel(op, device);
+}
+
+}  // namespace vllm::ops
