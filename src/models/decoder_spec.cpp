@@ -1,0 +1,85 @@
+#include "models/decoder_spec.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace vllm {
+
+ops::Activation parse_activation(const ModelConfig& config, const std::string& name) {
+  if (name == "silu" || name == "swish") return ops::Activation::Silu;
+  if (name == "gelu") return ops::Activation::Gelu;
+  if (name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_fast" || name == "gelu_tanh")
+    return ops::Activation::GeluTanh;
+  if (name == "relu") return ops::Activation::Relu;
+  if (name == "relu2") return ops::Activation::Relu2;
+  fail(ErrorKind::Unsupported, config.source(), ": activation '", name,
+       "' is not supported (known: silu, gelu, gelu_pytorch_tanh, gelu_new, relu, relu2)");
+}
+
+nlohmann::json rope_for_layer(const ModelConfig& config, const std::string& layer_type) {
+  nlohmann::json rope = config.rope_parameters(layer_type);
+  for (const char* key : {"partial_rotary_factor", "original_max_position_embeddings"}) {
+    if (!rope.contains(key) && config.has(key)) rope[key] = config.raw()[key];
+  }
+  return rope;
+}
+
+WeightMap llama_weight_map() {
+  WeightMap map;
+  map.packed = {{"qkv_proj", {"q_proj", "k_proj", "v_proj"}}, {"gate_up_proj", {"gate_proj", "up_proj"}}};
+  map.ignored_suffixes = {"rotary_emb.inv_freq"};
+  return map;
+}
+
+DecoderSpec llama_like_spec(const ModelConfig& config, bool default_tie) {
+  DecoderSpec spec;
+  spec.architecture = config.architecture();
+  spec.vocab_size = config.vocab_size();
+  spec.hidden_size = config.hidden_size();
+  spec.num_layers = config.num_hidden_layers();
+  spec.num_heads = config.num_attention_heads();
+  spec.num_kv_heads = config.num_key_value_heads();
+  spec.head_dim = config.head_dim();
+  spec.intermediate_size = config.get_int("intermediate_size");
+  spec.max_position_embeddings = config.max_position_embeddings().value_or(2048);
+  VLLM_CHECK(spec.num_heads > 0 && spec.num_kv_heads > 0 && spec.num_heads % spec.num_kv_heads == 0,
+             InvalidArgument, config.source(), ": num_attention_heads (", spec.num_heads,
+             ") must be a positive multiple of num_key_value_heads (", spec.num_kv_heads, ")");
+
+  spec.norm_eps = static_cast<float>(config.get_float("rms_norm_eps", 1e-6));
+  spec.activation = parse_activation(config, config.get_string("hidden_act", "silu"));
+  spec.qkv_bias = spec.o_bias = config.get_bool("attention_bias", false);
+  spec.mlp_bias = config.get_bool("mlp_bias", false);
+  spec.attention_scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim));
+  spec.tie_word_embeddings = config.get_bool("tie_word_embeddings", default_tie);
+
+  nlohmann::json rope = rope_for_layer(config, "full_attention");
+  double partial = rope.value("partial_rotary_factor", 1.0);
+  spec.rotary_dim = static_cast<int64_t>(static_cast<double>(spec.head_dim) * partial);
+
+  // 5.x names every layer's kind; 4.x families derive it (their spec functions override).
+  std::vector<std::string> layer_types = config.layer_types();
+  VLLM_CHECK(layer_types.empty() || static_cast<int64_t>(layer_types.size()) == spec.num_layers,
+             InvalidArgument, config.source(), ": layer_types has ", layer_types.size(),
+             " entries but num_hidden_layers is ", spec.num_layers);
+  int64_t window = config.sliding_window().value_or(0);
+  for (int64_t i = 0; i < spec.num_layers; ++i) {
+    DecoderLayerSpec layer;
+    std::string type = layer_types.empty() ? "full_attention" : layer_types[i];
+    if (type == "sliding_attention") {
+      VLLM_CHECK(window > 0, InvalidArgument, config.source(), ": layer ", i,
+                 " is sliding_attention but sliding_window is not set");
+      layer.sliding_window = window;
+    } else {
+      VLLM_CHECK(type == "full_attention", Unsupported, config.source(), ": layer type '", type,
+                 "' is not supported by the generic decoder (known: full_attention, sliding_attention)");
+    }
+    layer.rope = rope_for_layer(config, type);
+    spec.layers.push_back(layer);
+  }
+  spec.weights = llama_weight_map();
+  return spec;
+}
+
+}  // namespace vllm

@@ -1,0 +1,143 @@
+#include "models/generic_decoder.h"
+
+#include "core/error.h"
+#include "loader/safetensors.h"
+#include "ops/ops.h"
+
+namespace vllm {
+
+GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)) {
+  VLLM_CHECK(options.device.is_cpu(), Unsupported, spec_.architecture, ": device ",
+             options.device.to_string(), " is not supported by this build yet (use --device cpu)");
+  VLLM_CHECK(static_cast<int64_t>(spec_.layers.size()) == spec_.num_layers, Internal,
+             "decoder spec has ", spec_.layers.size(), " layer specs for ", spec_.num_layers, " layers");
+  for (const DecoderLayerSpec& layer : spec_.layers)
+    kv_cache_spec_.layers.push_back({spec_.num_kv_heads, spec_.head_dim, spec_.head_dim, layer.sliding_window});
+  if (options.dummy_weights) {
+    WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
+    load(loader);
+  } else {
+    Checkpoint checkpoint = Checkpoint::open(options.model_dir);
+    WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
+    load(loader);
+    loader.finish();
+  }
+}
+
+void GenericDecoder::load(WeightLoader& loader) {
+  const DecoderSpec& s = spec_;
+  int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
+  embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
+  auto norm = [&](const std::string& name, int64_t size) {
+    return Norm::load(loader, name, size, s.norm_kind, s.norm_eps, s.norm_weight_offset);
+  };
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    std::string prefix = str("model.layers.", i, ".");
+    Layer layer;
+    layer.input_norm = norm(prefix + "input_layernorm", s.hidden_size);
+    if (s.sandwich_norms) {
+      layer.attention_output_norm = norm(prefix + "post_attention_layernorm", s.hidden_size);
+      layer.mlp_input_norm = norm(prefix + "pre_feedforward_layernorm", s.hidden_size);
+      layer.mlp_output_norm = norm(prefix + "post_feedforward_layernorm", s.hidden_size);
+    } else {
+      layer.mlp_input_norm = norm(prefix + "post_attention_layernorm", s.hidden_size);
+    }
+    if (s.qk_norm) {
+      layer.q_norm = norm(prefix + "self_attn.q_norm", s.head_dim);
+      layer.k_norm = norm(prefix + "self_attn.k_norm", s.head_dim);
+    }
+    layer.qkv_proj = Linear::load(loader, prefix + "self_attn.qkv_proj", s.hidden_size, q_size + 2 * kv_size, s.qkv_bias);
+    layer.o_proj = Linear::load(loader, prefix + "self_attn.o_proj", q_size, s.hidden_size, s.o_bias);
+    layer.gate_up_proj =
+        Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * s.intermediate_size, s.mlp_bias);
+    layer.down_proj = Linear::load(loader, prefix + "mlp.down_proj", s.intermediate_size, s.hidden_size, s.mlp_bias);
+    layer.rotary = std::make_unique<RotaryEmbedding>(s.layers[i].rope, s.rotary_dim, s.max_position_embeddings,
+                                                     s.rope_neox);
+    layer.sliding_window = s.layers[i].sliding_window;
+    layers_.push_back(std::move(layer));
+  }
+  final_norm_ = norm("model.norm", s.hidden_size);
+  if (s.tie_word_embeddings) {
+    lm_head_ = embed_tokens_;
+    loader.skip("lm_head.weight");  // some checkpoints store the tied copy as well
+  } else {
+    lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
+  }
+}
+
+Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,
+                                 Tensor& key_cache, Tensor& value_cache) const {
+  const DecoderSpec& s = spec_;
+  int64_t tokens = hidden.size(0);
+  int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
+  Tensor qkv = layer.qkv_proj.forward(hidden);  // [T, q_size + 2 kv_size]
+  Tensor query = qkv.slice(1, 0, q_size).contiguous().view({tokens, s.num_heads, s.head_dim});
+  Tensor key = qkv.slice(1, q_size, q_size + kv_size).contiguous().view({tokens, s.num_kv_heads, s.head_dim});
+  Tensor value =
+      qkv.slice(1, q_size + kv_size, q_size + 2 * kv_size).contiguous().view({tokens, s.num_kv_heads, s.head_dim});
+  if (s.qk_norm) {
+    layer.q_norm.forward_inplace(query);
+    layer.k_norm.forward_inplace(key);
+  }
+  layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
+  ops::reshape_and_cache(key, value, key_cache, value_cache, batch.slot_mapping);
+
+  ops::AttentionParams params;
+  params.scale = s.attention_scale;
+  params.sliding_window = layer.sliding_window;
+  params.logit_softcap = s.attn_logit_softcap;
+  Tensor out = Tensor::empty({tokens, s.num_heads, s.head_dim}, DType::F32, hidden.device());
+  ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, batch.block_table,
+                       params, out);
+  return layer.o_proj.forward(out.view({tokens, q_size}));
+}
+
+Tensor GenericDecoder::mlp(const Layer& layer, const Tensor& hidden) const {
+  Tensor gate_up = layer.gate_up_proj.forward(hidden);  // [T, 2 I]
+  Tensor activated = Tensor::empty({hidden.size(0), spec_.intermediate_size}, DType::F32, hidden.device());
+  ops::activation_and_mul(spec_.activation, gate_up, activated);
+  return layer.down_proj.forward(activated);
+}
+
+Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) {
+  const DecoderSpec& s = spec_;
+  int64_t tokens = token_ids.size(0);
+  Tensor hidden = Tensor::empty({tokens, s.hidden_size}, DType::F32, token_ids.device());  // residual stream
+  ops::embedding(token_ids, embed_tokens_, hidden);
+  if (s.embedding_scale != 1.0f) ops::scale(hidden, s.embedding_scale);
+
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = layers_[i];
+    Tensor normed = hidden.clone();
+    layer.input_norm.forward_inplace(normed);
+    Tensor attention_out = attention(layer, normed, batch, cache.key[i], cache.value[i]);
+    if (layer.attention_output_norm.defined()) layer.attention_output_norm.forward_inplace(attention_out);
+    if (s.residual_multiplier != 1.0f) ops::scale(attention_out, s.residual_multiplier);
+    ops::add(hidden, attention_out, hidden);
+
+    normed = hidden.clone();
+    layer.mlp_input_norm.forward_inplace(normed);
+    Tensor mlp_out = mlp(layer, normed);
+    if (layer.mlp_output_norm.defined()) layer.mlp_output_norm.forward_inplace(mlp_out);
+    if (s.residual_multiplier != 1.0f) ops::scale(mlp_out, s.residual_multiplier);
+    ops::add(hidden, mlp_out, hidden);
+  }
+
+  // Only the rows whose logits are wanted go through the final norm and the LM head.
+  Tensor rows = Tensor::empty({batch.logits_rows.size(0), s.hidden_size}, DType::F32, hidden.device());
+  ops::gather_rows(hidden, batch.logits_rows, rows);
+  final_norm_.forward_inplace(rows);
+  Tensor logits = Tensor::empty({rows.size(0), s.vocab_size}, DType::F32, hidden.device());
+  ops::linear(rows, lm_head_, Tensor(), logits);
+  if (s.logits_scale != 1.0f) ops::scale(logits, s.logits_scale);
+  if (s.final_logit_softcap > 0.0f) ops::softcap(logits, s.final_logit_softcap);
+  return logits;
+}
+
+ModelBuilder decoder_builder(DecoderSpec (*make_spec)(const ModelConfig&)) {
+  return [make_spec](const ModelConfig& config, const ModelLoadOptions& options) -> std::unique_ptr<Model> {
+    return std::make_unique<GenericDecoder>(make_spec(config), options);
+  };
+}
+
+}  // namespace vllm

@@ -1,0 +1,55 @@
+// The generic decoder: embedding, N x (attention over the paged cache + gated MLP) with the norm
+// placement, rotary, biases and scales its DecoderSpec names, a final norm and the LM head.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "layers/linear.h"
+#include "layers/rotary_embedding.h"
+#include "models/decoder_spec.h"
+#include "models/model.h"
+#include "models/registry.h"
+
+namespace vllm {
+
+class GenericDecoder : public Model {
+ public:
+  GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options);
+
+  Tensor forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) override;
+  const KVCacheSpec& kv_cache_spec() const override { return kv_cache_spec_; }
+  int64_t vocab_size() const override { return spec_.vocab_size; }
+  int64_t max_position_embeddings() const override { return spec_.max_position_embeddings; }
+  const std::string& architecture() const override { return spec_.architecture; }
+  const DecoderSpec& spec() const { return spec_; }
+
+ private:
+  struct Layer {
+    Norm input_norm;
+    Norm attention_output_norm;  // sandwich norms only
+    Norm mlp_input_norm;         // post_attention_layernorm (Llama) / pre_feedforward_layernorm (Gemma 2)
+    Norm mlp_output_norm;        // sandwich norms only
+    Norm q_norm, k_norm;         // qk_norm only
+    Linear qkv_proj, o_proj, gate_up_proj, down_proj;
+    std::unique_ptr<RotaryEmbedding> rotary;
+    int64_t sliding_window = 0;
+  };
+
+  void load(WeightLoader& loader);
+  Tensor attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,
+                   Tensor& key_cache, Tensor& value_cache) const;
+  Tensor mlp(const Layer& layer, const Tensor& hidden) const;
+
+  DecoderSpec spec_;
+  KVCacheSpec kv_cache_spec_;
+  Tensor embed_tokens_;  // [vocab, hidden]
+  std::vector<Layer> layers_;
+  Norm final_norm_;
+  Tensor lm_head_;       // [vocab, hidden]; the embedding itself when tied
+};
+
+// Builds a GenericDecoder from a spec function: the one line a family registers.
+ModelBuilder decoder_builder(DecoderSpec (*make_spec)(const ModelConfig&));
+
+}  // namespace vllm

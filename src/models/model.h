@@ -1,0 +1,78 @@
+// The model interface the engine drives: a forward pass over one flattened batch that reads and
+// writes the paged KV cache and returns the logits of the rows asked for.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace vllm {
+
+// One step's flattened batch (DESIGN.md): the new tokens of B sequences concatenated, T in all.
+struct BatchMetadata {
+  Tensor positions;        // [T] int32: position of each token in its sequence
+  Tensor query_start;      // [B + 1] int32: sequence b owns rows [query_start[b], query_start[b+1])
+  Tensor seq_lens;         // [B] int32: tokens of each sequence once this step is done
+  Tensor token_seq_lens;   // [T] int32: seq_lens of each token's sequence (length-dependent rope)
+  Tensor block_table;      // [B, max_blocks_per_seq] int32: KV blocks of each sequence
+  Tensor slot_mapping;     // [T] int32: block * block_size + offset where each token's K/V go
+  Tensor logits_rows;      // [R] int32: rows of T whose logits the step returns
+};
+
+// What the KV cache of one attention layer holds, so the engine can size and group pools.
+struct AttentionLayerCache {
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;        // key head size
+  int64_t value_head_dim = 0;  // value head size
+  int64_t sliding_window = 0;  // 0: full attention
+};
+
+struct KVCacheSpec {
+  std::vector<AttentionLayerCache> layers;
+  // Bytes one block of `block_size` tokens takes across every layer (f32 on the CPU).
+  size_t bytes_per_block(int64_t block_size, DType dtype) const;
+};
+
+// Per attention layer: key [num_blocks, block_size, Hk, D] and value [num_blocks, block_size, Hk, Dv].
+struct KVCache {
+  int64_t num_blocks = 0;
+  int64_t block_size = 0;
+  std::vector<Tensor> key;
+  std::vector<Tensor> value;
+
+  static KVCache allocate(const KVCacheSpec& spec, int64_t num_blocks, int64_t block_size,
+                          DType dtype, Device device);
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // token_ids [T] int32 -> logits [R, vocab] f32 for the rows batch.logits_rows names.
+  virtual Tensor forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) = 0;
+  virtual const KVCacheSpec& kv_cache_spec() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t max_position_embeddings() const = 0;
+  virtual const std::string& architecture() const = 0;
+};
+
+// Builds a BatchMetadata from host-side per-sequence descriptions (the model runner's and the
+// tests' common path).
+struct SequenceChunk {
+  int64_t num_computed_tokens = 0;  // tokens already in the KV cache
+  std::vector<int32_t> token_ids;   // the new tokens this step computes
+  std::vector<int32_t> block_ids;   // every block of the sequence, in order
+  bool all_logits = false;          // logits for every new token (prompt logprobs) or the last only
+  bool want_logits = true;          // false: a prefill chunk that does not reach the end
+};
+
+struct FlatBatch {
+  Tensor token_ids;  // [T] int32
+  BatchMetadata metadata;
+};
+
+FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t block_size);
+
+}  // namespace vllm

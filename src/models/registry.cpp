@@ -1,0 +1,63 @@
+#include "models/registry.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/error.h"
+#include "core/logging.h"
+
+namespace vllm {
+
+namespace {
+std::map<std::string, ArchitectureInfo>& table() {
+  static std::map<std::string, ArchitectureInfo> architectures;
+  return architectures;
+}
+}  // namespace
+
+const char* task_name(Task task) {
+  switch (task) {
+    case Task::Generate: return "generate";
+    case Task::Embed: return "embed";
+    case Task::Classify: return "classify";
+    case Task::Score: return "score";
+    case Task::Reward: return "reward";
+    case Task::Transcription: return "transcription";
+  }
+  return "unknown";
+}
+
+void ModelRegistry::add(ArchitectureInfo info) {
+  std::string name = info.name;
+  VLLM_ASSERT(!table().count(name), "architecture registered twice: ", name);
+  table().emplace(std::move(name), std::move(info));
+}
+
+const ArchitectureInfo* ModelRegistry::find(const std::string& architecture) {
+  auto it = table().find(architecture);
+  return it == table().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> ModelRegistry::names() {
+  std::vector<std::string> names;
+  for (const auto& [name, info] : table()) names.push_back(name);
+  return names;
+}
+
+const ArchitectureInfo& ModelRegistry::get(const ModelConfig& config) {
+  std::string architecture = config.architecture();
+  if (const ArchitectureInfo* info = find(architecture)) return *info;
+  std::string known;
+  for (const std::string& name : names()) known += (known.empty() ? "" : ", ") + name;
+  fail(ErrorKind::Unsupported, config.source(), ": architecture '", architecture,
+       "' is not supported (supported: ", known, ")");
+}
+
+std::unique_ptr<Model> load_model(const ModelLoadOptions& options, const nlohmann::json& hf_overrides) {
+  ModelConfig config = ModelConfig::from_directory(options.model_dir, hf_overrides);
+  const ArchitectureInfo& info = ModelRegistry::get(config);
+  log_info("loading ", info.name, " (family ", info.family, ") from ", options.model_dir.string());
+  return info.build(config, options);
+}
+
+}  // namespace vllm

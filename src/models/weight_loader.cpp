@@ -1,0 +1,150 @@
+#include "models/weight_loader.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace vllm {
+
+namespace {
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string apply_renames(std::string name, const WeightMap& map) {
+  for (const auto& [from, to] : map.renames) {
+    size_t at = name.find(from);
+    if (at == std::string::npos) continue;
+    for (; at != std::string::npos; at = name.find(from, at + to.size())) name.replace(at, from.size(), to);
+    break;
+  }
+  return name;
+}
+
+// Replaces the dotted component `component` of `name` with `replacement`; "" when absent.
+std::string replace_component(const std::string& name, const std::string& component,
+                              const std::string& replacement) {
+  std::string needle = "." + component + ".";
+  std::string padded = "." + name;
+  size_t at = padded.find(needle);
+  if (at == std::string::npos) return "";
+  padded.replace(at + 1, component.size(), replacement);
+  return padded.substr(1);
+}
+}  // namespace
+
+WeightLoader::WeightLoader(const Checkpoint& checkpoint, WeightMap map, std::string architecture)
+    : checkpoint_(&checkpoint), map_(std::move(map)), architecture_(std::move(architecture)) {
+  for (const std::string& name : checkpoint.names()) {
+    std::string renamed = apply_renames(name, map_);
+    auto [it, inserted] = by_name_.emplace(renamed, name);
+    VLLM_CHECK(inserted, InvalidArgument, checkpoint.directory().string(), ": tensors '", it->second,
+               "' and '", name, "' both map to parameter '", renamed, "'");
+  }
+}
+
+WeightLoader::WeightLoader(uint64_t seed, DType dtype, std::string architecture)
+    : architecture_(std::move(architecture)), random_(seed), dummy_dtype_(dtype) {}
+
+bool WeightLoader::has(const std::string& name) const {
+  if (!checkpoint_) return true;
+  return by_name_.count(name) || packed_sources(name).has_value();
+}
+
+Tensor WeightLoader::load(const std::string& checkpoint_name, ParamStorage storage) const {
+  Tensor tensor = checkpoint_->get(checkpoint_name);
+  if (storage == ParamStorage::Float32 || !is_floating(tensor.dtype())) return tensor.to(DType::F32);
+  return tensor;
+}
+
+std::optional<std::vector<std::string>> WeightLoader::packed_sources(const std::string& name) const {
+  for (const auto& [fused, parts] : map_.packed) {
+    std::vector<std::string> sources;
+    for (const std::string& part : parts) {
+      std::string source = replace_component(name, fused, part);
+      if (source.empty() || !by_name_.count(source)) break;
+      sources.push_back(source);
+    }
+    if (!sources.empty() && sources.size() == parts.size()) return sources;
+  }
+  return std::nullopt;
+}
+
+Tensor WeightLoader::dummy(const Shape& shape, ParamStorage storage) {
+  DType dtype = storage == ParamStorage::Float32 ? DType::F32 : dummy_dtype_;
+  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
+  std::uniform_real_distribution<float> uniform(-1e-3f, 1e-3f);
+  for (float& value : values) value = uniform(random_);
+  return Tensor::from_floats(values, shape, dtype);
+}
+
+Tensor WeightLoader::take(const std::string& name, const Shape& shape, ParamStorage storage) {
+  Tensor tensor = take_optional(name, shape, storage);
+  if (tensor.defined()) return tensor;
+  fail(ErrorKind::InvalidArgument, checkpoint_->directory().string(), ": parameter '", name,
+       "' of ", architecture_, " ", shape_to_string(shape),
+       " is not in the checkpoint (wrong architecture in config.json, or a missing shard?)");
+}
+
+Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, ParamStorage storage) {
+  if (!checkpoint_) return dummy(shape, storage);
+  Tensor tensor;
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) {
+    tensor = load(it->second, storage);
+    consumed_.insert(it->second);
+  } else if (auto sources = packed_sources(name)) {
+    std::vector<Tensor> parts;
+    int64_t rows = 0;
+    for (const std::string& source : *sources) {
+      parts.push_back(load(by_name_.at(source), storage));
+      consumed_.insert(by_name_.at(source));
+      VLLM_CHECK(parts.back().dim() >= 1 && parts.back().dtype() == parts.front().dtype(),
+                 InvalidArgument, "checkpoint tensor '", by_name_.at(source), "' cannot be fused into '",
+                 name, "'");
+      rows += parts.back().size(0);
+    }
+    Shape fused_shape = parts.front().shape();
+    fused_shape[0] = rows;
+    tensor = Tensor::empty(fused_shape, parts.front().dtype());
+    char* out = static_cast<char*>(tensor.raw_data());
+    for (const Tensor& part : parts) {
+      Tensor packed = part.contiguous();
+      std::memcpy(out, packed.raw_data(), packed.nbytes());
+      out += packed.nbytes();
+    }
+  } else {
+    return Tensor();
+  }
+  VLLM_CHECK(tensor.shape() == shape, InvalidArgument, checkpoint_->directory().string(), ": tensor '",
+             name, "' has shape ", shape_to_string(tensor.shape()), " but ", architecture_,
+             " with this config.json expects ", shape_to_string(shape));
+  return tensor;
+}
+
+void WeightLoader::skip(const std::string& name) {
+  if (!checkpoint_) return;
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) consumed_.insert(it->second);
+}
+
+void WeightLoader::finish() const {
+  if (!checkpoint_) return;
+  std::vector<std::string> unused;
+  for (const std::string& name : checkpoint_->names()) {
+    if (consumed_.count(name)) continue;
+    bool ignored = false;
+    for (const std::string& suffix : map_.ignored_suffixes) ignored = ignored || ends_with(name, suffix);
+    if (!ignored) unused.push_back(name);
+  }
+  if (unused.empty()) return;
+  std::string listed;
+  for (size_t i = 0; i < unused.size() && i < 5; ++i) listed += (i ? ", '" : "'") + unused[i] + "'";
+  if (unused.size() > 5) listed += str(" and ", unused.size() - 5, " more");
+  fail(ErrorKind::InvalidArgument, checkpoint_->directory().string(), ": checkpoint tensor ", listed,
+       " is not used by ", architecture_,
+       " (unexpected weight: wrong architecture in config.json, or a config that does not match the weights?)");
+}
+
+}  // namespace vllm

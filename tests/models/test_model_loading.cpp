@@ -1,0 +1,176 @@
+// Loading failures a user can cause each give one clear error naming the file and the problem.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "loader/safetensors.h"
+#include "models/registry.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace vllm;
+
+namespace {
+
+fs::path fixture(const std::string& name) { return vllm::testing::source_dir() / "tests/data/models" / name; }
+
+// A writable copy of a fixture in a fresh temp folder.
+fs::path copy_fixture(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("vllm_model_loading_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* file : {"config.json", "model.safetensors"}) fs::copy_file(fixture(name) / file, dir / file);
+  return dir;
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+void write_json(const fs::path& path, const nlohmann::json& value) { std::ofstream(path) << value.dump(2); }
+
+// Rewrites model.safetensors through `edit` (a name -> tensor list).
+template <typename Edit>
+void rewrite_weights(const fs::path& dir, Edit edit) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  {
+    Checkpoint checkpoint = Checkpoint::open(dir);
+    for (const std::string& name : checkpoint.names()) tensors.emplace_back(name, checkpoint.get(name).clone());
+  }
+  edit(tensors);
+  save_safetensors(dir / "model.safetensors", tensors);
+}
+
+std::string load_error(const fs::path& dir) {
+  ModelLoadOptions options;
+  options.model_dir = dir;
+  try {
+    load_model(options);
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+void expect_contains(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in: " << text;
+}
+
+TEST(ModelLoading, RegistryKnowsTheFoundationArchitectures) {
+  for (const char* name : {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                           "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM",
+                           "GraniteForCausalLM"}) {
+    const ArchitectureInfo* info = ModelRegistry::find(name);
+    ASSERT_NE(info, nullptr) << name;
+    EXPECT_EQ(info->tasks, std::vector<Task>{Task::Generate});
+  }
+}
+
+TEST(ModelLoading, UnknownArchitectureNamesItAndTheConfig) {
+  fs::path dir = copy_fixture("llama_gqa_5x");
+  nlohmann::json config = read_json(dir / "config.json");
+  config["architectures"] = {"NoSuchModelForCausalLM"};
+  write_json(dir / "config.json", config);
+  std::string error = load_error(dir);
+  expect_contains(error, "config.json");
+  expect_contains(error, "'NoSuchModelForCausalLM' is not supported");
+  expect_contains(error, "LlamaForCausalLM");
+}
+
+TEST(ModelLoading, MissingConfigFieldIsNamed) {
+  fs::path dir = copy_fixture("llama_gqa_5x");
+  nlohmann::json config = read_json(dir / "config.json");
+  config.erase("intermediate_size");
+  write_json(dir / "config.json", config);
+  std::string error = load_error(dir);
+  expect_contains(error, "config.json");
+  expect_contains(error, "intermediate_size");
+}
+
+TEST(ModelLoading, IllTypedConfigFieldIsNamed) {
+  fs::path dir = copy_fixture("qwen3_qk_norm_5x");
+  nlohmann::json config = read_json(dir / "config.json");
+  config["num_attention_heads"] = "four";
+  write_json(dir / "config.json", config);
+  std::string error = load_error(dir);
+  expect_contains(error, "config.json");
+  expect_contains(error, "num_attention_heads");
+}
+
+TEST(ModelLoading, TensorNothingConsumesIsAnError) {
+  fs::path dir = copy_fixture("llama_gqa_5x");
+  rewrite_weights(dir, [](auto& tensors) { tensors.emplace_back("model.extra_adapter.weight", Tensor::zeros({2, 2}, DType::BF16)); });
+  std::string error = load_error(dir);
+  expect_contains(error, "'model.extra_adapter.weight' is not used by LlamaForCausalLM");
+}
+
+TEST(ModelLoading, ParameterNothingFillsIsAnError) {
+  fs::path dir = copy_fixture("llama_gqa_5x");
+  rewrite_weights(dir, [](auto& tensors) {
+    std::erase_if(tensors, [](const auto& t) { return t.first == "model.layers.1.mlp.down_proj.weight"; });
+  });
+  std::string error = load_error(dir);
+  expect_contains(error, "'model.layers.1.mlp.down_proj.weight'");
+  expect_contains(error, "not in the checkpoint");
+}
+
+TEST(ModelLoading, ShapeMismatchNamesBothShapes) {
+  fs::path dir = copy_fixture("llama_gqa_5x");
+  nlohmann::json config = read_json(dir / "config.json");
+  config["intermediate_size"] = 96;
+  write_json(dir / "config.json", config);
+  std::string error = load_error(dir);
+  expect_contains(error, "gate_up_proj.weight' has shape [256, 64]");
+  expect_contains(error, "expects [192, 64]");
+}
+
+TEST(ModelLoading, TruncatedWeightsNameTheFile) {
+  fs::path dir = copy_fixture("llama_gqa_5x");
+  fs::resize_file(dir / "model.safetensors", fs::file_size(dir / "model.safetensors") / 2);
+  std::string error = load_error(dir);
+  expect_contains(error, "model.safetensors");
+}
+
+TEST(ModelLoading, FusedCheckpointProjectionsLoadAsIs) {
+  // Phi-3 stores qkv_proj and gate_up_proj fused; the Llama layout stores them split. Both load.
+  ModelLoadOptions options;
+  options.model_dir = fixture("phi3_fused_5x");
+  EXPECT_NO_THROW(load_model(options));
+  options.model_dir = fixture("llama_gqa_5x");
+  EXPECT_NO_THROW(load_model(options));
+}
+
+TEST(ModelLoading, HfOverridesMergeOverConfig) {
+  ModelLoadOptions options;
+  options.model_dir = fixture("llama_gqa_5x");
+  // Overriding a shape field must reach the model: the checkpoint then no longer fits.
+  try {
+    load_model(options, nlohmann::json{{"intermediate_size", 64}});
+    FAIL() << "override ignored";
+  } catch (const Error& error) {
+    expect_contains(error.what(), "expects [128, 64]");
+  }
+}
+
+TEST(ModelLoading, DummyWeightsNeedNoCheckpoint) {
+  fs::path dir = fs::temp_directory_path() / ("vllm_dummy_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fixture("qwen2_tied_bias_4x") / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  ModelLoadOptions options;
+  options.model_dir = dir;
+  options.dummy_weights = true;
+  std::unique_ptr<Model> model = load_model(options);
+  EXPECT_EQ(model->vocab_size(), 512);
+  FlatBatch batch = build_flat_batch({SequenceChunk{0, {5, 6, 7}, {0}, false, true}}, 16);
+  KVCache cache = KVCache::allocate(model->kv_cache_spec(), 2, 16, DType::F32, Device::cpu());
+  Tensor logits = model->forward(batch.token_ids, batch.metadata, cache);
+  EXPECT_EQ(logits.shape(), (Shape{1, 512}));
+  for (float value : logits.to_float_vector()) ASSERT_TRUE(std::isfinite(value));
+}
+
+}  // namespace
