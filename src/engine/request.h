@@ -1,0 +1,92 @@
+// One generation request as the scheduler and the KV-cache manager see it (vLLM's
+// vllm/v1/request.py). Owned by the Scheduler from add_request until it finishes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/kv_cache_utils.h"
+#include "engine/sampling_params.h"
+
+namespace vllm {
+
+enum class RequestStatus {
+  WAITING,
+  RUNNING,
+  PREEMPTED,
+  FINISHED_STOPPED,        // EOS, a stop token id or a stop string
+  FINISHED_LENGTH_CAPPED,  // max_tokens or max_model_len reached
+  FINISHED_ABORTED,        // aborted by the client or the engine
+};
+
+inline bool is_finished(RequestStatus status) { return status >= RequestStatus::FINISHED_STOPPED; }
+const char* request_status_name(RequestStatus status);
+
+// OpenAI's finish_reason: "stop", "length", "abort"; nullptr while not finished.
+const char* finish_reason(RequestStatus status);
+
+// Why a request stopped, as vLLM's stop_reason: none (EOS, length), the stop token id, or the
+// stop string.
+using StopReason = std::variant<std::monostate, int32_t, std::string>;
+
+// A request's own random generator: a request with a seed draws only from it, so its samples do
+// not depend on which other requests share the batch.
+using SamplingGenerator = std::mt19937_64;
+
+class Request {
+ public:
+  Request(std::string request_id, std::vector<int32_t> prompt_token_ids, SamplingParams params,
+          std::optional<int32_t> eos_token_id = std::nullopt, int priority = 0,
+          double arrival_time = 0.0, std::string cache_salt = {});
+
+  const std::string request_id;
+  const SamplingParams sampling_params;
+  const std::optional<int32_t> eos_token_id;  // none when the model has none
+  const int priority;                          // lower is served first ("priority" policy)
+  const double arrival_time;
+  // Mixed into the first block's hash: requests with different salts (or LoRA adapters) never
+  // share cached KV (vLLM's cache_salt).
+  const std::string cache_salt;
+
+  RequestStatus status = RequestStatus::WAITING;
+  // Tokens whose KV is in the cache (or is being computed in the current step).
+  int num_computed_tokens = 0;
+  // Prompt tokens found in the prefix cache when first scheduled (-1: not scheduled yet).
+  int num_cached_tokens = -1;
+  int num_preemptions = 0;
+  // max_tokens resolved against max_model_len by the scheduler.
+  int max_tokens = 0;
+  StopReason stop_reason;
+  // Per-request generator, present when sampling_params.seed is set.
+  std::optional<SamplingGenerator> generator;
+
+  // Owned by the KVCacheManager: the block table of each KV-cache group (block ids into the
+  // shared pool; BlockPool::kNullBlockId where a sliding window dropped a block), how many of
+  // those are registered in the prefix cache, and the hashes of the request's full blocks.
+  std::vector<std::vector<int32_t>> block_ids;  // [num_groups][num_blocks]
+  std::vector<int> num_cached_blocks;           // [num_groups]
+  std::vector<BlockHash> block_hashes;
+
+  int num_prompt_tokens() const { return num_prompt_tokens_; }
+  int num_tokens() const { return static_cast<int>(token_ids_.size()); }
+  int num_output_tokens() const { return num_tokens() - num_prompt_tokens_; }
+  std::span<const int32_t> all_token_ids() const { return token_ids_; }
+  std::span<const int32_t> prompt_token_ids() const {
+    return std::span<const int32_t>(token_ids_).first(num_prompt_tokens_);
+  }
+  std::span<const int32_t> output_token_ids() const {
+    return std::span<const int32_t>(token_ids_).subspan(num_prompt_tokens_);
+  }
+  void append_output_token(int32_t token_id) { token_ids_.push_back(token_id); }
+
+ private:
+  std::vector<int32_t> token_ids_;  // prompt then output
+  int num_prompt_tokens_;
+};
+
+}  // namespace vllm

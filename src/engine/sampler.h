@@ -1,0 +1,101 @@
+// Batched sampling on host float logits (vLLM v1's Sampler, vllm/v1/sample/sampler.py), in
+// vLLM's order:
+//   1. logprobs, when asked, from the RAW logits' log_softmax (logprobs_mode "raw_logprobs")
+//   2. allowed_token_ids: every other token -> -inf
+//   3. bad words: the last token of a bad word whose other tokens end the output -> -inf
+//   4. logit_bias: added
+//   5. min_tokens: EOS and stop_token_ids -> -inf while fewer than min_tokens were generated
+//   6. penalties: repetition (prompt + output tokens), frequency and presence (output tokens)
+//   7. greedy (temperature < 1e-5): argmax; otherwise logits / temperature, then min_p, then
+//      top_k, then top_p (vLLM applies min_p before top-k/top-p), and one draw from the
+//      remaining distribution with the request's own generator if it has a seed, else the
+//      sampler's generator.
+// Each draw takes one 64-bit number from its generator (inverse CDF), drawn in row order before
+// the rows are processed in parallel: results do not depend on the thread count, and a seeded
+// request's tokens do not depend on the other rows of the batch.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "engine/request.h"
+#include "engine/sampling_params.h"
+
+namespace vllm {
+
+// What the sampler needs to know about the request behind one row of logits.
+struct SamplingRow {
+  const SamplingParams* params = nullptr;
+  std::span<const int32_t> prompt_token_ids;  // for the repetition penalty
+  std::span<const int32_t> output_token_ids;  // penalties, bad words, min_tokens
+  std::optional<int32_t> eos_token_id;        // masked while below min_tokens
+  SamplingGenerator* generator = nullptr;     // the request's own (seeded) one, or null
+
+  static SamplingRow of(Request& request) {
+    return SamplingRow{&request.sampling_params, request.prompt_token_ids(),
+                       request.output_token_ids(), request.eos_token_id,
+                       request.generator ? &*request.generator : nullptr};
+  }
+};
+
+// Logprobs at one position, as vLLM's LogprobsTensors row: entry 0 is the chosen (sampled or
+// prompt) token, then the top-k tokens by logprob, highest first. `rank` is the chosen token's
+// 1-based rank in the vocabulary: the number of tokens whose logprob is >= its own (vLLM's
+// batched_count_greater_than), so tied tokens share the lower rank.
+struct PositionLogprobs {
+  std::vector<int32_t> token_ids;
+  std::vector<float> logprobs;
+  int rank = 0;
+};
+
+struct SamplerOutput {
+  std::vector<int32_t> sampled_token_ids;                // one per row
+  std::vector<std::optional<PositionLogprobs>> logprobs;  // per row, when params->logprobs
+};
+
+class Sampler {
+ public:
+  explicit Sampler(uint64_t seed = 0) : generator_(seed) {}
+
+  // logits: [num_rows, vocab_size], row-major; modified in place. rows.size() == num_rows.
+  SamplerOutput sample(std::span<float> logits, int vocab_size, std::span<const SamplingRow> rows);
+
+  // log_softmax of one row of raw logits, gathered for `token_id` plus the top `num_top`
+  // tokens (-1: the whole vocabulary). Also what prompt logprobs use: the logits at prompt
+  // position i scored against prompt token i + 1.
+  static PositionLogprobs compute_logprobs(std::span<const float> logits_row, int32_t token_id,
+                                           int num_top);
+
+  SamplingGenerator& generator() { return generator_; }
+
+ private:
+  SamplingGenerator generator_;
+};
+
+// The individual steps, exposed for tests and for callers that sample one row by hand.
+// Each works on one row of `vocab_size` logits in place.
+namespace sampling {
+void apply_allowed_token_ids(std::span<float> row, const std::vector<int32_t>& allowed);
+void apply_bad_words(std::span<float> row, const std::vector<std::vector<int32_t>>& bad_words,
+                     std::span<const int32_t> output_token_ids);
+void apply_logit_bias(std::span<float> row, const std::map<int32_t, float>& bias);
+void apply_min_tokens(std::span<float> row, const SamplingParams& params,
+                      std::optional<int32_t> eos_token_id, int num_output_tokens);
+void apply_penalties(std::span<float> row, const SamplingParams& params,
+                     std::span<const int32_t> prompt_token_ids,
+                     std::span<const int32_t> output_token_ids);
+void apply_min_p(std::span<float> row, double min_p);
+void apply_top_k(std::span<float> row, int top_k);
+void apply_top_p(std::span<float> row, double top_p);
+int32_t argmax(std::span<const float> row);
+// Inverse-CDF draw from softmax(row) with uniform in [0, 1).
+int32_t draw(std::span<const float> row, double uniform);
+// A uniform double in [0, 1) from 53 bits of one generator output (portable, unlike
+// std::uniform_real_distribution).
+double uniform_from(SamplingGenerator& generator);
+}  // namespace sampling
+
+}  // namespace vllm
