@@ -123,8 +123,12 @@ def fixtures():
              sliding_window=8, sliding_window_pattern=3, rope_local_base_freq=10000.0),
         1000000.0, {"rope_type": "linear", "factor": 4.0})
     f["phi3_longrope_4x"] = rope_4x(
+        # original max 21: the 13-token prompt's continuation (at most 20 tokens per forward)
+        # stays short and the 27-token prompt is long from its first token. HF 5.17's Phi-3
+        # drops its cache when a sequence crosses the boundary mid-generation; that path is not
+        # compared.
         base("Phi3ForCausalLM", "phi3", num_key_value_heads=4, max_position_embeddings=64,
-             original_max_position_embeddings=16, sliding_window=None, hidden_act="silu",
+             original_max_position_embeddings=21, sliding_window=None, hidden_act="silu",
              partial_rotary_factor=0.5, head_dim=16),
         10000.0,
         {"rope_type": "longrope", "short_factor": [1.0, 1.1, 1.2, 1.5], "long_factor": [1.5, 2.0, 3.0, 4.0]})

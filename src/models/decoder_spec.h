@@ -55,6 +55,7 @@ struct DecoderSpec {
   float residual_multiplier = 1.0f;  // Granite
   float logits_scale = 1.0f;         // Granite 1 / logits_scaling
   bool tie_word_embeddings = false;
+  int64_t recompute_at_length = 0;   // see Model::recompute_at_length
 
   std::vector<DecoderLayerSpec> layers;
   WeightMap weights;  // checkpoint names -> the Llama-layout names the decoder asks for

@@ -22,6 +22,7 @@ class GenericDecoder : public Model {
   int64_t vocab_size() const override { return spec_.vocab_size; }
   int64_t max_position_embeddings() const override { return spec_.max_position_embeddings; }
   const std::string& architecture() const override { return spec_.architecture; }
+  int64_t recompute_at_length() const override { return spec_.recompute_at_length; }
   const DecoderSpec& spec() const { return spec_; }
 
  private:

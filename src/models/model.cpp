@@ -45,7 +45,7 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
         logits_rows.push_back(static_cast<int32_t>(tokens.size()));
       tokens.push_back(chunk.token_ids[i]);
       positions.push_back(static_cast<int32_t>(position));
-      token_seq_lens.push_back(static_cast<int32_t>(total));
+      token_seq_lens.push_back(static_cast<int32_t>(std::max(total, chunk.num_prompt_tokens)));
       slots.push_back(static_cast<int32_t>(chunk.block_ids[position / block_size] * block_size +
                                            position % block_size));
     }

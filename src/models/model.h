@@ -56,6 +56,10 @@ class Model {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t max_position_embeddings() const = 0;
   virtual const std::string& architecture() const = 0;
+  // > 0: a sequence growing past this many tokens must be recomputed from its first token, its
+  // cached K/V discarded (Phi-3 LongRoPE switches every position to the long factors there, as
+  // HF's Phi3ForCausalLM drops its cache at that length).
+  virtual int64_t recompute_at_length() const { return 0; }
 };
 
 // Builds a BatchMetadata from host-side per-sequence descriptions (the model runner's and the
@@ -64,6 +68,9 @@ struct SequenceChunk {
   int64_t num_computed_tokens = 0;  // tokens already in the KV cache
   std::vector<int32_t> token_ids;   // the new tokens this step computes
   std::vector<int32_t> block_ids;   // every block of the sequence, in order
+  // The prompt's length: rotary scalings that depend on the sequence length see at least this
+  // many tokens, so a prompt prefilled in chunks rotates as if prefilled at once (0: unknown).
+  int64_t num_prompt_tokens = 0;
   bool all_logits = false;          // logits for every new token (prompt logprobs) or the last only
   bool want_logits = true;          // false: a prefill chunk that does not reach the end
 };

@@ -10,6 +10,11 @@ DecoderSpec phi3_spec(const ModelConfig& config) {
   if (config.layer_types().empty()) {
     for (DecoderLayerSpec& layer : spec.layers) layer.sliding_window = config.sliding_window().value_or(0);
   }
+  // HF's Phi3ForCausalLM discards its KV cache when a LongRoPE sequence first grows past
+  // original_max_position_embeddings, re-rotating every position with the long factors.
+  const nlohmann::json& rope = spec.layers.empty() ? nlohmann::json() : spec.layers.front().rope;
+  if (rope.value("rope_type", "default") == "longrope")
+    spec.recompute_at_length = rope.value("original_max_position_embeddings", spec.max_position_embeddings);
   return spec;
 }
 

@@ -136,6 +136,11 @@ TEST_P(HfParity, PromptLogprobsAndGreedyTokensMatchTransformers) {
       next.num_computed_tokens = static_cast<int64_t>(ids.size());
       next.token_ids = {ours};
       ids.push_back(ours);
+      int64_t recompute = model_->recompute_at_length();
+      if (recompute > 0 && next.num_computed_tokens <= recompute && static_cast<int64_t>(ids.size()) > recompute) {
+        next.num_computed_tokens = 0;  // the model asks for the whole sequence again
+        next.token_ids = ids;
+      }
       next.block_ids = chunk.block_ids;
       allocator.grow(next.block_ids, static_cast<int64_t>(ids.size()));
       chunk.block_ids = next.block_ids;
@@ -172,6 +177,7 @@ TEST_P(HfParity, ChunkedAndBatchedPrefillGiveTheSameLogits) {
       size_t take = std::min<size_t>(6, prompts[p].size() - done[p]);
       SequenceChunk chunk;
       chunk.num_computed_tokens = static_cast<int64_t>(done[p]);
+      chunk.num_prompt_tokens = static_cast<int64_t>(prompts[p].size());
       chunk.token_ids.assign(prompts[p].begin() + done[p], prompts[p].begin() + done[p] + take);
       allocator.grow(blocks[p], static_cast<int64_t>(done[p] + take));
       chunk.block_ids = blocks[p];

@@ -166,7 +166,10 @@ TEST(ModelLoading, DummyWeightsNeedNoCheckpoint) {
   options.dummy_weights = true;
   std::unique_ptr<Model> model = load_model(options);
   EXPECT_EQ(model->vocab_size(), 512);
-  FlatBatch batch = build_flat_batch({SequenceChunk{0, {5, 6, 7}, {0}, false, true}}, 16);
+  SequenceChunk chunk;
+  chunk.token_ids = {5, 6, 7};
+  chunk.block_ids = {0};
+  FlatBatch batch = build_flat_batch({chunk}, 16);
   KVCache cache = KVCache::allocate(model->kv_cache_spec(), 2, 16, DType::F32, Device::cpu());
   Tensor logits = model->forward(batch.token_ids, batch.metadata, cache);
   EXPECT_EQ(logits.shape(), (Shape{1, 512}));
