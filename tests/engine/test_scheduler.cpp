@@ -1,0 +1,453 @@
+// Scheduler: continuous batching, chunked prefill, budgets, preemption, policies, stops, aborts.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "core/error.h"
+#include "engine/scheduler.h"
+
+namespace vllm {
+namespace {
+
+constexpr int kVocab = 50;
+
+// A deterministic stand-in for a model: the next token is a function of the whole sequence.
+int32_t fake_next_token(std::span<const int32_t> tokens) {
+  uint64_t h = 1469598103934665603ull;
+  for (int32_t t : tokens) h = (h ^ static_cast<uint64_t>(t)) * 1099511628211ull;
+  return static_cast<int32_t>(h % kVocab);
+}
+
+std::vector<int32_t> tokens_from(int count, int seed) {
+  std::vector<int32_t> tokens(count);
+  for (int i = 0; i < count; ++i) tokens[i] = (seed * 7 + i * 3) % kVocab;
+  return tokens;
+}
+
+SamplingParams params_with(int max_tokens, bool ignore_eos = true) {
+  SamplingParams p;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = ignore_eos;
+  return p;
+}
+
+struct Finished {
+  std::vector<int32_t> tokens;
+  RequestStatus status;
+  StopReason stop_reason;
+};
+
+// Drives a Scheduler with the fake model and checks the step invariants.
+struct Engine {
+  Scheduler scheduler;
+  std::map<std::string, std::vector<int32_t>> outputs;
+  std::map<std::string, Finished> finished;
+  std::vector<SchedulerOutput> history;
+  int num_preemptions = 0;
+
+  Engine(SchedulerConfig config, KVCacheConfig kv) : scheduler(config, kv) {}
+
+  void add(const std::string& id, std::vector<int32_t> prompt, SamplingParams params,
+           int priority = 0, double arrival = 0.0, std::optional<int32_t> eos = std::nullopt) {
+    scheduler.add_request(std::make_unique<Request>(id, std::move(prompt), std::move(params), eos,
+                                                    priority, arrival));
+  }
+
+  SchedulerOutput step(bool keep_history = false) {
+    SchedulerOutput out = scheduler.schedule();
+    const SchedulerConfig& config = scheduler.config();
+    EXPECT_LE(out.total_num_scheduled_tokens, config.max_num_batched_tokens);
+    EXPECT_LE(static_cast<int>(out.scheduled.size()), config.max_num_seqs);
+    std::vector<std::vector<int32_t>> sampled(out.scheduled.size());
+    for (size_t i = 0; i < out.scheduled.size(); ++i) {
+      const ScheduledRequest& s = out.scheduled[i];
+      const Request& r = *s.request;
+      EXPECT_GT(s.num_new_tokens, 0);
+      EXPECT_EQ(r.num_computed_tokens, s.num_computed_tokens + s.num_new_tokens);
+      int bs = scheduler.kv_cache_manager().block_size();
+      for (const auto& table : r.block_ids)
+        EXPECT_GE(static_cast<int64_t>(table.size()) * bs, r.num_computed_tokens);
+      EXPECT_EQ(s.needs_sampling, r.num_computed_tokens == r.num_tokens());
+      if (s.needs_sampling) sampled[i] = {fake_next_token(r.all_token_ids())};
+    }
+    num_preemptions += static_cast<int>(out.preempted_request_ids.size());
+    for (const RequestUpdate& u : scheduler.update_from_output(out, sampled)) {
+      auto& tokens = outputs[u.request_id];
+      tokens.insert(tokens.end(), u.new_token_ids.begin(), u.new_token_ids.end());
+      if (u.finished) finished[u.request_id] = {tokens, *u.finished, u.stop_reason};
+    }
+    if (keep_history) history.push_back(out);
+    return out;
+  }
+
+  void run_to_completion(int max_steps = 10000) {
+    for (int i = 0; i < max_steps && scheduler.has_unfinished_requests(); ++i) step();
+    ASSERT_FALSE(scheduler.has_unfinished_requests());
+  }
+
+  void expect_all_blocks_free() const {
+    const BlockPool& pool = scheduler.kv_cache_manager().block_pool();
+    EXPECT_EQ(pool.num_free_blocks(), pool.num_usable_blocks());
+    for (int id = 1; id < pool.num_blocks(); ++id) EXPECT_EQ(pool.block(id).ref_count, 0) << id;
+  }
+};
+
+SchedulerConfig config_of(int max_model_len, int budget = 64, int max_seqs = 16) {
+  return SchedulerConfig{.max_num_batched_tokens = budget, .max_num_seqs = max_seqs, .max_model_len = max_model_len};
+}
+
+KVCacheConfig kv_of(int num_blocks, int block_size = 4, bool caching = true) {
+  return KVCacheConfig{.num_blocks = num_blocks, .block_size = block_size, .enable_prefix_caching = caching};
+}
+
+TEST(Scheduler, RunsOneRequestToMaxTokens) {
+  Engine engine(config_of(64), kv_of(32));
+  engine.add("a", tokens_from(10, 1), params_with(3));
+  SchedulerOutput first = engine.step();
+  ASSERT_EQ(first.scheduled.size(), 1u);
+  EXPECT_EQ(first.scheduled[0].num_new_tokens, 10);
+  EXPECT_TRUE(first.scheduled[0].is_new);
+  EXPECT_EQ(first.scheduled[0].new_block_ids[0].size(), 3u);
+  SchedulerOutput second = engine.step();
+  EXPECT_EQ(second.scheduled[0].num_new_tokens, 1);  // decode: one token
+  EXPECT_FALSE(second.scheduled[0].is_new);
+  engine.run_to_completion();
+  const Finished& done = engine.finished.at("a");
+  EXPECT_EQ(done.status, RequestStatus::FINISHED_LENGTH_CAPPED);
+  EXPECT_EQ(done.tokens.size(), 3u);
+  std::vector<int32_t> sequence = tokens_from(10, 1);
+  for (int32_t t : done.tokens) {
+    EXPECT_EQ(t, fake_next_token(sequence));
+    sequence.push_back(t);
+  }
+  engine.expect_all_blocks_free();
+  // The finished id is reported to the model runner in the next step.
+  EXPECT_EQ(engine.scheduler.schedule().finished_request_ids, std::vector<std::string>{"a"});
+}
+
+TEST(Scheduler, ChunkedPrefillSplitsALongPromptWithinTheBudget) {
+  Engine engine(config_of(256, /*budget=*/32), kv_of(80));
+  engine.add("long", tokens_from(100, 2), params_with(2));
+  std::vector<int> chunks;
+  std::vector<bool> sampled;
+  for (int i = 0; i < 4; ++i) {
+    SchedulerOutput out = engine.step();
+    chunks.push_back(out.scheduled[0].num_new_tokens);
+    sampled.push_back(out.scheduled[0].needs_sampling);
+  }
+  EXPECT_EQ(chunks, (std::vector<int>{32, 32, 32, 4}));
+  EXPECT_EQ(sampled, (std::vector<bool>{false, false, false, true}));
+  EXPECT_EQ(engine.outputs["long"].size(), 1u);
+  engine.run_to_completion();
+  engine.expect_all_blocks_free();
+}
+
+TEST(Scheduler, RunningRequestsGoFirstAndShareTheBudget) {
+  Engine engine(config_of(256, /*budget=*/40), kv_of(100));
+  engine.add("a", tokens_from(30, 1), params_with(5));
+  engine.step();  // a: 30 prompt tokens
+  engine.add("b", tokens_from(60, 2), params_with(5));
+  SchedulerOutput out = engine.step();
+  ASSERT_EQ(out.scheduled.size(), 2u);
+  EXPECT_EQ(out.scheduled[0].request_id, "a");
+  EXPECT_EQ(out.scheduled[0].num_new_tokens, 1);
+  EXPECT_EQ(out.scheduled[1].request_id, "b");
+  EXPECT_EQ(out.scheduled[1].num_new_tokens, 39);  // the rest of the budget: a chunk
+  EXPECT_EQ(out.total_num_scheduled_tokens, 40);
+  engine.run_to_completion();
+  engine.expect_all_blocks_free();
+}
+
+TEST(Scheduler, WithoutChunkedPrefillAPromptWaitsForRoom) {
+  SchedulerConfig config = config_of(64, /*budget=*/64);
+  config.enable_chunked_prefill = false;
+  Engine engine(config, kv_of(64));
+  engine.add("a", tokens_from(40, 1), params_with(4));
+  engine.add("b", tokens_from(40, 2), params_with(4));
+  SchedulerOutput out = engine.step();
+  ASSERT_EQ(out.scheduled.size(), 1u);  // b does not fit in the 24 tokens left
+  out = engine.step();
+  ASSERT_EQ(out.scheduled.size(), 2u);
+  EXPECT_EQ(out.scheduled[1].num_new_tokens, 40);
+  config.max_num_batched_tokens = 32;
+  EXPECT_THROW(Scheduler(config, kv_of(64)), Error);  // a prompt could never fit
+}
+
+TEST(Scheduler, MaxNumSeqsIsRespected) {
+  Engine engine(config_of(64, 256, /*max_seqs=*/2), kv_of(64));
+  for (int i = 0; i < 5; ++i) engine.add(std::to_string(i), tokens_from(5, i), params_with(3));
+  SchedulerOutput out = engine.step();
+  EXPECT_EQ(out.scheduled.size(), 2u);
+  EXPECT_EQ(engine.scheduler.num_running(), 2);
+  EXPECT_EQ(engine.scheduler.num_waiting(), 3);
+  engine.run_to_completion();
+  EXPECT_EQ(engine.finished.size(), 5u);
+  engine.expect_all_blocks_free();
+}
+
+TEST(Scheduler, PreemptedRequestsCompleteWithTheSameTokens) {
+  auto run = [](int num_blocks, bool caching, int* preemptions) {
+    Engine engine(config_of(128, 64, 8), kv_of(num_blocks, 4, caching));
+    for (int i = 0; i < 6; ++i) engine.add(std::to_string(i), tokens_from(10 + 3 * i, i), params_with(30));
+    engine.run_to_completion();
+    engine.expect_all_blocks_free();
+    *preemptions = engine.num_preemptions;
+    std::map<std::string, std::vector<int32_t>> out;
+    for (auto& [id, f] : engine.finished) out[id] = f.tokens;
+    return out;
+  };
+  int none = 0, some = 0, some_cached = 0;
+  auto reference = run(400, false, &none);
+  EXPECT_EQ(none, 0);
+  EXPECT_EQ(run(40, false, &some), reference);
+  EXPECT_GT(some, 0);  // the small pool did force preemptions
+  EXPECT_EQ(run(40, true, &some_cached), reference);
+  EXPECT_GT(some_cached, 0);
+}
+
+TEST(Scheduler, PreemptionTakesTheLastRunningRequestAndPutsItFirst) {
+  // 12 usable blocks of 4 tokens; two requests of 20 prompt tokens (5 blocks each) that grow.
+  Engine engine(config_of(48, 64, 8), kv_of(13, 4, false));
+  engine.add("a", tokens_from(20, 1), params_with(20));
+  engine.add("b", tokens_from(20, 2), params_with(20));
+  bool saw_preemption = false;
+  for (int i = 0; i < 100 && !saw_preemption; ++i) {
+    SchedulerOutput out = engine.step();
+    if (!out.preempted_request_ids.empty()) {
+      saw_preemption = true;
+      EXPECT_EQ(out.preempted_request_ids[0], "b");  // FCFS: the most recent running one
+      const Request* b = engine.scheduler.get_request("b");
+      ASSERT_NE(b, nullptr);
+      EXPECT_EQ(b->status, RequestStatus::PREEMPTED);
+      EXPECT_EQ(b->num_computed_tokens, 0);
+      EXPECT_TRUE(b->block_ids.empty());
+    }
+  }
+  EXPECT_TRUE(saw_preemption);
+  engine.run_to_completion();
+  EXPECT_EQ(engine.finished.at("b").tokens.size(), 20u);
+  engine.expect_all_blocks_free();
+}
+
+TEST(Scheduler, PriorityPolicyOrdersByPriorityThenArrival) {
+  SchedulerConfig config = config_of(64, 256, /*max_seqs=*/1);
+  config.policy = parse_scheduling_policy("priority");
+  Engine engine(config, kv_of(64));
+  engine.add("p3", tokens_from(4, 1), params_with(1), /*priority=*/3, /*arrival=*/0.0);
+  engine.add("p1-late", tokens_from(4, 2), params_with(1), 1, 2.0);
+  engine.add("p1-early", tokens_from(4, 3), params_with(1), 1, 1.0);
+  engine.add("p2", tokens_from(4, 4), params_with(1), 2, 0.5);
+  std::vector<std::string> order;
+  while (engine.scheduler.has_unfinished_requests()) {
+    SchedulerOutput out = engine.step();
+    for (auto& s : out.scheduled) order.push_back(s.request_id);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"p1-early", "p1-late", "p2", "p3"}));
+  EXPECT_THROW(parse_scheduling_policy("lifo"), Error);
+}
+
+TEST(Scheduler, PriorityPreemptsTheLowestPriorityRunningRequest) {
+  SchedulerConfig config = config_of(48, 64, 8);
+  config.policy = SchedulingPolicy::PRIORITY;
+  Engine engine(config, kv_of(13, 4, false));
+  engine.add("low", tokens_from(20, 1), params_with(20), /*priority=*/5, 0.0);
+  engine.add("high", tokens_from(20, 2), params_with(20), /*priority=*/0, 1.0);
+  std::vector<std::string> preempted;
+  for (int i = 0; i < 200 && engine.scheduler.has_unfinished_requests(); ++i) {
+    SchedulerOutput out = engine.step();
+    preempted.insert(preempted.end(), out.preempted_request_ids.begin(), out.preempted_request_ids.end());
+  }
+  ASSERT_FALSE(preempted.empty());
+  for (const auto& id : preempted) EXPECT_EQ(id, "low");
+  EXPECT_EQ(engine.finished.at("low").tokens.size(), 20u);
+  EXPECT_EQ(engine.finished.at("high").tokens.size(), 20u);
+  engine.expect_all_blocks_free();
+}
+
+TEST(Scheduler, StopsOnEosUnlessIgnoredAndRespectsMinTokens) {
+  // Find the fake model's first output for a prompt, then use it as "EOS".
+  std::vector<int32_t> prompt = tokens_from(6, 9);
+  int32_t first = fake_next_token(prompt);
+  {
+    Engine engine(config_of(64), kv_of(32));
+    engine.add("eos", prompt, params_with(10, /*ignore_eos=*/false), 0, 0.0, first);
+    engine.run_to_completion();
+    EXPECT_EQ(engine.finished.at("eos").status, RequestStatus::FINISHED_STOPPED);
+    EXPECT_EQ(engine.finished.at("eos").tokens, std::vector<int32_t>{first});
+    EXPECT_TRUE(std::holds_alternative<std::monostate>(engine.finished.at("eos").stop_reason));
+  }
+  {
+    Engine engine(config_of(64), kv_of(32));
+    engine.add("ignored", prompt, params_with(10, /*ignore_eos=*/true), 0, 0.0, first);
+    engine.run_to_completion();
+    EXPECT_EQ(engine.finished.at("ignored").status, RequestStatus::FINISHED_LENGTH_CAPPED);
+    EXPECT_EQ(engine.finished.at("ignored").tokens.size(), 10u);
+  }
+  {
+    // min_tokens: EOS in the first 3 tokens does not stop (the sampler also masks it).
+    Engine engine(config_of(64), kv_of(32));
+    SamplingParams p = params_with(10, false);
+    p.min_tokens = 3;
+    engine.add("min", prompt, p, 0, 0.0, first);
+    engine.run_to_completion();
+    EXPECT_GE(engine.finished.at("min").tokens.size(), 3u);
+  }
+  {
+    Engine engine(config_of(64), kv_of(32));
+    SamplingParams p = params_with(10, true);
+    p.stop_token_ids = {first};
+    engine.add("stop-id", prompt, p);
+    engine.run_to_completion();
+    const Finished& done = engine.finished.at("stop-id");
+    EXPECT_EQ(done.status, RequestStatus::FINISHED_STOPPED);
+    EXPECT_EQ(std::get<int32_t>(done.stop_reason), first);
+  }
+}
+
+TEST(Scheduler, MaxModelLenLimitsRequests) {
+  Engine engine(config_of(32), kv_of(32));
+  try {
+    engine.add("too-long", tokens_from(20, 1), params_with(20));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+    EXPECT_STREQ(e.what(),
+                 "This model's maximum context length is 32 tokens. However, you requested 40 tokens "
+                 "(20 in the messages, 20 in the completion). Please reduce the length of the messages "
+                 "or completion.");
+  }
+  EXPECT_THROW(engine.add("prompt-too-long", tokens_from(32, 1), params_with(1)), Error);
+  EXPECT_THROW(engine.add("empty", {}, params_with(1)), Error);
+  EXPECT_EQ(engine.scheduler.num_waiting(), 0);
+  // max_tokens unset: up to the context.
+  SamplingParams unlimited;
+  unlimited.max_tokens.reset();
+  unlimited.ignore_eos = true;
+  engine.add("fill", tokens_from(20, 1), unlimited);
+  EXPECT_THROW(engine.add("fill", tokens_from(2, 1), unlimited), Error);  // duplicate id
+  engine.run_to_completion();
+  EXPECT_EQ(engine.finished.at("fill").tokens.size(), 12u);
+  EXPECT_EQ(engine.finished.at("fill").status, RequestStatus::FINISHED_LENGTH_CAPPED);
+  // A pool too small for one max_model_len request is refused up front.
+  EXPECT_THROW(Scheduler(config_of(1000), kv_of(32)), Error);
+}
+
+TEST(Scheduler, AbortAtAnyTimeFreesBlocks) {
+  Engine engine(config_of(128, 16), kv_of(64));
+  engine.add("a", tokens_from(40, 1), params_with(10));
+  engine.add("b", tokens_from(10, 2), params_with(10));
+  engine.step();  // a: first chunk of 16
+  EXPECT_TRUE(engine.scheduler.abort_request("b"));  // waiting
+  EXPECT_TRUE(engine.scheduler.abort_request("a"));  // running, mid-prefill
+  EXPECT_FALSE(engine.scheduler.abort_request("a"));
+  EXPECT_FALSE(engine.scheduler.has_unfinished_requests());
+  engine.expect_all_blocks_free();
+  SchedulerOutput out = engine.scheduler.schedule();
+  EXPECT_TRUE(out.scheduled.empty());
+  EXPECT_EQ(std::set<std::string>(out.finished_request_ids.begin(), out.finished_request_ids.end()),
+            (std::set<std::string>{"a", "b"}));
+}
+
+TEST(Scheduler, FinishRequestForStopStrings) {
+  Engine engine(config_of(64), kv_of(32));
+  engine.add("a", tokens_from(5, 1), params_with(10));
+  engine.step();
+  engine.scheduler.finish_request("a", RequestStatus::FINISHED_STOPPED, std::string("###"));
+  EXPECT_FALSE(engine.scheduler.has_unfinished_requests());
+  engine.expect_all_blocks_free();
+}
+
+TEST(Scheduler, PrefixCacheHitsSkipComputation) {
+  Engine engine(config_of(128, 256), kv_of(64, 4));
+  std::vector<int32_t> shared = tokens_from(33, 5);
+  engine.add("first", shared, params_with(2));
+  engine.run_to_completion();
+  engine.add("second", shared, params_with(2));
+  SchedulerOutput out = engine.step();
+  ASSERT_EQ(out.scheduled.size(), 1u);
+  EXPECT_EQ(out.scheduled[0].num_computed_tokens, 32);  // 8 cached blocks
+  EXPECT_EQ(out.scheduled[0].num_new_tokens, 1);
+  EXPECT_EQ(engine.scheduler.get_request("second")->num_cached_tokens, 32);
+  engine.run_to_completion();
+  EXPECT_EQ(engine.finished.at("second").tokens, engine.finished.at("first").tokens);
+  const PrefixCacheStats& stats = engine.scheduler.kv_cache_manager().prefix_cache_stats();
+  EXPECT_EQ(stats.queries, 66);
+  EXPECT_EQ(stats.hits, 32);
+}
+
+TEST(Scheduler, SlidingWindowGroupsThroughTheScheduler) {
+  KVCacheConfig kv{.num_blocks = 40, .block_size = 4, .groups = {{0}, {8}}};
+  Engine engine(config_of(100, 32, 4), kv);
+  for (int i = 0; i < 3; ++i) engine.add(std::to_string(i), tokens_from(30, i), params_with(40));
+  engine.run_to_completion();
+  EXPECT_EQ(engine.finished.size(), 3u);
+  engine.expect_all_blocks_free();
+}
+
+// The issue's test: many requests with random aborts, finishes and preemptions leave no block
+// allocated, and every block's ref count always matches the requests holding it.
+TEST(Scheduler, TenThousandRandomRequestsLeaveNoBlockAllocated) {
+  std::mt19937 rng(1234);
+  for (bool caching : {true, false}) {
+    Engine engine(config_of(256, 96, 12), kv_of(90, 4, caching));
+    std::vector<std::string> live;
+    int added = 0, aborted = 0;
+    auto check_ref_counts = [&] {
+      const BlockPool& pool = engine.scheduler.kv_cache_manager().block_pool();
+      std::map<int32_t, int> holders;
+      for (const std::string& id : live)
+        if (const Request* r = engine.scheduler.get_request(id))
+          for (const auto& table : r->block_ids)
+            for (int32_t b : table)
+              if (b != BlockPool::kNullBlockId) ++holders[b];
+      int held = 0;
+      for (int id = 1; id < pool.num_blocks(); ++id) {
+        ASSERT_EQ(pool.block(id).ref_count, holders.count(id) ? holders[id] : 0) << "block " << id;
+        held += pool.block(id).ref_count > 0;
+      }
+      ASSERT_EQ(held + pool.num_free_blocks(), pool.num_usable_blocks());
+    };
+    for (int iteration = 0; added < 10000; ++iteration) {
+      int action = std::uniform_int_distribution<int>(0, 9)(rng);
+      if (action < 4) {
+        // Prompts from a few shared prefixes so that the prefix cache gets hits.
+        int length = std::uniform_int_distribution<int>(1, 120)(rng);
+        std::vector<int32_t> prompt = tokens_from(length, std::uniform_int_distribution<int>(0, 3)(rng));
+        if (rng() % 2) prompt.back() = static_cast<int32_t>(rng() % kVocab);
+        SamplingParams p = params_with(std::uniform_int_distribution<int>(1, 24)(rng), rng() % 2);
+        std::string id = "r" + std::to_string(added++);
+        engine.add(id, prompt, p, 0, 0.0, static_cast<int32_t>(rng() % kVocab));
+        live.push_back(id);
+      } else if (action == 4 && !live.empty()) {
+        size_t index = rng() % live.size();
+        if (engine.scheduler.abort_request(live[index])) ++aborted;
+        live.erase(live.begin() + index);
+      } else if (action == 5 && !live.empty()) {
+        size_t index = rng() % live.size();
+        engine.scheduler.finish_request(live[index], RequestStatus::FINISHED_STOPPED, std::string("stop"));
+        live.erase(live.begin() + index);
+      } else {
+        engine.step();
+        std::erase_if(live, [&](const std::string& id) { return engine.finished.count(id) > 0; });
+      }
+      if (iteration % 97 == 0) check_ref_counts();
+    }
+    // Drain half, abort the rest.
+    for (int i = 0; i < 50; ++i) engine.step();
+    for (const std::string& id : live) engine.scheduler.abort_request(id);
+    EXPECT_FALSE(engine.scheduler.has_unfinished_requests());
+    engine.expect_all_blocks_free();
+    EXPECT_GT(aborted, 100);
+    EXPECT_GT(engine.finished.size(), 1000u);
+    EXPECT_GT(engine.num_preemptions, 10);
+    if (caching) {
+      EXPECT_GT(engine.scheduler.kv_cache_manager().prefix_cache_stats().hits, 0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vllm
