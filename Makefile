@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test serve clean
+.PHONY: all deps configure build test serve bench clean
 
 all: build
 
@@ -19,6 +19,9 @@ build: configure
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+bench: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench
 
 serve: build
 	$(BUILD_DIR)/vllm-cpp serve
