@@ -1,0 +1,80 @@
+// The narrow interface the server and the batch CLI talk to: submit a tokenized request with a
+// callback for its outputs, abort it, read stats. AsyncLLM implements it over the engine thread;
+// tests implement it with fakes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/outputs.h"
+#include "engine/sampling_params.h"
+
+namespace vllm {
+
+class Tokenizer;
+
+struct EngineRequest {
+  std::string request_id;
+  std::string prompt;                     // the text, when the request came as text ("" otherwise)
+  std::vector<int32_t> prompt_token_ids;  // always set
+  SamplingParams params;
+  int priority = 0;                       // --scheduling-policy priority: lower runs first
+};
+
+// Called on the engine thread after every step that changed the request (cumulative outputs),
+// and once more with finished = true. Must return quickly and never throw.
+using OutputCallback = std::function<void(const RequestOutput&)>;
+
+struct ModelInfo {
+  std::string model;                       // the path or hub id given
+  std::vector<std::string> served_model_names;  // --served-model-name, else {model}
+  int64_t max_model_len = 0;
+  int64_t vocab_size = 0;
+};
+
+// Histogram in Prometheus' cumulative form.
+struct Histogram {
+  std::vector<double> bounds;        // upper bounds, ascending (the +Inf bucket is implicit)
+  std::vector<uint64_t> counts;      // observations <= bounds[i] (not cumulative; the exporter sums)
+  uint64_t count = 0;
+  double sum = 0;
+  void observe(double value);
+};
+
+struct EngineStats {
+  int64_t num_requests_running = 0;
+  int64_t num_requests_waiting = 0;
+  double kv_cache_usage = 0;           // 0..1
+  uint64_t prefix_cache_queries = 0;   // tokens
+  uint64_t prefix_cache_hits = 0;      // tokens
+  uint64_t prompt_tokens_total = 0;
+  uint64_t generation_tokens_total = 0;
+  uint64_t num_preemptions_total = 0;
+  std::map<std::string, uint64_t> request_success_total;  // by finish reason
+  Histogram time_to_first_token_seconds;
+  Histogram inter_token_latency_seconds;
+  Histogram e2e_request_latency_seconds;
+};
+
+class EngineClient {
+ public:
+  virtual ~EngineClient() = default;
+  // Validates (prompt + max_tokens within max_model_len, params against the vocabulary) and
+  // queues the request; throws vllm::Error (InvalidArgument with vLLM's message) when invalid.
+  virtual void add_request(EngineRequest request, OutputCallback on_output) = 0;
+  // Safe from any thread, for unknown or finished ids too. The callback then fires with
+  // finish_reason "abort" unless the request already finished.
+  virtual void abort(const std::string& request_id) = 0;
+  virtual EngineStats stats() const = 0;
+  virtual const ModelInfo& model_info() const = 0;
+  // nullptr with --skip-tokenizer-init.
+  virtual std::shared_ptr<const Tokenizer> tokenizer() const = 0;
+  // Stops the engine thread: finishes nothing more, aborts what is in flight.
+  virtual void shutdown() = 0;
+};
+
+}  // namespace vllm
