@@ -1,0 +1,52 @@
+#include "api/engine_args.h"
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+
+namespace vllm {
+
+void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
+  if (model_positional) app.add_option("model_tag", args.model, "Model folder or Hugging Face id (cached)");
+  app.add_option("--model", args.model, "Model folder or Hugging Face id (cached)");
+  app.add_option("--tokenizer", args.tokenizer, "Tokenizer folder (default: the model's)");
+  app.add_option("--served-model-name", args.served_model_name, "Name(s) the API reports and accepts");
+  app.add_option("--dtype", args.dtype, "Weight and activation dtype")
+      ->check(CLI::IsMember({"auto", "float32", "float", "bfloat16", "float16", "half"}));
+  app.add_option("--max-model-len", args.max_model_len, "Context length (default: from config.json)");
+  app.add_option("--hf-overrides", args.hf_overrides, "JSON merged over config.json");
+  app.add_flag("--skip-tokenizer-init", args.skip_tokenizer_init, "Token-id prompts and outputs only");
+  app.add_option("--seed", args.seed, "Random seed of the engine's sampler");
+  app.add_option("--max-num-seqs", args.max_num_seqs, "Most sequences in one step")->check(CLI::PositiveNumber);
+  app.add_option("--max-num-batched-tokens", args.max_num_batched_tokens, "Most tokens in one step")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--enable-chunked-prefill,!--no-enable-chunked-prefill", args.enable_chunked_prefill,
+               "Split long prompts across steps");
+  app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", args.enable_prefix_caching,
+               "Reuse KV blocks of shared prompt prefixes");
+  app.add_option("--block-size", args.block_size, "Tokens per KV-cache block")->check(CLI::PositiveNumber);
+  app.add_option("--kv-cache-memory", args.kv_cache_memory, "KV-cache size in bytes")->check(CLI::PositiveNumber);
+  app.add_option("--gpu-memory-utilization", args.gpu_memory_utilization, "Fraction of GPU memory to use")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--load-format", args.load_format, "auto, safetensors, or dummy (random weights)")
+      ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  app.add_option("--device", args.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--generation-config", args.generation_config,
+                 "auto: defaults from the model's generation_config.json; vllm: vLLM's own; or a folder");
+  app.add_option("--scheduling-policy", args.scheduling_policy, "fcfs or priority")
+      ->check(CLI::IsMember({"fcfs", "priority"}));
+  app.add_option("--chat-template", args.chat_template, "Chat template file or inline template");
+  app.add_option("--chat-template-content-format", args.chat_template_content_format, "auto, string or openai")
+      ->check(CLI::IsMember({"auto", "string", "openai"}));
+  app.add_option("--cpu-threads", args.cpu_threads, "CPU threads (default: all cores)");
+}
+
+std::string default_model_path() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("VLLM_CPP_DEFAULT_MODEL")) return env;
+  // The source tree's models/default, where `make serve` runs from.
+  for (fs::path candidate : {fs::path(VLLM_SOURCE_DIR) / "models" / "default", fs::path("models") / "default"})
+    if (fs::exists(candidate / "config.json")) return candidate.string();
+  return (fs::path(VLLM_SOURCE_DIR) / "models" / "default").string();
+}
+
+}  // namespace vllm

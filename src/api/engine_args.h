@@ -1,0 +1,49 @@
+// Engine arguments with vLLM's flag names, shared by `serve`, `generate`, `run-batch` and
+// `bench`. add_engine_args registers them on a CLI11 app.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace vllm {
+
+struct EngineArgs {
+  std::string model;                          // folder or hub id (resolved offline)
+  std::string tokenizer;                      // --tokenizer, default: the model folder
+  std::vector<std::string> served_model_name; // --served-model-name
+  std::string dtype = "auto";                 // auto, float32, bfloat16, float16
+  std::optional<int64_t> max_model_len;       // --max-model-len, default: from config.json
+  std::string hf_overrides;                   // --hf-overrides JSON
+  bool skip_tokenizer_init = false;           // --skip-tokenizer-init
+  std::optional<uint64_t> seed;               // --seed
+  int64_t max_num_seqs = 256;                 // --max-num-seqs
+  std::optional<int64_t> max_num_batched_tokens;  // --max-num-batched-tokens (default 2048 when chunked)
+  bool enable_chunked_prefill = true;
+  bool enable_prefix_caching = true;          // --enable-prefix-caching / --no-enable-prefix-caching
+  int64_t block_size = 16;                    // --block-size
+  std::optional<int64_t> kv_cache_memory;     // --kv-cache-memory bytes
+  double gpu_memory_utilization = 0.9;        // --gpu-memory-utilization
+  std::string load_format = "auto";           // auto, safetensors, dummy
+  std::string device = "auto";                // auto, cpu, cuda
+  std::string generation_config = "auto";     // auto (the model's generation_config.json), vllm, or a folder
+  std::string scheduling_policy = "fcfs";     // fcfs, priority
+  std::string chat_template;                  // --chat-template file or inline
+  std::string chat_template_content_format = "auto";  // auto, string, openai
+  int cpu_threads = 0;                        // 0: all cores (OMP_NUM_THREADS wins when set)
+};
+
+// Registers every engine flag on `app`, bound to `args`. `model_positional`: MODEL may be given
+// as the first positional argument (serve) as well as --model.
+void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional = false);
+
+// The built-in default model's folder (models/default beside the executable's source tree or
+// installed data), used when no model is given.
+std::string default_model_path();
+
+}  // namespace vllm
