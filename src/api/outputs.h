@@ -19,13 +19,13 @@ struct TokenLogprob {
 
 // One position: the chosen (sampled or prompt) token first, then the top-k by rank (the chosen
 // token appears once; vLLM's dict of token_id -> Logprob).
-using PositionLogprobs = std::vector<TokenLogprob>;
+using TokenLogprobs = std::vector<TokenLogprob>;
 
 struct CompletionOutput {
   int index = 0;                   // 0 .. n-1
   std::string text;                // everything generated so far
   std::vector<int32_t> token_ids;  // everything generated so far
-  std::optional<std::vector<PositionLogprobs>> logprobs;  // per generated token, when asked
+  std::optional<std::vector<TokenLogprobs>> logprobs;  // per generated token, when asked
   std::string finish_reason;       // "" while running, then "stop", "length" or "abort"
   std::variant<std::monostate, std::string, int32_t> stop_reason;  // matched stop string or token
 };
@@ -44,7 +44,7 @@ struct RequestOutput {
   std::string prompt;                     // "" for token-id prompts
   std::vector<int32_t> prompt_token_ids;
   // Per prompt position when prompt_logprobs is set; the first is nullopt (nothing predicts it).
-  std::optional<std::vector<std::optional<PositionLogprobs>>> prompt_logprobs;
+  std::optional<std::vector<std::optional<TokenLogprobs>>> prompt_logprobs;
   std::vector<CompletionOutput> outputs;
   bool finished = false;
   RequestMetrics metrics;
