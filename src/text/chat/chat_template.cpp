@@ -1,0 +1,334 @@
+#include "text/chat/chat_template.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "text/chat/jinja_template.h"
+
+namespace vllm {
+
+struct ChatTemplate::Compiled {
+  std::string source;
+  std::shared_ptr<jinja::Template> jinja;
+  ChatContentFormat format;
+
+  explicit Compiled(std::string text)
+      : source(std::move(text)), jinja(std::make_shared<jinja::Template>(source)), format(detect_content_format(source)) {}
+};
+
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  VLLM_CHECK(in, NotFound, "cannot open ", path.string());
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+ChatJson read_json(const std::filesystem::path& path) {
+  try {
+    return ChatJson::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::InvalidArgument, path.string(), ": invalid JSON: ", e.what());
+  }
+}
+
+// A special token is a string or an AddedToken object {"content": ...}; str() of it is the content.
+ChatJson token_text(const ChatJson& token) {
+  if (token.is_string()) return token;
+  if (token.is_object() && token.contains("content") && token["content"].is_string()) return token["content"];
+  return nullptr;
+}
+
+// transformers' special_tokens_map: the set tokens of tokenizer_config.json, then of
+// special_tokens_map.json for keys the config leaves unset.
+ChatJson read_special_tokens(const std::filesystem::path& dir, const ChatJson& config) {
+  static const char* const keys[] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
+  ChatJson map_file = ChatJson::object();
+  if (std::filesystem::exists(dir / "special_tokens_map.json")) map_file = read_json(dir / "special_tokens_map.json");
+  ChatJson tokens = ChatJson::object();
+  for (const char* key : keys) {
+    ChatJson text = config.contains(key) ? token_text(config[key]) : ChatJson();
+    if (text.is_null() && map_file.contains(key)) text = token_text(map_file[key]);
+    if (!text.is_null()) tokens[key] = text;
+  }
+  ChatJson extra = config.contains("additional_special_tokens") ? config["additional_special_tokens"]
+                         : map_file.contains("additional_special_tokens") ? map_file["additional_special_tokens"]
+                                                                          : ChatJson();
+  if (extra.is_array() && !extra.empty()) {
+    ChatJson list = ChatJson::array();
+    for (const auto& t : extra)
+      if (!token_text(t).is_null()) list.push_back(token_text(t));
+    tokens["additional_special_tokens"] = list;
+  }
+  return tokens;
+}
+
+// As vLLM's load_chat_template: an existing file is read; text with "{", "}" or a newline is a
+// template; anything else is a path that failed to open.
+std::string load_override(const std::string& value) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(value, ec)) return read_file(value);
+  if (value.find_first_of("{}\n") == std::string::npos)
+    fail(ErrorKind::NotFound, "the supplied chat template (", value, ") looks like a file path, but it failed to be opened");
+  return value;
+}
+
+ChatJson text_part(const std::string& text) { return {{"type", "text"}, {"text", text}}; }
+
+}  // namespace
+
+ChatTemplate ChatTemplate::from_string(const std::string& source, ChatJson special_tokens) {
+  ChatTemplate t;
+  t.default_ = std::make_shared<Compiled>(source);
+  t.special_tokens_ = std::move(special_tokens);
+  return t;
+}
+
+ChatTemplate ChatTemplate::with_template(const std::string& source) const {
+  ChatTemplate t = *this;
+  t.default_ = std::make_shared<Compiled>(source);
+  t.tool_use_ = nullptr;
+  return t;
+}
+
+ChatTemplate ChatTemplate::from_directory(const std::filesystem::path& dir, const std::string& override_template) {
+  ChatJson config = ChatJson::object();
+  if (std::filesystem::exists(dir / "tokenizer_config.json")) config = read_json(dir / "tokenizer_config.json");
+  ChatTemplate t;
+  t.special_tokens_ = read_special_tokens(dir, config);
+  if (!override_template.empty()) {
+    t.default_ = std::make_shared<Compiled>(load_override(override_template));
+    return t;
+  }
+  if (std::filesystem::exists(dir / "chat_template.jinja")) {
+    t.default_ = std::make_shared<Compiled>(read_file(dir / "chat_template.jinja"));
+    return t;
+  }
+  ChatJson templates = config.contains("chat_template") ? config["chat_template"] : ChatJson();
+  if (templates.is_null() && std::filesystem::exists(dir / "chat_template.json")) {
+    ChatJson file = read_json(dir / "chat_template.json");
+    templates = file.is_object() && file.contains("chat_template") ? file["chat_template"] : file;
+  }
+  if (templates.is_string()) {
+    t.default_ = std::make_shared<Compiled>(templates.get<std::string>());
+  } else if (templates.is_array()) {
+    for (const auto& entry : templates) {
+      VLLM_CHECK(entry.is_object() && entry.contains("name") && entry.contains("template"), InvalidArgument,
+                 (dir / "tokenizer_config.json").string(), ": chat_template list entries need \"name\" and \"template\"");
+      std::string name = entry["name"].get<std::string>();
+      if (name == "default") t.default_ = std::make_shared<Compiled>(entry["template"].get<std::string>());
+      if (name == "tool_use") t.tool_use_ = std::make_shared<Compiled>(entry["template"].get<std::string>());
+    }
+    VLLM_CHECK(t.default_ || t.tool_use_, InvalidArgument, dir.string(),
+               ": this model has multiple chat templates with no default specified");
+  }
+  VLLM_CHECK(t.default_ || t.tool_use_, NotFound, dir.string(),
+             ": no chat template found (tokenizer_config.json has no chat_template and there is no "
+             "chat_template.jinja or chat_template.json); pass one with --chat-template");
+  return t;
+}
+
+const ChatTemplate::Compiled& ChatTemplate::pick(bool has_tools) const {
+  if (has_tools && tool_use_) return *tool_use_;
+  if (default_) return *default_;
+  fail(ErrorKind::InvalidArgument, "this model has multiple chat templates with no default specified");
+}
+
+const std::string& ChatTemplate::source(bool has_tools) const { return pick(has_tools).source; }
+
+ChatContentFormat ChatTemplate::content_format(bool has_tools) const { return pick(has_tools).format; }
+
+ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools) const {
+  VLLM_CHECK(messages.is_array(), InvalidArgument, "messages must be an array");
+  const bool openai = content_format(has_tools) == ChatContentFormat::OpenAI;
+  ChatJson out = ChatJson::array();
+  for (const auto& message : messages) {
+    VLLM_CHECK(message.is_object() && message.contains("role") && message["role"].is_string(), InvalidArgument,
+               "each message needs a string \"role\"");
+    ChatJson content = message.contains("content") ? message["content"] : ChatJson();
+    ChatJson parts = ChatJson::array();
+    if (content.is_string()) parts.push_back(text_part(content.get<std::string>()));
+    else if (content.is_array()) parts = content;
+    else VLLM_CHECK(content.is_null(), InvalidArgument, "message content must be a string, a list of parts or null");
+    ChatJson kept = ChatJson::array();
+    std::string joined;
+    bool first = true;
+    for (const auto& part : parts) {
+      std::string text;
+      std::string media;
+      if (part.is_string()) {
+        text = part.get<std::string>();
+      } else {
+        VLLM_CHECK(part.is_object(), InvalidArgument, "content parts must be objects or strings");
+        std::string type = part.value("type", part.contains("text") ? "text" : "");
+        if (type == "text" || type == "input_text") text = part.value("text", "");
+        else if (type == "refusal") text = part.value("refusal", "");
+        else if (type == "image_url" || type == "input_image" || type == "image_pil" || type == "image_embeds") media = "image";
+        else if (type == "audio_url" || type == "input_audio") media = "audio";
+        else if (type == "video_url") media = "video";
+        else fail(ErrorKind::InvalidArgument, "Unknown part type: ", type);
+      }
+      if (!media.empty()) {
+        VLLM_CHECK(openai, Unsupported, "a ", media, " content part needs a multimodal model and a template that reads content lists");
+        kept.push_back({{"type", media}});
+        continue;
+      }
+      if (openai) kept.push_back(text_part(text));
+      if (!first) joined += "\n";
+      joined += text;
+      first = false;
+    }
+    ChatJson result = ChatJson::object();
+    const std::string role = message["role"].get<std::string>();
+    result["role"] = role;
+    if (openai) result["content"] = kept;
+    else result["content"] = joined;
+    if (role == "assistant") {
+      if (message.contains("tool_calls") && !message["tool_calls"].is_null()) result["tool_calls"] = message["tool_calls"];
+      ChatJson reasoning = message.contains("reasoning") && !message["reasoning"].is_null() ? message["reasoning"]
+                                 : message.contains("reasoning_content") ? message["reasoning_content"]
+                                                                         : ChatJson();
+      if (!reasoning.is_null()) {
+        result["reasoning"] = reasoning;
+        result["reasoning_content"] = reasoning;
+      }
+    } else if (role == "tool" && message.contains("tool_call_id")) {
+      result["tool_call_id"] = message["tool_call_id"];
+    }
+    if (message.contains("name") && message["name"].is_string()) result["name"] = message["name"];
+    // vLLM's _postprocess_messages: templates expect tool-call arguments as objects.
+    if (role == "assistant" && result.contains("tool_calls") && result["tool_calls"].is_array()) {
+      for (auto& call : result["tool_calls"]) {
+        VLLM_CHECK(call.is_object() && call.contains("function") && call["function"].is_object(), InvalidArgument,
+                   "each tool call needs a \"function\" object");
+        auto& function = call["function"];
+        ChatJson args = function.contains("arguments") ? function["arguments"] : ChatJson();
+        bool empty = args.is_null() || (args.is_string() && args.get<std::string>().empty()) ||
+                     ((args.is_object() || args.is_array()) && args.empty()) || (args.is_boolean() && !args.get<bool>()) ||
+                     (args.is_number() && args == 0);
+        if (empty) {
+          function["arguments"] = ChatJson::object();
+        } else if (args.is_string()) {
+          try {
+            function["arguments"] = ChatJson::parse(args.get<std::string>());
+          } catch (const nlohmann::json::exception& e) {
+            fail(ErrorKind::InvalidArgument, "tool call arguments are not valid JSON: ", e.what());
+          }
+        }
+      }
+    }
+    out.push_back(std::move(result));
+  }
+  return out;
+}
+
+std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOptions& options) const {
+  VLLM_CHECK(!(options.continue_final_message && options.add_generation_prompt), InvalidArgument,
+             "Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
+  VLLM_CHECK(options.tools.is_null() || options.tools.is_array(), InvalidArgument, "tools must be an array or null");
+  const bool has_tools = !options.tools.is_null();
+  const Compiled& compiled = pick(has_tools);
+  ChatJson prepared = prepare_messages(messages, has_tools);
+  // transformers: render(messages=..., tools=..., documents=..., add_generation_prompt=..., **special_tokens, **kwargs)
+  ChatJson variables = special_tokens_;
+  for (auto it = options.chat_template_kwargs.begin(); it != options.chat_template_kwargs.end(); ++it)
+    variables[it.key()] = it.value();
+  variables["messages"] = prepared;
+  variables["tools"] = options.tools;
+  variables["documents"] = options.documents;
+  variables["add_generation_prompt"] = options.add_generation_prompt;
+  std::string rendered;
+  try {
+    rendered = compiled.jinja->render(variables);
+  } catch (const jinja::TemplateRaised& e) {
+    throw Error(ErrorKind::InvalidArgument, e.what());
+  }
+  if (!options.continue_final_message || prepared.empty()) return rendered;
+  // transformers trims the prompt so that it ends inside the final message.
+  const ChatJson& last = prepared.back()["content"];
+  std::string final_message;
+  if (last.is_string()) {
+    final_message = last.get<std::string>();
+  } else {
+    bool found = false;
+    for (auto it = last.rbegin(); it != last.rend() && !found; ++it)
+      if (it->is_object() && it->contains("text")) {
+        final_message = (*it)["text"].get<std::string>();
+        found = true;
+      }
+    VLLM_CHECK(found, InvalidArgument, "continue_final_message is set but we could not find any text to continue in the final message!");
+  }
+  auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  size_t b = 0, e = final_message.size();
+  while (b < e && is_ws(final_message[b])) ++b;
+  while (e > b && is_ws(final_message[e - 1])) --e;
+  const std::string stripped = final_message.substr(b, e - b);
+  const size_t lstripped_size = final_message.size() - b;
+  size_t loc = rendered.rfind(stripped);
+  VLLM_CHECK(loc != std::string::npos, InvalidArgument,
+             "continue_final_message is set but the final message does not appear in the chat after applying the chat template! "
+             "This can happen if the chat template deletes portions of the final message.");
+  if (rendered.compare(loc, lstripped_size, final_message) == 0) return rendered.substr(0, loc + lstripped_size);
+  return rendered.substr(0, loc + stripped.size());
+}
+
+ChatJson normalize_tools(const ChatJson& tools) {
+  if (!tools.is_array()) return tools;
+  ChatJson out = ChatJson::array();
+  for (const auto& tool : tools) {
+    VLLM_CHECK(tool.is_object() && tool.contains("function") && tool["function"].is_object(), InvalidArgument,
+               "each tool needs a \"function\" object");
+    const auto& fn = tool["function"];
+    VLLM_CHECK(fn.contains("name") && fn["name"].is_string(), InvalidArgument, "each tool function needs a string \"name\"");
+    ChatJson function = ChatJson::object();
+    function["name"] = fn["name"];
+    function["description"] = fn.contains("description") ? fn["description"] : ChatJson();
+    function["parameters"] = fn.contains("parameters") ? fn["parameters"] : ChatJson();
+    for (auto it = fn.begin(); it != fn.end(); ++it)
+      if (!function.contains(it.key())) function[it.key()] = it.value();
+    ChatJson t = ChatJson::object();
+    t["type"] = tool.value("type", "function");
+    t["function"] = function;
+    for (auto it = tool.begin(); it != tool.end(); ++it)
+      if (!t.contains(it.key())) t[it.key()] = it.value();
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::string render_chat_request(const ChatTemplate& chat_template, const ChatJson& request) {
+  VLLM_CHECK(request.is_object() && request.contains("messages"), InvalidArgument, "the request needs \"messages\"");
+  auto get_bool = [&](const char* key, bool fallback) {
+    if (!request.contains(key) || request[key].is_null()) return fallback;
+    VLLM_CHECK(request[key].is_boolean(), InvalidArgument, "\"", key, "\" must be a boolean");
+    return request[key].get<bool>();
+  };
+  ChatTemplateOptions options;
+  options.add_generation_prompt = get_bool("add_generation_prompt", true);
+  options.continue_final_message = get_bool("continue_final_message", false);
+  if (request.contains("tools")) options.tools = normalize_tools(request["tools"]);
+  if (request.contains("documents")) options.documents = request["documents"];
+  if (request.contains("chat_template_kwargs") && !request["chat_template_kwargs"].is_null()) {
+    const auto& kwargs = request["chat_template_kwargs"];
+    VLLM_CHECK(kwargs.is_object(), InvalidArgument, "\"chat_template_kwargs\" must be an object");
+    for (auto it = kwargs.begin(); it != kwargs.end(); ++it) {
+      const std::string& key = it.key();
+      VLLM_CHECK(key != "chat_template" && key != "tokenize", InvalidArgument,
+                 "Found unexpected chat template kwargs from request: ", key);
+      // vLLM merges the kwargs over its own arguments of apply_chat_template.
+      if (key == "add_generation_prompt") options.add_generation_prompt = it.value().get<bool>();
+      else if (key == "continue_final_message") options.continue_final_message = it.value().get<bool>();
+      else if (key == "tools") options.tools = it.value();
+      else if (key == "documents") options.documents = it.value();
+      else options.chat_template_kwargs[key] = it.value();
+    }
+  }
+  if (request.contains("chat_template") && request["chat_template"].is_string())
+    return chat_template.with_template(request["chat_template"].get<std::string>()).render(request["messages"], options);
+  return chat_template.render(request["messages"], options);
+}
+
+}  // namespace vllm

@@ -1,0 +1,31 @@
+// Jinja2's built-in filters and tests, the Python methods of str, list and dict that templates call,
+// and the globals transformers adds (raise_exception, strftime_now) beside Jinja's (range, dict,
+// namespace, cycler, joiner).
+#pragma once
+
+#include <string>
+
+#include "text/chat/jinja_interpreter.h"
+
+namespace vllm::jinja {
+
+using FilterFunction = Value (*)(Interpreter&, const Value&, const CallArgs&);
+using TestFunction = bool (*)(Interpreter&, const Value&, const CallArgs&);
+
+FilterFunction find_filter(const std::string& name);
+TestFunction find_test(const std::string& name);
+
+// obj.name for a str, list or dict method: a bound callable, an "unsafe" undefined for the
+// mutating methods the immutable sandbox refuses, or a plain undefined.
+Value find_method(const Value& obj, const std::string& name);
+
+// Globals every template sees.
+void add_globals(Object& globals);
+
+// Shared helpers.
+std::string python_str_format(Interpreter& in, const std::string& format, const CallArgs& args);
+std::string python_percent_format(const std::string& format, const Value& args);
+std::string to_lower(const std::string& s);
+std::string to_upper(const std::string& s);
+
+}  // namespace vllm::jinja

@@ -1,0 +1,77 @@
+// Tree-walking evaluator of a parsed template, with Jinja2's runtime semantics as an
+// ImmutableSandboxedEnvironment has them (default Undefined, unsafe attributes undefined,
+// mutating list/dict methods refused) and bounds on recursion, output size and loop iterations.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "text/chat/jinja_ast.h"
+#include "text/chat/jinja_value.h"
+
+namespace vllm::jinja {
+
+struct Limits {
+  size_t max_output_bytes = 64u << 20;        // all text produced, macros and blocks included
+  int max_depth = 256;                        // nested macro calls, caller() and filters
+  uint64_t max_loop_iterations = 10'000'000;  // for-loop iterations over the whole render
+};
+
+struct Scope {
+  std::unordered_map<std::string, Value> vars;
+  std::shared_ptr<Scope> parent;
+};
+using ScopePtr = std::shared_ptr<Scope>;
+
+// Raised by raise_exception(...) in a template; the message is the template's own.
+class TemplateRaised : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Interpreter {
+ public:
+  explicit Interpreter(Limits limits) : limits_(limits) {}
+
+  // Renders `ast` with `variables` (a Dict) as the template context.
+  std::string render(const TemplateAst& ast, const Value& variables);
+
+  Value eval(const Expr& e, const ScopePtr& scope);
+  Value call(const Value& callee, const CallArgs& args);
+  Value getattr(const Value& obj, const std::string& name);
+  Value getitem(const Value& obj, const Value& key);
+  Value apply_filter(const std::string& name, const Value& value, const CallArgs& args);
+  bool apply_test(const std::string& name, const Value& value, const CallArgs& args);
+  // Python's iter(): list items, dict keys, string characters; Undefined is empty.
+  std::vector<Value> iterate(const Value& value);
+  // Raises Jinja's UndefinedError for an operation on an undefined value.
+  [[noreturn]] void undefined_error(const Value& value);
+
+  void enter();  // counts nesting against max_depth
+  void leave() { --depth_; }
+
+ private:
+  enum class Flow { Normal, Break, Continue };
+
+  Limits limits_;
+  int depth_ = 0;
+  uint64_t iterations_ = 0;
+  size_t produced_ = 0;
+
+  Flow exec(const Body& body, const ScopePtr& scope, std::string& out);
+  Flow exec_stmt(const Stmt& s, const ScopePtr& scope, std::string& out);
+  void exec_for(const Stmt& s, const ScopePtr& scope, std::string& out);
+  void assign(const Expr& target, const Value& value, const ScopePtr& scope);
+  Value make_macro(const Stmt& s, const ScopePtr& scope);
+  void emit(std::string& out, const std::string& text);
+  Value lookup(const std::string& name, const ScopePtr& scope);
+  CallArgs eval_args(const CallArgsExpr& args, const ScopePtr& scope);
+  Value eval_binary(const std::string& op, const Value& a, const Value& b);
+  Value eval_filter(const Expr& e, const ScopePtr& scope, const Value* input);
+  Value eval_slice(const Value& obj, const Expr& slice, const ScopePtr& scope);
+  bool contains(const Value& container, const Value& item);
+};
+
+}  // namespace vllm::jinja
