@@ -13,6 +13,7 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
              "decoder spec has ", spec_.layers.size(), " layer specs for ", spec_.num_layers, " layers");
   for (const DecoderLayerSpec& layer : spec_.layers)
     kv_cache_spec_.layers.push_back({spec_.num_kv_heads, spec_.head_dim, spec_.head_dim, layer.sliding_window});
+  layer_groups_ = kv_cache_spec_.layer_groups();
   if (options.dummy_weights) {
     WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
     load(loader);
@@ -66,7 +67,8 @@ void GenericDecoder::load(WeightLoader& loader) {
 }
 
 Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,
-                                 Tensor& key_cache, Tensor& value_cache) const {
+                                 const Tensor& block_table, const Tensor& slot_mapping, Tensor& key_cache,
+                                 Tensor& value_cache) const {
   const DecoderSpec& s = spec_;
   int64_t tokens = hidden.size(0);
   int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
@@ -80,15 +82,14 @@ Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const
     layer.k_norm.forward_inplace(key);
   }
   layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
-  ops::reshape_and_cache(key, value, key_cache, value_cache, batch.slot_mapping);
+  ops::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 
   ops::AttentionParams params;
   params.scale = s.attention_scale;
   params.sliding_window = layer.sliding_window;
   params.logit_softcap = s.attn_logit_softcap;
   Tensor out = Tensor::empty({tokens, s.num_heads, s.head_dim}, DType::F32, hidden.device());
-  ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, batch.block_table,
-                       params, out);
+  ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, block_table, params, out);
   return layer.o_proj.forward(out.view({tokens, q_size}));
 }
 
@@ -110,7 +111,12 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
     const Layer& layer = layers_[i];
     Tensor normed = hidden.clone();
     layer.input_norm.forward_inplace(normed);
-    Tensor attention_out = attention(layer, normed, batch, cache.key[i], cache.value[i]);
+    // One table serves every layer, or each KV-cache group has its own.
+    size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(layer_groups_[i]);
+    VLLM_CHECK(group < batch.block_tables.size(), InvalidArgument, "batch has ", batch.block_tables.size(),
+               " block tables; layer ", i, " needs group ", group);
+    Tensor attention_out = attention(layer, normed, batch, batch.block_tables[group], batch.slot_mappings[group],
+                                     cache.key[i], cache.value[i]);
     if (layer.attention_output_norm.defined()) layer.attention_output_norm.forward_inplace(attention_out);
     if (s.residual_multiplier != 1.0f) ops::scale(attention_out, s.residual_multiplier);
     ops::add(hidden, attention_out, hidden);

@@ -39,11 +39,13 @@ class GenericDecoder : public Model {
 
   void load(WeightLoader& loader);
   Tensor attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,
-                   Tensor& key_cache, Tensor& value_cache) const;
+                   const Tensor& block_table, const Tensor& slot_mapping, Tensor& key_cache,
+                   Tensor& value_cache) const;
   Tensor mlp(const Layer& layer, const Tensor& hidden) const;
 
   DecoderSpec spec_;
   KVCacheSpec kv_cache_spec_;
+  std::vector<int64_t> layer_groups_;  // KV-cache group of each layer
   Tensor embed_tokens_;  // [vocab, hidden]
   std::vector<Layer> layers_;
   Norm final_norm_;

@@ -14,6 +14,21 @@ size_t KVCacheSpec::bytes_per_block(int64_t block_size, DType dtype) const {
   return bytes;
 }
 
+std::vector<int64_t> KVCacheSpec::group_windows() const {
+  std::vector<int64_t> windows;
+  for (const AttentionLayerCache& layer : layers) windows.push_back(layer.sliding_window);
+  std::sort(windows.begin(), windows.end());
+  windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
+  return windows;
+}
+
+std::vector<int64_t> KVCacheSpec::layer_groups() const {
+  std::vector<int64_t> windows = group_windows(), groups;
+  for (const AttentionLayerCache& layer : layers)
+    groups.push_back(std::find(windows.begin(), windows.end(), layer.sliding_window) - windows.begin());
+  return groups;
+}
+
 KVCache KVCache::allocate(const KVCacheSpec& spec, int64_t num_blocks, int64_t block_size,
                           DType dtype, Device device) {
   KVCache cache;
@@ -28,17 +43,29 @@ KVCache KVCache::allocate(const KVCacheSpec& spec, int64_t num_blocks, int64_t b
 }
 
 FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t block_size) {
-  std::vector<int32_t> tokens, positions, query_start{0}, seq_lens, token_seq_lens, slots, logits_rows;
+  size_t num_groups = 1;
+  for (const SequenceChunk& chunk : chunks) num_groups = std::max(num_groups, chunk.group_block_ids.size());
+  auto blocks_of = [&](const SequenceChunk& chunk, size_t group) -> const std::vector<int32_t>& {
+    if (chunk.group_block_ids.empty()) return chunk.block_ids;
+    VLLM_CHECK(chunk.group_block_ids.size() == num_groups, InvalidArgument,
+               "every sequence of a batch needs a block table per KV-cache group");
+    return chunk.group_block_ids[group];
+  };
+  std::vector<int32_t> tokens, positions, query_start{0}, seq_lens, token_seq_lens, logits_rows;
+  std::vector<std::vector<int32_t>> slots(num_groups);
   size_t max_blocks = 1;
-  for (const SequenceChunk& chunk : chunks) max_blocks = std::max(max_blocks, chunk.block_ids.size());
-  std::vector<int32_t> block_table(chunks.size() * max_blocks, 0);
+  for (const SequenceChunk& chunk : chunks)
+    for (size_t g = 0; g < num_groups; ++g) max_blocks = std::max(max_blocks, blocks_of(chunk, g).size());
+  std::vector<std::vector<int32_t>> block_tables(num_groups, std::vector<int32_t>(chunks.size() * max_blocks, 0));
   for (size_t b = 0; b < chunks.size(); ++b) {
     const SequenceChunk& chunk = chunks[b];
     int64_t total = chunk.num_computed_tokens + static_cast<int64_t>(chunk.token_ids.size());
-    VLLM_CHECK(static_cast<int64_t>(chunk.block_ids.size()) * block_size >= total, InvalidArgument,
-               "sequence ", b, " has ", total, " tokens but only ", chunk.block_ids.size(),
-               " blocks of ", block_size);
-    std::copy(chunk.block_ids.begin(), chunk.block_ids.end(), block_table.begin() + b * max_blocks);
+    for (size_t g = 0; g < num_groups; ++g) {
+      const std::vector<int32_t>& blocks = blocks_of(chunk, g);
+      VLLM_CHECK(static_cast<int64_t>(blocks.size()) * block_size >= total, InvalidArgument, "sequence ", b,
+                 " has ", total, " tokens but only ", blocks.size(), " blocks of ", block_size);
+      std::copy(blocks.begin(), blocks.end(), block_tables[g].begin() + b * max_blocks);
+    }
     for (size_t i = 0; i < chunk.token_ids.size(); ++i) {
       int64_t position = chunk.num_computed_tokens + static_cast<int64_t>(i);
       if (chunk.want_logits && (chunk.all_logits || i + 1 == chunk.token_ids.size()))
@@ -46,8 +73,9 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
       tokens.push_back(chunk.token_ids[i]);
       positions.push_back(static_cast<int32_t>(position));
       token_seq_lens.push_back(static_cast<int32_t>(std::max(total, chunk.num_prompt_tokens)));
-      slots.push_back(static_cast<int32_t>(chunk.block_ids[position / block_size] * block_size +
-                                           position % block_size));
+      for (size_t g = 0; g < num_groups; ++g)
+        slots[g].push_back(static_cast<int32_t>(blocks_of(chunk, g)[position / block_size] * block_size +
+                                                position % block_size));
     }
     query_start.push_back(static_cast<int32_t>(tokens.size()));
     seq_lens.push_back(static_cast<int32_t>(total));
@@ -60,11 +88,12 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
   batch.metadata.query_start = Tensor::from_ints(query_start, {num_seqs + 1});
   batch.metadata.seq_lens = Tensor::from_ints(seq_lens, {num_seqs});
   batch.metadata.token_seq_lens = Tensor::from_ints(token_seq_lens, {num_tokens});
-  batch.metadata.block_table =
-      Tensor::from_ints(block_table, {num_seqs, static_cast<int64_t>(max_blocks)});
-  batch.metadata.slot_mapping = Tensor::from_ints(slots, {num_tokens});
-  batch.metadata.logits_rows =
-      Tensor::from_ints(logits_rows, {static_cast<int64_t>(logits_rows.size())});
+  for (size_t g = 0; g < num_groups; ++g) {
+    batch.metadata.block_tables.push_back(
+        Tensor::from_ints(block_tables[g], {num_seqs, static_cast<int64_t>(max_blocks)}));
+    batch.metadata.slot_mappings.push_back(Tensor::from_ints(slots[g], {num_tokens}));
+  }
+  batch.metadata.logits_rows = Tensor::from_ints(logits_rows, {static_cast<int64_t>(logits_rows.size())});
   return batch;
 }
 

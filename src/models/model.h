@@ -17,8 +17,9 @@ struct BatchMetadata {
   Tensor query_start;      // [B + 1] int32: sequence b owns rows [query_start[b], query_start[b+1])
   Tensor seq_lens;         // [B] int32: tokens of each sequence once this step is done
   Tensor token_seq_lens;   // [T] int32: seq_lens of each token's sequence (length-dependent rope)
-  Tensor block_table;      // [B, max_blocks_per_seq] int32: KV blocks of each sequence
-  Tensor slot_mapping;     // [T] int32: block * block_size + offset where each token's K/V go
+  // Per KV-cache group (KVCacheSpec::groups); a single entry serves every layer.
+  std::vector<Tensor> block_tables;   // [B, max_blocks_per_seq] int32: KV blocks of each sequence
+  std::vector<Tensor> slot_mappings;  // [T] int32: block * block_size + offset of each token's K/V
   Tensor logits_rows;      // [R] int32: rows of T whose logits the step returns
 };
 
@@ -30,8 +31,13 @@ struct AttentionLayerCache {
   int64_t sliding_window = 0;  // 0: full attention
 };
 
+// Layers are grouped by attention window for the KV-cache manager: group 0 holds the
+// full-attention layers (when any), then one group per sliding-window size, ascending. Each
+// group has its own block table per sequence; each layer has its own cache tensors.
 struct KVCacheSpec {
   std::vector<AttentionLayerCache> layers;
+  std::vector<int64_t> group_windows() const;   // window of each group (0: full attention)
+  std::vector<int64_t> layer_groups() const;    // group of each layer
   // Bytes one block of `block_size` tokens takes across every layer (f32 on the CPU).
   size_t bytes_per_block(int64_t block_size, DType dtype) const;
 };
@@ -67,7 +73,10 @@ class Model {
 struct SequenceChunk {
   int64_t num_computed_tokens = 0;  // tokens already in the KV cache
   std::vector<int32_t> token_ids;   // the new tokens this step computes
-  std::vector<int32_t> block_ids;   // every block of the sequence, in order
+  std::vector<int32_t> block_ids;   // every block of the sequence, in order (every group)
+  // Per KV-cache group instead, when groups hold different blocks (null blocks where a
+  // sliding window dropped them).
+  std::vector<std::vector<int32_t>> group_block_ids;
   // The prompt's length: rotary scalings that depend on the sequence length see at least this
   // many tokens, so a prompt prefilled in chunks rotates as if prefilled at once (0: unknown).
   int64_t num_prompt_tokens = 0;
