@@ -64,7 +64,7 @@ def compile_template(source):
 
 def render(case):
     template = compile_template(case["template"])
-    messages = case["messages"]
+    messages = case.get("messages", [])
     if case.get("continue_final_message") and case.get("add_generation_prompt"):
         raise ValueError("continue_final_message and add_generation_prompt are not compatible")
     kwargs = {**case.get("special_tokens", {}), **case.get("kwargs", {})}

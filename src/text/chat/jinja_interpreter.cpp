@@ -155,7 +155,10 @@ void Interpreter::exec_for(const Stmt& s, const ScopePtr& scope, std::string& ou
   for (int64_t k = 0; k < length; ++k) {
     if (++iterations_ > limits_.max_loop_iterations)
       fail(ErrorKind::InvalidArgument, "chat template error: more than ", limits_.max_loop_iterations, " loop iterations");
-    assign(*s.target, items[k], local);
+    // Jinja gives each iteration fresh locals: a {% set %} in one iteration is gone in the next.
+    auto iteration = std::make_shared<Scope>();
+    iteration->parent = scope;
+    assign(*s.target, items[k], iteration);
     Value loop = Value::make_dict();
     auto& e = loop.dict->entries;
     e.reserve(13);
@@ -174,8 +177,8 @@ void Interpreter::exec_for(const Stmt& s, const ScopePtr& scope, std::string& ou
       VLLM_CHECK(!args.positional.empty(), InvalidArgument, "no items for cycling given");
       return args.positional[k % args.positional.size()];
     }));
-    local->vars["loop"] = std::move(loop);
-    if (exec(s.body, local, out) == Flow::Break) break;
+    iteration->vars["loop"] = std::move(loop);
+    if (exec(s.body, iteration, out) == Flow::Break) break;
   }
   if (length == 0) exec(s.else_body, scope, out);
 }

@@ -224,7 +224,7 @@ class Parser {
     }
     auto s = stmt(StmtKind::SetBlock, t);
     s->target = std::move(target);
-    if (is_op("|")) s->filter = parse_filter(nullptr, true);
+    if (is_op("|")) s->filter = parse_filter(nullptr, false);
     expect_block_end();
     s->body = parse_block_body("set", {"endset"});
     next();
