@@ -1,0 +1,370 @@
+#include "engine/llm_engine.h"
+
+#include <algorithm>
+#include <random>
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "core/parallel.h"
+#include "loader/model_config.h"
+#include "loader/model_path.h"
+#include "models/registry.h"
+
+namespace vllm {
+
+namespace {
+
+constexpr size_t kDefaultCpuKvCacheBytes = size_t{4} << 30;  // vLLM's VLLM_CPU_KVCACHE_SPACE default
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// vLLM's bucket bounds (vllm/v1/metrics/loggers.py).
+Histogram histogram(std::vector<double> bounds) {
+  Histogram h;
+  h.bounds = std::move(bounds);
+  h.counts.assign(h.bounds.size(), 0);
+  return h;
+}
+
+}  // namespace
+
+struct LLMEngine::RequestState {
+  EngineRequest request;
+  OutputCallback on_output;
+  std::vector<SamplingParams> child_params;  // one per sequence (seeds differ)
+  std::vector<std::string> child_ids;
+  std::vector<std::unique_ptr<SequenceOutputState>> sequences;
+  std::optional<std::vector<std::optional<TokenLogprobs>>> prompt_logprobs;
+  RequestMetrics metrics;
+  size_t num_finished = 0;
+};
+
+struct LLMEngine::StepRows {
+  std::vector<std::vector<int32_t>> sampled;                       // per scheduled request
+  std::map<std::string, std::optional<PositionLogprobs>> logprobs;  // sampled token's, by child id
+};
+
+LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.value_or(std::random_device{}())) {
+  if (args.cpu_threads > 0) set_cpu_threads(args.cpu_threads);
+  std::string model = args.model.empty() ? default_model_path() : args.model;
+  model_dir_ = resolve_model_path(model);
+  VLLM_CHECK(args.device != "cuda", Unsupported,
+             "--device cuda: this build runs models on the CPU only so far (use --device cpu or auto)");
+  nlohmann::json overrides = args.hf_overrides.empty() ? nlohmann::json::object() : parse_hf_overrides(args.hf_overrides);
+
+  ModelLoadOptions options;
+  options.model_dir = model_dir_;
+  options.dummy_weights = args.load_format == "dummy";
+  options.dummy_seed = args.seed.value_or(0);
+  model_ = load_model(options, overrides);
+
+  if (!args.skip_tokenizer_init) {
+    std::filesystem::path tokenizer_dir = args.tokenizer.empty() ? model_dir_ : resolve_model_path(args.tokenizer);
+    try {
+      tokenizer_ = Tokenizer::from_directory(tokenizer_dir);
+    } catch (const Error& error) {
+      fail(error.kind(), error.what(), " (a checkpoint without tokenizer files runs with --skip-tokenizer-init and token-id prompts)");
+    }
+  }
+
+  int64_t derived_max_len = model_->max_position_embeddings();
+  int64_t max_model_len = args.max_model_len.value_or(derived_max_len);
+  VLLM_CHECK(max_model_len > 0 && max_model_len <= derived_max_len, InvalidArgument, "User-specified max_model_len (",
+             max_model_len, ") is greater than the derived max_model_len (max_position_embeddings=", derived_max_len,
+             " in ", (model_dir_ / "config.json").string(), ")");
+
+  // KV cache: the memory budget in blocks, no more than max_num_seqs full-length sequences use.
+  block_size_ = args.block_size;
+  const KVCacheSpec& spec = model_->kv_cache_spec();
+  size_t bytes_per_block = spec.bytes_per_block(block_size_, DType::F32);
+  int64_t blocks_per_sequence = (max_model_len + block_size_ - 1) / block_size_;
+  size_t budget = args.kv_cache_memory ? static_cast<size_t>(*args.kv_cache_memory) : kDefaultCpuKvCacheBytes;
+  int64_t num_blocks = static_cast<int64_t>(budget / std::max<size_t>(bytes_per_block, 1));
+  num_blocks = std::min(num_blocks, args.max_num_seqs * blocks_per_sequence + 1);
+  VLLM_CHECK(num_blocks >= blocks_per_sequence + 1, OutOfMemory, "the KV cache (", budget, " bytes) holds ",
+             num_blocks, " blocks of ", block_size_, " tokens but one sequence of max_model_len=", max_model_len,
+             " needs ", blocks_per_sequence, " (+1): raise --kv-cache-memory or lower --max-model-len");
+  kv_cache_ = KVCache::allocate(spec, num_blocks, block_size_, DType::F32, Device::cpu());
+
+  SchedulerConfig scheduler_config;
+  int64_t default_batched = args.enable_chunked_prefill ? 2048 : std::max<int64_t>(2048, max_model_len);
+  scheduler_config.max_num_batched_tokens = static_cast<int>(args.max_num_batched_tokens.value_or(default_batched));
+  VLLM_CHECK(args.enable_chunked_prefill || scheduler_config.max_num_batched_tokens >= max_model_len, InvalidArgument,
+             "max_num_batched_tokens (", scheduler_config.max_num_batched_tokens, ") is smaller than max_model_len (",
+             max_model_len, ") with chunked prefill off: raise --max-num-batched-tokens or enable chunked prefill");
+  scheduler_config.max_num_seqs = static_cast<int>(args.max_num_seqs);
+  scheduler_config.max_model_len = static_cast<int>(max_model_len);
+  scheduler_config.enable_chunked_prefill = args.enable_chunked_prefill;
+  scheduler_config.policy = parse_scheduling_policy(args.scheduling_policy);
+  KVCacheConfig kv_config;
+  kv_config.num_blocks = static_cast<int>(num_blocks);
+  kv_config.block_size = static_cast<int>(block_size_);
+  kv_config.enable_prefix_caching = args.enable_prefix_caching;
+  kv_config.groups.clear();
+  for (int64_t window : spec.group_windows()) kv_config.groups.push_back(KVCacheGroupSpec{static_cast<int>(window)});
+  scheduler_ = std::make_unique<Scheduler>(scheduler_config, kv_config);
+
+  if (args.generation_config == "auto")
+    generation_config_ = read_generation_config(model_dir_);
+  else if (args.generation_config != "vllm")
+    generation_config_ = read_generation_config(args.generation_config);
+  if (tokenizer_) eos_token_id_ = tokenizer_->eos_token_id();
+  if (!eos_token_id_ && generation_config_.contains("eos_token_id")) {
+    const nlohmann::json& eos = generation_config_["eos_token_id"];
+    if (eos.is_number_integer()) eos_token_id_ = eos.get<int32_t>();
+    if (eos.is_array() && !eos.empty() && eos[0].is_number_integer()) eos_token_id_ = eos[0].get<int32_t>();
+  }
+
+  model_info_.model = model;
+  model_info_.served_model_names = args.served_model_name.empty() ? std::vector<std::string>{model} : args.served_model_name;
+  model_info_.max_model_len = max_model_len;
+  model_info_.vocab_size = model_->vocab_size();
+
+  stats_.time_to_first_token_seconds = histogram({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+                                                  1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0});
+  stats_.inter_token_latency_seconds = histogram({0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+                                                  2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0});
+  stats_.e2e_request_latency_seconds = histogram({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
+                                                  40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0});
+  log_info("engine ready: ", model_->architecture(), ", max_model_len ", max_model_len, ", KV cache ", num_blocks,
+           " blocks of ", block_size_, " tokens (", num_blocks * bytes_per_block / (1 << 20), " MiB), ",
+           cpu_threads(), " CPU threads");
+}
+
+LLMEngine::~LLMEngine() = default;
+
+std::vector<int32_t> LLMEngine::encode(const std::string& prompt, bool add_special_tokens) const {
+  VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument,
+             "text prompts need a tokenizer, but the engine runs with --skip-tokenizer-init: send token ids");
+  return tokenizer_->encode(prompt, add_special_tokens);
+}
+
+void LLMEngine::add_request(EngineRequest request, OutputCallback on_output) {
+  VLLM_CHECK(!requests_.count(request.request_id), InvalidArgument, "request id '", request.request_id,
+             "' is already in use");
+  SamplingParams& params = request.params;
+  if (args_.generation_config != "vllm") params.apply_generation_config(generation_config_, eos_token_id_);
+  params.validate(static_cast<int>(model_->vocab_size()));
+  if (!params.bad_words.empty()) {
+    VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument, "bad_words need a tokenizer (not with --skip-tokenizer-init)");
+    params.set_bad_words_token_ids([&](const std::string& word) { return tokenizer_->encode(word, false); },
+                                   static_cast<int32_t>(model_->vocab_size() - 1));
+  }
+  std::vector<int32_t>& prompt = request.prompt_token_ids;
+  if (params.truncate_prompt_tokens) {
+    size_t keep = *params.truncate_prompt_tokens < 0 ? static_cast<size_t>(model_info_.max_model_len)
+                                                     : static_cast<size_t>(*params.truncate_prompt_tokens);
+    if (prompt.size() > keep) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(keep));
+  }
+  VLLM_CHECK(!prompt.empty(), InvalidArgument, "The prompt cannot be empty");
+  for (int32_t id : prompt)
+    VLLM_CHECK(id >= 0 && id < model_->vocab_size(), InvalidArgument, "Token id ", id,
+               " is out of vocabulary (vocab size ", model_->vocab_size(), ")");
+
+  auto state = std::make_unique<RequestState>();
+  state->metrics.arrival_time = now_seconds();
+  int n = params.n;
+  for (int i = 0; i < n; ++i) {
+    SamplingParams child = params;
+    child.n = 1;
+    if (child.seed && i > 0) child.seed = *child.seed + i;  // as vLLM's ParentRequest
+    state->child_params.push_back(child);
+    state->child_ids.push_back(n == 1 ? request.request_id : str(i, "_", request.request_id));
+  }
+  if (params.prompt_logprobs) state->prompt_logprobs.emplace(prompt.size());
+  for (int i = 0; i < n; ++i) {
+    auto child = std::make_unique<Request>(state->child_ids[i], prompt, state->child_params[i], eos_token_id_,
+                                           request.priority, state->metrics.arrival_time);
+    try {
+      scheduler_->add_request(std::move(child));
+    } catch (...) {
+      for (int j = 0; j < i; ++j) scheduler_->abort_request(state->child_ids[j]);
+      throw;
+    }
+    state->sequences.push_back(
+        std::make_unique<SequenceOutputState>(i, state->child_params[i], tokenizer_, std::span<const int32_t>(prompt)));
+  }
+  stats_.prompt_tokens_total += prompt.size();
+  state->request = std::move(request);
+  state->on_output = std::move(on_output);
+  for (int i = 0; i < n; ++i) sequences_[state->child_ids[i]] = {state.get(), i};
+  requests_[state->request.request_id] = std::move(state);
+}
+
+bool LLMEngine::abort_request(const std::string& request_id) {
+  auto it = requests_.find(request_id);
+  if (it == requests_.end()) return false;
+  RequestState& state = *it->second;
+  for (size_t i = 0; i < state.sequences.size(); ++i) {
+    if (state.sequences[i]->finished()) continue;
+    scheduler_->abort_request(state.child_ids[i]);
+    state.sequences[i]->finish(RequestStatus::FINISHED_ABORTED, {});
+    ++state.num_finished;
+  }
+  std::vector<RequestOutput> outputs;
+  finish_state(state, outputs);
+  return true;
+}
+
+void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
+  std::vector<SequenceChunk> chunks;
+  std::vector<bool> prompt_rows;
+  for (const ScheduledRequest& scheduled : out.scheduled) {
+    const Request& request = *scheduled.request;
+    SequenceChunk chunk;
+    chunk.num_computed_tokens = scheduled.num_computed_tokens;
+    std::span<const int32_t> tokens = request.all_token_ids();
+    chunk.token_ids.assign(tokens.begin() + scheduled.num_computed_tokens,
+                           tokens.begin() + scheduled.num_computed_tokens + scheduled.num_new_tokens);
+    chunk.group_block_ids = request.block_ids;
+    chunk.num_prompt_tokens = request.num_prompt_tokens();
+    // Prompt logprobs need every prompt position's logits (position p scores prompt token p + 1).
+    bool wants_prompt_logprobs = request.sampling_params.prompt_logprobs.has_value() &&
+                                 scheduled.num_computed_tokens < request.num_prompt_tokens() - 1;
+    chunk.all_logits = wants_prompt_logprobs;
+    chunk.want_logits = scheduled.needs_sampling || wants_prompt_logprobs;
+    prompt_rows.push_back(wants_prompt_logprobs);
+    chunks.push_back(std::move(chunk));
+  }
+  FlatBatch batch = build_flat_batch(chunks, block_size_);
+  Tensor logits = model_->forward(batch.token_ids, batch.metadata, kv_cache_);  // [R, vocab]
+  int64_t vocab = logits.size(1);
+  const float* logits_data = logits.data<float>();
+
+  std::vector<float> sample_logits;  // rows to sample, gathered [S, vocab]
+  std::vector<SamplingRow> sample_rows;
+  std::vector<size_t> sample_owner;
+  int64_t row = 0;
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    const ScheduledRequest& scheduled = out.scheduled[i];
+    const Request& request = *scheduled.request;
+    if (prompt_rows[i]) {
+      auto [state, index] = sequences_.at(scheduled.request_id);
+      std::span<const int32_t> tokens = request.all_token_ids();
+      for (int p = scheduled.num_computed_tokens; p < scheduled.num_computed_tokens + scheduled.num_new_tokens; ++p, ++row) {
+        if (p + 1 >= request.num_prompt_tokens() || index != 0) continue;
+        std::span<const float> logits_row(logits_data + row * vocab, static_cast<size_t>(vocab));
+        PositionLogprobs lp = Sampler::compute_logprobs(logits_row, tokens[p + 1], *request.sampling_params.prompt_logprobs);
+        (*state->prompt_logprobs)[p + 1] = to_token_logprobs(lp, tokenizer_.get());
+      }
+      --row;  // the last position's row is also the sampling row, when there is one
+      if (!scheduled.needs_sampling) ++row;
+    }
+    if (scheduled.needs_sampling) {
+      sample_logits.insert(sample_logits.end(), logits_data + row * vocab, logits_data + (row + 1) * vocab);
+      // The scheduler owns the request; the sampler advances its seeded generator.
+      sample_rows.push_back(SamplingRow::of(const_cast<Request&>(request)));
+      sample_owner.push_back(i);
+      ++row;
+    }
+  }
+  VLLM_ASSERT(row == logits.size(0), "logits rows ", logits.size(0), " but consumed ", row);
+  rows.sampled.assign(out.scheduled.size(), {});
+  if (sample_rows.empty()) return;
+  SamplerOutput sampled = sampler_.sample(sample_logits, static_cast<int>(vocab), sample_rows);
+  for (size_t s = 0; s < sample_owner.size(); ++s) {
+    rows.sampled[sample_owner[s]] = {sampled.sampled_token_ids[s]};
+    rows.logprobs[out.scheduled[sample_owner[s]].request_id] = sampled.logprobs[s];
+  }
+}
+
+std::vector<RequestOutput> LLMEngine::step() {
+  std::vector<RequestOutput> outputs;
+  if (requests_.empty()) return outputs;
+  SchedulerOutput out = scheduler_->schedule();
+  if (out.scheduled.empty()) return outputs;
+  double now = now_seconds();
+  for (const ScheduledRequest& scheduled : out.scheduled) {
+    RequestState* state = sequences_.at(scheduled.request_id).first;
+    if (state->metrics.first_scheduled_time == 0) state->metrics.first_scheduled_time = now;
+  }
+  StepRows rows;
+  run_model(out, rows);
+  std::vector<RequestUpdate> updates = scheduler_->update_from_output(out, rows.sampled);
+  process_updates(out, rows, updates, outputs);
+  return outputs;
+}
+
+void LLMEngine::process_updates(const SchedulerOutput&, const StepRows& rows, const std::vector<RequestUpdate>& updates,
+                                std::vector<RequestOutput>& outputs) {
+  double now = now_seconds();
+  std::vector<RequestState*> changed;
+  for (const RequestUpdate& update : updates) {
+    auto found = sequences_.find(update.request_id);
+    if (found == sequences_.end()) continue;
+    auto [state, index] = found->second;
+    SequenceOutputState& sequence = *state->sequences[index];
+    if (sequence.finished()) continue;
+    std::vector<std::optional<PositionLogprobs>> logprobs;
+    if (auto it = rows.logprobs.find(update.request_id); it != rows.logprobs.end()) logprobs.push_back(it->second);
+    std::optional<StopStringMatch> match = sequence.append(update.new_token_ids, logprobs);
+
+    stats_.generation_tokens_total += update.new_token_ids.size();
+    if (!update.new_token_ids.empty()) {
+      if (state->metrics.first_token_time == 0) {
+        state->metrics.first_token_time = now;
+        state->metrics.num_cached_tokens = update.num_cached_tokens;
+        stats_.time_to_first_token_seconds.observe(now - state->metrics.arrival_time);
+      } else if (index == 0) {
+        stats_.inter_token_latency_seconds.observe(now - state->metrics.last_token_time);
+      }
+      if (index == 0) state->metrics.last_token_time = now;
+    }
+    if (match && !update.finished) {
+      scheduler_->finish_request(update.request_id, RequestStatus::FINISHED_STOPPED, match->stop);
+      sequence.finish(RequestStatus::FINISHED_STOPPED, match->stop);
+      ++state->num_finished;
+    } else if (update.finished) {
+      if (match)
+        sequence.finish(RequestStatus::FINISHED_STOPPED, match->stop);
+      else
+        sequence.finish(*update.finished, update.stop_reason);
+      ++state->num_finished;
+    }
+    if (std::find(changed.begin(), changed.end(), state) == changed.end()) changed.push_back(state);
+  }
+  for (RequestState* state : changed) {
+    if (state->num_finished == state->sequences.size()) {
+      finish_state(*state, outputs);
+    } else {
+      outputs.push_back(make_output(*state));
+      if (state->on_output) state->on_output(outputs.back());
+    }
+  }
+}
+
+RequestOutput LLMEngine::make_output(RequestState& state) const {
+  RequestOutput output;
+  output.request_id = state.request.request_id;
+  output.prompt = state.request.prompt;
+  output.prompt_token_ids = state.request.prompt_token_ids;
+  output.prompt_logprobs = state.prompt_logprobs;
+  output.finished = state.num_finished == state.sequences.size();
+  for (const auto& sequence : state.sequences) output.outputs.push_back(sequence->output(sequence->finished()));
+  output.metrics = state.metrics;
+  return output;
+}
+
+void LLMEngine::finish_state(RequestState& state, std::vector<RequestOutput>& outputs) {
+  state.metrics.finished_time = now_seconds();
+  stats_.e2e_request_latency_seconds.observe(state.metrics.finished_time - state.metrics.arrival_time);
+  for (const auto& sequence : state.sequences) ++stats_.request_success_total[sequence->output(true).finish_reason];
+  outputs.push_back(make_output(state));
+  if (state.on_output) state.on_output(outputs.back());
+  for (const std::string& child : state.child_ids) sequences_.erase(child);
+  requests_.erase(state.request.request_id);  // destroys `state`
+}
+
+EngineStats LLMEngine::stats() const {
+  EngineStats stats = stats_;
+  stats.num_requests_running = scheduler_->num_running();
+  stats.num_requests_waiting = scheduler_->num_waiting();
+  stats.kv_cache_usage = scheduler_->kv_cache_manager().usage();
+  stats.prefix_cache_queries = static_cast<uint64_t>(scheduler_->kv_cache_manager().prefix_cache_stats().queries);
+  stats.prefix_cache_hits = static_cast<uint64_t>(scheduler_->kv_cache_manager().prefix_cache_stats().hits);
+  return stats;
+}
+
+}  // namespace vllm

@@ -1,0 +1,77 @@
+// LLMEngine: one model, its KV cache, the scheduler, the model runner step, the sampler and
+// the output processor, driven by step() on one thread (vLLM v1's EngineCore + the processors
+// around it). The offline LLM calls step() in a loop; AsyncLLM runs it on its engine thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/engine_args.h"
+#include "api/engine_client.h"
+#include "engine/output_processor.h"
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+#include "models/model.h"
+#include "text/tokenizer/tokenizer.h"
+
+namespace vllm {
+
+class LLMEngine {
+ public:
+  explicit LLMEngine(const EngineArgs& args);
+  ~LLMEngine();
+
+  // Validates and queues; throws vllm::Error (InvalidArgument, with vLLM's message) for a bad
+  // request, which then leaves no trace. `on_output` may be empty (outputs only from step()).
+  void add_request(EngineRequest request, OutputCallback on_output = {});
+  // Aborts a request (all its n sequences); false when it is unknown or already finished.
+  bool abort_request(const std::string& request_id);
+
+  // One scheduling step; returns the outputs of the requests it changed (cumulative), the
+  // finished ones with finished = true.
+  std::vector<RequestOutput> step();
+  bool has_unfinished_requests() const { return !requests_.empty(); }
+
+  EngineStats stats() const;
+  const ModelInfo& model_info() const { return model_info_; }
+  std::shared_ptr<const Tokenizer> tokenizer() const { return tokenizer_; }
+  const Model& model() const { return *model_; }
+  const Scheduler& scheduler() const { return *scheduler_; }
+  const std::filesystem::path& model_dir() const { return model_dir_; }
+  // Text prompt -> token ids as the server and CLI do it (special tokens as the tokenizer adds
+  // them). InvalidArgument with --skip-tokenizer-init.
+  std::vector<int32_t> encode(const std::string& prompt, bool add_special_tokens = true) const;
+
+ private:
+  struct RequestState;
+  struct StepRows;
+
+  void run_model(const SchedulerOutput& out, StepRows& rows);
+  void process_updates(const SchedulerOutput& out, const StepRows& rows,
+                       const std::vector<RequestUpdate>& updates, std::vector<RequestOutput>& outputs);
+  RequestOutput make_output(RequestState& state) const;
+  void finish_state(RequestState& state, std::vector<RequestOutput>& outputs);
+
+  EngineArgs args_;
+  std::filesystem::path model_dir_;
+  std::unique_ptr<Model> model_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  KVCache kv_cache_;
+  std::unique_ptr<Scheduler> scheduler_;
+  Sampler sampler_;
+  nlohmann::json generation_config_;
+  std::optional<int32_t> eos_token_id_;
+  ModelInfo model_info_;
+  int64_t block_size_ = 16;
+
+  std::map<std::string, std::unique_ptr<RequestState>> requests_;         // by request id
+  std::map<std::string, std::pair<RequestState*, int>> sequences_;         // child id -> parent, index
+  EngineStats stats_;
+};
+
+}  // namespace vllm
