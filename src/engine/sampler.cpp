@@ -110,25 +110,35 @@ void apply_top_k(std::span<float> row, int top_k) {
     if (logit < threshold) logit = kNegInf;
 }
 
-// vLLM's top-p: sort ascending, mask the tokens whose cumulative probability (from the least
-// likely up) is <= 1 - top_p; the most likely token always stays.
+// Nucleus: walking tokens from the most likely down, a token is kept while the mass of the
+// tokens before it is < top_p (the most likely always stays). This is vLLM's rule (sort
+// ascending, mask where the ascending cumulative sum <= 1 - top_p) read from the other end.
+// Only the head of the distribution is sorted: first the top 256 candidates, widening 8x while
+// they hold less than top_p of the mass, so a full-vocabulary sort happens only for flat ones.
 void apply_top_p(std::span<float> row, double top_p) {
   if (top_p >= 1.0) return;
   std::vector<int32_t> candidates;
+  candidates.reserve(row.size());
   for (size_t i = 0; i < row.size(); ++i)
     if (row[i] != kNegInf) candidates.push_back(static_cast<int32_t>(i));
   if (candidates.size() <= 1) return;
-  std::sort(candidates.begin(), candidates.end(), [&](int32_t a, int32_t b) {
-    return row[a] != row[b] ? row[a] < row[b] : a > b;
-  });
-  const double top = row[candidates.back()];
+  const double top = max_of(row);
   double total = 0.0;
   for (int32_t token : candidates) total += std::exp(row[token] - top);
-  double cumulative = 0.0;
-  for (size_t i = 0; i + 1 < candidates.size(); ++i) {
-    cumulative += std::exp(row[candidates[i]] - top) / total;
-    if (cumulative > 1.0 - top_p) break;
-    row[candidates[i]] = kNegInf;
+  auto more_likely = [&](int32_t a, int32_t b) { return row[a] != row[b] ? row[a] > row[b] : a < b; };
+  size_t head = std::min<size_t>(256, candidates.size());
+  while (true) {
+    std::partial_sort(candidates.begin(), candidates.begin() + head, candidates.end(), more_likely);
+    double before = 0.0;
+    for (size_t i = 0; i < head; ++i) {
+      if (before >= top_p) {  // candidates[i..] are outside the nucleus
+        for (size_t j = i; j < candidates.size(); ++j) row[candidates[j]] = kNegInf;
+        return;
+      }
+      before += std::exp(row[candidates[i]] - top) / total;
+    }
+    if (head == candidates.size()) return;  // the whole distribution is the nucleus
+    head = std::min(head * 8, candidates.size());
   }
 }
 
@@ -192,6 +202,25 @@ PositionLogprobs Sampler::compute_logprobs(std::span<const float> logits_row, in
       out.logprobs.push_back(logprob(order[i]));
     }
   }
+  return out;
+}
+
+std::vector<PositionLogprobs> Sampler::compute_prompt_logprobs(std::span<const float> logits,
+                                                              int vocab_size,
+                                                              std::span<const int32_t> target_token_ids,
+                                                              int num_top) {
+  const size_t num_positions = target_token_ids.size();
+  VLLM_CHECK(logits.size() == num_positions * static_cast<size_t>(vocab_size), Internal,
+             "prompt logprobs: ", logits.size(), " logits for ", num_positions, " positions of ", vocab_size);
+  for (int32_t token : target_token_ids)
+    VLLM_CHECK(in_vocab(token, vocab_size), InvalidArgument, "prompt token ", token,
+               " is outside the vocabulary of ", vocab_size);
+  std::vector<PositionLogprobs> out(num_positions);
+  const int64_t grain = std::max<int64_t>(1, (1 << 17) / vocab_size);
+  parallel_for(static_cast<int64_t>(num_positions), grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      out[i] = compute_logprobs(logits.subspan(i * vocab_size, vocab_size), target_token_ids[i], num_top);
+  });
   return out;
 }
 

@@ -7,7 +7,8 @@
 //   5. min_tokens: EOS and stop_token_ids -> -inf while fewer than min_tokens were generated
 //   6. penalties: repetition (prompt + output tokens), frequency and presence (output tokens)
 //   7. greedy (temperature < 1e-5): argmax; otherwise logits / temperature, then min_p, then
-//      top_k, then top_p (vLLM applies min_p before top-k/top-p), and one draw from the
+//      top_k, then top_p (vLLM applies min_p before top-k/top-p; min_p and top_k commute, top_p
+//      then renormalizes over what is left), and one draw from the
 //      remaining distribution with the request's own generator if it has a seed, else the
 //      sampler's generator.
 // Each draw takes one 64-bit number from its generator (inverse CDF), drawn in row order before
@@ -68,6 +69,14 @@ class Sampler {
   // position i scored against prompt token i + 1.
   static PositionLogprobs compute_logprobs(std::span<const float> logits_row, int32_t token_id,
                                            int num_top);
+
+  // Prompt logprobs for a chunk of prompt positions: logits row i ([num_positions, vocab_size])
+  // scored against target_token_ids[i], the prompt token that follows position i. Parallel
+  // over positions.
+  static std::vector<PositionLogprobs> compute_prompt_logprobs(std::span<const float> logits,
+                                                               int vocab_size,
+                                                               std::span<const int32_t> target_token_ids,
+                                                               int num_top);
 
   SamplingGenerator& generator() { return generator_; }
 

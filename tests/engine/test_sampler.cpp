@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "core/error.h"
 #include "engine/sampler.h"
 
 namespace vllm {
@@ -151,6 +152,52 @@ TEST(Sampler, TopKTopPMinPMatchANaiveReference) {
     double top = probs[order[0]];
     for (int i = 0; i < vocab; ++i) EXPECT_EQ(row[i] != kNegInf, probs[i] >= min_p * top) << i;
   }
+}
+
+TEST(Sampler, TopPOnFlatAndPeakedDistributions) {
+  // Flat: the nucleus spans thousands of tokens (the head search widens); peaked: a handful.
+  for (float scale : {0.05f, 0.5f, 8.0f}) {
+    const int vocab = 5000;
+    std::vector<float> logits = random_logits(vocab, 77, scale);
+    std::vector<double> probs = softmax(logits);
+    std::vector<int> order(vocab);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+    for (double p : {0.1, 0.5, 0.95}) {
+      std::vector<float> row = logits;
+      sampling::apply_top_p(row, p);
+      double before = 0;
+      int kept = 0;
+      for (int rank = 0; rank < vocab; ++rank) {
+        ASSERT_EQ(row[order[rank]] != kNegInf, before < p) << scale << " " << p << " " << rank;
+        kept += before < p;
+        before += probs[order[rank]];
+      }
+      if (scale == 0.05f && p == 0.95) {
+        EXPECT_GT(kept, 2048);
+      }
+    }
+  }
+}
+
+TEST(Sampler, PromptLogprobsForAChunkOfPositions) {
+  const int vocab = 40, positions = 5;
+  std::vector<float> logits;
+  for (int i = 0; i < positions; ++i) {
+    auto row = random_logits(vocab, 900 + i);
+    logits.insert(logits.end(), row.begin(), row.end());
+  }
+  std::vector<int32_t> next_tokens = {3, 9, 0, 39, 12};
+  auto out = Sampler::compute_prompt_logprobs(logits, vocab, next_tokens, 2);
+  ASSERT_EQ(out.size(), 5u);
+  for (int i = 0; i < positions; ++i) {
+    std::vector<float> row(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab);
+    std::vector<double> probs = softmax(row);
+    EXPECT_EQ(out[i].token_ids[0], next_tokens[i]);
+    EXPECT_NEAR(out[i].logprobs[0], std::log(probs[next_tokens[i]]), 1e-5);
+    EXPECT_EQ(out[i].token_ids.size(), 3u);
+  }
+  EXPECT_THROW(Sampler::compute_prompt_logprobs(logits, vocab, std::vector<int32_t>{1, 2, 3, 4, 40}, 2), Error);
 }
 
 TEST(Sampler, RandomDrawsFollowTheFilteredDistribution) {
