@@ -122,9 +122,7 @@ void SamplingParams::normalize() {
   if (temperature > 0 && temperature < kMinPositiveTemperature) temperature = kMinPositiveTemperature;
   dedupe_keep_order(stop_token_ids);
   dedupe_keep_order(bad_words);
-  if (logit_bias.size()) {
-    for (auto& [token, bias] : logit_bias) bias = std::clamp(bias, -100.0f, 100.0f);
-  }
+  for (auto& [token, bias] : logit_bias) bias = std::clamp(bias, -100.0f, 100.0f);
   if (is_greedy()) {
     top_p = 1.0;
     top_k = 0;

@@ -11,6 +11,8 @@
 //   ... model runner computes out.scheduled (reads request->all_token_ids(), block_ids) ...
 //   ... sampler samples rows with needs_sampling ...
 //   auto results = scheduler.update_from_output(out, sampled_token_ids);
+// Not thread-safe: the engine thread owns the scheduler; other threads hand it requests and
+// aborts through queues.
 #pragma once
 
 #include <cstdint>
