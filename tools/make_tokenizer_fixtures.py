@@ -518,7 +518,7 @@ def record_real(root, tarball):
 SPEED_CHILD = r"""
 import json, sys, time, hashlib
 from tokenizers import Tokenizer
-tok = Tokenizer.from_file(sys.argv[1]); text = open(sys.argv[2], encoding='utf-8').read()
+tok = Tokenizer.from_file(sys.argv[1]); text = open(sys.argv[2], encoding='utf-8', newline='').read()
 lines = text.split('\n')
 best = 1e9
 for _ in range(3):

@@ -94,6 +94,7 @@ std::string TokenizerImpl::decode(std::span<const int32_t> ids, bool skip_specia
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
     for (int32_t id : ids) {
+      if (skip_special_tokens && special_ids.count(id)) continue;  // transformers' all_special_ids
       if (const AddedToken* t = added.find_id(id)) {
         if (skip_special_tokens && t->special && t->decoded == t->content) continue;
         tokens.push_back(t->decoded);
