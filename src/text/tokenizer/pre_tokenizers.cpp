@@ -256,7 +256,7 @@ class UnicodeScripts : public PreTokenizer {
     if (c == 0x30FC) return 0;
     if (c == ' ') return -1;
     std::call_once(init_, [&] {
-      for (size_t k = 0; k < kCount; ++k) per_script_[k] = std::make_unique<Regex>(str("^\\p{", kScripts[k], "}$"));
+      for (size_t k = 0; k < kCount; ++k) per_script_[k] = std::make_unique<Regex>(str("^\\p{sc:", kScripts[k], "}$"));
     });
     for (size_t k = 0; k < kCount; ++k) {
       bool hit = false;
