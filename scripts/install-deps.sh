@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev # unit tests
   python3 python3-jinja2    # chat-template parity tests against Python's Jinja2
   libcli11-dev              # command-line parsing
+  libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
 )
 

@@ -23,6 +23,10 @@ struct EngineRequest {
   std::vector<int32_t> prompt_token_ids;  // always set
   SamplingParams params;
   int priority = 0;                       // --scheduling-policy priority: lower runs first
+  // Fill the fields `params` did not set (SamplingParams::is_set) from the model's
+  // generation_config.json, as vLLM's server does with --generation-config auto. The offline
+  // LLM API passes explicit params and turns this off, as vLLM's LLM.generate does.
+  bool apply_generation_config = true;
 };
 
 // Called on the engine thread after every step that changed the request (cumulative outputs),

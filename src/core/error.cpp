@@ -8,6 +8,7 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::NotFound: return "not_found";
     case ErrorKind::Unsupported: return "unsupported";
     case ErrorKind::OutOfMemory: return "out_of_memory";
+    case ErrorKind::Unavailable: return "unavailable";
     case ErrorKind::Internal: return "internal";
   }
   return "unknown";

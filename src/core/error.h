@@ -14,6 +14,7 @@ enum class ErrorKind {
   NotFound,         // missing file, unknown model name, unknown tensor
   Unsupported,      // unknown architecture, unsupported feature or dtype
   OutOfMemory,      // allocation failed, KV cache too small
+  Unavailable,      // overloaded or shutting down: retry later (HTTP 503)
   Internal,         // a bug: an invariant the code should have kept
 };
 

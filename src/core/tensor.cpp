@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -66,6 +68,18 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   return std::make_shared<Storage>(data, bytes, device, [free_fn, index](void* p) { free_fn(p, index); });
 }
 
+std::shared_ptr<Storage> Storage::allocate_zeroed(size_t bytes, Device device) {
+  constexpr size_t kMapThreshold = size_t{1} << 20;
+  if (!device.is_cpu() || bytes < kMapThreshold) {
+    std::shared_ptr<Storage> storage = allocate(bytes, device);
+    if (device.is_cpu()) std::memset(storage->data(), 0, bytes);
+    return storage;
+  }
+  void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  VLLM_CHECK(data != MAP_FAILED, OutOfMemory, "could not map ", bytes, " bytes of host memory");
+  return std::make_shared<Storage>(data, bytes, device, [bytes](void* p) { munmap(p, bytes); });
+}
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t extent : shape)
     VLLM_CHECK(extent >= 0, InvalidArgument, "negative extent in shape ", shape_to_string(shape));
@@ -78,10 +92,18 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
+  for (int64_t extent : shape)
+    VLLM_CHECK(extent >= 0, InvalidArgument, "negative extent in shape ", shape_to_string(shape));
   if (device.is_cpu()) {
-    std::memset(t.raw_data(), 0, t.nbytes());
-  } else {
+    Tensor t;
+    t.storage_ = Storage::allocate_zeroed(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
+    t.shape_ = shape;
+    t.strides_ = contiguous_strides(shape);
+    t.dtype_ = dtype;
+    return t;
+  }
+  Tensor t = empty(shape, dtype, device);
+  {
     Tensor host = zeros(shape, dtype);
     t.copy_from(host);
   }

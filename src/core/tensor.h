@@ -52,6 +52,9 @@ class Storage {
 
   // Allocates `bytes` on `device` (64-byte aligned on the host). Throws OutOfMemory.
   static std::shared_ptr<Storage> allocate(size_t bytes, Device device);
+  // Zero-filled. Large host buffers come straight from the OS (pages zeroed lazily on first
+  // touch), so a big KV cache costs nothing until used.
+  static std::shared_ptr<Storage> allocate_zeroed(size_t bytes, Device device);
 
  private:
   void* data_;

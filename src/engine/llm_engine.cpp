@@ -135,6 +135,10 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
 
 LLMEngine::~LLMEngine() = default;
 
+void LLMEngine::apply_generation_defaults(SamplingParams& params) const {
+  if (args_.generation_config != "vllm") params.apply_generation_config(generation_config_, eos_token_id_);
+}
+
 std::vector<int32_t> LLMEngine::encode(const std::string& prompt, bool add_special_tokens) const {
   VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument,
              "text prompts need a tokenizer, but the engine runs with --skip-tokenizer-init: send token ids");
@@ -145,7 +149,7 @@ void LLMEngine::add_request(EngineRequest request, OutputCallback on_output) {
   VLLM_CHECK(!requests_.count(request.request_id), InvalidArgument, "request id '", request.request_id,
              "' is already in use");
   SamplingParams& params = request.params;
-  if (args_.generation_config != "vllm") params.apply_generation_config(generation_config_, eos_token_id_);
+  if (request.apply_generation_config) apply_generation_defaults(params);
   params.validate(static_cast<int>(model_->vocab_size()));
   if (!params.bad_words.empty()) {
     VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument, "bad_words need a tokenizer (not with --skip-tokenizer-init)");
@@ -274,6 +278,7 @@ std::vector<RequestOutput> LLMEngine::step() {
   std::vector<RequestOutput> outputs;
   if (requests_.empty()) return outputs;
   SchedulerOutput out = scheduler_->schedule();
+  stats_.num_preemptions_total += out.preempted_request_ids.size();
   if (out.scheduled.empty()) return outputs;
   double now = now_seconds();
   for (const ScheduledRequest& scheduled : out.scheduled) {
@@ -355,6 +360,12 @@ void LLMEngine::finish_state(RequestState& state, std::vector<RequestOutput>& ou
   if (state.on_output) state.on_output(outputs.back());
   for (const std::string& child : state.child_ids) sequences_.erase(child);
   requests_.erase(state.request.request_id);  // destroys `state`
+}
+
+std::vector<std::string> LLMEngine::unfinished_request_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, state] : requests_) ids.push_back(id);
+  return ids;
 }
 
 EngineStats LLMEngine::stats() const {

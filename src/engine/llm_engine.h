@@ -36,6 +36,7 @@ class LLMEngine {
   // finished ones with finished = true.
   std::vector<RequestOutput> step();
   bool has_unfinished_requests() const { return !requests_.empty(); }
+  std::vector<std::string> unfinished_request_ids() const;
 
   EngineStats stats() const;
   const ModelInfo& model_info() const { return model_info_; }
@@ -46,6 +47,8 @@ class LLMEngine {
   // Text prompt -> token ids as the server and CLI do it (special tokens as the tokenizer adds
   // them). InvalidArgument with --skip-tokenizer-init.
   std::vector<int32_t> encode(const std::string& prompt, bool add_special_tokens = true) const;
+  // Fills the fields params did not set from generation_config.json (--generation-config).
+  void apply_generation_defaults(SamplingParams& params) const;
 
  private:
   struct RequestState;

@@ -1,0 +1,180 @@
+// The engine end to end on real (tiny) checkpoints: batching, chunked prefill, preemption,
+// prefix caching, seeds, aborts and request validation.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "api/llm.h"
+#include "core/error.h"
+#include "test_util.h"
+
+using namespace vllm;
+
+namespace {
+
+std::string fixture(const std::string& name) { return (vllm::testing::source_dir() / "tests/data/models" / name).string(); }
+
+EngineArgs tiny_args(const std::string& name) {
+  EngineArgs args;
+  args.model = fixture(name);
+  args.skip_tokenizer_init = true;
+  args.seed = 0;
+  return args;
+}
+
+SamplingParams greedy(int max_tokens) {
+  SamplingParams params;
+  params.temperature = 0;
+  params.max_tokens = max_tokens;
+  params.ignore_eos = true;
+  return params;
+}
+
+std::vector<std::vector<int32_t>> random_prompts(size_t count, int min_len, int max_len, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int> length(min_len, max_len), token(3, 511);
+  std::vector<std::vector<int32_t>> prompts(count);
+  for (auto& prompt : prompts) {
+    prompt.resize(static_cast<size_t>(length(random)));
+    for (int32_t& id : prompt) id = token(random);
+  }
+  return prompts;
+}
+
+TEST(Engine, GreedyOutputIsTheSameAloneAndInABatchWithChunkingAndPreemption) {
+  // Gemma 2 fixture: sliding-window and full-attention layers, so two KV-cache groups.
+  std::vector<std::vector<int32_t>> prompts = random_prompts(64, 3, 60, 1);
+  LLM alone(tiny_args("gemma2_softcap_4x"));
+  std::vector<std::vector<int32_t>> expected;
+  for (size_t i = 0; i < prompts.size(); i += 8)
+    expected.push_back(alone.generate(std::vector<std::vector<int32_t>>{prompts[i]}, greedy(8))[0].outputs[0].token_ids);
+
+  EngineArgs args = tiny_args("gemma2_softcap_4x");
+  args.max_num_batched_tokens = 64;   // long prompts take several steps
+  args.kv_cache_memory = 40 * 12288;  // 40 blocks of 16 tokens: far fewer than 64 prompts need
+  LLM batched(args);
+  std::vector<RequestOutput> outputs = batched.generate(prompts, greedy(8));
+  EXPECT_GT(batched.engine().stats().num_preemptions_total, 0u) << "the KV budget should force preemption";
+  for (size_t i = 0; i < prompts.size(); i += 8) {
+    EXPECT_EQ(outputs[i].outputs[0].token_ids, expected[i / 8]) << "prompt " << i;
+    EXPECT_EQ(outputs[i].outputs[0].finish_reason, "length");
+  }
+  EXPECT_EQ(batched.engine().scheduler().kv_cache_manager().usage(), 0.0);
+}
+
+TEST(Engine, PrefixCacheHitsGiveIdenticalOutputsAndAreCounted) {
+  std::vector<int32_t> prefix = random_prompts(1, 48, 48, 2)[0];
+  std::vector<std::vector<int32_t>> prompts;
+  for (int32_t tail : {7, 8, 9}) {
+    prompts.push_back(prefix);
+    prompts.back().push_back(tail);
+  }
+  EngineArgs off = tiny_args("llama_gqa_5x");
+  off.enable_prefix_caching = false;
+  LLM uncached(off);
+  LLM cached(tiny_args("llama_gqa_5x"));
+  for (const auto& prompt : prompts) {
+    std::vector<std::vector<int32_t>> one{prompt};
+    EXPECT_EQ(cached.generate(one, greedy(6))[0].outputs[0].token_ids,
+              uncached.generate(one, greedy(6))[0].outputs[0].token_ids);
+  }
+  EngineStats stats = cached.engine().stats();
+  EXPECT_EQ(stats.prefix_cache_hits, 2u * 48u);  // the 3 full blocks of the prefix, twice
+  EXPECT_GE(stats.prefix_cache_queries, 3u * 49u - 3u);
+  EXPECT_EQ(uncached.engine().stats().prefix_cache_hits, 0u);
+}
+
+TEST(Engine, SeedsMakeSamplingReproducibleWhateverTheBatch) {
+  LLM llm(tiny_args("qwen3_qk_norm_5x"));
+  SamplingParams params;
+  params.temperature = 1.0;
+  params.max_tokens = 12;
+  params.seed = 42;
+  std::vector<int32_t> prompt = random_prompts(1, 10, 10, 3)[0];
+  auto first = llm.generate(std::vector<std::vector<int32_t>>{prompt}, params)[0].outputs[0].token_ids;
+  std::vector<std::vector<int32_t>> crowd = random_prompts(5, 4, 30, 4);
+  crowd.insert(crowd.begin() + 2, prompt);
+  auto in_crowd = llm.generate(crowd, params)[2].outputs[0].token_ids;
+  EXPECT_EQ(first, in_crowd);
+  params.seed = 43;
+  EXPECT_NE(first, llm.generate(std::vector<std::vector<int32_t>>{prompt}, params)[0].outputs[0].token_ids);
+}
+
+TEST(Engine, NSequencesWithSeedsDifferAndAreIndexed) {
+  LLM llm(tiny_args("llama_gqa_5x"));
+  SamplingParams params;
+  params.n = 3;
+  params.temperature = 1.5;
+  params.max_tokens = 10;
+  params.seed = 5;
+  RequestOutput output = llm.generate(std::vector<std::vector<int32_t>>{{5, 6, 7, 8}}, params)[0];
+  ASSERT_EQ(output.outputs.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(output.outputs[i].index, i);
+  EXPECT_NE(output.outputs[0].token_ids, output.outputs[1].token_ids);
+  EXPECT_EQ(llm.generate(std::vector<std::vector<int32_t>>{{5, 6, 7, 8}}, params)[0].outputs[2].token_ids,
+            output.outputs[2].token_ids);
+}
+
+TEST(Engine, RandomAbortsLeaveNoBlockAllocated) {
+  EngineArgs args = tiny_args("mistral_sliding_4x");
+  args.kv_cache_memory = 64 * 2 * 2 * 16 * 2 * 4 * 16;  // 64 blocks
+  LLMEngine engine(args);
+  std::mt19937 random(9);
+  std::vector<std::vector<int32_t>> prompts = random_prompts(600, 1, 40, 5);
+  std::vector<std::string> live;
+  size_t next = 0;
+  int finished = 0;
+  while (next < prompts.size() || engine.has_unfinished_requests()) {
+    for (int i = 0; i < 8 && next < prompts.size(); ++i, ++next) {
+      EngineRequest request;
+      request.request_id = std::to_string(next);
+      request.prompt_token_ids = prompts[next];
+      request.params = greedy(1 + static_cast<int>(random() % 20));
+      engine.add_request(std::move(request));
+      live.push_back(std::to_string(next));
+    }
+    if (!live.empty() && random() % 3 == 0) {
+      size_t victim = random() % live.size();
+      engine.abort_request(live[victim]);  // may already be finished: then false
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(victim));
+    }
+    for (const RequestOutput& output : engine.step()) finished += output.finished;
+  }
+  EXPECT_GT(finished, 0);
+  EXPECT_EQ(engine.scheduler().kv_cache_manager().usage(), 0.0);
+  EXPECT_EQ(engine.scheduler().num_running() + engine.scheduler().num_waiting(), 0);
+}
+
+TEST(Engine, PromptLongerThanTheContextIsRejectedWithTheNumbers) {
+  EngineArgs args = tiny_args("llama_gqa_5x");
+  args.max_model_len = 32;
+  LLMEngine engine(args);
+  EngineRequest request;
+  request.request_id = "long";
+  request.prompt_token_ids.assign(40, 5);
+  request.params = greedy(4);
+  try {
+    engine.add_request(request);
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::InvalidArgument);
+    EXPECT_NE(std::string(error.what()).find("maximum context length is 32 tokens"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("40"), std::string::npos) << error.what();
+  }
+  EXPECT_FALSE(engine.has_unfinished_requests());
+  request.prompt_token_ids = {600};  // vocabulary is 512
+  EXPECT_THROW(engine.add_request(request), Error);
+}
+
+TEST(Engine, MaxModelLenAboveTheModelsIsAnError) {
+  EngineArgs args = tiny_args("llama_gqa_5x");
+  args.max_model_len = 100000;
+  try {
+    LLMEngine engine(args);
+    FAIL();
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("max_position_embeddings=256"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
