@@ -1,0 +1,703 @@
+// Beast/Asio HTTP server. Every connection is a Session on its own strand; engine callbacks (on
+// the engine thread) coalesce the latest cumulative output per request and post one handler to
+// the strand, so a slow client never slows the engine and never queues unbounded updates.
+#include "server/http_server.h"
+
+#include <utility>  // before Asio: its headers use std::exchange
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "core/version.h"
+#include "server/metrics.h"
+
+namespace vllm::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+  }
+}
+
+std::string response_head(int status, std::string_view content_type, std::optional<size_t> content_length,
+                          bool keep_alive, std::string_view extra_headers = "") {
+  std::string head = str("HTTP/1.1 ", status, " ", reason_phrase(status), "\r\nserver: vllm-cpp\r\n");
+  if (!content_type.empty()) head += str("content-type: ", content_type, "\r\n");
+  if (content_length) head += str("content-length: ", *content_length, "\r\n");
+  else head += "transfer-encoding: chunked\r\n";
+  head += keep_alive ? "connection: keep-alive\r\n" : "connection: close\r\n";
+  head += extra_headers;
+  head += "\r\n";
+  return head;
+}
+
+constexpr int kMaxJsonDepth = 128;  // deeper bodies are refused before anything recurses on them
+constexpr auto kWriteTimeout = 120s;  // a client that reads nothing for this long is dropped
+
+// State shared with engine callbacks, which may outlive the server's objects.
+struct SharedCounters {
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<uint64_t> rejected{0};
+};
+
+class Session;
+
+struct Registry {
+  std::mutex mutex;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::atomic<int64_t> open_connections{0};
+};
+
+// One client request's engine requests and what has come back for them.
+struct Generation {
+  PreparedRequest request;
+  std::unique_ptr<StreamConverter> converter;  // streaming only
+  std::vector<RequestOutput> finals;           // non-streaming: final output per engine request
+  std::vector<bool> done;                      // strand side
+  size_t unfinished = 0;
+  // Engine thread <-> strand hand-off.
+  std::mutex mutex;
+  std::vector<std::optional<RequestOutput>> latest;
+  std::vector<bool> finished_seen;
+  bool scheduled = false;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(EngineClient& engine_, ServingModel model_, ServerOptions options_)
+      : engine(engine_), model(std::move(model_)), options(std::move(options_)) {}
+
+  EngineClient& engine;
+  ServingModel model;
+  ServerOptions options;
+  std::shared_ptr<SharedCounters> counters = std::make_shared<SharedCounters>();
+  std::shared_ptr<Registry> registry = std::make_shared<Registry>();
+  std::atomic<bool> stopping{false};
+
+  net::io_context ioc{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<net::steady_timer> accept_retry;
+  std::vector<std::thread> threads;
+  uint16_t bound_port = 0;
+
+  std::mutex state_mutex;
+  bool running = false;
+  std::condition_variable stop_cv;
+  bool stop_requested = false;
+
+  int64_t request_limit() const {
+    return options.max_waiting_requests < 0 ? -1 : options.max_num_seqs + options.max_waiting_requests;
+  }
+  std::optional<net::signal_set> signals;  // SIGINT/SIGTERM while wait_for_stop_signal() runs
+
+  void accept();
+  void wait_signal();
+  std::vector<std::shared_ptr<Session>> live_sessions();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(HttpServer::Impl& server, tcp::socket socket)
+      : server_(server), registry_(server.registry), counters_(server.counters), stream_(std::move(socket)) {}
+
+  ~Session() {
+    if (!closed_) registry_->open_connections.fetch_sub(1);
+    std::lock_guard lock(registry_->mutex);
+    registry_->sessions.erase(this);
+  }
+
+  void start() {
+    {
+      std::lock_guard lock(registry_->mutex);
+      registry_->sessions[this] = weak_from_this();
+    }
+    registry_->open_connections.fetch_add(1);
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
+
+  auto executor() { return stream_.get_executor(); }
+
+  // Posted by shutdown(): idle connections close now, busy ones after their response.
+  void on_server_stopping() {
+    keep_alive_ = false;
+    if (phase_ == Phase::Reading) close_socket();
+  }
+
+  // Posted by shutdown() after the drain time: the responses end with finish_reason "abort".
+  void abort_generation() {
+    if (generation_) abort_unfinished(*generation_);
+  }
+
+ private:
+  enum class Phase { Reading, Responding, Closed };
+  enum class Next { None, Read, Close };
+
+  // --- Reading a request ------------------------------------------------------------------------
+
+  void read_request() {
+    phase_ = Phase::Reading;
+    if (server_.stopping || closed_) {
+      close_socket();
+      return;
+    }
+    parser_.emplace();
+    parser_->body_limit(server_.options.max_request_body_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(server_.options.idle_timeout_s * 1000)));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      phase_ = Phase::Responding;
+      return respond_error(ApiError(413, str("The request body is larger than the limit of ",
+                                             server_.options.max_request_body_bytes,
+                                             " bytes (--max-request-body-bytes)")));
+    }
+    if (ec == http::error::header_limit) {
+      keep_alive_ = false;
+      phase_ = Phase::Responding;
+      return respond_error(ApiError(431, "The request's headers are larger than 64 KiB"));
+    }
+    if (ec && ec.category() == beast::http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      keep_alive_ = false;
+      phase_ = Phase::Responding;
+      return respond_error(ApiError(400, str("Malformed HTTP request: ", ec.message())));
+    }
+    if (ec) return close_socket();  // the client went away, timed out or the server stopped
+    request_ = parser_->release();
+    keep_alive_ = request_.keep_alive() && !server_.stopping;
+    chunked_ = request_.version() >= 11;
+    if (!chunked_) keep_alive_ = false;
+    stream_.expires_never();
+    phase_ = Phase::Responding;
+    try {
+      route();
+    } catch (const std::exception& error) {
+      respond_error(to_api_error(error));
+    }
+  }
+
+  // --- Routing ----------------------------------------------------------------------------------
+
+  void route() {
+    std::string target(request_.target());
+    std::string path = target.substr(0, target.find('?'));
+    http::verb method = request_.method();
+    struct Route {
+      const char* path;
+      bool get, post;
+      void (Session::*handler)();
+    };
+    static const Route routes[] = {
+        {"/health", true, false, &Session::handle_health},
+        {"/ping", true, true, &Session::handle_health},
+        {"/version", true, false, &Session::handle_version},
+        {"/load", true, false, &Session::handle_load},
+        {"/metrics", true, false, &Session::handle_metrics},
+        {"/v1/models", true, false, &Session::handle_models},
+        {"/v1/completions", false, true, &Session::handle_completions},
+        {"/v1/chat/completions", false, true, &Session::handle_chat},
+        {"/tokenize", false, true, &Session::handle_tokenize},
+        {"/detokenize", false, true, &Session::handle_detokenize},
+    };
+    const Route* found = nullptr;
+    for (const Route& candidate : routes)
+      if (path == candidate.path) found = &candidate;
+    if (!found) throw ApiError(404, str("Not Found: no route ", path));
+    bool allowed = (method == http::verb::get && found->get) || (method == http::verb::head && found->get) ||
+                   (method == http::verb::post && found->post);
+    if (!allowed) {
+      std::string allow = found->get && found->post ? "GET, POST" : found->get ? "GET" : "POST";
+      return respond_json(405, error_body(str("Method Not Allowed: ", path, " takes ", allow), 405),
+                          str("allow: ", allow, "\r\n"));
+    }
+    if (path.rfind("/v1/", 0) == 0 && !authorized()) return respond_error(ApiError(401, "Unauthorized"));
+    (this->*found->handler)();
+  }
+
+  // vLLM: `Authorization: Bearer <key>` on /v1 routes when --api-key (or VLLM_API_KEY) is set.
+  bool authorized() const {
+    const auto& keys = server_.options.api_keys;
+    if (keys.empty()) return true;
+    auto header = request_.find(http::field::authorization);
+    if (header == request_.end()) return false;
+    std::string_view value(header->value().data(), header->value().size());
+    if (value.substr(0, 7) != "Bearer ") return false;
+    value.remove_prefix(7);
+    for (const std::string& key : keys)
+      if (value == key) return true;
+    return false;
+  }
+
+  Json parse_body() {
+    const std::string& body = request_.body();
+    try {
+      return Json::parse(body, [](int depth, Json::parse_event_t, Json&) {
+        if (depth > kMaxJsonDepth) throw ApiError(400, str("The JSON body is nested deeper than ", kMaxJsonDepth, " levels"));
+        return true;
+      });
+    } catch (const Json::parse_error& error) {
+      throw ApiError(400, str("The request body is not valid JSON: ", error.what()));
+    }
+  }
+
+  // --- Simple routes ----------------------------------------------------------------------------
+
+  void handle_health() { respond(200, "", ""); }
+  void handle_version() { respond_json(200, Json{{"version", kVersion}}); }
+  void handle_load() { respond_json(200, Json{{"server_load", counters_->in_flight.load()}}); }
+  void handle_metrics() {
+    ServerMetrics server{counters_->in_flight.load(), counters_->rejected.load()};
+    respond(200, "text/plain; version=0.0.4; charset=utf-8",
+            render_metrics(server_.engine.stats(), server, server_.model.name()));
+  }
+  void handle_models() { respond_json(200, models_response(server_.model)); }
+  void handle_tokenize() { respond_json(200, tokenize_response(parse_body(), server_.model)); }
+  void handle_detokenize() { respond_json(200, detokenize_response(parse_body(), server_.model)); }
+  void handle_completions() { start_generation(Endpoint::Completion); }
+  void handle_chat() { start_generation(Endpoint::Chat); }
+
+  // --- Generation -------------------------------------------------------------------------------
+
+  void start_generation(Endpoint endpoint) {
+    if (server_.stopping) throw ApiError(503, "The server is shutting down");
+    Json body = parse_body();
+    auto generation = std::make_shared<Generation>();
+    generation->request =
+        endpoint == Endpoint::Chat ? prepare_chat(body, server_.model) : prepare_completion(body, server_.model);
+    size_t count = generation->request.engine_requests.size();
+    int64_t limit = server_.request_limit();
+    int64_t before = counters_->in_flight.fetch_add(static_cast<int64_t>(count));
+    if (limit >= 0 && before + static_cast<int64_t>(count) > limit) {
+      counters_->in_flight.fetch_sub(static_cast<int64_t>(count));
+      counters_->rejected.fetch_add(1);
+      throw ApiError(503, str("The server is overloaded: ", before, " requests in flight and the limit is ", limit,
+                              " (--max-num-seqs + --max-waiting-requests); retry later"));
+    }
+    generation->finals.resize(count);
+    generation->done.assign(count, false);
+    generation->latest.resize(count);
+    generation->finished_seen.assign(count, false);
+    generation->unfinished = count;
+    if (generation->request.stream)
+      generation->converter = std::make_unique<StreamConverter>(generation->request, server_.model);
+
+    for (size_t k = 0; k < count; ++k) {
+      try {
+        server_.engine.add_request(generation->request.engine_requests[k], make_callback(generation, k));
+      } catch (...) {
+        counters_->in_flight.fetch_sub(static_cast<int64_t>(count - k));
+        {
+          std::lock_guard lock(generation->mutex);
+          for (size_t j = k; j < count; ++j) generation->finished_seen[j] = true;
+        }
+        for (size_t j = 0; j < k; ++j) server_.engine.abort(generation->request.engine_requests[j].request_id);
+        throw;
+      }
+    }
+    generation_ = std::move(generation);
+    start_watch();
+    if (generation_->request.stream) {
+      send(response_head(200, "text/event-stream; charset=utf-8", std::nullopt, keep_alive_,
+                         "cache-control: no-cache\r\nx-accel-buffering: no\r\n"));
+      flush();
+    }
+  }
+
+  OutputCallback make_callback(const std::shared_ptr<Generation>& generation, size_t k) {
+    return [weak = weak_from_this(), generation, k, counters = counters_](const RequestOutput& output) {
+      try {
+        bool post = false;
+        {
+          std::lock_guard lock(generation->mutex);
+          if (generation->finished_seen[k]) return;
+          if (output.finished) {
+            generation->finished_seen[k] = true;
+            counters->in_flight.fetch_sub(1);
+          }
+          generation->latest[k] = output;
+          post = !generation->scheduled;
+          generation->scheduled = true;
+        }
+        if (!post) return;
+        if (auto self = weak.lock())
+          net::post(self->executor(), [self, generation] { self->on_outputs(generation); });
+      } catch (...) {  // the engine thread must never see an exception
+      }
+    };
+  }
+
+  void on_outputs(const std::shared_ptr<Generation>& generation) {
+    std::vector<std::optional<RequestOutput>> batch(generation->latest.size());
+    {
+      std::lock_guard lock(generation->mutex);
+      batch.swap(generation->latest);
+      generation->scheduled = false;
+    }
+    if (generation != generation_) return;  // a request whose response already ended
+    Generation& g = *generation;
+    try {
+      for (size_t k = 0; k < batch.size(); ++k) {
+        if (!batch[k] || g.done[k]) continue;
+        RequestOutput& output = *batch[k];
+        if (g.converter && !client_gone_)
+          for (const Json& chunk : g.converter->on_output(k, output)) send_event(sse_event(chunk));
+        if (output.finished) {
+          g.done[k] = true;
+          --g.unfinished;
+          if (!g.converter) g.finals[k] = std::move(output);
+        }
+      }
+      if (g.unfinished == 0) return finish_generation();
+    } catch (const std::exception& error) {  // a bug in response building: end this response only
+      log_error("server: response for ", g.request.id, " failed: ", error.what());
+      abort_unfinished(g);
+      if (!g.converter) {
+        generation_.reset();
+        return respond_error(to_api_error(error));
+      }
+    }
+    flush();
+  }
+
+  void finish_generation() {
+    auto generation = std::move(generation_);
+    if (client_gone_) return;
+    if (generation->converter) {
+      if (auto usage = generation->converter->usage_chunk()) send_event(sse_event(*usage));
+      send_event(std::string(kSseDone));
+      if (chunked_) send("0\r\n\r\n");
+      response_complete_ = true;
+      flush();
+    } else {
+      respond_json(200, final_response(generation->request, generation->finals, server_.model));
+    }
+  }
+
+  void abort_unfinished(Generation& generation) {
+    for (size_t k = 0; k < generation.done.size(); ++k)
+      if (!generation.done[k]) server_.engine.abort(generation.request.engine_requests[k].request_id);
+  }
+
+  // The client closed the connection: abort its requests (freeing their KV blocks) and close.
+  void client_gone() {
+    if (client_gone_) return;
+    client_gone_ = true;
+    if (generation_) abort_unfinished(*generation_);
+    close_socket();
+  }
+
+  // While a request runs, a read on the socket notices the client closing it. Bytes that arrive
+  // (a pipelined next request) are kept for the next parse.
+  void start_watch() {
+    if (watching_ || closed_) return;
+    watching_ = true;
+    stream_.async_read_some(net::buffer(watch_buffer_),
+                            beast::bind_front_handler(&Session::on_watch, shared_from_this()));
+  }
+
+  void on_watch(beast::error_code ec, size_t bytes) {
+    watching_ = false;
+    if (bytes > 0) {
+      net::buffer_copy(buffer_.prepare(bytes), net::buffer(watch_buffer_.data(), bytes));
+      buffer_.commit(bytes);
+    }
+    if (next_ != Next::None) {
+      Next next = std::exchange(next_, Next::None);
+      if (next == Next::Read && (!ec || ec == net::error::operation_aborted)) return read_request();
+      return close_socket();
+    }
+    if (!generation_) return;
+    if (ec || buffer_.size() > (1u << 20)) return client_gone();
+    start_watch();
+  }
+
+  // --- Writing ----------------------------------------------------------------------------------
+
+  void send(std::string_view data) { pending_.append(data); }
+
+  void send_event(const std::string& event) {
+    if (chunked_) {
+      char size[32];
+      int length = std::snprintf(size, sizeof(size), "%zx\r\n", event.size());
+      pending_.append(size, static_cast<size_t>(length));
+      pending_ += event;
+      pending_ += "\r\n";
+    } else {
+      pending_ += event;
+    }
+  }
+
+  void respond(int status, std::string_view content_type, std::string body, std::string_view extra_headers = "") {
+    bool head_only = request_.method() == http::verb::head;
+    send(response_head(status, content_type, body.size(), keep_alive_, extra_headers));
+    if (!head_only) send(body);
+    response_complete_ = true;
+    flush();
+  }
+
+  void respond_json(int status, const Json& body, std::string_view extra_headers = "") {
+    respond(status, "application/json", dump_json(body), extra_headers);
+  }
+
+  void respond_error(const ApiError& error) {
+    if (error.status() >= 500 && error.status() != 503) log_error("server: ", error.what());
+    respond_json(error.status(), error.body());
+  }
+
+  void flush() {
+    if (writing_ || closed_) return;
+    if (pending_.empty()) {
+      if (response_complete_) after_response();
+      return;
+    }
+    writing_ = true;
+    writing_buffer_.swap(pending_);
+    pending_.clear();
+    stream_.expires_after(kWriteTimeout);
+    net::async_write(stream_, net::buffer(writing_buffer_),
+                     beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, size_t) {
+    writing_ = false;
+    writing_buffer_.clear();
+    if (ec) return client_gone();
+    stream_.expires_never();
+    flush();
+  }
+
+  void after_response() {
+    response_complete_ = false;
+    Next next = keep_alive_ && !server_.stopping ? Next::Read : Next::Close;
+    if (watching_) {  // the watch read must end before the next parse (or the close) starts
+      next_ = next;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+      return;
+    }
+    if (next == Next::Read) return read_request();
+    linger_close();
+  }
+
+  // Half-close and drain what the client still sends, so it reads our response before the
+  // connection resets (a 413 answered before the body arrived).
+  void linger_close() {
+    if (closed_) return;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(2s);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(watch_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close_socket();
+      self->drain();
+    });
+  }
+
+  void close_socket() {
+    phase_ = Phase::Closed;
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+    registry_->open_connections.fetch_sub(1);
+  }
+
+  HttpServer::Impl& server_;
+  std::shared_ptr<Registry> registry_;
+  std::shared_ptr<SharedCounters> counters_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::request<http::string_body> request_;
+  Phase phase_ = Phase::Reading;
+  bool keep_alive_ = true;
+  bool chunked_ = true;
+  bool closed_ = false;
+  bool client_gone_ = false;
+  bool watching_ = false;
+  Next next_ = Next::None;
+  std::array<char, 4096> watch_buffer_{};
+  std::shared_ptr<Generation> generation_;
+  std::string pending_, writing_buffer_;
+  bool writing_ = false;
+  bool response_complete_ = false;
+};
+
+}  // namespace
+
+std::vector<std::shared_ptr<Session>> HttpServer::Impl::live_sessions() {
+  std::vector<std::shared_ptr<Session>> live;
+  std::lock_guard lock(registry->mutex);
+  for (auto& [raw, weak] : registry->sessions)
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  return live;
+}
+
+// The first signal asks for a stop; later ones (during the drain) are logged and ignored, so the
+// shutdown stays graceful and bounded.
+void HttpServer::Impl::wait_signal() {
+  signals->async_wait([this](beast::error_code ec, int signal) {
+    if (ec) return;
+    std::lock_guard lock(state_mutex);
+    if (stop_requested) {
+      log_info("server: signal ", signal, " again; already shutting down (at most --shutdown-timeout + 3 s)");
+    } else {
+      log_info("server: received signal ", signal, ", shutting down");
+      stop_requested = true;
+      stop_cv.notify_all();
+    }
+    wait_signal();
+  });
+}
+
+void HttpServer::Impl::accept() {
+  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || stopping) return;
+    if (ec) {  // e.g. out of file descriptors: retry shortly instead of spinning
+      log_warning("server: accept failed: ", ec.message());
+      accept_retry->expires_after(50ms);
+      accept_retry->async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && !stopping) accept();
+      });
+      return;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(*this, std::move(socket))->start();
+    accept();
+  });
+}
+
+HttpServer::HttpServer(EngineClient& engine, ServingModel model, ServerOptions options)
+    : impl_(std::make_unique<Impl>(engine, std::move(model), std::move(options))) {}
+
+HttpServer::~HttpServer() {
+  shutdown();
+  impl_->signals.reset();
+  impl_->acceptor.reset();
+  impl_->accept_retry.reset();
+}
+
+uint16_t HttpServer::start() {
+  Impl& s = *impl_;
+  std::lock_guard lock(s.state_mutex);
+  VLLM_CHECK(!s.running, InvalidArgument, "the server is already running");
+  beast::error_code ec;
+  auto address = net::ip::make_address(s.options.host == "localhost" ? "127.0.0.1" : s.options.host, ec);
+  VLLM_CHECK(!ec, InvalidArgument, "--host ", s.options.host, " is not an IP address: ", ec.message());
+  tcp::endpoint endpoint(address, s.options.port);
+  auto strand = net::make_strand(s.ioc);
+  s.acceptor.emplace(strand);
+  s.accept_retry.emplace(strand);
+  s.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor->bind(endpoint, ec);
+  if (!ec) s.acceptor->listen(net::socket_base::max_listen_connections, ec);
+  VLLM_CHECK(!ec, InvalidArgument, "cannot listen on ", s.options.host, ":", s.options.port, ": ", ec.message());
+  s.bound_port = s.acceptor->local_endpoint().port();
+  s.work.emplace(s.ioc.get_executor());
+  net::post(strand, [&s] { s.accept(); });
+  int threads = std::max(1, s.options.threads);
+  for (int i = 0; i < threads; ++i) s.threads.emplace_back([&s] { s.ioc.run(); });
+  s.running = true;
+  return s.bound_port;
+}
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+int64_t HttpServer::in_flight() const { return impl_->counters->in_flight.load(); }
+
+void HttpServer::wait_for_stop_signal() {
+  Impl& s = *impl_;
+  if (!s.signals) {
+    s.signals.emplace(s.ioc, SIGINT, SIGTERM);
+    s.wait_signal();
+  }
+  std::unique_lock lock(s.state_mutex);
+  s.stop_cv.wait(lock, [&s] { return s.stop_requested; });
+}
+
+void HttpServer::request_stop() {
+  std::lock_guard lock(impl_->state_mutex);
+  impl_->stop_requested = true;
+  impl_->stop_cv.notify_all();
+}
+
+void HttpServer::shutdown() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.state_mutex);
+    if (!s.running) return;
+    s.running = false;
+  }
+  s.stopping = true;
+  net::post(s.acceptor->get_executor(), [&s] {
+    beast::error_code ignored;
+    s.acceptor->close(ignored);
+    s.accept_retry->cancel();
+  });
+  for (auto& session : s.live_sessions())
+    net::post(session->executor(), [session] { session->on_server_stopping(); });
+
+  auto busy = [&s] { return s.counters->in_flight.load() > 0 || s.registry->open_connections.load() > 0; };
+  auto drain_deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(s.options.shutdown_timeout_s * 1000));
+  while (busy() && std::chrono::steady_clock::now() < drain_deadline) std::this_thread::sleep_for(10ms);
+  if (busy()) {
+    log_warning("server: aborting ", s.counters->in_flight.load(), " requests still running after ",
+                s.options.shutdown_timeout_s, " s (--shutdown-timeout)");
+    for (auto& session : s.live_sessions()) {
+      net::post(session->executor(), [session] {
+        session->abort_generation();
+        session->on_server_stopping();
+      });
+    }
+    auto hard_deadline = std::chrono::steady_clock::now() + 3s;
+    while (busy() && std::chrono::steady_clock::now() < hard_deadline) std::this_thread::sleep_for(10ms);
+  }
+  s.work.reset();
+  s.ioc.stop();
+  for (auto& thread : s.threads) thread.join();
+  s.threads.clear();
+}
+
+}  // namespace vllm::server

@@ -1,0 +1,104 @@
+#include "server/metrics.h"
+
+#include "core/error.h"
+#include "engine/sampling_params.h"
+
+namespace vllm::server {
+
+namespace {
+
+// Label values escape backslash, quote and newline (Prometheus text format).
+std::string escape_label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+// prometheus_client prints every sample as a Python float ("3.0").
+std::string number(double value) { return python_float_repr(value); }
+
+class Writer {
+ public:
+  explicit Writer(const std::string& model_name)
+      : labels_(str("engine=\"0\",model_name=\"", escape_label(model_name), "\"")) {}
+
+  void header(const std::string& name, const char* type, const char* help) {
+    out_ += str("# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+  }
+  void sample(const std::string& name, double value, const std::string& extra_labels = "") {
+    out_ += str(name, "{", extra_labels.empty() ? "" : extra_labels + ",", labels_, "} ", number(value), "\n");
+  }
+  void gauge(const std::string& name, double value, const char* help) {
+    header(name, "gauge", help);
+    sample(name, value);
+  }
+  // prometheus_client names a counter's samples (and its HELP/TYPE lines) with "_total".
+  void counter(const std::string& name, double value, const char* help) {
+    header(name + "_total", "counter", help);
+    sample(name + "_total", value);
+  }
+  void histogram(const std::string& name, const Histogram& histogram, const char* help) {
+    header(name, "histogram", help);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < histogram.bounds.size(); ++i) {
+      if (i < histogram.counts.size()) cumulative += histogram.counts[i];
+      sample(name + "_bucket", static_cast<double>(cumulative), str("le=\"", number(histogram.bounds[i]), "\""));
+    }
+    sample(name + "_bucket", static_cast<double>(histogram.count), "le=\"+Inf\"");
+    sample(name + "_count", static_cast<double>(histogram.count));
+    sample(name + "_sum", histogram.sum);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string labels_;
+  std::string out_;
+};
+
+}  // namespace
+
+std::string render_metrics(const EngineStats& stats, const ServerMetrics& server, const std::string& model_name) {
+  Writer w(model_name);
+  w.gauge("vllm:num_requests_running", static_cast<double>(stats.num_requests_running),
+          "Number of requests in model execution batches.");
+  w.gauge("vllm:num_requests_waiting", static_cast<double>(stats.num_requests_waiting),
+          "Number of requests waiting to be processed.");
+  w.gauge("vllm:kv_cache_usage_perc", stats.kv_cache_usage, "KV-cache usage. 1 means 100 percent usage.");
+  w.counter("vllm:prefix_cache_queries", static_cast<double>(stats.prefix_cache_queries),
+            "Prefix cache queries, in terms of number of queried tokens.");
+  w.counter("vllm:prefix_cache_hits", static_cast<double>(stats.prefix_cache_hits),
+            "Prefix cache hits, in terms of number of cached tokens.");
+  w.counter("vllm:num_preemptions", static_cast<double>(stats.num_preemptions_total),
+            "Cumulative number of preemption from the engine.");
+  w.counter("vllm:prompt_tokens", static_cast<double>(stats.prompt_tokens_total), "Number of prefill tokens processed.");
+  w.counter("vllm:generation_tokens", static_cast<double>(stats.generation_tokens_total),
+            "Number of generation tokens processed.");
+  w.header("vllm:request_success_total", "counter", "Count of successfully processed requests.");
+  for (const char* reason : {"stop", "length", "abort"}) {
+    auto it = stats.request_success_total.find(reason);
+    w.sample("vllm:request_success_total", it == stats.request_success_total.end() ? 0.0 : static_cast<double>(it->second),
+             str("finished_reason=\"", reason, "\""));
+  }
+  for (const auto& [reason, count] : stats.request_success_total)
+    if (reason != "stop" && reason != "length" && reason != "abort")
+      w.sample("vllm:request_success_total", static_cast<double>(count),
+               str("finished_reason=\"", escape_label(reason), "\""));
+  w.histogram("vllm:time_to_first_token_seconds", stats.time_to_first_token_seconds,
+              "Histogram of time to first token in seconds.");
+  w.histogram("vllm:inter_token_latency_seconds", stats.inter_token_latency_seconds,
+              "Histogram of inter-token latency in seconds.");
+  w.histogram("vllm:e2e_request_latency_seconds", stats.e2e_request_latency_seconds,
+              "Histogram of e2e request latency in seconds.");
+  w.gauge("vllm_cpp:http_requests_in_flight", static_cast<double>(server.http_requests_in_flight),
+          "Generation requests the HTTP server holds (this server's own metric).");
+  w.counter("vllm_cpp:requests_rejected", static_cast<double>(server.requests_rejected_total),
+            "Requests refused with 503 because the queue was full (this server's own metric).");
+  return w.take();
+}
+
+}  // namespace vllm::server

@@ -1,0 +1,143 @@
+// The OpenAI-compatible protocol without HTTP: request bodies -> EngineRequests (vLLM's request
+// fields and validation), RequestOutputs -> response bodies and streaming chunks (vLLM's shapes),
+// plus /v1/models, /tokenize and /detokenize. The server and the batch CLI (`run-batch`) both use
+// these functions, so a batch line gets the same response body the server returns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/engine_client.h"
+#include "api/outputs.h"
+#include "text/chat/chat_template.h"
+
+namespace vllm::server {
+
+// Responses keep vLLM's field order ("id", "object", "created", "model", "choices", "usage").
+using Json = nlohmann::ordered_json;
+
+// An error the API answers with: the HTTP status and vLLM's error object
+// {"error": {"message", "type", "param", "code"}} (code = the status).
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, std::string message, std::string param = "");
+  int status() const { return status_; }
+  const std::string& param() const { return param_; }
+  Json body() const;
+
+ private:
+  int status_;
+  std::string param_;
+};
+
+// vLLM's error type names by status: 400 BadRequestError, 401 Unauthorized, 404 NotFoundError,
+// 405 MethodNotAllowed, 413 RequestEntityTooLarge, 503 ServiceUnavailableError, 500 InternalServerError.
+const char* error_type_for_status(int status);
+Json error_body(std::string_view message, int status, std::string_view param = "");
+// Any exception as an ApiError: vllm::Error by kind (InvalidArgument/Unsupported 400, NotFound
+// 404, OutOfMemory 503, Internal 500), JSON errors 400, anything else 500.
+ApiError to_api_error(const std::exception& error);
+
+// What the protocol needs to know about the served model.
+struct ServingModel {
+  ModelInfo info;
+  std::shared_ptr<const Tokenizer> tokenizer;     // nullptr with --skip-tokenizer-init
+  std::shared_ptr<const ChatTemplate> chat_template;  // nullptr when the model has none
+  std::string chat_template_error;                 // why there is none
+  std::string response_role = "assistant";         // --response-role
+  int max_logprobs = kDefaultMaxLogprobs;          // --max-logprobs
+  bool return_tokens_as_token_ids = false;         // --return-tokens-as-token-ids
+
+  const std::string& name() const;  // the first served name
+  bool serves(const std::string& name) const;
+};
+
+enum class Endpoint { Completion, Chat };
+
+// A validated request, ready for the engine: one EngineRequest per prompt (chat: exactly one).
+struct PreparedRequest {
+  Endpoint endpoint = Endpoint::Completion;
+  std::string id;       // "cmpl-..." or "chatcmpl-..." (the response's id)
+  int64_t created = 0;  // seconds since the epoch
+  std::string model;    // the name the response reports
+  std::vector<EngineRequest> engine_requests;
+  int n = 1;
+  bool stream = false;
+  bool include_usage = false;           // stream_options.include_usage
+  bool continuous_usage_stats = false;  // stream_options.continuous_usage_stats
+  bool echo = false;
+  std::optional<int> logprobs;          // completions: `logprobs`; chat: `top_logprobs` when `logprobs`
+  bool return_token_ids = false;
+  bool return_tokens_as_token_ids = false;
+  std::string role;       // chat: the role of the answer
+  std::string echo_text;  // chat with echo: the last message's content when its role is `role`
+};
+
+// The "model" field, when given, must be a served name (404 otherwise).
+void check_model(const Json& body, const ServingModel& model);
+
+// POST /v1/completions and /v1/chat/completions bodies. Throw ApiError (or vllm::Error) for
+// malformed fields, out-of-range values, an unknown model and prompts longer than the context.
+PreparedRequest prepare_completion(const Json& body, const ServingModel& model);
+PreparedRequest prepare_chat(const Json& body, const ServingModel& model);
+
+// The non-streaming response from each engine request's final output (same order as
+// engine_requests).
+Json completion_response(const PreparedRequest& request, const std::vector<RequestOutput>& outputs,
+                         const ServingModel& model);
+Json chat_response(const PreparedRequest& request, const std::vector<RequestOutput>& outputs,
+                   const ServingModel& model);
+Json final_response(const PreparedRequest& request, const std::vector<RequestOutput>& outputs,
+                    const ServingModel& model);
+
+// Turns cumulative outputs into vLLM's streaming chunks (the JSON after "data: "). Feed each
+// engine request's outputs in order; chunks for the new text/tokens/logprobs come back.
+class StreamConverter {
+ public:
+  StreamConverter(const PreparedRequest& request, const ServingModel& model);
+  std::vector<Json> on_output(size_t engine_request_index, const RequestOutput& output);
+  // After every engine request finished: the usage chunk when include_usage (else nullopt).
+  std::optional<Json> usage_chunk() const;
+
+ private:
+  struct ChoiceState {
+    size_t text_bytes = 0;    // bytes of text already sent
+    size_t tokens = 0;        // tokens already sent
+    size_t text_chars = 0;    // code points sent (completion logprobs' text_offset)
+    bool started = false;     // chat: role sent; completions: echo sent
+    bool finished = false;
+  };
+  Json chunk_header() const;
+  Json usage_json() const;
+
+  const PreparedRequest& request_;
+  const ServingModel& model_;
+  std::vector<ChoiceState> choices_;          // [engine_requests * n]
+  std::vector<int64_t> prompt_tokens_;        // per engine request
+  std::vector<int64_t> completion_tokens_;    // per choice
+};
+
+// JSON text; invalid UTF-8 (a token's partial bytes) becomes U+FFFD instead of an exception.
+std::string dump_json(const Json& value);
+
+// "data: {...}\n\n" and "data: [DONE]\n\n".
+std::string sse_event(const Json& chunk);
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+// GET /v1/models.
+Json models_response(const ServingModel& model);
+// POST /tokenize ({"prompt"} or {"messages"}) and POST /detokenize ({"tokens"}).
+Json tokenize_response(const Json& body, const ServingModel& model);
+Json detokenize_response(const Json& body, const ServingModel& model);
+
+// A fresh random id: prefix + 32 hex digits.
+std::string random_id(std::string_view prefix);
+
+}  // namespace vllm::server
