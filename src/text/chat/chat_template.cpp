@@ -144,13 +144,17 @@ ChatContentFormat ChatTemplate::content_format(bool has_tools) const { return pi
 ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools) const {
   VLLM_CHECK(messages.is_array(), InvalidArgument, "messages must be an array");
   const bool openai = content_format(has_tools) == ChatContentFormat::OpenAI;
+  static const ChatJson kNull;
   ChatJson out = ChatJson::array();
   for (const auto& message : messages) {
     VLLM_CHECK(message.is_object() && message.contains("role") && message["role"].is_string(), InvalidArgument,
                "each message needs a string \"role\"");
-    ChatJson content = message.contains("content") ? message["content"] : ChatJson();
+    auto content_it = message.find("content");
+    const ChatJson& content = content_it != message.end() ? *content_it : kNull;
     ChatJson parts = ChatJson::array();
-    if (content.is_string()) parts.push_back(text_part(content.get<std::string>()));
+    if (content.is_string() && !openai) {
+      // The common case: plain text for a template that reads strings.
+    } else if (content.is_string()) parts.push_back(text_part(content.get<std::string>()));
     else if (content.is_array()) parts = content;
     else VLLM_CHECK(content.is_null(), InvalidArgument, "message content must be a string, a list of parts or null");
     ChatJson kept = ChatJson::array();
@@ -184,8 +188,9 @@ ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools
     ChatJson result = ChatJson::object();
     const std::string role = message["role"].get<std::string>();
     result["role"] = role;
-    if (openai) result["content"] = kept;
-    else result["content"] = joined;
+    if (openai) result["content"] = std::move(kept);
+    else if (content.is_string()) result["content"] = content;
+    else result["content"] = std::move(joined);
     if (role == "assistant") {
       if (message.contains("tool_calls") && !message["tool_calls"].is_null()) result["tool_calls"] = message["tool_calls"];
       ChatJson reasoning = message.contains("reasoning") && !message["reasoning"].is_null() ? message["reasoning"]

@@ -76,7 +76,12 @@ Interpreter::Flow Interpreter::exec(const Body& body, const ScopePtr& scope, std
 Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const ScopePtr& scope, std::string& out) {
   switch (s.kind) {
     case StmtKind::Data: emit(out, s.text); return Flow::Normal;
-    case StmtKind::Output: emit(out, eval(*s.expr, scope).to_string()); return Flow::Normal;
+    case StmtKind::Output: {
+      Value v = eval(*s.expr, scope);
+      if (v.is_string()) emit(out, v.str());
+      else if (!v.is_undefined()) emit(out, v.to_string());
+      return Flow::Normal;
+    }
     case StmtKind::If:
       for (const auto& [test, body] : s.branches)
         if (eval(*test, scope).truthy()) return exec(body, scope, out);
@@ -152,31 +157,39 @@ void Interpreter::exec_for(const Stmt& s, const ScopePtr& scope, std::string& ou
     items = std::move(kept);
   }
   const int64_t length = static_cast<int64_t>(items.size());
+  // loop.cycle(...) picks by the current iteration's index0.
+  auto index0 = std::make_shared<int64_t>(0);
+  Value cycle = Value::function("cycle", [index0](Interpreter&, const CallArgs& args) {
+    VLLM_CHECK(!args.positional.empty(), InvalidArgument, "no items for cycling given");
+    return args.positional[*index0 % static_cast<int64_t>(args.positional.size())];
+  });
   for (int64_t k = 0; k < length; ++k) {
+    *index0 = k;
     if (++iterations_ > limits_.max_loop_iterations)
       fail(ErrorKind::InvalidArgument, "chat template error: more than ", limits_.max_loop_iterations, " loop iterations");
     // Jinja gives each iteration fresh locals: a {% set %} in one iteration is gone in the next.
     auto iteration = std::make_shared<Scope>();
     iteration->parent = scope;
     assign(*s.target, items[k], iteration);
+    static const Value keys[] = {Value::string("index"),    Value::string("index0"), Value::string("revindex"),
+                                 Value::string("revindex0"), Value::string("first"),  Value::string("last"),
+                                 Value::string("length"),    Value::string("depth"),  Value::string("depth0"),
+                                 Value::string("previtem"),  Value::string("nextitem"), Value::string("cycle")};
     Value loop = Value::make_dict();
     auto& e = loop.dict->entries;
-    e.reserve(13);
-    e.emplace_back(Value::string("index"), Value::integer(k + 1));
-    e.emplace_back(Value::string("index0"), Value::integer(k));
-    e.emplace_back(Value::string("revindex"), Value::integer(length - k));
-    e.emplace_back(Value::string("revindex0"), Value::integer(length - k - 1));
-    e.emplace_back(Value::string("first"), Value::boolean(k == 0));
-    e.emplace_back(Value::string("last"), Value::boolean(k == length - 1));
-    e.emplace_back(Value::string("length"), Value::integer(length));
-    e.emplace_back(Value::string("depth"), Value::integer(1));
-    e.emplace_back(Value::string("depth0"), Value::integer(0));
-    e.emplace_back(Value::string("previtem"), k > 0 ? items[k - 1] : Value::undefined("there is no previous item"));
-    e.emplace_back(Value::string("nextitem"), k + 1 < length ? items[k + 1] : Value::undefined("there is no next item"));
-    e.emplace_back(Value::string("cycle"), Value::function("cycle", [k](Interpreter&, const CallArgs& args) {
-      VLLM_CHECK(!args.positional.empty(), InvalidArgument, "no items for cycling given");
-      return args.positional[k % args.positional.size()];
-    }));
+    e.reserve(12);
+    e.emplace_back(keys[0], Value::integer(k + 1));
+    e.emplace_back(keys[1], Value::integer(k));
+    e.emplace_back(keys[2], Value::integer(length - k));
+    e.emplace_back(keys[3], Value::integer(length - k - 1));
+    e.emplace_back(keys[4], Value::boolean(k == 0));
+    e.emplace_back(keys[5], Value::boolean(k == length - 1));
+    e.emplace_back(keys[6], Value::integer(length));
+    e.emplace_back(keys[7], Value::integer(1));
+    e.emplace_back(keys[8], Value::integer(0));
+    e.emplace_back(keys[9], k > 0 ? items[k - 1] : Value::undefined());
+    e.emplace_back(keys[10], k + 1 < length ? items[k + 1] : Value::undefined());
+    e.emplace_back(keys[11], cycle);
     iteration->vars["loop"] = std::move(loop);
     if (exec(s.body, iteration, out) == Flow::Break) break;
   }

@@ -415,6 +415,15 @@ std::string to_lower(const std::string& s) {
 }
 
 Value find_method(const Value& obj, const std::string& name) {
+  if (obj.kind != Kind::String && obj.kind != Kind::List && obj.kind != Kind::Tuple && obj.kind != Kind::Dict)
+    return Value::undefined();
+  if (obj.kind == Kind::Dict) {
+    // The common case: message.role, tool.function: not a method name.
+    static const char* const names[] = {"items", "keys", "values", "get", "copy", "clear", "pop", "popitem", "setdefault", "update"};
+    bool known = false;
+    for (const char* n : names) known = known || name == n;
+    if (!known) return Value::undefined();
+  }
   if (is_mutating(obj.kind, name))
     return Value::undefined("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
   switch (obj.kind) {
