@@ -11,8 +11,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <csignal>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -111,16 +109,11 @@ struct HttpServer::Impl {
 
   std::mutex state_mutex;
   bool running = false;
-  std::condition_variable stop_cv;
-  bool stop_requested = false;
 
   int64_t request_limit() const {
     return options.max_waiting_requests < 0 ? -1 : options.max_num_seqs + options.max_waiting_requests;
   }
-  std::optional<net::signal_set> signals;  // SIGINT/SIGTERM while wait_for_stop_signal() runs
-
   void accept();
-  void wait_signal();
   std::vector<std::shared_ptr<Session>> live_sessions();
 };
 
@@ -572,23 +565,6 @@ std::vector<std::shared_ptr<Session>> HttpServer::Impl::live_sessions() {
   return live;
 }
 
-// The first signal asks for a stop; later ones (during the drain) are logged and ignored, so the
-// shutdown stays graceful and bounded.
-void HttpServer::Impl::wait_signal() {
-  signals->async_wait([this](beast::error_code ec, int signal) {
-    if (ec) return;
-    std::lock_guard lock(state_mutex);
-    if (stop_requested) {
-      log_info("server: signal ", signal, " again; already shutting down (at most --shutdown-timeout + 3 s)");
-    } else {
-      log_info("server: received signal ", signal, ", shutting down");
-      stop_requested = true;
-      stop_cv.notify_all();
-    }
-    wait_signal();
-  });
-}
-
 void HttpServer::Impl::accept() {
   acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || stopping) return;
@@ -612,7 +588,6 @@ HttpServer::HttpServer(EngineClient& engine, ServingModel model, ServerOptions o
 
 HttpServer::~HttpServer() {
   shutdown();
-  impl_->signals.reset();
   impl_->acceptor.reset();
   impl_->accept_retry.reset();
 }
@@ -645,22 +620,6 @@ uint16_t HttpServer::start() {
 uint16_t HttpServer::port() const { return impl_->bound_port; }
 
 int64_t HttpServer::in_flight() const { return impl_->counters->in_flight.load(); }
-
-void HttpServer::wait_for_stop_signal() {
-  Impl& s = *impl_;
-  if (!s.signals) {
-    s.signals.emplace(s.ioc, SIGINT, SIGTERM);
-    s.wait_signal();
-  }
-  std::unique_lock lock(s.state_mutex);
-  s.stop_cv.wait(lock, [&s] { return s.stop_requested; });
-}
-
-void HttpServer::request_stop() {
-  std::lock_guard lock(impl_->state_mutex);
-  impl_->stop_requested = true;
-  impl_->stop_cv.notify_all();
-}
 
 void HttpServer::shutdown() {
   Impl& s = *impl_;

@@ -40,10 +40,6 @@ class HttpServer {
   uint16_t start();
   uint16_t port() const;
 
-  // Blocks until SIGINT or SIGTERM arrives (or request_stop() is called).
-  void wait_for_stop_signal();
-  void request_stop();
-
   // Graceful stop: no new connections, idle connections closed, in-flight requests get
   // shutdown_timeout_s to finish and are aborted after that (their responses end with
   // finish_reason "abort"); returns when every connection is closed, at most a few seconds after

@@ -54,6 +54,9 @@ struct ServingModel {
   std::string response_role = "assistant";         // --response-role
   int max_logprobs = kDefaultMaxLogprobs;          // --max-logprobs
   bool return_tokens_as_token_ids = false;         // --return-tokens-as-token-ids
+  // generation_config.json's max_new_tokens (with --generation-config auto): vLLM caps every
+  // request's max_tokens by it.
+  std::optional<int> default_max_tokens;
 
   const std::string& name() const;  // the first served name
   bool serves(const std::string& name) const;

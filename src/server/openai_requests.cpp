@@ -162,6 +162,21 @@ void check_context(const SamplingParams& params, size_t prompt_tokens, const Ser
                 "max_tokens");
 }
 
+// vLLM's get_max_tokens: the smallest of the request's max_tokens (completions default to 16), the
+// rest of the context and generation_config's max_new_tokens. Set explicitly, so the engine's
+// generation-config defaults leave it alone.
+void resolve_max_tokens(SamplingParams& params, bool requested, size_t prompt_tokens, const ServingModel& model) {
+  std::optional<int64_t> limit;
+  auto take = [&](std::optional<int64_t> value) {
+    if (value && (!limit || *value < *limit)) limit = value;
+  };
+  if (requested) take(params.max_tokens);
+  if (model.info.max_model_len > 0) take(model.info.max_model_len - static_cast<int64_t>(prompt_tokens));
+  take(model.default_max_tokens);
+  params.max_tokens = limit ? std::optional<int>(static_cast<int>(std::max<int64_t>(*limit, 1))) : std::nullopt;
+  params.mark_set("max_tokens");
+}
+
 void truncate_prompt(std::vector<int32_t>& tokens, const SamplingParams& params, const ServingModel& model) {
   if (!params.truncate_prompt_tokens) return;
   int64_t keep = *params.truncate_prompt_tokens;
@@ -294,8 +309,10 @@ PreparedRequest prepare_completion(const Json& body, const ServingModel& model) 
     EngineRequest engine_request;
     engine_request.request_id = str(request.id, "-", i);
     engine_request.prompt = p.is_text ? p.text : "";
-    engine_request.prompt_token_ids = std::move(p.tokens);
     engine_request.params = params;
+    // CompletionRequest's max_tokens defaults to 16 (an explicit null means "the rest").
+    resolve_max_tokens(engine_request.params, true, p.tokens.size(), model);
+    engine_request.prompt_token_ids = std::move(p.tokens);
     engine_request.priority = priority_of(body);
     request.engine_requests.push_back(std::move(engine_request));
   }
@@ -379,7 +396,8 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   else sampling.erase("logprobs");
   SamplingParams params = SamplingParams::from_json(sampling);
   // Chat's max tokens default is "the rest of the context" (vLLM's default_max_tokens).
-  if (!body.contains("max_tokens") && !body.contains("max_completion_tokens")) params.max_tokens.reset();
+  bool requested_max_tokens = body.contains("max_tokens") || body.contains("max_completion_tokens");
+  if (!requested_max_tokens) params.max_tokens.reset();
   finish_params(params, model);
   request.n = params.n;
   request.logprobs = params.logprobs;
@@ -387,6 +405,7 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   auto [prompt, tokens] = render_chat_prompt(body, model);
   truncate_prompt(tokens, params, model);
   check_context(params, tokens.size(), model);
+  resolve_max_tokens(params, requested_max_tokens, tokens.size(), model);
 
   const Json& messages = body["messages"];
   request.role = read_bool(body, "add_generation_prompt", true) || messages.empty()

@@ -136,7 +136,8 @@ TEST_F(ProtocolTest, ChatRequest) {
   EXPECT_EQ(request.engine_requests[0].prompt, "user: hello world\nassistant:");
   EXPECT_EQ(request.engine_requests[0].prompt_token_ids, (std::vector<int32_t>{6, 1, 2, 7}));
   EXPECT_EQ(request.engine_requests[0].params.logprobs, 3);
-  EXPECT_FALSE(request.engine_requests[0].params.max_tokens.has_value());  // the rest of the context
+  EXPECT_EQ(request.engine_requests[0].params.max_tokens, 60);  // the rest of the context (64 - 4)
+  EXPECT_TRUE(request.engine_requests[0].params.is_set("max_tokens"));
   EXPECT_EQ(request.logprobs, 3);
   EXPECT_TRUE(request.stream);
   EXPECT_TRUE(request.include_usage);
@@ -145,6 +146,13 @@ TEST_F(ProtocolTest, ChatRequest) {
 
   auto limited = prepare_chat({{"messages", body["messages"]}, {"max_completion_tokens", 5}}, model);
   EXPECT_EQ(limited.engine_requests[0].params.max_tokens, 5);
+  // generation_config's max_new_tokens caps every request, as vLLM's get_max_tokens.
+  model.default_max_tokens = 3;
+  EXPECT_EQ(prepare_chat({{"messages", body["messages"]}}, model).engine_requests[0].params.max_tokens, 3);
+  EXPECT_EQ(prepare_completion({{"prompt", "hi"}, {"max_tokens", 9}}, model).engine_requests[0].params.max_tokens, 3);
+  model.default_max_tokens.reset();
+  EXPECT_EQ(prepare_completion({{"prompt", "hi"}}, model).engine_requests[0].params.max_tokens, 16);
+  EXPECT_EQ(prepare_completion({{"prompt", "hi"}, {"max_tokens", nullptr}}, model).engine_requests[0].params.max_tokens, 63);
   EXPECT_FALSE(limited.logprobs.has_value());
 
   // continue_final_message: no generation prompt, the answer continues the last message's role.

@@ -1,0 +1,134 @@
+// `vllm-cpp serve [MODEL]`: the OpenAI-compatible HTTP server, as `vllm serve`. See docs/server.md.
+#include <CLI/CLI.hpp>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "api/async_llm.h"
+#include "api/engine_args.h"
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/logging.h"
+#include "loader/model_path.h"
+#include "server/http_server.h"
+#include "text/chat/chat_template.h"
+
+namespace vllm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// generation_config.json's max_new_tokens (vLLM caps max_tokens by it with --generation-config auto).
+std::optional<int> generation_max_new_tokens(const EngineArgs& args, const fs::path& model_dir) {
+  if (args.generation_config == "vllm") return std::nullopt;
+  fs::path folder = args.generation_config == "auto" ? model_dir : fs::path(args.generation_config);
+  std::ifstream in(folder / "generation_config.json");
+  if (!in) return std::nullopt;
+  auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object() || !config.contains("max_new_tokens") || !config["max_new_tokens"].is_number_integer())
+    return std::nullopt;
+  return config["max_new_tokens"].get<int>();
+}
+
+server::ServingModel serving_model(const EngineClient& engine, const EngineArgs& args, const fs::path& model_dir) {
+  server::ServingModel model;
+  model.info = engine.model_info();
+  model.tokenizer = engine.tokenizer();
+  model.default_max_tokens = generation_max_new_tokens(args, model_dir);
+  if (!model.tokenizer) {
+    model.chat_template_error = "chat requests need the tokenizer, and the server runs with --skip-tokenizer-init";
+    return model;
+  }
+  fs::path tokenizer_dir = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
+  try {
+    model.chat_template =
+        std::make_shared<ChatTemplate>(ChatTemplate::from_directory(tokenizer_dir, args.chat_template));
+  } catch (const Error& error) {
+    if (!args.chat_template.empty()) throw;  // a --chat-template the user gave must work
+    model.chat_template_error = str(
+        "As of transformers v4.44, default chat template is no longer allowed, so you must provide a chat template "
+        "if the tokenizer does not define one (",
+        error.what(), ")");
+    log_warning("serve: no chat template, /v1/chat/completions will answer 400: ", error.what());
+  }
+  return model;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app("Serve a model with the OpenAI-compatible API (vLLM's `vllm serve`)", argv[0]);
+  EngineArgs args;
+  add_engine_args(app, args, /*model_positional=*/true);
+  server::ServerOptions options;
+  std::string response_role = "assistant";
+  int max_logprobs = kDefaultMaxLogprobs;
+  bool return_tokens_as_token_ids = false;
+  app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
+  app.add_option("--port", options.port, "Port to listen on")->capture_default_str();
+  app.add_option("--api-key", options.api_keys,
+                 "Require `Authorization: Bearer <key>` on /v1 routes (repeatable; default: $VLLM_API_KEY)");
+  app.add_option("--response-role", response_role, "The role of chat answers when add_generation_prompt")
+      ->capture_default_str();
+  app.add_option("--max-logprobs", max_logprobs, "Most logprobs a request may ask for (-1: no limit)")
+      ->capture_default_str();
+  app.add_flag("--return-tokens-as-token-ids", return_tokens_as_token_ids,
+               "Logprobs name tokens as 'token_id:N' instead of their text");
+  app.add_option("--max-waiting-requests", options.max_waiting_requests,
+                 "Requests queued beyond --max-num-seqs before new ones get 503 (-1: no limit)")
+      ->capture_default_str();
+  app.add_option("--max-request-body-bytes", options.max_request_body_bytes, "Larger request bodies get 413")
+      ->capture_default_str();
+  app.add_option("--http-threads", options.threads, "Threads serving HTTP connections")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--shutdown-timeout", options.shutdown_timeout_s,
+                 "Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are aborted")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (args.model.empty()) args.model = default_model_path();
+  if (options.api_keys.empty())
+    if (const char* key = std::getenv("VLLM_API_KEY"); key && *key) options.api_keys.push_back(key);
+  options.max_num_seqs = args.max_num_seqs;
+
+  // SIGINT/SIGTERM are taken by sigwait below; blocked before any thread starts (every thread
+  // inherits the mask), so a signal during model loading waits for the graceful path too.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  fs::path model_dir = resolve_model_path(args.model);
+  log_info("serve: loading ", args.model);
+  std::unique_ptr<EngineClient> engine = create_engine_client(args);
+  server::ServingModel model = serving_model(*engine, args, model_dir);
+  model.response_role = response_role;
+  model.max_logprobs = max_logprobs;
+  model.return_tokens_as_token_ids = return_tokens_as_token_ids;
+  std::string name = model.name();
+
+  server::HttpServer server(*engine, std::move(model), options);
+  uint16_t port = server.start();
+  log_info("serve: ", name, " on http://", options.host, ":", port, "/v1 (", options.threads, " HTTP threads",
+           options.api_keys.empty() ? "" : ", API key required", ")");
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  log_info("serve: signal ", signal, ": stopping (in-flight requests get ", options.shutdown_timeout_s, " s)");
+  server.shutdown();
+  engine->shutdown();
+  log_info("serve: stopped");
+  return 0;
+}
+
+CommandRegistrar registrar({"serve", "Serve a model with the OpenAI-compatible HTTP API", run});
+
+}  // namespace
+}  // namespace vllm::cli

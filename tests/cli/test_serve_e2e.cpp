@@ -1,0 +1,235 @@
+// `vllm-cpp serve` end to end: the real binary on a free port with a tiny checkpoint (token-id
+// prompts, --skip-tokenizer-init) and with the built-in default model; requests over HTTP, the
+// `complete`/`chat` clients, then SIGTERM and exit status 0.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "server/http_client.h"
+#include "test_util.h"
+
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A `vllm-cpp serve` child process; its output goes to a log file printed on failure.
+class ServeProcess {
+ public:
+  explicit ServeProcess(std::vector<std::string> args) : port_(free_port()) {
+    log_ = std::filesystem::temp_directory_path() / ("vllm_serve_e2e_" + std::to_string(::getpid()) + "_" +
+                                                     std::to_string(port_) + ".log");
+    args.insert(args.begin(), {VLLM_BINARY, "serve"});
+    for (const char* extra : {"--host", "127.0.0.1", "--port"}) args.push_back(extra);
+    args.push_back(std::to_string(port_));
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove(log_);
+  }
+
+  std::string port() const { return std::to_string(port_); }
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  // Polls GET /health until 200 (false when the process died or the time ran out).
+  bool wait_healthy(std::chrono::seconds timeout = 180s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return false;
+      }
+      try {
+        if (fetch("GET", "/health").status == 200) return true;
+      } catch (const std::exception&) {
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  vllm::server::HttpResponse fetch(const std::string& method, const std::string& target, const json& body = nullptr,
+                                   std::vector<std::pair<std::string, std::string>> headers = {}) {
+    vllm::server::HttpRequest request;
+    request.method = method;
+    request.target = target;
+    if (!body.is_null()) request.body = body.dump();
+    request.headers = std::move(headers);
+    request.timeout_s = 120;
+    return vllm::server::http_fetch("127.0.0.1", port(), request);
+  }
+
+  // SIGTERM, then the exit status (-1 when it did not exit within `timeout`).
+  int terminate(std::chrono::seconds timeout = 30s) {
+    ::kill(pid_, SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1;
+  }
+
+ private:
+  uint16_t port_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  std::filesystem::path log_;
+};
+
+std::string run_command(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buffer;
+  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) out.append(buffer.data(), n);
+  pclose(pipe);
+  return out;
+}
+
+TEST(ServeE2E, TinyCheckpointWithTokenIds) {
+  std::string model = (vllm::testing::source_dir() / "tests/data/models/llama_gqa_5x").string();
+  ServeProcess serve({model, "--skip-tokenizer-init", "--served-model-name", "tiny", "--api-key", "k",
+                      "--kv-cache-memory", "8000000", "--shutdown-timeout", "2"});
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+  std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer k"}};
+
+  EXPECT_EQ(serve.fetch("GET", "/v1/models").status, 401);
+  auto models = serve.fetch("GET", "/v1/models", nullptr, auth);
+  ASSERT_EQ(models.status, 200) << models.body;
+  EXPECT_EQ(json::parse(models.body)["data"][0]["id"], "tiny");
+
+  auto completion = serve.fetch("POST", "/v1/completions",
+                                {{"model", "tiny"}, {"prompt", {1, 2, 3, 4}}, {"max_tokens", 5}, {"temperature", 0},
+                                 {"return_token_ids", true}, {"logprobs", 2}},
+                                auth);
+  ASSERT_EQ(completion.status, 200) << completion.body << serve.log();
+  json body = json::parse(completion.body);
+  EXPECT_EQ(body["choices"][0]["token_ids"].size(), 5u);
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(body["choices"][0]["logprobs"]["token_logprobs"].size(), 5u);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 4);
+
+  // The same greedy request streamed gives the same tokens.
+  vllm::server::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  request.headers = auth;
+  request.body = json{{"prompt", {1, 2, 3, 4}}, {"max_tokens", 5}, {"temperature", 0}, {"stream", true},
+                      {"return_token_ids", true}, {"stream_options", {{"include_usage", true}}}}
+                     .dump();
+  std::vector<int> streamed;
+  std::vector<std::string> events;
+  vllm::server::SseReader reader;
+  vllm::server::http_fetch_streaming("127.0.0.1", serve.port(), request, [&](std::string_view bytes) {
+    return reader.feed(bytes, [&](std::string_view event) {
+      events.emplace_back(event);
+      if (event == "[DONE]") return true;
+      json chunk = json::parse(event);
+      for (const json& choice : chunk["choices"])
+        for (const json& id : choice.value("token_ids", json::array())) streamed.push_back(id.get<int>());
+      return true;
+    });
+  });
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_EQ(json::parse(events[events.size() - 2])["usage"]["completion_tokens"], 5);
+  EXPECT_EQ(json(streamed), body["choices"][0]["token_ids"]);
+
+  // Errors: prompt longer than the context (256), unknown model, text prompt without tokenizer.
+  auto too_long = serve.fetch("POST", "/v1/completions", {{"prompt", std::vector<int>(300, 1)}}, auth);
+  EXPECT_EQ(too_long.status, 400);
+  EXPECT_NE(too_long.body.find("256"), std::string::npos) << too_long.body;
+  EXPECT_EQ(serve.fetch("POST", "/v1/completions", {{"prompt", {1}}, {"model", "x"}}, auth).status, 404);
+  EXPECT_EQ(serve.fetch("POST", "/v1/completions", {{"prompt", "text"}}, auth).status, 400);
+
+  auto metrics = serve.fetch("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("vllm:prompt_tokens_total{engine=\"0\",model_name=\"tiny\"}"), std::string::npos);
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
+TEST(ServeE2E, DefaultModelServesTextAndChat) {
+  std::filesystem::path model = vllm::testing::source_dir() / "models/default";
+  if (!std::filesystem::exists(model / "config.json")) GTEST_SKIP() << "models/default is not there yet";
+  ServeProcess serve({"--kv-cache-memory", "32000000", "--shutdown-timeout", "2"});  // no MODEL: the default
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+
+  auto completion = serve.fetch("POST", "/v1/completions",
+                                {{"prompt", "Once upon a time"}, {"max_tokens", 8}, {"temperature", 0}, {"echo", true}});
+  ASSERT_EQ(completion.status, 200) << completion.body << serve.log();
+  std::string text = json::parse(completion.body)["choices"][0]["text"];
+  EXPECT_EQ(text.rfind("Once upon a time", 0), 0u) << text;
+  EXPECT_GT(text.size(), std::string("Once upon a time").size());
+
+  auto chat = serve.fetch("POST", "/v1/chat/completions",
+                          {{"messages", {{{"role", "user"}, {"content", "Tell me a story about Tom."}}}},
+                           {"max_completion_tokens", 8}, {"temperature", 0}});
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  json chat_body = json::parse(chat.body);
+  EXPECT_EQ(chat_body["choices"][0]["message"]["role"], "assistant");
+  EXPECT_FALSE(chat_body["choices"][0]["message"]["content"].get<std::string>().empty());
+
+  auto tokens = serve.fetch("POST", "/tokenize", {{"prompt", "Once upon a time"}});
+  ASSERT_EQ(tokens.status, 200);
+  auto detokenized = serve.fetch("POST", "/detokenize", {{"tokens", json::parse(tokens.body)["tokens"]}});
+  EXPECT_NE(json::parse(detokenized.body)["prompt"].get<std::string>().find("Once upon a time"), std::string::npos);
+
+  // The client subcommands against the running server.
+  std::string url = "http://127.0.0.1:" + serve.port() + "/v1";
+  std::string bin = VLLM_BINARY;
+  std::string completed = run_command(bin + " complete --url " + url + " --max-tokens 4 -q 'Once upon a time'");
+  EXPECT_FALSE(completed.empty());
+  EXPECT_EQ(completed.find("error"), std::string::npos) << completed;
+  std::string chatted = run_command(bin + " chat --url " + url + " --system-prompt 'Be brief.' -q 'Hello'");
+  EXPECT_EQ(chatted.find("error"), std::string::npos) << chatted;
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
+}  // namespace
