@@ -168,6 +168,27 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_.options.max_request_body_bytes);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(server_.options.idle_timeout_s * 1000)));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  // curl sends `Expect: 100-continue` with larger bodies and waits a second for the interim
+  // answer; a body over the limit was already refused by the header read (413).
+  void on_header(beast::error_code ec, size_t bytes) {
+    if (ec) return on_read(ec, bytes);
+    auto expect = parser_->get().find(http::field::expect);
+    if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
+      static const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(interim), [self = shared_from_this()](beast::error_code write_ec, size_t) {
+        if (write_ec) return self->close_socket();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
 

@@ -359,8 +359,8 @@ void check_messages(const Json& body) {
   }
   if (read_bool(body, "add_generation_prompt", true) && read_bool(body, "continue_final_message", false))
     bad_request("Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
-  if (read_bool(body, "continue_final_message", false) && (messages->empty() || messages->back()["role"] == "user"))
-    bad_request("continue_final_message needs a final assistant message to continue", "messages");
+  if (read_bool(body, "continue_final_message", false) && messages->empty())
+    bad_request("continue_final_message needs a final message to continue", "messages");
 }
 
 // The chat prompt's token ids (vLLM: add_special_tokens defaults to false for chat).

@@ -297,6 +297,22 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(count, 3u) << reply;
 }
 
+TEST_F(HttpServerTest, ExpectContinueGetsAnInterimAnswer) {
+  start();
+  int fd = testing::connect_raw(static_cast<uint16_t>(std::stoi(port_)));
+  ASSERT_GE(fd, 0);
+  std::string body = Json{{"prompt", {1}}, {"max_tokens", 1}}.dump();
+  testing::send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  char interim[64] = {};
+  ssize_t got = ::recv(fd, interim, sizeof(interim) - 1, 0);
+  EXPECT_EQ(std::string(interim, got > 0 ? static_cast<size_t>(got) : 0), "HTTP/1.1 100 Continue\r\n\r\n");
+  testing::send_all(fd, body);
+  std::string reply = testing::read_all(fd);
+  ::close(fd);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+}
+
 TEST_F(HttpServerTest, FiveHundredConcurrentStreams) {
   start(FakeEngine::Options{.step_delay = 1ms});
   constexpr int kClients = 500;

@@ -175,6 +175,10 @@ TEST_F(ProtocolTest, ChatErrors) {
                "when using `top_logprobs`, `logprobs` must be set to true.");
   EXPECT_EQ(error_of({{"messages", messages}, {"logprobs", 2}}, Endpoint::Chat).status(), 400);
   EXPECT_EQ(error_of({{"messages", messages}, {"continue_final_message", true}}, Endpoint::Chat).status(), 400);
+  EXPECT_EQ(error_of({{"messages", Json::array()}, {"continue_final_message", true}, {"add_generation_prompt", false}},
+                     Endpoint::Chat)
+                .status(),
+            400);
   EXPECT_EQ(error_of({{"messages", messages}, {"model", "other"}}, Endpoint::Chat).status(), 404);
   EXPECT_EQ(error_of({{"messages", messages}, {"chat_template_kwargs", 3}}, Endpoint::Chat).status(), 400);
   ServingModel no_template = model;
