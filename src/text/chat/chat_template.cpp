@@ -1,5 +1,6 @@
 #include "text/chat/chat_template.h"
 
+#include <deque>
 #include <fstream>
 #include <sstream>
 
@@ -7,6 +8,8 @@
 #include "text/chat/jinja_template.h"
 
 namespace vllm {
+
+using jinja::Array;
 
 struct ChatTemplate::Compiled {
   std::string source;
@@ -76,8 +79,6 @@ std::string load_override(const std::string& value) {
   return value;
 }
 
-ChatJson text_part(const std::string& text) { return {{"type", "text"}, {"text", text}}; }
-
 }  // namespace
 
 ChatTemplate ChatTemplate::from_string(const std::string& source, ChatJson special_tokens) {
@@ -141,93 +142,162 @@ const std::string& ChatTemplate::source(bool has_tools) const { return pick(has_
 
 ChatContentFormat ChatTemplate::content_format(bool has_tools) const { return pick(has_tools).format; }
 
-ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools) const {
+namespace {
+
+using jinja::Value;
+
+// Keys of the prepared messages, shared by every render.
+const Value& key(const char* name) {
+  static thread_local std::deque<std::pair<const char*, Value>> keys;  // stable references
+  for (const auto& [k, v] : keys)
+    if (k == name) return v;
+  keys.emplace_back(name, Value::string(name));
+  return keys.back().second;
+}
+
+Value text_part_value(const std::string& text) {
+  Value part = Value::make_dict();
+  part.dict->entries.reserve(2);
+  part.dict->entries.emplace_back(key("type"), Value::string("text"));
+  part.dict->entries.emplace_back(key("text"), Value::string(text));
+  return part;
+}
+
+// vLLM's parse_chat_messages + _postprocess_messages, straight into template values: each message
+// a dict that keeps role, content, tool_calls (arguments as objects), reasoning, tool_call_id, name.
+Value prepare_values(const ChatJson& messages, bool openai) {
   VLLM_CHECK(messages.is_array(), InvalidArgument, "messages must be an array");
-  const bool openai = content_format(has_tools) == ChatContentFormat::OpenAI;
   static const ChatJson kNull;
-  ChatJson out = ChatJson::array();
+  Array out;
+  out.reserve(messages.size());
   for (const auto& message : messages) {
-    VLLM_CHECK(message.is_object() && message.contains("role") && message["role"].is_string(), InvalidArgument,
-               "each message needs a string \"role\"");
+    VLLM_CHECK(message.is_object(), InvalidArgument, "each message needs a string \"role\"");
+    auto role_it = message.find("role");
+    VLLM_CHECK(role_it != message.end() && role_it->is_string(), InvalidArgument, "each message needs a string \"role\"");
+    const std::string& role = role_it->get_ref<const std::string&>();
     auto content_it = message.find("content");
     const ChatJson& content = content_it != message.end() ? *content_it : kNull;
-    ChatJson parts = ChatJson::array();
+    Value result = Value::make_dict();
+    auto& entries = result.dict->entries;
+    entries.reserve(4);
+    entries.emplace_back(key("role"), Value::string(role));
     if (content.is_string() && !openai) {
       // The common case: plain text for a template that reads strings.
-    } else if (content.is_string()) parts.push_back(text_part(content.get<std::string>()));
-    else if (content.is_array()) parts = content;
-    else VLLM_CHECK(content.is_null(), InvalidArgument, "message content must be a string, a list of parts or null");
-    ChatJson kept = ChatJson::array();
-    std::string joined;
-    bool first = true;
-    for (const auto& part : parts) {
-      std::string text;
-      std::string media;
-      if (part.is_string()) {
-        text = part.get<std::string>();
-      } else {
-        VLLM_CHECK(part.is_object(), InvalidArgument, "content parts must be objects or strings");
-        std::string type = part.value("type", part.contains("text") ? "text" : "");
-        if (type == "text" || type == "input_text") text = part.value("text", "");
-        else if (type == "refusal") text = part.value("refusal", "");
-        else if (type == "image_url" || type == "input_image" || type == "image_pil" || type == "image_embeds") media = "image";
-        else if (type == "audio_url" || type == "input_audio") media = "audio";
-        else if (type == "video_url") media = "video";
-        else fail(ErrorKind::InvalidArgument, "Unknown part type: ", type);
-      }
-      if (!media.empty()) {
-        VLLM_CHECK(openai, Unsupported, "a ", media, " content part needs a multimodal model and a template that reads content lists");
-        kept.push_back({{"type", media}});
-        continue;
-      }
-      if (openai) kept.push_back(text_part(text));
-      if (!first) joined += "\n";
-      joined += text;
-      first = false;
-    }
-    ChatJson result = ChatJson::object();
-    const std::string role = message["role"].get<std::string>();
-    result["role"] = role;
-    if (openai) result["content"] = std::move(kept);
-    else if (content.is_string()) result["content"] = content;
-    else result["content"] = std::move(joined);
-    if (role == "assistant") {
-      if (message.contains("tool_calls") && !message["tool_calls"].is_null()) result["tool_calls"] = message["tool_calls"];
-      ChatJson reasoning = message.contains("reasoning") && !message["reasoning"].is_null() ? message["reasoning"]
-                                 : message.contains("reasoning_content") ? message["reasoning_content"]
-                                                                         : ChatJson();
-      if (!reasoning.is_null()) {
-        result["reasoning"] = reasoning;
-        result["reasoning_content"] = reasoning;
-      }
-    } else if (role == "tool" && message.contains("tool_call_id")) {
-      result["tool_call_id"] = message["tool_call_id"];
-    }
-    if (message.contains("name") && message["name"].is_string()) result["name"] = message["name"];
-    // vLLM's _postprocess_messages: templates expect tool-call arguments as objects.
-    if (role == "assistant" && result.contains("tool_calls") && result["tool_calls"].is_array()) {
-      for (auto& call : result["tool_calls"]) {
-        VLLM_CHECK(call.is_object() && call.contains("function") && call["function"].is_object(), InvalidArgument,
-                   "each tool call needs a \"function\" object");
-        auto& function = call["function"];
-        ChatJson args = function.contains("arguments") ? function["arguments"] : ChatJson();
-        bool empty = args.is_null() || (args.is_string() && args.get<std::string>().empty()) ||
-                     ((args.is_object() || args.is_array()) && args.empty()) || (args.is_boolean() && !args.get<bool>()) ||
-                     (args.is_number() && args == 0);
-        if (empty) {
-          function["arguments"] = ChatJson::object();
-        } else if (args.is_string()) {
-          try {
-            function["arguments"] = ChatJson::parse(args.get<std::string>());
-          } catch (const nlohmann::json::exception& e) {
-            fail(ErrorKind::InvalidArgument, "tool call arguments are not valid JSON: ", e.what());
+      entries.emplace_back(key("content"), Value::string(content.get_ref<const std::string&>()));
+    } else {
+      VLLM_CHECK(content.is_string() || content.is_array() || content.is_null(), InvalidArgument,
+                 "message content must be a string, a list of parts or null");
+      Array kept;
+      std::string joined;
+      bool first = true;
+      auto add_text = [&](const std::string& text) {
+        if (openai) kept.push_back(text_part_value(text));
+        if (!first) joined += "\n";
+        joined += text;
+        first = false;
+      };
+      if (content.is_string()) add_text(content.get_ref<const std::string&>());
+      else if (content.is_array())
+        for (const auto& part : content) {
+          if (part.is_string()) {
+            add_text(part.get_ref<const std::string&>());
+            continue;
+          }
+          VLLM_CHECK(part.is_object(), InvalidArgument, "content parts must be objects or strings");
+          std::string type = part.value("type", part.contains("text") ? "text" : "");
+          std::string media;
+          if (type == "text" || type == "input_text") add_text(part.value("text", ""));
+          else if (type == "refusal") add_text(part.value("refusal", ""));
+          else if (type == "image_url" || type == "input_image" || type == "image_pil" || type == "image_embeds") media = "image";
+          else if (type == "audio_url" || type == "input_audio") media = "audio";
+          else if (type == "video_url") media = "video";
+          else fail(ErrorKind::InvalidArgument, "Unknown part type: ", type);
+          if (!media.empty()) {
+            VLLM_CHECK(openai, Unsupported, "a ", media, " content part needs a multimodal model and a template that reads content lists");
+            Value m = Value::make_dict();
+            m.dict->entries.emplace_back(key("type"), Value::string(media));
+            kept.push_back(std::move(m));
           }
         }
-      }
+      entries.emplace_back(key("content"), openai ? Value::make_list(std::move(kept)) : Value::string(std::move(joined)));
     }
+    if (role == "assistant") {
+      auto calls = message.find("tool_calls");
+      if (calls != message.end() && !calls->is_null()) {
+        Value calls_value = Value::from_json(*calls);
+        // vLLM's _postprocess_messages: templates expect tool-call arguments as objects.
+        if (calls->is_array())
+          for (size_t k = 0; k < calls->size(); ++k) {
+            const ChatJson& call = (*calls)[k];
+            VLLM_CHECK(call.is_object() && call.contains("function") && call["function"].is_object(), InvalidArgument,
+                       "each tool call needs a \"function\" object");
+            const ChatJson& function = call["function"];
+            ChatJson args = function.contains("arguments") ? function["arguments"] : ChatJson();
+            bool empty = args.is_null() || (args.is_string() && args.get_ref<const std::string&>().empty()) ||
+                         ((args.is_object() || args.is_array()) && args.empty()) || (args.is_boolean() && !args.get<bool>()) ||
+                         (args.is_number() && args == 0);
+            if (!empty && !args.is_string()) continue;
+            Value parsed = Value::make_dict();
+            if (!empty) {
+              try {
+                parsed = Value::from_json(ChatJson::parse(args.get_ref<const std::string&>()));
+              } catch (const nlohmann::json::exception& e) {
+                fail(ErrorKind::InvalidArgument, "tool call arguments are not valid JSON: ", e.what());
+              }
+            }
+            Value function_value = *(*calls_value.list)[k].dict->find(key("function"));
+            function_value.dict->set(key("arguments"), std::move(parsed));
+          }
+        entries.emplace_back(key("tool_calls"), std::move(calls_value));
+      }
+      auto reasoning_it = message.find("reasoning");
+      if (reasoning_it == message.end() || reasoning_it->is_null()) reasoning_it = message.find("reasoning_content");
+      if (reasoning_it != message.end() && !reasoning_it->is_null()) {
+        Value reasoning = Value::from_json(*reasoning_it);
+        entries.emplace_back(key("reasoning"), reasoning);
+        entries.emplace_back(key("reasoning_content"), std::move(reasoning));
+      }
+    } else if (role == "tool") {
+      auto id = message.find("tool_call_id");
+      if (id != message.end()) entries.emplace_back(key("tool_call_id"), Value::from_json(*id));
+    }
+    auto name = message.find("name");
+    if (name != message.end() && name->is_string()) entries.emplace_back(key("name"), Value::string(name->get_ref<const std::string&>()));
     out.push_back(std::move(result));
   }
-  return out;
+  return Value::make_list(std::move(out));
+}
+
+// Template values back to JSON; dicts keep their order.
+ChatJson to_chat_json(const Value& v) {
+  switch (v.kind) {
+    case jinja::Kind::Bool: return v.b;
+    case jinja::Kind::Int: return v.i;
+    case jinja::Kind::Float: return v.f;
+    case jinja::Kind::String: return v.str();
+    case jinja::Kind::List:
+    case jinja::Kind::Tuple: {
+      ChatJson out = ChatJson::array();
+      for (const auto& item : *v.list) out.push_back(to_chat_json(item));
+      return out;
+    }
+    case jinja::Kind::Dict: {
+      ChatJson out = ChatJson::object();
+      for (const auto& [k, item] : v.dict->entries) out[k.to_string()] = to_chat_json(item);
+      return out;
+    }
+    default: return nullptr;
+  }
+}
+
+void add_json_entries(jinja::Object& dict, const ChatJson& object) {
+  for (auto it = object.begin(); it != object.end(); ++it) dict.set(Value::string(it.key()), Value::from_json(it.value()));
+}
+
+}  // namespace
+
+ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools) const {
+  return to_chat_json(prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI));
 }
 
 std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOptions& options) const {
@@ -236,32 +306,33 @@ std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOpt
   VLLM_CHECK(options.tools.is_null() || options.tools.is_array(), InvalidArgument, "tools must be an array or null");
   const bool has_tools = !options.tools.is_null();
   const Compiled& compiled = pick(has_tools);
-  ChatJson prepared = prepare_messages(messages, has_tools);
+  Value prepared = prepare_values(messages, compiled.format == ChatContentFormat::OpenAI);
   // transformers: render(messages=..., tools=..., documents=..., add_generation_prompt=..., **special_tokens, **kwargs)
-  ChatJson variables = special_tokens_;
-  for (auto it = options.chat_template_kwargs.begin(); it != options.chat_template_kwargs.end(); ++it)
-    variables[it.key()] = it.value();
-  variables["messages"] = prepared;
-  variables["tools"] = options.tools;
-  variables["documents"] = options.documents;
-  variables["add_generation_prompt"] = options.add_generation_prompt;
+  Value variables = Value::make_dict();
+  jinja::Object& vars = *variables.dict;
+  add_json_entries(vars, special_tokens_);
+  add_json_entries(vars, options.chat_template_kwargs);
+  vars.set(key("messages"), prepared);
+  vars.set(key("tools"), Value::from_json(options.tools));
+  vars.set(key("documents"), Value::from_json(options.documents));
+  vars.set(key("add_generation_prompt"), Value::boolean(options.add_generation_prompt));
   std::string rendered;
   try {
     rendered = compiled.jinja->render(variables);
   } catch (const jinja::TemplateRaised& e) {
     throw Error(ErrorKind::InvalidArgument, e.what());
   }
-  if (!options.continue_final_message || prepared.empty()) return rendered;
+  if (!options.continue_final_message || prepared.list->empty()) return rendered;
   // transformers trims the prompt so that it ends inside the final message.
-  const ChatJson& last = prepared.back()["content"];
+  const Value& last = *prepared.list->back().dict->find(key("content"));
   std::string final_message;
   if (last.is_string()) {
-    final_message = last.get<std::string>();
+    final_message = last.str();
   } else {
     bool found = false;
-    for (auto it = last.rbegin(); it != last.rend() && !found; ++it)
-      if (it->is_object() && it->contains("text")) {
-        final_message = (*it)["text"].get<std::string>();
+    for (auto it = last.list->rbegin(); it != last.list->rend() && !found; ++it)
+      if (it->is_dict() && it->dict->find(key("text"))) {
+        final_message = it->dict->find(key("text"))->to_string();
         found = true;
       }
     VLLM_CHECK(found, InvalidArgument, "continue_final_message is set but we could not find any text to continue in the final message!");

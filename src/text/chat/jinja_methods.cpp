@@ -5,6 +5,7 @@
 #include <ctime>
 #include <cwctype>
 #include <locale.h>
+#include <string_view>
 
 #include "core/error.h"
 #include "text/chat/jinja_builtins.h"
@@ -387,15 +388,16 @@ Value dict_method(const Value& obj, const std::string& name) {
 }
 
 bool is_mutating(Kind kind, const std::string& name) {
-  static const char* const list_ops[] = {"append", "clear", "pop", "reverse", "insert", "sort", "extend", "remove"};
-  static const char* const dict_ops[] = {"clear", "pop", "popitem", "setdefault", "update"};
+  static constexpr std::string_view list_ops[] = {"append", "clear", "pop", "reverse", "insert", "sort", "extend", "remove"};
+  static constexpr std::string_view dict_ops[] = {"clear", "pop", "popitem", "setdefault", "update"};
+  const std::string_view n = name;
   if (kind == Kind::List) {
-    for (const char* op : list_ops)
-      if (name == op) return true;
+    for (std::string_view op : list_ops)
+      if (n == op) return true;
   }
   if (kind == Kind::Dict) {
-    for (const char* op : dict_ops)
-      if (name == op) return true;
+    for (std::string_view op : dict_ops)
+      if (n == op) return true;
   }
   return false;
 }
@@ -419,9 +421,10 @@ Value find_method(const Value& obj, const std::string& name) {
     return Value::undefined();
   if (obj.kind == Kind::Dict) {
     // The common case: message.role, tool.function: not a method name.
-    static const char* const names[] = {"items", "keys", "values", "get", "copy", "clear", "pop", "popitem", "setdefault", "update"};
+    static constexpr std::string_view names[] = {"items", "keys", "values", "get", "copy", "clear", "pop", "popitem", "setdefault", "update"};
+    const std::string_view view = name;
     bool known = false;
-    for (const char* n : names) known = known || name == n;
+    for (std::string_view n : names) known = known || view == n;
     if (!known) return Value::undefined();
   }
   if (is_mutating(obj.kind, name))
