@@ -313,13 +313,19 @@ class Session : public std::enable_shared_from_this<Session> {
     auto generation = std::make_shared<Generation>();
     generation->request =
         endpoint == Endpoint::Chat ? prepare_chat(body, server_.model) : prepare_completion(body, server_.model);
+    // In flight counts sequences: a request with k prompts and n choices holds k * n.
     size_t count = generation->request.engine_requests.size();
+    int64_t n = generation->request.n;
+    int64_t weight = static_cast<int64_t>(count) * n;
     int64_t limit = server_.request_limit();
-    int64_t before = counters_->in_flight.fetch_add(static_cast<int64_t>(count));
-    if (limit >= 0 && before + static_cast<int64_t>(count) > limit) {
-      counters_->in_flight.fetch_sub(static_cast<int64_t>(count));
+    if (limit >= 0 && weight > limit)
+      throw ApiError(400, str("The request asks for ", weight, " sequences (prompts x n) and the server holds at most ",
+                              limit, " (--max-num-seqs + --max-waiting-requests)"), "n");
+    int64_t before = counters_->in_flight.fetch_add(weight);
+    if (limit >= 0 && before + weight > limit) {
+      counters_->in_flight.fetch_sub(weight);
       counters_->rejected.fetch_add(1);
-      throw ApiError(503, str("The server is overloaded: ", before, " requests in flight and the limit is ", limit,
+      throw ApiError(503, str("The server is overloaded: ", before, " sequences in flight and the limit is ", limit,
                               " (--max-num-seqs + --max-waiting-requests); retry later"));
     }
     generation->finals.resize(count);
@@ -332,9 +338,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
     for (size_t k = 0; k < count; ++k) {
       try {
-        server_.engine.add_request(generation->request.engine_requests[k], make_callback(generation, k));
+        server_.engine.add_request(generation->request.engine_requests[k], make_callback(generation, k, n));
       } catch (...) {
-        counters_->in_flight.fetch_sub(static_cast<int64_t>(count - k));
+        counters_->in_flight.fetch_sub(static_cast<int64_t>(count - k) * n);
         {
           std::lock_guard lock(generation->mutex);
           for (size_t j = k; j < count; ++j) generation->finished_seen[j] = true;
@@ -352,8 +358,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  OutputCallback make_callback(const std::shared_ptr<Generation>& generation, size_t k) {
-    return [weak = weak_from_this(), generation, k, counters = counters_](const RequestOutput& output) {
+  OutputCallback make_callback(const std::shared_ptr<Generation>& generation, size_t k, int64_t weight) {
+    return [weak = weak_from_this(), generation, k, weight, counters = counters_](const RequestOutput& output) {
       try {
         bool post = false;
         {
@@ -361,7 +367,7 @@ class Session : public std::enable_shared_from_this<Session> {
           if (generation->finished_seen[k]) return;
           if (output.finished) {
             generation->finished_seen[k] = true;
-            counters->in_flight.fetch_sub(1);
+            counters->in_flight.fetch_sub(weight);
           }
           generation->latest[k] = output;
           post = !generation->scheduled;
@@ -633,7 +639,17 @@ uint16_t HttpServer::start() {
   s.work.emplace(s.ioc.get_executor());
   net::post(strand, [&s] { s.accept(); });
   int threads = std::max(1, s.options.threads);
-  for (int i = 0; i < threads; ++i) s.threads.emplace_back([&s] { s.ioc.run(); });
+  for (int i = 0; i < threads; ++i)
+    s.threads.emplace_back([&s] {
+      while (true) {  // a handler's exception ends that handler, never the server
+        try {
+          s.ioc.run();
+          return;
+        } catch (const std::exception& error) {
+          log_error("server: unexpected error in a connection handler: ", error.what());
+        }
+      }
+    });
   s.running = true;
   return s.bound_port;
 }

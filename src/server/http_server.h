@@ -20,8 +20,8 @@ struct ServerOptions {
   std::vector<std::string> api_keys;     // --api-key / VLLM_API_KEY; empty: no auth
   size_t max_request_body_bytes = 32u << 20;  // --max-request-body-bytes: larger bodies get 413
   int threads = 4;                       // --http-threads: Asio threads serving every connection
-  // Overload: a new generation request gets 503 once the requests the server holds (running and
-  // queued in the engine) reach max_num_seqs + max_waiting_requests.
+  // Overload: a new generation request gets 503 once the sequences the server holds (running and
+  // queued in the engine; prompts x n per request) would pass max_num_seqs + max_waiting_requests.
   int64_t max_num_seqs = 256;            // the engine's --max-num-seqs
   int64_t max_waiting_requests = 1024;   // --max-waiting-requests; < 0: no limit
   double shutdown_timeout_s = 10.0;      // --shutdown-timeout: drain time before in-flight requests abort
@@ -46,7 +46,7 @@ class HttpServer {
   // the timeout. Idempotent. Does not shut the engine down.
   void shutdown();
 
-  // Generation requests (engine requests) the server holds now.
+  // Sequences (engine requests x n) the server holds now.
   int64_t in_flight() const;
 
   struct Impl;

@@ -277,6 +277,8 @@ TEST_F(HttpServerTest, OverloadIs503) {
   EXPECT_EQ(error_of(rejected)["code"], 503);
   holder.join();
   EXPECT_EQ(post("/v1/completions", {{"prompt", {1}}, {"max_tokens", 1}}).status, 200);
+  // More sequences than the server can ever hold is the request's fault: 400.
+  EXPECT_EQ(post("/v1/completions", {{"prompt", {1}}, {"max_tokens", 1}, {"n", 2}}).status, 400);
   EXPECT_NE(fetch("GET", "/metrics").body.find("vllm_cpp:requests_rejected_total{engine=\"0\",model_name=\"fake-model\"} 1.0"),
             std::string::npos);
 }
