@@ -55,7 +55,8 @@ struct Stmt;
 using StmtPtr = std::unique_ptr<Stmt>;
 using Body = std::vector<StmtPtr>;
 
-enum class StmtKind { Data, Output, If, For, Set, SetBlock, Macro, CallBlock, FilterBlock, Break, Continue, With, Scope };
+// NoLoader: include, import, from and extends, which raise as in an environment without a loader.
+enum class StmtKind { Data, Output, If, For, Set, SetBlock, Macro, CallBlock, FilterBlock, Break, Continue, With, Scope, NoLoader };
 
 struct MacroParam {
   std::string name;
@@ -74,6 +75,7 @@ struct Stmt {
   std::string name;                               // Macro name
   std::vector<MacroParam> params;                 // Macro and CallBlock parameters
   std::vector<std::pair<ExprPtr, ExprPtr>> assignments;  // With
+  bool recursive = false;                         // For: "recursive"
 };
 
 struct TemplateAst {

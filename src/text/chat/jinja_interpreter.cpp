@@ -26,6 +26,14 @@ Value missing_attribute(const Value& obj, const std::string& name) {
 
 int64_t as_int(const Value& v) { return v.kind == Kind::Bool ? v.b : v.i; }
 
+// Binary operators by one character: "+", "-", "*", "/", "d" (//), "%", "p" (**).
+char op_code(const std::string& op) {
+  if (op.size() == 1) return op[0];
+  if (op == "//") return 'd';
+  if (op == "**") return 'p';
+  return '?';
+}
+
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
@@ -45,15 +53,34 @@ void Interpreter::undefined_error(const Value& value) {
   fail(ErrorKind::InvalidArgument, value.s ? *value.s : std::string("value is undefined"));
 }
 
+struct LoopState {
+  const Stmt* stmt = nullptr;
+  std::weak_ptr<Scope> scope;  // the scope of the for statement, for loop(...) of a recursive loop
+  std::vector<Value> items;
+  int64_t index0 = 0;
+  int depth = 1;
+  // loop.changed(...): the values of its last call.
+  bool changed_called = false;
+  std::vector<Value> changed_last;
+  Value value;  // the loop as a value, built on first use in an iteration
+  int64_t value_index0 = -1;
+};
+
 std::string Interpreter::render(const TemplateAst& ast, const Value& variables) {
-  auto globals = std::make_shared<Scope>();
-  Object builtin;
-  add_globals(builtin);
-  for (auto& [key, value] : builtin.entries) globals->vars[*key.s] = value;
+  // The globals never change: one scope for every render.
+  static const ScopePtr globals = [] {
+    auto scope = std::make_shared<Scope>();
+    Object builtin;
+    add_globals(builtin);
+    for (auto& [key, value] : builtin.entries) scope->vars[*key.s] = value;
+    return scope;
+  }();
   auto root = std::make_shared<Scope>();
   root->parent = globals;
+  root->vars.reserve(variables.dict->entries.size() + 4);
   for (const auto& [key, value] : variables.dict->entries) root->vars[key.to_string()] = value;
   std::string out;
+  out.reserve(16384);
   exec(ast.body, root, out);
   return out;
 }
@@ -140,15 +167,25 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const ScopePtr& scope, s
       return Flow::Normal;
     }
     case StmtKind::Scope: return exec(s.body, scope, out);
+    case StmtKind::NoLoader: fail(ErrorKind::InvalidArgument, "no loader for this environment specified");
   }
   return Flow::Normal;
 }
 
 void Interpreter::exec_for(const Stmt& s, const ScopePtr& scope, std::string& out) {
-  std::vector<Value> items = iterate(eval(*s.expr, scope));
-  auto local = std::make_shared<Scope>();
-  local->parent = scope;
+  run_loop(s, scope, eval(*s.expr, scope), 1, out);
+}
+
+void Interpreter::run_loop(const Stmt& s, const ScopePtr& scope, const Value& iterable, int depth, std::string& out) {
+  auto state = std::make_shared<LoopState>();
+  state->stmt = &s;
+  state->scope = scope;
+  state->depth = depth;
+  state->items = iterate(iterable);
+  std::vector<Value>& items = state->items;
   if (s.filter) {
+    auto local = std::make_shared<Scope>();
+    local->parent = scope;
     std::vector<Value> kept;
     for (auto& item : items) {
       assign(*s.target, item, local);
@@ -157,43 +194,95 @@ void Interpreter::exec_for(const Stmt& s, const ScopePtr& scope, std::string& ou
     items = std::move(kept);
   }
   const int64_t length = static_cast<int64_t>(items.size());
-  // loop.cycle(...) picks by the current iteration's index0.
-  auto index0 = std::make_shared<int64_t>(0);
-  Value cycle = Value::function("cycle", [index0](Interpreter&, const CallArgs& args) {
-    VLLM_CHECK(!args.positional.empty(), InvalidArgument, "no items for cycling given");
-    return args.positional[*index0 % static_cast<int64_t>(args.positional.size())];
-  });
   for (int64_t k = 0; k < length; ++k) {
-    *index0 = k;
+    state->index0 = k;
     if (++iterations_ > limits_.max_loop_iterations)
       fail(ErrorKind::InvalidArgument, "chat template error: more than ", limits_.max_loop_iterations, " loop iterations");
     // Jinja gives each iteration fresh locals: a {% set %} in one iteration is gone in the next.
     auto iteration = std::make_shared<Scope>();
     iteration->parent = scope;
+    iteration->loop = state;
+    iteration->vars.reserve(2);
     assign(*s.target, items[k], iteration);
-    static const Value keys[] = {Value::string("index"),    Value::string("index0"), Value::string("revindex"),
-                                 Value::string("revindex0"), Value::string("first"),  Value::string("last"),
-                                 Value::string("length"),    Value::string("depth"),  Value::string("depth0"),
-                                 Value::string("previtem"),  Value::string("nextitem"), Value::string("cycle")};
-    Value loop = Value::make_dict();
-    auto& e = loop.dict->entries;
-    e.reserve(12);
-    e.emplace_back(keys[0], Value::integer(k + 1));
-    e.emplace_back(keys[1], Value::integer(k));
-    e.emplace_back(keys[2], Value::integer(length - k));
-    e.emplace_back(keys[3], Value::integer(length - k - 1));
-    e.emplace_back(keys[4], Value::boolean(k == 0));
-    e.emplace_back(keys[5], Value::boolean(k == length - 1));
-    e.emplace_back(keys[6], Value::integer(length));
-    e.emplace_back(keys[7], Value::integer(1));
-    e.emplace_back(keys[8], Value::integer(0));
-    e.emplace_back(keys[9], k > 0 ? items[k - 1] : Value::undefined());
-    e.emplace_back(keys[10], k + 1 < length ? items[k + 1] : Value::undefined());
-    e.emplace_back(keys[11], cycle);
-    iteration->vars["loop"] = std::move(loop);
     if (exec(s.body, iteration, out) == Flow::Break) break;
   }
   if (length == 0) exec(s.else_body, scope, out);
+}
+
+Value Interpreter::loop_attribute(const LoopState& state, const std::string& name, bool& found) {
+  const int64_t k = state.index0, length = static_cast<int64_t>(state.items.size());
+  found = true;
+  switch (name.size()) {
+    case 4:
+      if (name == "last") return Value::boolean(k == length - 1);
+      break;
+    case 5:
+      if (name == "index") return Value::integer(k + 1);
+      if (name == "first") return Value::boolean(k == 0);
+      if (name == "depth") return Value::integer(state.depth);
+      break;
+    case 6:
+      if (name == "index0") return Value::integer(k);
+      if (name == "length") return Value::integer(length);
+      if (name == "depth0") return Value::integer(state.depth - 1);
+      break;
+    case 8:
+      if (name == "revindex") return Value::integer(length - k);
+      if (name == "previtem") return k > 0 ? state.items[k - 1] : Value::undefined("there is no previous item");
+      if (name == "nextitem") return k + 1 < length ? state.items[k + 1] : Value::undefined("there is no next item");
+      break;
+    case 9:
+      if (name == "revindex0") return Value::integer(length - k - 1);
+      break;
+  }
+  found = false;
+  return Value();
+}
+
+Value Interpreter::loop_value(const std::shared_ptr<LoopState>& state) {
+  if (state->value_index0 == state->index0) return state->value;
+  static const char* const names[] = {"index", "index0", "revindex", "revindex0", "first", "last",
+                                      "length", "depth", "depth0", "previtem", "nextitem"};
+  std::weak_ptr<LoopState> weak = state;
+  // Callable for loop(...) of a recursive loop, with the attributes of Jinja's LoopContext.
+  Value loop = Value::function("loop", [this, weak](Interpreter&, const CallArgs& args) {
+    auto st = weak.lock();
+    VLLM_CHECK(st, InvalidArgument, "loop(...) used outside its loop");
+    VLLM_CHECK(st->stmt->recursive, InvalidArgument, "Tried to call non recursive loop. Maybe you forgot the 'recursive' modifier.");
+    VLLM_CHECK(args.positional.size() == 1 && args.keyword.empty(), InvalidArgument, "loop() takes exactly one argument");
+    auto scope = st->scope.lock();
+    VLLM_CHECK(scope, InvalidArgument, "loop(...) used outside its loop");
+    std::string text;
+    enter();
+    run_loop(*st->stmt, scope, args.positional[0], st->depth + 1, text);
+    leave();
+    return Value::string(std::move(text));
+  });
+  loop.dict = std::make_shared<Object>();
+  auto& e = loop.dict->entries;
+  e.reserve(13);
+  for (const char* name : names) {
+    bool found;
+    e.emplace_back(Value::string(name), loop_attribute(*state, name, found));
+  }
+  const int64_t index0 = state->index0;
+  e.emplace_back(Value::string("cycle"), Value::function("cycle", [index0](Interpreter&, const CallArgs& args) {
+    VLLM_CHECK(!args.positional.empty(), InvalidArgument, "no items for cycling given");
+    return args.positional[index0 % static_cast<int64_t>(args.positional.size())];
+  }));
+  e.emplace_back(Value::string("changed"), Value::function("changed", [weak](Interpreter&, const CallArgs& args) {
+    auto st = weak.lock();
+    VLLM_CHECK(st, InvalidArgument, "loop.changed(...) used outside its loop");
+    bool same = st->changed_called && st->changed_last.size() == args.positional.size();
+    for (size_t k = 0; same && k < args.positional.size(); ++k) same = equals(st->changed_last[k], args.positional[k]);
+    if (same) return Value::boolean(false);
+    st->changed_called = true;
+    st->changed_last = args.positional;
+    return Value::boolean(true);
+  }));
+  state->value = loop;
+  state->value_index0 = state->index0;
+  return loop;
 }
 
 void Interpreter::assign(const Expr& target, const Value& value, const ScopePtr& scope) {
@@ -248,8 +337,8 @@ Value Interpreter::make_macro(const Stmt& s, const ScopePtr& scope) {
 
 Value Interpreter::lookup(const std::string& name, const ScopePtr& scope) {
   for (Scope* s = scope.get(); s; s = s->parent.get()) {
-    auto it = s->vars.find(name);
-    if (it != s->vars.end()) return it->second;
+    if (const Value* v = s->vars.find(name)) return *v;
+    if (s->loop && name == "loop") return loop_value(s->loop);
   }
   return Value::undefined("'" + name + "' is undefined");
 }
@@ -282,7 +371,7 @@ Value Interpreter::getattr(const Value& obj, const std::string& name) {
   if (obj.is_undefined()) undefined_error(obj);
   if (!name.empty() && name[0] == '_')
     return Value::undefined("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
-  if (obj.kind == Kind::Namespace) {
+  if (obj.kind == Kind::Namespace || (obj.kind == Kind::Callable && obj.dict)) {
     const Value* v = obj.dict->find(name);
     return v ? *v : missing_attribute(obj, name);
   }
@@ -392,7 +481,8 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
   if (b.is_undefined()) undefined_error(b);
   const bool numbers = a.is_number() && b.is_number();
   const bool floats = numbers && (a.kind == Kind::Float || b.kind == Kind::Float);
-  if (op == "+") {
+  const char code = op_code(op);
+  if (code == '+') {
     if (numbers) return floats ? Value::number(a.as_double() + b.as_double()) : Value::integer(as_int(a) + as_int(b));
     if (a.is_string() && b.is_string()) {
       if (!a.markup && !b.markup) return Value::string(a.str() + b.str());
@@ -413,11 +503,11 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
                                                      : "unsupported operand type(s) for +: '" + a.type_name() + "' and 'str'");
     type_error("+", a, b);
   }
-  if (op == "-") {
+  if (code == '-') {
     if (numbers) return floats ? Value::number(a.as_double() - b.as_double()) : Value::integer(as_int(a) - as_int(b));
     type_error("-", a, b);
   }
-  if (op == "*") {
+  if (code == '*') {
     if (numbers) return floats ? Value::number(a.as_double() * b.as_double()) : Value::integer(as_int(a) * as_int(b));
     const Value* seq = a.is_string() || a.is_sequence() ? &a : b.is_string() || b.is_sequence() ? &b : nullptr;
     const Value* count = seq == &a ? &b : &a;
@@ -438,18 +528,18 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
     }
     type_error("*", a, b);
   }
-  if (op == "/") {
+  if (code == '/') {
     if (!numbers) type_error("/", a, b);
     if (b.as_double() == 0) fail(ErrorKind::InvalidArgument, "division by zero");
     return Value::number(a.as_double() / b.as_double());
   }
-  if (op == "//") {
+  if (code == 'd') {
     if (!numbers) type_error("//", a, b);
     if (b.as_double() == 0) fail(ErrorKind::InvalidArgument, "integer division or modulo by zero");
     if (floats) return Value::number(std::floor(a.as_double() / b.as_double()));
     return Value::integer(floor_div(as_int(a), as_int(b)));
   }
-  if (op == "%") {
+  if (code == '%') {
     if (a.is_string()) return Value::string(python_percent_format(a.str(), b));
     if (!numbers) type_error("%", a, b);
     if (b.as_double() == 0) fail(ErrorKind::InvalidArgument, "integer division or modulo by zero");
@@ -460,7 +550,7 @@ Value Interpreter::eval_binary(const std::string& op, const Value& a, const Valu
     }
     return Value::integer(as_int(a) - floor_div(as_int(a), as_int(b)) * as_int(b));
   }
-  if (op == "**") {
+  if (code == 'p') {
     if (!numbers) type_error("** or pow()", a, b);
     if (!floats && as_int(b) >= 0) {
       int64_t result = 1, base = as_int(a);
@@ -534,7 +624,18 @@ Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       for (size_t k = 0; k + 1 < e.items.size(); k += 2) d.dict->set(eval(*e.items[k], scope), eval(*e.items[k + 1], scope));
       return d;
     }
-    case ExprKind::Getattr: return getattr(eval(*e.node, scope), e.name);
+    case ExprKind::Getattr:
+      if (e.node->kind == ExprKind::Name && e.node->name == "loop") {
+        // loop.index and the like straight from the loop's state.
+        for (Scope* s = scope.get(); s && !s->vars.find("loop"); s = s->parent.get())
+          if (s->loop) {
+            bool found;
+            Value v = loop_attribute(*s->loop, e.name, found);
+            if (found) return v;
+            break;
+          }
+      }
+      return getattr(eval(*e.node, scope), e.name);
     case ExprKind::Getitem: {
       Value obj = eval(*e.node, scope);
       if (e.items[0]->kind == ExprKind::Slice) return eval_slice(obj, *e.items[0], scope);
@@ -559,7 +660,17 @@ Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       if (e.name == "+") return v.kind == Kind::Bool ? Value::integer(v.b) : v;
       return v.kind == Kind::Float ? Value::number(-v.f) : Value::integer(-as_int(v));
     }
-    case ExprKind::Binary: return eval_binary(e.name, eval(*e.items[0], scope), eval(*e.items[1], scope));
+    case ExprKind::Binary: {
+      Value a = eval(*e.items[0], scope);
+      Value b = eval(*e.items[1], scope);
+      // "a + b + c": the string made by the first + is ours alone; append to it in place.
+      if (a.kind == Kind::String && b.kind == Kind::String && !a.markup && !b.markup && e.name.size() == 1 &&
+          e.name[0] == '+' && a.s.use_count() == 1) {
+        const_cast<std::string&>(*a.s) += *b.s;  // Value::string makes non-const strings
+        return a;
+      }
+      return eval_binary(e.name, a, b);
+    }
     case ExprKind::Concat: {
       std::string out;
       for (const auto& item : e.items) out += eval(*item, scope).to_string();
@@ -570,18 +681,17 @@ Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       for (size_t k = 0; k < e.ops.size(); ++k) {
         Value rhs = eval(*e.items[k], scope);
         const std::string& op = e.ops[k];
+        const char c0 = op[0], c1 = op.size() > 1 ? op[1] : 0;
         bool result;
-        if (op == "==") result = equals(lhs, rhs);
-        else if (op == "!=") result = !equals(lhs, rhs);
-        else if (op == "in") result = contains(rhs, lhs);
-        else if (op == "notin") result = !contains(rhs, lhs);
+        if (c0 == '=') result = equals(lhs, rhs);
+        else if (c0 == '!') result = !equals(lhs, rhs);
+        else if (c0 == 'i') result = contains(rhs, lhs);
+        else if (c0 == 'n') result = !contains(rhs, lhs);
         else {
           if (lhs.is_undefined()) undefined_error(lhs);
           if (rhs.is_undefined()) undefined_error(rhs);
-          if (op == "<") result = less(lhs, rhs);
-          else if (op == ">") result = less(rhs, lhs);
-          else if (op == "<=") result = !less(rhs, lhs);
-          else result = !less(lhs, rhs);
+          if (c0 == '<') result = c1 ? !less(rhs, lhs) : less(lhs, rhs);
+          else result = c1 ? !less(lhs, rhs) : less(rhs, lhs);
         }
         if (!result) return Value::boolean(false);
         lhs = std::move(rhs);

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "text/chat/jinja_ast.h"
 #include "text/chat/jinja_value.h"
@@ -19,9 +19,33 @@ struct Limits {
   uint64_t max_loop_iterations = 10'000'000;  // for-loop iterations over the whole render
 };
 
+// A scope's variables: few per scope, so a flat vector searched linearly beats a hash map (no
+// hashing, one allocation).
+class Vars {
+ public:
+  Value* find(const std::string& name) {
+    for (auto& [key, value] : items_)
+      if (key == name) return &value;
+    return nullptr;
+  }
+  Value& operator[](const std::string& name) {
+    if (Value* v = find(name)) return *v;
+    return items_.emplace_back(name, Value()).second;
+  }
+  void reserve(size_t n) { items_.reserve(n); }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+};
+
+struct LoopState;
+
 struct Scope {
-  std::unordered_map<std::string, Value> vars;
+  Vars vars;
   std::shared_ptr<Scope> parent;
+  // A for-loop iteration's scope: `loop` is read from here (built as a value only when a template
+  // uses it as one: passes it, calls it, or reads loop.cycle / loop.changed).
+  std::shared_ptr<LoopState> loop;
 };
 using ScopePtr = std::shared_ptr<Scope>;
 
@@ -63,6 +87,10 @@ class Interpreter {
   Flow exec(const Body& body, const ScopePtr& scope, std::string& out);
   Flow exec_stmt(const Stmt& s, const ScopePtr& scope, std::string& out);
   void exec_for(const Stmt& s, const ScopePtr& scope, std::string& out);
+  // Runs a for loop's body over `items` (a recursive loop calls it again from loop(...)).
+  void run_loop(const Stmt& s, const ScopePtr& scope, const Value& iterable, int depth, std::string& out);
+  Value loop_value(const std::shared_ptr<LoopState>& state);
+  Value loop_attribute(const LoopState& state, const std::string& name, bool& found);
   void assign(const Expr& target, const Value& value, const ScopePtr& scope);
   Value make_macro(const Stmt& s, const ScopePtr& scope);
   void emit(std::string& out, const std::string& text);

@@ -159,8 +159,16 @@ class Parser {
       expect_block_end();
       return s;
     }
-    if (tag == "extends" || tag == "include" || tag == "import" || tag == "from" || tag == "autoescape")
-      error("the '" + tag + "' tag is not supported in chat templates (they have no loader)", &t);
+    if (tag == "extends" || tag == "include" || tag == "import" || tag == "from") {
+      // transformers' environment has no loader: these parse, and raise when they run.
+      auto s = stmt(StmtKind::NoLoader, t);
+      next();
+      s->expr = parse_expression();
+      while (cur().type != TokenType::BlockEnd && cur().type != TokenType::End) next();
+      expect_block_end();
+      return s;
+    }
+    if (tag == "autoescape") error("the 'autoescape' tag is not supported in chat templates", &t);
     std::string message = "Encountered unknown tag '" + tag + "'.";
     if (!open_blocks_.empty())
       message += " Jinja was looking for the end of the innermost open block '" + open_blocks_.back() + "'.";
@@ -198,7 +206,10 @@ class Parser {
       next();
       s->filter = parse_expression();
     }
-    if (is_name("recursive")) error("recursive for loops are not supported");
+    if (is_name("recursive")) {
+      next();
+      s->recursive = true;
+    }
     expect_block_end();
     s->body = parse_block_body("for", {"endfor", "else"});
     if (next().text == "else") {

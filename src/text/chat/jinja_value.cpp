@@ -46,7 +46,7 @@ Value Value::number(double x) {
 Value Value::string(std::string x) {
   Value v;
   v.kind = Kind::String;
-  v.s = std::make_shared<const std::string>(std::move(x));
+  v.s = std::make_shared<std::string>(std::move(x));
   return v;
 }
 Value Value::make_list(Array items) {
