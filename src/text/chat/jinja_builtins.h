@@ -18,6 +18,9 @@ TestFunction find_test(const std::string& name);
 // obj.name for a str, list or dict method: a bound callable, an "unsafe" undefined for the
 // mutating methods the immutable sandbox refuses, or a plain undefined.
 Value find_method(const Value& obj, const std::string& name);
+// Whether `name` is a dict method (items, keys, values, get, copy, clear, pop, popitem, setdefault,
+// update): those win over the dict's keys, as Jinja tries getattr before getitem.
+bool is_dict_method(const std::string& name);
 
 // Globals every template sees.
 void add_globals(Object& globals);

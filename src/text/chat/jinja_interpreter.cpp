@@ -24,6 +24,8 @@ Value missing_attribute(const Value& obj, const std::string& name) {
        b.type_name(), "'");
 }
 
+bool is_loop(const std::string& name) { return name.size() == 4 && std::string_view(name) == std::string_view("loop", 4); }
+
 int64_t as_int(const Value& v) { return v.kind == Kind::Bool ? v.b : v.i; }
 
 // Binary operators by one character: "+", "-", "*", "/", "d" (//), "%", "p" (**).
@@ -338,7 +340,7 @@ Value Interpreter::make_macro(const Stmt& s, const ScopePtr& scope) {
 Value Interpreter::lookup(const std::string& name, const ScopePtr& scope) {
   for (Scope* s = scope.get(); s; s = s->parent.get()) {
     if (const Value* v = s->vars.find(name)) return *v;
-    if (s->loop && name == "loop") return loop_value(s->loop);
+    if (s->loop && is_loop(name)) return loop_value(s->loop);
   }
   return Value::undefined("'" + name + "' is undefined");
 }
@@ -372,6 +374,11 @@ Value Interpreter::getattr(const Value& obj, const std::string& name) {
   if (!name.empty() && name[0] == '_')
     return Value::undefined("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
   if (obj.kind == Kind::Namespace || (obj.kind == Kind::Callable && obj.dict)) {
+    const Value* v = obj.dict->find(name);
+    return v ? *v : missing_attribute(obj, name);
+  }
+  if (obj.kind == Kind::Dict && !is_dict_method(name)) {
+    // The common case: message.role, tool.function.
     const Value* v = obj.dict->find(name);
     return v ? *v : missing_attribute(obj, name);
   }
@@ -625,7 +632,7 @@ Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       return d;
     }
     case ExprKind::Getattr:
-      if (e.node->kind == ExprKind::Name && e.node->name == "loop") {
+      if (e.node->kind == ExprKind::Name && is_loop(e.node->name)) {
         // loop.index and the like straight from the loop's state.
         for (Scope* s = scope.get(); s && !s->vars.find("loop"); s = s->parent.get())
           if (s->loop) {

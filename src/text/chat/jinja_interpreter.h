@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "text/chat/jinja_ast.h"
@@ -23,7 +24,7 @@ struct Limits {
 // hashing, one allocation).
 class Vars {
  public:
-  Value* find(const std::string& name) {
+  Value* find(std::string_view name) {
     for (auto& [key, value] : items_)
       if (key == name) return &value;
     return nullptr;

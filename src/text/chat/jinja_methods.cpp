@@ -416,16 +416,20 @@ std::string to_lower(const std::string& s) {
   return utf8_encode(text);
 }
 
+bool is_dict_method(const std::string& name) {
+  static constexpr std::string_view names[] = {"items", "keys", "values", "get", "copy", "clear", "pop", "popitem", "setdefault", "update"};
+  if (name.size() < 3 || name.size() > 10) return false;
+  for (std::string_view n : names)
+    if (n[0] == name[0] && n == name) return true;
+  return false;
+}
+
 Value find_method(const Value& obj, const std::string& name) {
   if (obj.kind != Kind::String && obj.kind != Kind::List && obj.kind != Kind::Tuple && obj.kind != Kind::Dict)
     return Value::undefined();
   if (obj.kind == Kind::Dict) {
     // The common case: message.role, tool.function: not a method name.
-    static constexpr std::string_view names[] = {"items", "keys", "values", "get", "copy", "clear", "pop", "popitem", "setdefault", "update"};
-    const std::string_view view = name;
-    bool known = false;
-    for (std::string_view n : names) known = known || view == n;
-    if (!known) return Value::undefined();
+    if (!is_dict_method(name)) return Value::undefined();
   }
   if (is_mutating(obj.kind, name))
     return Value::undefined("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
