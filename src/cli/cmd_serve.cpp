@@ -18,48 +18,13 @@
 #include "core/logging.h"
 #include "loader/model_path.h"
 #include "server/http_server.h"
+#include "server/serving_model.h"
 #include "text/chat/chat_template.h"
 
 namespace vllm::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-// generation_config.json's max_new_tokens (vLLM caps max_tokens by it with --generation-config auto).
-std::optional<int> generation_max_new_tokens(const EngineArgs& args, const fs::path& model_dir) {
-  if (args.generation_config == "vllm") return std::nullopt;
-  fs::path folder = args.generation_config == "auto" ? model_dir : fs::path(args.generation_config);
-  std::ifstream in(folder / "generation_config.json");
-  if (!in) return std::nullopt;
-  auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!config.is_object() || !config.contains("max_new_tokens") || !config["max_new_tokens"].is_number_integer())
-    return std::nullopt;
-  return config["max_new_tokens"].get<int>();
-}
-
-server::ServingModel serving_model(const EngineClient& engine, const EngineArgs& args, const fs::path& model_dir) {
-  server::ServingModel model;
-  model.info = engine.model_info();
-  model.tokenizer = engine.tokenizer();
-  model.default_max_tokens = generation_max_new_tokens(args, model_dir);
-  if (!model.tokenizer) {
-    model.chat_template_error = "chat requests need the tokenizer, and the server runs with --skip-tokenizer-init";
-    return model;
-  }
-  fs::path tokenizer_dir = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
-  try {
-    model.chat_template =
-        std::make_shared<ChatTemplate>(ChatTemplate::from_directory(tokenizer_dir, args.chat_template));
-  } catch (const Error& error) {
-    if (!args.chat_template.empty()) throw;  // a --chat-template the user gave must work
-    model.chat_template_error = str(
-        "As of transformers v4.44, default chat template is no longer allowed, so you must provide a chat template "
-        "if the tokenizer does not define one (",
-        error.what(), ")");
-    log_warning("serve: no chat template, /v1/chat/completions will answer 400: ", error.what());
-  }
-  return model;
-}
 
 int run(int argc, char** argv) {
   CLI::App app("Serve a model with the OpenAI-compatible API (vLLM's `vllm serve`)", argv[0]);
@@ -116,7 +81,7 @@ int run(int argc, char** argv) {
   fs::path model_dir = resolve_model_path(args.model);
   log_info("serve: loading ", args.model);
   std::unique_ptr<EngineClient> engine = create_engine_client(args);
-  server::ServingModel model = serving_model(*engine, args, model_dir);
+  server::ServingModel model = server::make_serving_model(*engine, args, model_dir);
   model.response_role = response_role;
   model.max_logprobs = max_logprobs;
   model.return_tokens_as_token_ids = return_tokens_as_token_ids;

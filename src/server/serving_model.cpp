@@ -1,0 +1,55 @@
+#include "server/serving_model.h"
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "loader/model_path.h"
+
+namespace vllm::server {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// generation_config.json's max_new_tokens (vLLM caps max_tokens by it with --generation-config auto).
+std::optional<int> generation_max_new_tokens(const EngineArgs& args, const fs::path& model_dir) {
+  if (args.generation_config == "vllm") return std::nullopt;
+  fs::path folder = args.generation_config == "auto" ? model_dir : fs::path(args.generation_config);
+  std::ifstream in(folder / "generation_config.json");
+  if (!in) return std::nullopt;
+  auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object() || !config.contains("max_new_tokens") || !config["max_new_tokens"].is_number_integer())
+    return std::nullopt;
+  return config["max_new_tokens"].get<int>();
+}
+
+}  // namespace
+
+ServingModel make_serving_model(const EngineClient& engine, const EngineArgs& args, const fs::path& model_dir) {
+  ServingModel model;
+  model.info = engine.model_info();
+  model.tokenizer = engine.tokenizer();
+  model.default_max_tokens = generation_max_new_tokens(args, model_dir);
+  if (!model.tokenizer) {
+    model.chat_template_error = "chat requests need the tokenizer, and the server runs with --skip-tokenizer-init";
+    return model;
+  }
+  fs::path tokenizer_dir = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
+  try {
+    model.chat_template =
+        std::make_shared<ChatTemplate>(ChatTemplate::from_directory(tokenizer_dir, args.chat_template));
+  } catch (const Error& error) {
+    if (!args.chat_template.empty()) throw;  // a --chat-template the user gave must work
+    model.chat_template_error = str(
+        "As of transformers v4.44, default chat template is no longer allowed, so you must provide a chat template "
+        "if the tokenizer does not define one (",
+        error.what(), ")");
+    log_warning("serve: no chat template, /v1/chat/completions will answer 400: ", error.what());
+  }
+  return model;
+}
+
+}  // namespace vllm::server

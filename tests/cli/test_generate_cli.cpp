@@ -1,0 +1,131 @@
+// `vllm-cpp generate`, `run-batch` and `bench` end to end against the built binary.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs a shell command; returns its stdout and sets *status to the exit code.
+std::string run(const std::string& command, int* status = nullptr) {
+  std::string output;
+  FILE* pipe = popen(("OMP_WAIT_POLICY=PASSIVE " + command).c_str(), "r");
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  int code = pclose(pipe);
+  if (status) *status = WIFEXITED(code) ? WEXITSTATUS(code) : -1;
+  return output;
+}
+
+std::string binary() { return VLLM_BINARY; }
+std::string default_model() { return (vllm::testing::source_dir() / "models/default").string(); }
+std::string fixture(const std::string& name) { return (vllm::testing::source_dir() / "tests/data/models" / name).string(); }
+
+fs::path temp_file(const std::string& name) {
+  return fs::temp_directory_path() / ("vllm_cli_" + std::to_string(::getpid()) + "_" + name);
+}
+
+TEST(GenerateCli, GreedyTextAndJson) {
+  int status = 0;
+  std::string text = run(binary() + " generate --model " + default_model() +
+                             " --prompt 'Once upon a time, there was a little' --temperature 0 --max-tokens 8 2>/dev/null",
+                         &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(text, "Once upon a time, there was a little girl named Lily. She loved to play\n");  // transformers: reference.json
+  std::string json = run(binary() + " generate --model " + default_model() +
+                             " --prompt Hello --temperature 0 --max-tokens 4 --logprobs 2 --json 2>/dev/null",
+                         &status);
+  nlohmann::json output = nlohmann::json::parse(json);
+  ASSERT_EQ(output["outputs"].size(), 1u);
+  EXPECT_EQ(output["outputs"][0]["token_ids"].size(), 4u);
+  EXPECT_EQ(output["outputs"][0]["finish_reason"], "length");
+  EXPECT_EQ(output["outputs"][0]["logprobs"].size(), 4u);
+}
+
+TEST(GenerateCli, TokenIdPromptsWithoutTokenizer) {
+  int status = 0;
+  std::string ids = run(binary() + " generate --model " + fixture("llama_gqa_5x") +
+                            " --skip-tokenizer-init --prompt-token-ids 5,6,7 --temperature 0 --max-tokens 3 --ignore-eos 2>/dev/null",
+                        &status);
+  EXPECT_EQ(status, 0);
+  std::istringstream in(ids);
+  int count = 0;
+  for (int id; in >> id;) ++count;
+  EXPECT_EQ(count, 3);
+}
+
+TEST(GenerateCli, BadInputExitsNonZeroWithAMessage) {
+  int status = 0;
+  std::string err = run(binary() + " generate --model /no/such/model --prompt x 2>&1", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err.find("/no/such/model"), std::string::npos) << err;
+  err = run(binary() + " generate --model " + default_model() + " --prompt x --temperature -1 2>&1", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err.find("temperature must be non-negative"), std::string::npos) << err;
+}
+
+TEST(RunBatchCli, AnswersEachLineInOrderWithServerBodies) {
+  fs::path input = temp_file("batch_in.jsonl"), output = temp_file("batch_out.jsonl");
+  std::ofstream(input)
+      << R"({"custom_id": "c1", "method": "POST", "url": "/v1/completions", "body": {"model": "m", "prompt": "Once upon a time", "max_tokens": 5, "temperature": 0, "prompt_logprobs": 1, "return_token_ids": true}})"
+      << "\n"
+      << R"({"custom_id": "c2", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "temperature": 0}})"
+      << "\n"
+      << R"({"custom_id": "c3", "method": "POST", "url": "/v1/completions", "body": {"model": "m", "prompt": "Hi", "top_p": 7}})"
+      << "\n"
+      << "not json\n";
+  int status = 0;
+  run(binary() + " run-batch -i " + input.string() + " -o " + output.string() + " --model " + default_model() +
+          " --served-model-name m 2>/dev/null",
+      &status);
+  EXPECT_EQ(status, 0);
+  std::ifstream in(output);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["custom_id"], "c1");
+  EXPECT_EQ(lines[0]["response"]["status_code"], 200);
+  const nlohmann::json& completion = lines[0]["response"]["body"];
+  EXPECT_EQ(completion["object"], "text_completion");
+  EXPECT_EQ(completion["choices"][0]["token_ids"].size(), 5u);
+  ASSERT_TRUE(completion["choices"][0]["prompt_logprobs"].is_array());
+  EXPECT_TRUE(completion["choices"][0]["prompt_logprobs"][0].is_null());
+  EXPECT_EQ(lines[1]["response"]["body"]["object"], "chat.completion");
+  EXPECT_EQ(lines[1]["response"]["body"]["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(lines[2]["response"]["status_code"], 400);
+  EXPECT_NE(lines[2]["error"]["message"].get<std::string>().find("top_p"), std::string::npos);
+  EXPECT_EQ(lines[3]["response"]["status_code"], 400);
+  EXPECT_TRUE(lines[3]["custom_id"].is_null());
+}
+
+TEST(BenchCli, LatencyAndThroughputWriteJson) {
+  fs::path latency = temp_file("latency.json"), throughput = temp_file("throughput.json");
+  std::string common = " --model " + fixture("qwen2_tied_bias_4x") + " --load-format dummy --skip-tokenizer-init";
+  int status = 0;
+  run(binary() + " bench latency" + common + " --input-len 8 --output-len 4 --batch-size 2 --num-iters 2 --num-iters-warmup 1 --output-json " +
+          latency.string() + " 2>/dev/null",
+      &status);
+  EXPECT_EQ(status, 0);
+  nlohmann::json result = nlohmann::json::parse(std::ifstream(latency));
+  EXPECT_EQ(result["latencies"].size(), 2u);
+  EXPECT_GT(result["avg_latency"].get<double>(), 0.0);
+  run(binary() + " bench throughput" + common + " --input-len 8 --output-len 4 --num-prompts 5 --output-json " +
+          throughput.string() + " 2>/dev/null",
+      &status);
+  EXPECT_EQ(status, 0);
+  result = nlohmann::json::parse(std::ifstream(throughput));
+  EXPECT_EQ(result["num_requests"], 5);
+  EXPECT_EQ(result["total_num_tokens"], 5 * (8 + 4));
+}
+
+}  // namespace
