@@ -180,7 +180,9 @@ Value prepare_values(const ChatJson& messages, bool openai) {
     Value result = Value::make_dict();
     auto& entries = result.dict->entries;
     entries.reserve(4);
-    entries.emplace_back(key("role"), Value::string(role));
+    if (role == "user") entries.emplace_back(key("role"), key("user"));
+    else if (role == "assistant") entries.emplace_back(key("role"), key("assistant"));
+    else entries.emplace_back(key("role"), Value::string(role));
     if (content.is_string() && !openai) {
       // The common case: plain text for a template that reads strings.
       entries.emplace_back(key("content"), Value::string(content.get_ref<const std::string&>()));

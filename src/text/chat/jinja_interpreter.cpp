@@ -58,7 +58,9 @@ void Interpreter::undefined_error(const Value& value) {
 struct LoopState {
   const Stmt* stmt = nullptr;
   std::weak_ptr<Scope> scope;  // the scope of the for statement, for loop(...) of a recursive loop
-  std::vector<Value> items;
+  Value iterable;                 // keeps `items` alive when they are the iterable's own list
+  std::vector<Value> owned;
+  const std::vector<Value>* items = &owned;
   int64_t index0 = 0;
   int depth = 1;
   // loop.changed(...): the values of its last call.
@@ -183,8 +185,14 @@ void Interpreter::run_loop(const Stmt& s, const ScopePtr& scope, const Value& it
   state->stmt = &s;
   state->scope = scope;
   state->depth = depth;
-  state->items = iterate(iterable);
-  std::vector<Value>& items = state->items;
+  if (iterable.is_sequence() && !s.filter) {
+    // Lists are immutable in the sandbox: loop over the list itself, no copy.
+    state->iterable = iterable;
+    state->items = iterable.list.get();
+  } else {
+    state->owned = iterate(iterable);
+  }
+  std::vector<Value>& items = state->owned;
   if (s.filter) {
     auto local = std::make_shared<Scope>();
     local->parent = scope;
@@ -195,24 +203,31 @@ void Interpreter::run_loop(const Stmt& s, const ScopePtr& scope, const Value& it
     }
     items = std::move(kept);
   }
-  const int64_t length = static_cast<int64_t>(items.size());
+  const std::vector<Value>& list = *state->items;
+  const int64_t length = static_cast<int64_t>(list.size());
+  ScopePtr iteration;
   for (int64_t k = 0; k < length; ++k) {
     state->index0 = k;
     if (++iterations_ > limits_.max_loop_iterations)
       fail(ErrorKind::InvalidArgument, "chat template error: more than ", limits_.max_loop_iterations, " loop iterations");
-    // Jinja gives each iteration fresh locals: a {% set %} in one iteration is gone in the next.
-    auto iteration = std::make_shared<Scope>();
-    iteration->parent = scope;
-    iteration->loop = state;
-    iteration->vars.reserve(2);
-    assign(*s.target, items[k], iteration);
+    // Jinja gives each iteration fresh locals: a {% set %} in one iteration is gone in the next. The
+    // last iteration's scope is reused, emptied, when nothing else holds it.
+    if (iteration && iteration.use_count() == 1) {
+      iteration->vars.clear();
+    } else {
+      iteration = std::make_shared<Scope>();
+      iteration->parent = scope;
+      iteration->loop = state;
+      iteration->vars.reserve(2);
+    }
+    assign(*s.target, list[k], iteration);
     if (exec(s.body, iteration, out) == Flow::Break) break;
   }
   if (length == 0) exec(s.else_body, scope, out);
 }
 
 Value Interpreter::loop_attribute(const LoopState& state, const std::string& name, bool& found) {
-  const int64_t k = state.index0, length = static_cast<int64_t>(state.items.size());
+  const int64_t k = state.index0, length = static_cast<int64_t>(state.items->size());
   found = true;
   switch (name.size()) {
     case 4:
@@ -230,8 +245,8 @@ Value Interpreter::loop_attribute(const LoopState& state, const std::string& nam
       break;
     case 8:
       if (name == "revindex") return Value::integer(length - k);
-      if (name == "previtem") return k > 0 ? state.items[k - 1] : Value::undefined("there is no previous item");
-      if (name == "nextitem") return k + 1 < length ? state.items[k + 1] : Value::undefined("there is no next item");
+      if (name == "previtem") return k > 0 ? (*state.items)[k - 1] : Value::undefined("there is no previous item");
+      if (name == "nextitem") return k + 1 < length ? (*state.items)[k + 1] : Value::undefined("there is no next item");
       break;
     case 9:
       if (name == "revindex0") return Value::integer(length - k - 1);

@@ -34,6 +34,7 @@ class Vars {
     return items_.emplace_back(name, Value()).second;
   }
   void reserve(size_t n) { items_.reserve(n); }
+  void clear() { items_.clear(); }
 
  private:
   std::vector<std::pair<std::string, Value>> items_;
