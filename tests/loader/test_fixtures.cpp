@@ -63,7 +63,7 @@ TEST(Fixtures, SpellingsNormalise) {
   EXPECT_EQ(rope("gemma3_local_global_5x")["rope_type"], "linear");
   EXPECT_EQ(rope("gemma3_local_global_5x", "sliding_attention")["rope_theta"], 10000.0);
   nlohmann::json phi = rope("phi3_longrope_4x");
-  EXPECT_EQ(phi["original_max_position_embeddings"], 16);
+  EXPECT_EQ(phi["original_max_position_embeddings"], 21);
   EXPECT_EQ(phi["partial_rotary_factor"], 0.5);
   EXPECT_EQ(ModelConfig::from_directory(models_dir() / "mistral_sliding_4x").sliding_window(), 8);
   EXPECT_EQ(ModelConfig::from_directory(models_dir() / "qwen2_tied_bias_4x").sliding_window(), std::nullopt);
