@@ -42,7 +42,7 @@ struct CallArgsExpr {
 struct Expr {
   ExprKind kind;
   int line = 0, column = 0;
-  Value value;                  // Literal
+  Value value;                  // Literal; Name and Getattr: the undefined value of a miss
   std::string name;             // Name, Getattr attribute, Filter/Test name, Unary/Binary operator
   ExprPtr node;                 // operand: Getattr/Getitem/Call/Filter/Test/Unary/Compare base
   std::vector<ExprPtr> items;   // List/Tuple/Dict (k0, v0, k1, ...), Binary (lhs, rhs), Concat, Slice (3, may be null), CondExpr (then, test, else)

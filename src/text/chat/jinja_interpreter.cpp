@@ -352,12 +352,12 @@ Value Interpreter::make_macro(const Stmt& s, const ScopePtr& scope) {
   });
 }
 
-Value Interpreter::lookup(const std::string& name, const ScopePtr& scope) {
+Value Interpreter::lookup(const std::string& name, const ScopePtr& scope, const Value* missing) {
   for (Scope* s = scope.get(); s; s = s->parent.get()) {
     if (const Value* v = s->vars.find(name)) return *v;
     if (s->loop && is_loop(name)) return loop_value(s->loop);
   }
-  return Value::undefined("'" + name + "' is undefined");
+  return missing ? *missing : Value::undefined("'" + name + "' is undefined");
 }
 
 std::vector<Value> Interpreter::iterate(const Value& value) {
@@ -633,7 +633,7 @@ Value Interpreter::eval_slice(const Value& obj, const Expr& slice, const ScopePt
 Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
   switch (e.kind) {
     case ExprKind::Literal: return e.value;
-    case ExprKind::Name: return lookup(e.name, scope);
+    case ExprKind::Name: return lookup(e.name, scope, &e.value);
     case ExprKind::List:
     case ExprKind::Tuple: {
       Array items;
@@ -657,7 +657,14 @@ Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
             break;
           }
       }
-      return getattr(eval(*e.node, scope), e.name);
+      {
+        Value obj = eval(*e.node, scope);
+        if (obj.kind == Kind::Dict && e.name[0] != '_' && !is_dict_method(e.name)) {
+          const Value* v = obj.dict->find(e.name);
+          return v ? *v : e.value;
+        }
+        return getattr(obj, e.name);
+      }
     case ExprKind::Getitem: {
       Value obj = eval(*e.node, scope);
       if (e.items[0]->kind == ExprKind::Slice) return eval_slice(obj, *e.items[0], scope);

@@ -96,7 +96,7 @@ class Interpreter {
   void assign(const Expr& target, const Value& value, const ScopePtr& scope);
   Value make_macro(const Stmt& s, const ScopePtr& scope);
   void emit(std::string& out, const std::string& text);
-  Value lookup(const std::string& name, const ScopePtr& scope);
+  Value lookup(const std::string& name, const ScopePtr& scope, const Value* missing = nullptr);
   CallArgs eval_args(const CallArgsExpr& args, const ScopePtr& scope);
   Value eval_binary(const std::string& op, const Value& a, const Value& b);
   Value eval_filter(const Expr& e, const ScopePtr& scope, const Value* input);

@@ -530,6 +530,7 @@ class Parser {
       else {
         e->kind = ExprKind::Name;
         e->name = t.text;
+        e->value = Value::undefined("'" + t.text + "' is undefined");  // made once, not per miss
       }
       return e;
     }
@@ -604,6 +605,7 @@ class Parser {
         auto e = expr(ExprKind::Getattr, t);
         e->node = std::move(base);
         e->name = attr.text;
+        e->value = Value::undefined("'dict object' has no attribute '" + attr.text + "'");  // a dict's missing key
         return e;
       }
       if (attr.type != TokenType::Integer) error("expected name or number", &attr);
