@@ -2,6 +2,8 @@
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
+# `make serve SERVE_ARGS="path/to/model --port 9000"` serves something else.
+SERVE_ARGS ?= --host 127.0.0.1 --port 8000
 
 .PHONY: all deps configure build test serve bench clean
 
@@ -24,7 +26,7 @@ bench: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench
 
 serve: build
-	$(BUILD_DIR)/vllm-cpp serve
+	$(BUILD_DIR)/vllm-cpp serve $(SERVE_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)
