@@ -165,6 +165,7 @@ Value text_part_value(const std::string& text) {
 
 // vLLM's parse_chat_messages + _postprocess_messages, straight into template values: each message
 // a dict that keeps role, content, tool_calls (arguments as objects), reasoning, tool_call_id, name.
+// Message text is borrowed from `messages`, which must outlive the values.
 Value prepare_values(const ChatJson& messages, bool openai) {
   VLLM_CHECK(messages.is_array(), InvalidArgument, "messages must be an array");
   static const ChatJson kNull;
@@ -182,10 +183,10 @@ Value prepare_values(const ChatJson& messages, bool openai) {
     entries.reserve(4);
     if (role == "user") entries.emplace_back(key("role"), key("user"));
     else if (role == "assistant") entries.emplace_back(key("role"), key("assistant"));
-    else entries.emplace_back(key("role"), Value::string(role));
+    else entries.emplace_back(key("role"), Value::borrowed_string(role));
     if (content.is_string() && !openai) {
       // The common case: plain text for a template that reads strings.
-      entries.emplace_back(key("content"), Value::string(content.get_ref<const std::string&>()));
+      entries.emplace_back(key("content"), Value::borrowed_string(content.get_ref<const std::string&>()));
     } else {
       VLLM_CHECK(content.is_string() || content.is_array() || content.is_null(), InvalidArgument,
                  "message content must be a string, a list of parts or null");

@@ -49,6 +49,12 @@ Value Value::string(std::string x) {
   v.s = std::make_shared<std::string>(std::move(x));
   return v;
 }
+Value Value::borrowed_string(const std::string& text) {
+  Value v;
+  v.kind = Kind::String;
+  v.s = std::shared_ptr<const std::string>(std::shared_ptr<const std::string>(), &text);  // no owner, no count
+  return v;
+}
 Value Value::make_list(Array items) {
   Value v;
   v.kind = Kind::List;

@@ -60,6 +60,9 @@ struct Value {
   static Value integer(int64_t v);
   static Value number(double v);
   static Value string(std::string v);
+  // A String that refers to `text` without copying it: `text` must outlive the value and every
+  // copy of it (the request's message text during one render).
+  static Value borrowed_string(const std::string& text);
   static Value make_list(Array items = {});
   static Value make_tuple(Array items);
   static Value make_dict();
