@@ -166,7 +166,7 @@ Value text_part_value(const std::string& text) {
 // vLLM's parse_chat_messages + _postprocess_messages, straight into template values: each message
 // a dict that keeps role, content, tool_calls (arguments as objects), reasoning, tool_call_id, name.
 // Message text is borrowed from `messages`, which must outlive the values.
-Value prepare_values(const ChatJson& messages, bool openai) {
+Value prepare_values(const ChatJson& messages, bool openai, std::deque<ChatJson>& parsed_arguments) {
   VLLM_CHECK(messages.is_array(), InvalidArgument, "messages must be an array");
   static const ChatJson kNull;
   Array out;
@@ -227,7 +227,7 @@ Value prepare_values(const ChatJson& messages, bool openai) {
     if (role == "assistant") {
       auto calls = message.find("tool_calls");
       if (calls != message.end() && !calls->is_null()) {
-        Value calls_value = Value::from_json(*calls);
+        Value calls_value = Value::borrow_json(*calls);
         // vLLM's _postprocess_messages: templates expect tool-call arguments as objects.
         if (calls->is_array())
           for (size_t k = 0; k < calls->size(); ++k) {
@@ -243,7 +243,8 @@ Value prepare_values(const ChatJson& messages, bool openai) {
             Value parsed = Value::make_dict();
             if (!empty) {
               try {
-                parsed = Value::from_json(ChatJson::parse(args.get_ref<const std::string&>()));
+                parsed = Value::borrow_json(
+                    parsed_arguments.emplace_back(ChatJson::parse(args.get_ref<const std::string&>())));
               } catch (const nlohmann::json::exception& e) {
                 fail(ErrorKind::InvalidArgument, "tool call arguments are not valid JSON: ", e.what());
               }
@@ -300,7 +301,8 @@ void add_json_entries(jinja::Object& dict, const ChatJson& object) {
 }  // namespace
 
 ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools) const {
-  return to_chat_json(prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI));
+  std::deque<ChatJson> parsed_arguments;
+  return to_chat_json(prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI, parsed_arguments));
 }
 
 std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOptions& options) const {
@@ -309,14 +311,15 @@ std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOpt
   VLLM_CHECK(options.tools.is_null() || options.tools.is_array(), InvalidArgument, "tools must be an array or null");
   const bool has_tools = !options.tools.is_null();
   const Compiled& compiled = pick(has_tools);
-  Value prepared = prepare_values(messages, compiled.format == ChatContentFormat::OpenAI);
+  std::deque<ChatJson> parsed_arguments;  // outlives the values that borrow from it
+  Value prepared = prepare_values(messages, compiled.format == ChatContentFormat::OpenAI, parsed_arguments);
   // transformers: render(messages=..., tools=..., documents=..., add_generation_prompt=..., **special_tokens, **kwargs)
   Value variables = Value::make_dict();
   jinja::Object& vars = *variables.dict;
   add_json_entries(vars, special_tokens_);
   add_json_entries(vars, options.chat_template_kwargs);
   vars.set(key("messages"), prepared);
-  vars.set(key("tools"), Value::from_json(options.tools));
+  vars.set(key("tools"), Value::borrow_json(options.tools));
   vars.set(key("documents"), Value::from_json(options.documents));
   vars.set(key("add_generation_prompt"), Value::boolean(options.add_generation_prompt));
   std::string rendered;

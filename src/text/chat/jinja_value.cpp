@@ -85,7 +85,7 @@ Value Value::function(std::string name, NativeFunction fn) {
 }
 
 template <typename Json>
-Value value_from_json(const Json& j) {
+Value value_from_json(const Json& j, bool borrow) {
   switch (j.type()) {
     case Json::value_t::null: return Value::none();
     case Json::value_t::boolean: return Value::boolean(j.template get<bool>());
@@ -96,26 +96,31 @@ Value value_from_json(const Json& j) {
       return Value::number(static_cast<double>(u));
     }
     case Json::value_t::number_float: return Value::number(j.template get<double>());
-    case Json::value_t::string: return Value::string(j.template get<std::string>());
+    case Json::value_t::string: {
+      const auto& text = j.template get_ref<const std::string&>();
+      return borrow ? Value::borrowed_string(text) : Value::string(text);
+    }
     case Json::value_t::array: {
       Array items;
       items.reserve(j.size());
-      for (const auto& item : j) items.push_back(value_from_json(item));
+      for (const auto& item : j) items.push_back(value_from_json(item, borrow));
       return Value::make_list(std::move(items));
     }
     case Json::value_t::object: {
       Value d = Value::make_dict();
       d.dict->entries.reserve(j.size());
       for (auto it = j.begin(); it != j.end(); ++it)
-        d.dict->entries.emplace_back(Value::string(it.key()), value_from_json(it.value()));
+        d.dict->entries.emplace_back(borrow ? Value::borrowed_string(it.key()) : Value::string(it.key()),
+                                     value_from_json(it.value(), borrow));
       return d;
     }
     default: return Value::none();
   }
 }
 
-Value Value::from_json(const nlohmann::json& j) { return value_from_json(j); }
-Value Value::from_json(const nlohmann::ordered_json& j) { return value_from_json(j); }
+Value Value::from_json(const nlohmann::json& j) { return value_from_json(j, false); }
+Value Value::from_json(const nlohmann::ordered_json& j) { return value_from_json(j, false); }
+Value Value::borrow_json(const nlohmann::ordered_json& j) { return value_from_json(j, true); }
 
 bool Value::truthy() const {
   switch (kind) {

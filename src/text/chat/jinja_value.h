@@ -70,6 +70,8 @@ struct Value {
   static Value function(std::string name, NativeFunction fn);
   static Value from_json(const nlohmann::json& j);
   static Value from_json(const nlohmann::ordered_json& j);
+  // As from_json, with strings and keys borrowed from `j` (see borrowed_string).
+  static Value borrow_json(const nlohmann::ordered_json& j);
 
   bool is_undefined() const { return kind == Kind::Undefined; }
   bool is_none() const { return kind == Kind::None; }
