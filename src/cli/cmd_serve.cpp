@@ -58,7 +58,11 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  if (args.model.empty()) args.model = default_model_path();
+  if (args.model.empty()) {
+    args.model = default_model_path();
+    // The built-in model answers to a short name (clients still see its path as "root").
+    if (args.served_model_name.empty()) args.served_model_name = {"default"};
+  }
   if (options.api_keys.empty())
     if (const char* key = std::getenv("VLLM_API_KEY"); key && *key) options.api_keys.push_back(key);
   options.max_num_seqs = args.max_num_seqs;

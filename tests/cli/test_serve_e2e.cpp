@@ -204,6 +204,7 @@ TEST(ServeE2E, DefaultModelServesTextAndChat) {
   auto completion = serve.fetch("POST", "/v1/completions",
                                 {{"prompt", "Once upon a time"}, {"max_tokens", 8}, {"temperature", 0}, {"echo", true}});
   ASSERT_EQ(completion.status, 200) << completion.body << serve.log();
+  EXPECT_EQ(json::parse(completion.body)["model"], "default");  // the built-in model's served name
   std::string text = json::parse(completion.body)["choices"][0]["text"];
   EXPECT_EQ(text.rfind("Once upon a time", 0), 0u) << text;
   EXPECT_GT(text.size(), std::string("Once upon a time").size());
