@@ -8,6 +8,8 @@ import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 M = [{"role": "system", "content": "Sys"}, {"role": "user", "content": " Hi there "}, {"role": "assistant", "content": "Yo"}]
+PEOPLE = [{'name': 'a', 'city': 'Paris', 'age': 3}, {'name': 'b', 'city': 'Rome', 'age': 1}, {'name': 'c', 'city': 'paris', 'age': 3}, {'name': 'd', 'age': 2}]
+TREE = [{'name': 'root', 'children': [{'name': 'kid1', 'children': [{'name': 'leaf'}]}, {'name': 'kid2'}]}, {'name': 'solo'}]
 cases = [
  ("if_elif_else", "{% for x in [1, 2, 3] %}{% if x == 1 %}one{% elif x == 2 %}two{% else %}many{% endif %},{% endfor %}", {}),
  ("for_else_empty", "{% for x in [] %}{{ x }}{% else %}empty{% endfor %}", {}),
@@ -58,6 +60,20 @@ cases = [
  ("nested_structures", "{% set data = {'list': [{'k': [1, 2]}, {'k': [3]}]} %}{% for item in data.list %}{% for v in item.k %}{{ v }}{% endfor %}{% endfor %} {{ data['list'][1]['k'][0] }}", {}),
  ("generator_truthy", "{{ 'yes' if ([] | select) else 'no' }}", {}),
  ("markup_plus_escapes", "{{ '<b>' | safe + '<i>' }} {{ 'a' + 'b' }}", {}),
+ ("recursive_loop", "{% for item in tree recursive %}{{ item.name }}({{ loop.depth }}{{ loop.depth0 }}{{ loop.index }}/{{ loop.length }}){% if item.children %}[{{ loop(item.children) }}]{% endif %};{% endfor %}", {"tree": TREE}),
+ ("loop_changed", "{% for m in msgs %}{% if loop.changed(m.role) %}<{{ m.role }}>{% endif %}{{ m.t }}{% if loop.changed(m.role, m.t) %}*{% endif %}{% endfor %}", {"msgs": [{"role": "u", "t": 1}, {"role": "u", "t": 2}, {"role": "a", "t": 3}, {"role": "u", "t": 4}]}),
+ ("loop_call_non_recursive", "{% for x in [1] %}{{ loop([2]) }}{% endfor %}", {}),
+ ("filter_truncate", "{{ 'hello world foo bar' | truncate(9) }}|{{ 'hello world foo bar baz' | truncate(11, true) }}|{{ 'hello world' | truncate(5, leeway=0) }}|{{ 'abcdefghij' | truncate(7, end='!', leeway=0) }}|{{ 'short' | truncate(3) }}|{{ 'héllo wörld ✓ and more text here' | truncate(12, leeway=1) }}", {}),
+ ("filter_wordwrap", "{{ s | wordwrap(10) }}|{{ s | wordwrap(12, wrapstring='<br>') }}|{{ 'a-very-long-hyphenated-word here' | wordwrap(8) }}|{{ 'abcdefghijklmnop qr' | wordwrap(5, false) }}|{{ 'abcdefghijklmnop qr' | wordwrap(5) }}|{{ 'well-known fact-checking' | wordwrap(7, break_on_hyphens=false) }}", {"s": "The quick brown fox jumps over the lazy dog\nsecond  line\n\nfourth"}),
+ ("filter_groupby", "{% for g in people | groupby('city', default='?') %}{{ g.grouper }}:{{ g.list | map(attribute='name') | join(',') }};{% endfor %}|{% for city, items in people | groupby('city', default='?', case_sensitive=true) %}{{ city }}={{ items | length }};{% endfor %}|{{ people | groupby('age') | map(attribute='grouper') | list }}|{{ (people | groupby('age'))[0] }}", {"people": PEOPLE}),
+ ("filter_slice", "{{ [1, 2, 3, 4, 5, 6, 7] | slice(3) | list }}|{{ [1, 2, 3, 4] | slice(3, 0) | list }}|{% for col in 'abcde' | slice(2) %}{{ col | join }};{% endfor %}", {}),
+ ("filter_urlencode", "{{ 'a b/c?d=é&~' | urlencode }}|{{ {'q': 'x y', 'n': 1} | urlencode }}|{{ [('a', 'b&c'), ('k', '/')] | urlencode }}", {}),
+ ("filter_xmlattr", "<li{{ {'class': 'my <list>', 'id': 'x', 'missing': none, 'n': 3} | xmlattr }}>|{{ {'a': 1} | xmlattr(false) }}|{{ {} | xmlattr }}", {}),
+ ("filter_striptags", "{{ '<p>Hello <b>World</b>!</p>  <!-- a <comment> -->\n  &amp; more &lt;3 &#65;&#x42;&nbsp;end' | striptags }}", {}),
+ ("filter_filesizeformat", "{{ 1 | filesizeformat }} {{ 300 | filesizeformat }} {{ 1000 | filesizeformat }} {{ 1500000 | filesizeformat }} {{ 2048 | filesizeformat(true) }} {{ '5000' | filesizeformat }} {{ 1e30 | filesizeformat }} {{ 1.5 | filesizeformat }}", {}),
+ ("include_no_loader", "before{% include 'other.jinja' %}", {}),
+ ("import_no_loader", "{% import 'macros.jinja' as m %}{{ m.x() }}", {}),
+ ("loader_tags_not_run", "{% if false %}{% include 'x' ignore missing %}{% import 'm' as m %}{% from 'f' import a, b as c with context %}{% endif %}ok", {}),
 ]
 with open('/tmp/chat_features_in.jsonl', 'w') as f:
     for name, tpl, kw in cases:

@@ -100,6 +100,20 @@ TEST(JinjaLimits, RunawayTemplatesAreBounded) {
   EXPECT_NE(error_of("{{ 'x' * 1000000000 }}").find("too large"), std::string::npos);
 }
 
+// transformers' environment has no loader: include, import, from and extends parse, and raise
+// Jinja's TypeError when they run (a branch that does not run is fine).
+TEST(JinjaErrors, LoaderTagsRaiseWhenRun) {
+  for (const char* source : {"{% include 'a' %}", "{% include ['a', 'b'] ignore missing %}", "{% import 'm' as m %}",
+                             "{% from 'm' import a, b as c with context %}", "{% extends 'base' %}x"})
+    EXPECT_EQ(error_of(source), "no loader for this environment specified") << source;
+  EXPECT_EQ(render("{% if false %}{% include 'a' %}{% endif %}ok"), "ok");
+}
+
+// Recursive loops are bounded by the nesting limit.
+TEST(JinjaLimits, RecursiveLoopsAreBounded) {
+  EXPECT_NE(error_of("{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}").find("recursion deeper"), std::string::npos);
+}
+
 TEST(JinjaValues, PythonFloatRepr) {
   EXPECT_EQ(format_float(1.0), "1.0");
   EXPECT_EQ(format_float(0.1), "0.1");

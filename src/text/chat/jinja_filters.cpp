@@ -17,8 +17,10 @@ bool flag(const CallArgs& a, size_t index, const std::string& name) {
 }
 std::string soft_str(const Value& v) { return v.to_string(); }
 
+}  // namespace
+
 // Jinja's make_attrgetter: "a.b.0" walks items and attributes; integer parts index lists.
-Value attribute_of(Interpreter& in, const Value& item, const Value& attribute, const Value* default_value = nullptr) {
+Value attribute_of(Interpreter& in, const Value& item, const Value& attribute, const Value* default_value) {
   Value current = item;
   std::vector<Value> parts;
   if (attribute.is_string()) {
@@ -41,6 +43,8 @@ Value attribute_of(Interpreter& in, const Value& item, const Value& attribute, c
   }
   return current;
 }
+
+namespace {
 
 Value lower_if_string(const Value& v, bool case_sensitive) {
   if (!case_sensitive && v.is_string()) return Value::string(to_lower(v.str()));
@@ -632,7 +636,7 @@ const std::unordered_map<std::string, TestFunction>& tests() {
 
 FilterFunction find_filter(const std::string& name) {
   auto it = filters().find(name);
-  return it == filters().end() ? nullptr : it->second;
+  return it == filters().end() ? find_extra_filter(name) : it->second;
 }
 
 TestFunction find_test(const std::string& name) {

@@ -265,7 +265,7 @@ Value Interpreter::loop_value(const std::shared_ptr<LoopState>& state) {
   Value loop = Value::function("loop", [this, weak](Interpreter&, const CallArgs& args) {
     auto st = weak.lock();
     VLLM_CHECK(st, InvalidArgument, "loop(...) used outside its loop");
-    VLLM_CHECK(st->stmt->recursive, InvalidArgument, "Tried to call non recursive loop. Maybe you forgot the 'recursive' modifier.");
+    VLLM_CHECK(st->stmt->recursive, InvalidArgument, "The loop must have the 'recursive' marker to be called recursively.");
     VLLM_CHECK(args.positional.size() == 1 && args.keyword.empty(), InvalidArgument, "loop() takes exactly one argument");
     auto scope = st->scope.lock();
     VLLM_CHECK(scope, InvalidArgument, "loop(...) used outside its loop");
@@ -388,7 +388,8 @@ Value Interpreter::getattr(const Value& obj, const std::string& name) {
   if (obj.is_undefined()) undefined_error(obj);
   if (!name.empty() && name[0] == '_')
     return Value::undefined("access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.");
-  if (obj.kind == Kind::Namespace || (obj.kind == Kind::Callable && obj.dict)) {
+  // Namespaces, the loop object, and named tuples (groupby's (grouper, list)) keep attributes in `dict`.
+  if (obj.kind == Kind::Namespace || ((obj.kind == Kind::Callable || obj.kind == Kind::Tuple) && obj.dict)) {
     const Value* v = obj.dict->find(name);
     return v ? *v : missing_attribute(obj, name);
   }
