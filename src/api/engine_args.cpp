@@ -37,6 +37,7 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
   app.add_option("--chat-template", args.chat_template, "Chat template file or inline template");
   app.add_option("--chat-template-content-format", args.chat_template_content_format, "auto, string or openai")
       ->check(CLI::IsMember({"auto", "string", "openai"}));
+  app.add_option("--max-logprobs", args.max_logprobs, "Most logprobs a request may ask for (-1: no limit)");
   app.add_option("--cpu-threads", args.cpu_threads, "CPU threads (default: all cores)");
 }
 

@@ -35,6 +35,7 @@ struct EngineArgs {
   std::string scheduling_policy = "fcfs";     // fcfs, priority
   std::string chat_template;                  // --chat-template file or inline
   std::string chat_template_content_format = "auto";  // auto, string, openai
+  int max_logprobs = 20;                      // --max-logprobs: most logprobs a request may ask for (-1: no limit)
   int cpu_threads = 0;                        // 0: all cores (OMP_NUM_THREADS wins when set)
 };
 

@@ -32,15 +32,12 @@ int run(int argc, char** argv) {
   add_engine_args(app, args, /*model_positional=*/true);
   server::ServerOptions options;
   std::string response_role = "assistant";
-  int max_logprobs = kDefaultMaxLogprobs;
   bool return_tokens_as_token_ids = false;
   app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "Port to listen on")->capture_default_str();
   app.add_option("--api-key", options.api_keys,
                  "Require `Authorization: Bearer <key>` on /v1 routes (repeatable; default: $VLLM_API_KEY)");
   app.add_option("--response-role", response_role, "The role of chat answers when add_generation_prompt")
-      ->capture_default_str();
-  app.add_option("--max-logprobs", max_logprobs, "Most logprobs a request may ask for (-1: no limit)")
       ->capture_default_str();
   app.add_flag("--return-tokens-as-token-ids", return_tokens_as_token_ids,
                "Logprobs name tokens as 'token_id:N' instead of their text");
@@ -87,7 +84,7 @@ int run(int argc, char** argv) {
   std::unique_ptr<EngineClient> engine = create_engine_client(args);
   server::ServingModel model = server::make_serving_model(*engine, args, model_dir);
   model.response_role = response_role;
-  model.max_logprobs = max_logprobs;
+  model.max_logprobs = args.max_logprobs;
   model.return_tokens_as_token_ids = return_tokens_as_token_ids;
   std::string name = model.name();
 

@@ -150,7 +150,7 @@ void LLMEngine::add_request(EngineRequest request, OutputCallback on_output) {
              "' is already in use");
   SamplingParams& params = request.params;
   if (request.apply_generation_config) apply_generation_defaults(params);
-  params.validate(static_cast<int>(model_->vocab_size()));
+  params.validate(static_cast<int>(model_->vocab_size()), args_.max_logprobs);
   if (!params.bad_words.empty()) {
     VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument, "bad_words need a tokenizer (not with --skip-tokenizer-init)");
     params.set_bad_words_token_ids([&](const std::string& word) { return tokenizer_->encode(word, false); },

@@ -178,3 +178,22 @@ TEST(Engine, MaxModelLenAboveTheModelsIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Engine, MaxLogprobsBoundsRequests) {
+  EngineArgs args = tiny_args("llama_gqa_5x");
+  SamplingParams params = greedy(2);
+  params.logprobs = 30;
+  {
+    LLM llm(args);  // vLLM's default limit: 20
+    EXPECT_THROW(llm.generate(std::vector<std::vector<int32_t>>{{5, 6}}, params), Error);
+  }
+  args.max_logprobs = 40;
+  LLM llm(args);
+  RequestOutput output = llm.generate(std::vector<std::vector<int32_t>>{{5, 6}}, params)[0];
+  ASSERT_TRUE(output.outputs[0].logprobs.has_value());
+  EXPECT_EQ(output.outputs[0].logprobs->at(0).size(), 30u);  // the chosen token is among the top 30
+}
+
+}  // namespace
