@@ -100,6 +100,10 @@ TEST(ChatTemplate, ToolCallArgumentsBecomeObjects) {
       {"id":"1","type":"function","function":{"name":"w","arguments":"{\"city\": \"Paris\", \"days\": 2}"}},
       {"id":"2","type":"function","function":{"name":"w","arguments":""}}]}])");
   EXPECT_EQ(t.render(messages, {}), "Paris{\"city\": \"Paris\", \"days\": 2};{};");
+  // Nested values, and a repeated key: the last value wins in the first key's place, as json.loads.
+  ChatJson nested = ChatJson::parse(R"([{"role":"assistant","tool_calls":[{"function":{"name":"w",
+      "arguments":"{\"a\": [1, 2.5, {\"b\": null}], \"s\": \"x\\u00e9\", \"a\": [true, -3]}"}}]}])");
+  EXPECT_EQ(t.render(nested, {}), "{\"a\": [true, -3], \"s\": \"x\u00e9\"};");
   ChatJson bad = ChatJson::parse(R"([{"role":"assistant","tool_calls":[{"function":{"name":"w","arguments":"{oops"}}]}])");
   EXPECT_THROW(t.render(bad, {}), Error);
 }

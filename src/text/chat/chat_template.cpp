@@ -163,21 +163,106 @@ Value text_part_value(const std::string& text) {
   return part;
 }
 
+// JSON text straight into template values (nlohmann's SAX interface): no intermediate JSON tree.
+class ValueBuilder : public nlohmann::json_sax<ChatJson> {
+ public:
+  Value result;
+
+  bool null() override { return add(Value::none()); }
+  bool boolean(bool v) override { return add(Value::boolean(v)); }
+  bool number_integer(number_integer_t v) override { return add(Value::integer(v)); }
+  bool number_unsigned(number_unsigned_t v) override {
+    return add(v <= static_cast<uint64_t>(INT64_MAX) ? Value::integer(static_cast<int64_t>(v)) : Value::number(static_cast<double>(v)));
+  }
+  bool number_float(number_float_t v, const string_t&) override { return add(Value::number(v)); }
+  bool string(string_t& v) override { return add(Value::string(std::move(v))); }
+  bool binary(binary_t&) override { return false; }
+  bool start_object(std::size_t) override { return open(Value::make_dict()); }
+  bool key(string_t& k) override {
+    key_ = Value::string(std::move(k));
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(Value::make_list()); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    fail(ErrorKind::InvalidArgument, "tool call arguments are not valid JSON: ", e.what());
+  }
+
+ private:
+  std::vector<Value> stack_;
+  Value key_;
+
+  bool add(Value v) {
+    if (stack_.empty()) result = std::move(v);
+    else if (stack_.back().is_dict()) stack_.back().dict->set(key_, std::move(v));  // a repeated key: the last wins
+    else stack_.back().list->push_back(std::move(v));
+    return true;
+  }
+  bool open(Value v) {
+    add(v);
+    stack_.push_back(std::move(v));
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+};
+
+Value parse_json_value(const std::string& text) {
+  ValueBuilder builder;
+  ChatJson::sax_parse(text, &builder);
+  return builder.result;
+}
+
+// A message's fields in one pass over its keys.
+struct MessageFields {
+  const ChatJson *role = nullptr, *content = nullptr, *tool_calls = nullptr, *reasoning = nullptr,
+                 *reasoning_content = nullptr, *tool_call_id = nullptr, *name = nullptr;
+  explicit MessageFields(const ChatJson& message) {
+    for (auto it = message.begin(); it != message.end(); ++it) {
+      const std::string& k = it.key();
+      const ChatJson* v = &it.value();
+      switch (k.size()) {
+        case 4:
+          if (k == "role") role = v;
+          else if (k == "name") name = v;
+          break;
+        case 7:
+          if (k == "content") content = v;
+          break;
+        case 9:
+          if (k == "reasoning") reasoning = v;
+          break;
+        case 10:
+          if (k == "tool_calls") tool_calls = v;
+          break;
+        case 12:
+          if (k == "tool_call_id") tool_call_id = v;
+          break;
+        case 17:
+          if (k == "reasoning_content") reasoning_content = v;
+          break;
+      }
+    }
+  }
+};
+
 // vLLM's parse_chat_messages + _postprocess_messages, straight into template values: each message
 // a dict that keeps role, content, tool_calls (arguments as objects), reasoning, tool_call_id, name.
 // Message text is borrowed from `messages`, which must outlive the values.
-Value prepare_values(const ChatJson& messages, bool openai, std::deque<ChatJson>& parsed_arguments) {
+Value prepare_values(const ChatJson& messages, bool openai) {
   VLLM_CHECK(messages.is_array(), InvalidArgument, "messages must be an array");
   static const ChatJson kNull;
   Array out;
   out.reserve(messages.size());
   for (const auto& message : messages) {
     VLLM_CHECK(message.is_object(), InvalidArgument, "each message needs a string \"role\"");
-    auto role_it = message.find("role");
-    VLLM_CHECK(role_it != message.end() && role_it->is_string(), InvalidArgument, "each message needs a string \"role\"");
-    const std::string& role = role_it->get_ref<const std::string&>();
-    auto content_it = message.find("content");
-    const ChatJson& content = content_it != message.end() ? *content_it : kNull;
+    const MessageFields fields(message);
+    VLLM_CHECK(fields.role && fields.role->is_string(), InvalidArgument, "each message needs a string \"role\"");
+    const std::string& role = fields.role->get_ref<const std::string&>();
+    const ChatJson& content = fields.content ? *fields.content : kNull;
     Value result = Value::make_dict();
     auto& entries = result.dict->entries;
     entries.reserve(4);
@@ -225,8 +310,8 @@ Value prepare_values(const ChatJson& messages, bool openai, std::deque<ChatJson>
       entries.emplace_back(key("content"), openai ? Value::make_list(std::move(kept)) : Value::string(std::move(joined)));
     }
     if (role == "assistant") {
-      auto calls = message.find("tool_calls");
-      if (calls != message.end() && !calls->is_null()) {
+      const ChatJson* calls = fields.tool_calls;
+      if (calls && !calls->is_null()) {
         Value calls_value = Value::borrow_json(*calls);
         // vLLM's _postprocess_messages: templates expect tool-call arguments as objects.
         if (calls->is_array())
@@ -242,31 +327,23 @@ Value prepare_values(const ChatJson& messages, bool openai, std::deque<ChatJson>
             if (!empty && !args.is_string()) continue;
             Value parsed = Value::make_dict();
             if (!empty) {
-              try {
-                parsed = Value::borrow_json(
-                    parsed_arguments.emplace_back(ChatJson::parse(args.get_ref<const std::string&>())));
-              } catch (const nlohmann::json::exception& e) {
-                fail(ErrorKind::InvalidArgument, "tool call arguments are not valid JSON: ", e.what());
-              }
+              parsed = parse_json_value(args.get_ref<const std::string&>());
             }
             Value function_value = *(*calls_value.list)[k].dict->find(key("function"));
             function_value.dict->set(key("arguments"), std::move(parsed));
           }
         entries.emplace_back(key("tool_calls"), std::move(calls_value));
       }
-      auto reasoning_it = message.find("reasoning");
-      if (reasoning_it == message.end() || reasoning_it->is_null()) reasoning_it = message.find("reasoning_content");
-      if (reasoning_it != message.end() && !reasoning_it->is_null()) {
-        Value reasoning = Value::from_json(*reasoning_it);
+      const ChatJson* reasoning_json = fields.reasoning && !fields.reasoning->is_null() ? fields.reasoning : fields.reasoning_content;
+      if (reasoning_json && !reasoning_json->is_null()) {
+        Value reasoning = Value::borrow_json(*reasoning_json);
         entries.emplace_back(key("reasoning"), reasoning);
         entries.emplace_back(key("reasoning_content"), std::move(reasoning));
       }
     } else if (role == "tool") {
-      auto id = message.find("tool_call_id");
-      if (id != message.end()) entries.emplace_back(key("tool_call_id"), Value::from_json(*id));
+      if (fields.tool_call_id) entries.emplace_back(key("tool_call_id"), Value::borrow_json(*fields.tool_call_id));
     }
-    auto name = message.find("name");
-    if (name != message.end() && name->is_string()) entries.emplace_back(key("name"), Value::string(name->get_ref<const std::string&>()));
+    if (fields.name && fields.name->is_string()) entries.emplace_back(key("name"), Value::borrowed_string(fields.name->get_ref<const std::string&>()));
     out.push_back(std::move(result));
   }
   return Value::make_list(std::move(out));
@@ -301,8 +378,7 @@ void add_json_entries(jinja::Object& dict, const ChatJson& object) {
 }  // namespace
 
 ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools) const {
-  std::deque<ChatJson> parsed_arguments;
-  return to_chat_json(prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI, parsed_arguments));
+  return to_chat_json(prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI));
 }
 
 std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOptions& options) const {
@@ -311,8 +387,7 @@ std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOpt
   VLLM_CHECK(options.tools.is_null() || options.tools.is_array(), InvalidArgument, "tools must be an array or null");
   const bool has_tools = !options.tools.is_null();
   const Compiled& compiled = pick(has_tools);
-  std::deque<ChatJson> parsed_arguments;  // outlives the values that borrow from it
-  Value prepared = prepare_values(messages, compiled.format == ChatContentFormat::OpenAI, parsed_arguments);
+  Value prepared = prepare_values(messages, compiled.format == ChatContentFormat::OpenAI);
   // transformers: render(messages=..., tools=..., documents=..., add_generation_prompt=..., **special_tokens, **kwargs)
   Value variables = Value::make_dict();
   jinja::Object& vars = *variables.dict;

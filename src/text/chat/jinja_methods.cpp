@@ -47,6 +47,16 @@ const std::string& arg_string(const CallArgs& args, size_t index, const std::str
 }
 
 std::string strip(const std::string& s, const Value* chars, bool left, bool right) {
+  if (!chars || chars->is_none()) {
+    // Whitespace at ASCII edges: no decoding. A non-ASCII edge takes the general path below.
+    size_t b = 0, e = s.size();
+    auto ascii = [](unsigned char c) { return c < 0x80; };
+    if (left)
+      while (b < e && ascii(s[b]) && is_python_space(static_cast<unsigned char>(s[b]))) ++b;
+    if (right)
+      while (e > b && ascii(s[e - 1]) && is_python_space(static_cast<unsigned char>(s[e - 1]))) --e;
+    if ((!left || b == e || ascii(s[b])) && (!right || b == e || ascii(s[e - 1]))) return s.substr(b, e - b);
+  }
   std::u32string text = utf8_decode(s);
   std::u32string set;
   bool custom = chars && !chars->is_none();
@@ -419,6 +429,10 @@ std::string to_lower(const std::string& s) {
 bool is_dict_method(const std::string& name) {
   static constexpr std::string_view names[] = {"items", "keys", "values", "get", "copy", "clear", "pop", "popitem", "setdefault", "update"};
   if (name.size() < 3 || name.size() > 10) return false;
+  switch (name[0]) {
+    case 'i': case 'k': case 'v': case 'g': case 'c': case 'p': case 's': case 'u': break;
+    default: return false;  // role, content, function, ...: no method starts so
+  }
   for (std::string_view n : names)
     if (n[0] == name[0] && n == name) return true;
   return false;
