@@ -80,46 +80,41 @@ std::shared_ptr<Storage> Storage::allocate_zeroed(size_t bytes, Device device) {
   return std::make_shared<Storage>(data, bytes, device, [bytes](void* p) { munmap(p, bytes); });
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+// A contiguous tensor over fresh storage from `allocate(bytes, device)`.
+template <typename Allocate>
+static Tensor contiguous_tensor(const Shape& shape, DType dtype, Device device, Allocate allocate) {
   for (int64_t extent : shape)
     VLLM_CHECK(extent >= 0, InvalidArgument, "negative extent in shape ", shape_to_string(shape));
+  return Tensor::from_storage(allocate(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device), shape,
+                              dtype);
+}
+
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
   Tensor t;
-  t.storage_ = Storage::allocate(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
+  t.storage_ = std::move(storage);
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
   return t;
 }
 
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  return contiguous_tensor(shape, dtype, device, Storage::allocate);
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
-  for (int64_t extent : shape)
-    VLLM_CHECK(extent >= 0, InvalidArgument, "negative extent in shape ", shape_to_string(shape));
-  if (device.is_cpu()) {
-    Tensor t;
-    t.storage_ = Storage::allocate_zeroed(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
-    t.shape_ = shape;
-    t.strides_ = contiguous_strides(shape);
-    t.dtype_ = dtype;
-    return t;
-  }
+  if (device.is_cpu()) return contiguous_tensor(shape, dtype, device, Storage::allocate_zeroed);
   Tensor t = empty(shape, dtype, device);
-  {
-    Tensor host = zeros(shape, dtype);
-    t.copy_from(host);
-  }
+  t.copy_from(zeros(shape, dtype));
   return t;
 }
 
 Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, Device device,
                          std::shared_ptr<void> owner) {
-  Tensor t;
   size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  t.storage_ = std::make_shared<Storage>(data, bytes, device,
-                                         [owner = std::move(owner)](void*) mutable { owner.reset(); });
-  t.shape_ = shape;
-  t.strides_ = contiguous_strides(shape);
-  t.dtype_ = dtype;
-  return t;
+  return from_storage(std::make_shared<Storage>(data, bytes, device,
+                                                [owner = std::move(owner)](void*) mutable { owner.reset(); }),
+                      shape, dtype);
 }
 
 Tensor Tensor::from_floats(const std::vector<float>& values, const Shape& shape, DType dtype) {

@@ -82,6 +82,8 @@ class Tensor {
   // A view over existing memory; `owner` keeps it alive (may be null for memory the caller owns).
   static Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device,
                           std::shared_ptr<void> owner);
+  // A contiguous tensor over the start of `storage`.
+  static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype);
   // Host tensors from values (tests and small metadata).
   static Tensor from_floats(const std::vector<float>& values, const Shape& shape,
                             DType dtype = DType::F32);
