@@ -445,6 +445,12 @@ Value f_replace(Interpreter& in, const Value& v, const CallArgs& a) {
 }
 
 Value f_trim(Interpreter& in, const Value& v, const CallArgs& a) {
+  if (v.is_string() && !v.markup && a.positional.empty() && a.keyword.empty()) {
+    // The common case: text that starts and ends with a non-space ASCII character is its own trim.
+    const std::string& s = v.str();
+    auto keeps = [](unsigned char c) { return c < 0x80 && !is_python_space(c); };
+    if (s.empty() || (keeps(s.front()) && keeps(s.back()))) return v;
+  }
   return in.call(find_method(Value::string(soft_str(v)), "strip"), a);
 }
 
