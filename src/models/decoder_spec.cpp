@@ -1,5 +1,6 @@
 #include "models/decoder_spec.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -25,6 +26,33 @@ nlohmann::json rope_for_layer(const ModelConfig& config, const std::string& laye
   return rope;
 }
 
+std::vector<float> bloom_alibi_slopes(int64_t num_heads) {
+  int64_t closest = int64_t{1} << static_cast<int>(std::floor(std::log2(static_cast<double>(num_heads))));
+  double base = std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(closest)) - 3)));
+  std::vector<float> slopes;
+  for (int64_t i = 1; i <= closest; ++i) slopes.push_back(static_cast<float>(std::pow(base, static_cast<double>(i))));
+  if (closest != num_heads) {
+    double extra_base = std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(2 * closest)) - 3)));
+    int64_t remaining = std::min(closest, num_heads - closest);
+    for (int64_t i = 0; i < remaining; ++i)
+      slopes.push_back(static_cast<float>(std::pow(extra_base, static_cast<double>(1 + 2 * i))));
+  }
+  return slopes;
+}
+
+std::vector<float> mpt_alibi_slopes(int64_t num_heads, double alibi_bias_max) {
+  int64_t power = int64_t{1} << static_cast<int>(std::ceil(std::log2(static_cast<double>(num_heads))));
+  std::vector<float> all;
+  for (int64_t i = 1; i <= power; ++i)
+    all.push_back(static_cast<float>(1.0 / std::pow(2.0, static_cast<double>(i) * alibi_bias_max / power)));
+  if (power == num_heads) return all;
+  std::vector<float> slopes;
+  for (int64_t i = 1; i < power; i += 2) slopes.push_back(all[i]);
+  for (int64_t i = 0; i < power; i += 2) slopes.push_back(all[i]);
+  slopes.resize(num_heads);
+  return slopes;
+}
+
 WeightMap llama_weight_map() {
   WeightMap map;
   map.packed = {{"qkv_proj", {"q_proj", "k_proj", "v_proj"}}, {"gate_up_proj", {"gate_proj", "up_proj"}}};
@@ -33,6 +61,33 @@ WeightMap llama_weight_map() {
 }
 
 DecoderSpec llama_like_spec(const ModelConfig& config, bool default_tie) {
+  return dense_spec(config, config.get_int("intermediate_size"), default_tie);
+}
+
+void set_partial_rotary(DecoderSpec& spec, const ModelConfig& config, double default_factor) {
+  double factor = default_factor;
+  if (config.has("rotary_pct")) factor = config.get_float("rotary_pct");
+  if (config.has("partial_rotary_factor")) factor = config.get_float("partial_rotary_factor");
+  if (!spec.layers.empty() && spec.layers.front().rope.contains("partial_rotary_factor"))
+    factor = spec.layers.front().rope["partial_rotary_factor"].get<double>();
+  spec.rotary_dim = static_cast<int64_t>(static_cast<double>(spec.head_dim) * factor);
+  if (config.has("rotary_emb_base"))
+    for (DecoderLayerSpec& layer : spec.layers)
+      if (!config.raw().contains("rope_parameters") && !config.has("rope_theta"))
+        layer.rope["rope_theta"] = config.get_float("rotary_emb_base");
+}
+
+void use_layer_norm(DecoderSpec& spec, const ModelConfig& config, const char* eps_key, double default_eps) {
+  spec.norm_kind = NormKind::LayerNorm;
+  spec.norm_eps = static_cast<float>(config.get_float(eps_key, default_eps));
+}
+
+void slide_every_layer(DecoderSpec& spec, const ModelConfig& config) {
+  if (!config.layer_types().empty()) return;
+  for (DecoderLayerSpec& layer : spec.layers) layer.sliding_window = config.sliding_window().value_or(0);
+}
+
+DecoderSpec dense_spec(const ModelConfig& config, int64_t intermediate_size, bool default_tie) {
   DecoderSpec spec;
   spec.architecture = config.architecture();
   spec.vocab_size = config.vocab_size();
@@ -41,7 +96,7 @@ DecoderSpec llama_like_spec(const ModelConfig& config, bool default_tie) {
   spec.num_heads = config.num_attention_heads();
   spec.num_kv_heads = config.num_key_value_heads();
   spec.head_dim = config.head_dim();
-  spec.intermediate_size = config.get_int("intermediate_size");
+  spec.intermediate_size = intermediate_size;
   spec.max_position_embeddings = config.max_position_embeddings().value_or(2048);
   VLLM_CHECK(spec.num_heads > 0 && spec.num_kv_heads > 0 && spec.num_heads % spec.num_kv_heads == 0,
              InvalidArgument, config.source(), ": num_attention_heads (", spec.num_heads,

@@ -17,6 +17,15 @@ namespace vllm {
 struct DecoderLayerSpec {
   int64_t sliding_window = 0;  // 0: full attention; else HF's window (key visible iff p - j < window)
   nlohmann::json rope;         // transformers 5.x rope dict for this layer
+  bool rotary = true;          // false: this layer's attention has no rotary (Cohere 2, EXAONE 4 global layers)
+};
+
+// Where the decoder applies q/k normalisation.
+enum class QkNorm {
+  None,
+  PerHead,         // over each head's head_dim, one weight shared by the heads (Qwen3, Persimmon)
+  PerHeadWeights,  // over each head's head_dim, a weight per head (Cohere, StableLM)
+  Full,            // over the whole q / k projection (OLMo 2)
 };
 
 struct DecoderSpec {
@@ -34,8 +43,26 @@ struct DecoderSpec {
   NormKind norm_kind = NormKind::RMSNorm;
   float norm_eps = 1e-6f;
   float norm_weight_offset = 0.0f;  // Gemma: x * (1 + w)
+  bool norm_affine = true;          // false: LayerNorm without weight or bias (OLMo)
+  bool pre_norms = true;            // norm each block's input (false: OLMo 2 / EXAONE 4 norm outputs only)
   bool sandwich_norms = false;      // Gemma 2/3: norm the attention and MLP outputs too
   bool qk_norm = false;             // per-head RMSNorm of q and k before rotary (Qwen3, Gemma 3)
+  QkNorm qk_norm_kind = QkNorm::PerHead;  // which q/k norm when qk_norm is set
+  NormKind qk_norm_norm_kind = NormKind::RMSNorm;
+  bool qk_norm_after_rotary = false;      // HunYuan
+  bool embedding_norm = false;      // a norm right after the embedding (Bloom)
+
+  // Block structure.
+  bool parallel_residual = false;   // x + attn(norm1(x)) + mlp(norm2(x)) (GPT-J, GPT-NeoX, Falcon, Phi, Cohere)
+  bool shared_input_norm = false;   // parallel_residual with one norm feeding both branches
+  bool gated_mlp = true;            // false: up -> act -> down (GPT-2, OPT, Starcoder2, Nemotron)
+
+  // Positions.
+  bool learned_positions = false;   // absolute position table model.embed_positions (GPT-2, OPT)
+  int64_t position_offset = 0;      // OPT's table starts at 2
+  bool alibi = false;               // ALiBi biases with alibi_slopes (Bloom, MPT)
+  std::vector<float> alibi_slopes;  // [num_heads]
+  float clip_qkv = 0.0f;            // 0: none, else q, k, v clamped to [-clip, clip] (OLMo, MPT)
 
   // Projections.
   bool qkv_bias = false;
@@ -55,6 +82,7 @@ struct DecoderSpec {
   float residual_multiplier = 1.0f;  // Granite
   float logits_scale = 1.0f;         // Granite 1 / logits_scaling
   bool tie_word_embeddings = false;
+  bool lm_head_bias = false;         // GPT-J, Phi
   int64_t recompute_at_length = 0;   // see Model::recompute_at_length
 
   std::vector<DecoderLayerSpec> layers;
@@ -64,6 +92,16 @@ struct DecoderSpec {
 // The fields most decoders share, read from config.json with HF's Llama defaults; a family
 // adjusts the result. `default_tie` is the family config class's tie_word_embeddings default.
 DecoderSpec llama_like_spec(const ModelConfig& config, bool default_tie);
+// llama_like_spec for configs that name the MLP width otherwise (n_inner, ffn_dim, ...).
+DecoderSpec dense_spec(const ModelConfig& config, int64_t intermediate_size, bool default_tie);
+
+// rotary_dim from partial_rotary_factor (rope dict or top level) or rotary_pct, else
+// `default_factor` (the config class's default); rotary_emb_base as the theta (GPT-NeoX 4.x).
+void set_partial_rotary(DecoderSpec& spec, const ModelConfig& config, double default_factor);
+// LayerNorm with the config's epsilon field.
+void use_layer_norm(DecoderSpec& spec, const ModelConfig& config, const char* eps_key, double default_eps);
+// 4.x configs without layer_types: every layer slides by sliding_window (when set).
+void slide_every_layer(DecoderSpec& spec, const ModelConfig& config);
 
 // HF's activation names ("silu", "gelu", "gelu_pytorch_tanh", "relu", "relu2", ...).
 ops::Activation parse_activation(const ModelConfig& config, const std::string& name);
@@ -71,6 +109,11 @@ ops::Activation parse_activation(const ModelConfig& config, const std::string& n
 // Layer l's rope dict for a config whose layers share one (partial_rotary_factor and
 // original_max_position_embeddings lifted from the top level where the dict lacks them).
 nlohmann::json rope_for_layer(const ModelConfig& config, const std::string& layer_type);
+
+// ALiBi slopes as HF computes them: Bloom's get_alibi_slopes (also BaiChuan, Falcon) and MPT's
+// build_mpt_alibi_tensor with alibi_bias_max.
+std::vector<float> bloom_alibi_slopes(int64_t num_heads);
+std::vector<float> mpt_alibi_slopes(int64_t num_heads, double alibi_bias_max);
 
 // The standard Llama-layout weight map: fused qkv and gate_up, inv_freq buffers ignored.
 WeightMap llama_weight_map();

@@ -30,30 +30,58 @@ void GenericDecoder::load(WeightLoader& loader) {
   int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
   embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
   auto norm = [&](const std::string& name, int64_t size) {
+    if (!s.norm_affine) return Norm::non_affine(s.norm_eps);
     return Norm::load(loader, name, size, s.norm_kind, s.norm_eps, s.norm_weight_offset);
   };
+  if (s.learned_positions)
+    embed_positions_ = loader.take("model.embed_positions.weight",
+                                   {s.max_position_embeddings + s.position_offset, s.hidden_size}, ParamStorage::Keep);
+  if (s.embedding_norm) embedding_norm_ = norm("model.embed_layernorm", s.hidden_size);
+  if (s.alibi) {
+    VLLM_CHECK(static_cast<int64_t>(s.alibi_slopes.size()) == s.num_heads, Internal, s.architecture, ": ",
+               s.alibi_slopes.size(), " ALiBi slopes for ", s.num_heads, " heads");
+    alibi_slopes_ = Tensor::from_floats(s.alibi_slopes, {s.num_heads}, DType::F32);
+  }
   for (int64_t i = 0; i < s.num_layers; ++i) {
     std::string prefix = str("model.layers.", i, ".");
     Layer layer;
-    layer.input_norm = norm(prefix + "input_layernorm", s.hidden_size);
+    if (s.pre_norms) layer.input_norm = norm(prefix + "input_layernorm", s.hidden_size);
     if (s.sandwich_norms) {
       layer.attention_output_norm = norm(prefix + "post_attention_layernorm", s.hidden_size);
-      layer.mlp_input_norm = norm(prefix + "pre_feedforward_layernorm", s.hidden_size);
+      if (s.pre_norms) layer.mlp_input_norm = norm(prefix + "pre_feedforward_layernorm", s.hidden_size);
       layer.mlp_output_norm = norm(prefix + "post_feedforward_layernorm", s.hidden_size);
-    } else {
+    } else if (s.pre_norms && !s.shared_input_norm) {
       layer.mlp_input_norm = norm(prefix + "post_attention_layernorm", s.hidden_size);
     }
     if (s.qk_norm) {
-      layer.q_norm = norm(prefix + "self_attn.q_norm", s.head_dim);
-      layer.k_norm = norm(prefix + "self_attn.k_norm", s.head_dim);
+      std::string q = prefix + "self_attn.q_norm", k = prefix + "self_attn.k_norm";
+      switch (s.qk_norm_kind) {
+        case QkNorm::None: break;
+        case QkNorm::PerHead:
+          layer.q_norm = Norm::load(loader, q, s.head_dim, s.qk_norm_norm_kind, s.norm_eps, s.norm_weight_offset);
+          layer.k_norm = Norm::load(loader, k, s.head_dim, s.qk_norm_norm_kind, s.norm_eps, s.norm_weight_offset);
+          break;
+        case QkNorm::PerHeadWeights:
+          layer.q_norm = Norm::load_per_head(loader, q, s.num_heads, s.head_dim, s.qk_norm_norm_kind, s.norm_eps);
+          layer.k_norm = Norm::load_per_head(loader, k, s.num_kv_heads, s.head_dim, s.qk_norm_norm_kind, s.norm_eps);
+          break;
+        case QkNorm::Full:
+          layer.q_norm = Norm::load(loader, q, q_size, s.qk_norm_norm_kind, s.norm_eps, s.norm_weight_offset);
+          layer.k_norm = Norm::load(loader, k, kv_size, s.qk_norm_norm_kind, s.norm_eps, s.norm_weight_offset);
+          break;
+      }
     }
     layer.qkv_proj = Linear::load(loader, prefix + "self_attn.qkv_proj", s.hidden_size, q_size + 2 * kv_size, s.qkv_bias);
     layer.o_proj = Linear::load(loader, prefix + "self_attn.o_proj", q_size, s.hidden_size, s.o_bias);
-    layer.gate_up_proj =
-        Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * s.intermediate_size, s.mlp_bias);
+    if (s.gated_mlp)
+      layer.gate_up_proj =
+          Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * s.intermediate_size, s.mlp_bias);
+    else
+      layer.gate_up_proj = Linear::load(loader, prefix + "mlp.up_proj", s.hidden_size, s.intermediate_size, s.mlp_bias);
     layer.down_proj = Linear::load(loader, prefix + "mlp.down_proj", s.intermediate_size, s.hidden_size, s.mlp_bias);
-    layer.rotary = std::make_unique<RotaryEmbedding>(s.layers[i].rope, s.rotary_dim, s.max_position_embeddings,
-                                                     s.rope_neox);
+    if (s.rotary_dim > 0 && s.layers[i].rotary)
+      layer.rotary = std::make_unique<RotaryEmbedding>(s.layers[i].rope, s.rotary_dim, s.max_position_embeddings,
+                                                       s.rope_neox);
     layer.sliding_window = s.layers[i].sliding_window;
     layers_.push_back(std::move(layer));
   }
@@ -64,6 +92,7 @@ void GenericDecoder::load(WeightLoader& loader) {
   } else {
     lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
   }
+  if (s.lm_head_bias) lm_head_bias_ = loader.take("lm_head.bias", {s.vocab_size}, ParamStorage::Float32);
 }
 
 Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,
@@ -73,31 +102,59 @@ Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const
   int64_t tokens = hidden.size(0);
   int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
   Tensor qkv = layer.qkv_proj.forward(hidden);  // [T, q_size + 2 kv_size]
-  Tensor query = qkv.slice(1, 0, q_size).contiguous().view({tokens, s.num_heads, s.head_dim});
-  Tensor key = qkv.slice(1, q_size, q_size + kv_size).contiguous().view({tokens, s.num_kv_heads, s.head_dim});
-  Tensor value =
-      qkv.slice(1, q_size + kv_size, q_size + 2 * kv_size).contiguous().view({tokens, s.num_kv_heads, s.head_dim});
-  if (s.qk_norm) {
+  if (s.clip_qkv > 0.0f) ops::clamp(qkv, -s.clip_qkv, s.clip_qkv);
+  Tensor query = qkv.slice(1, 0, q_size).contiguous();
+  Tensor key = qkv.slice(1, q_size, q_size + kv_size).contiguous();
+  Tensor value = qkv.slice(1, q_size + kv_size, q_size + 2 * kv_size).contiguous();
+  bool full_qk_norm = s.qk_norm && s.qk_norm_kind == QkNorm::Full;
+  if (full_qk_norm) {  // over the whole projection, before the heads split
     layer.q_norm.forward_inplace(query);
     layer.k_norm.forward_inplace(key);
   }
-  layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
+  query = query.view({tokens, s.num_heads, s.head_dim});
+  key = key.view({tokens, s.num_kv_heads, s.head_dim});
+  value = value.view({tokens, s.num_kv_heads, s.head_dim});
+  bool head_qk_norm = s.qk_norm && !full_qk_norm && s.qk_norm_kind != QkNorm::None;
+  if (head_qk_norm && !s.qk_norm_after_rotary) {
+    layer.q_norm.forward_inplace(query);
+    layer.k_norm.forward_inplace(key);
+  }
+  if (layer.rotary) layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
+  if (head_qk_norm && s.qk_norm_after_rotary) {
+    layer.q_norm.forward_inplace(query);
+    layer.k_norm.forward_inplace(key);
+  }
   ops::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 
   ops::AttentionParams params;
   params.scale = s.attention_scale;
   params.sliding_window = layer.sliding_window;
   params.logit_softcap = s.attn_logit_softcap;
+  params.alibi_slopes = alibi_slopes_;
   Tensor out = Tensor::empty({tokens, s.num_heads, s.head_dim}, DType::F32, hidden.device());
   ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, block_table, params, out);
   return layer.o_proj.forward(out.view({tokens, q_size}));
 }
 
 Tensor GenericDecoder::mlp(const Layer& layer, const Tensor& hidden) const {
-  Tensor gate_up = layer.gate_up_proj.forward(hidden);  // [T, 2 I]
+  Tensor gate_up = layer.gate_up_proj.forward(hidden);  // [T, 2 I], or [T, I] without gating
+  if (!spec_.gated_mlp) {
+    ops::activation(spec_.activation, gate_up, gate_up);
+    return layer.down_proj.forward(gate_up);
+  }
   Tensor activated = Tensor::empty({hidden.size(0), spec_.intermediate_size}, DType::F32, hidden.device());
   ops::activation_and_mul(spec_.activation, gate_up, activated);
   return layer.down_proj.forward(activated);
+}
+
+void GenericDecoder::add_position_embeddings(const Tensor& positions, Tensor& hidden) const {
+  Tensor host = positions.to(Device::cpu()).contiguous();
+  std::vector<int32_t> ids(host.data<int32_t>(), host.data<int32_t>() + host.numel());
+  for (int32_t& id : ids) id += static_cast<int32_t>(spec_.position_offset);
+  Tensor rows = Tensor::from_ints(ids, {static_cast<int64_t>(ids.size())}).to(hidden.device());
+  Tensor position_embeddings = Tensor::empty(hidden.shape(), DType::F32, hidden.device());
+  ops::embedding(rows, embed_positions_, position_embeddings);
+  ops::add(hidden, position_embeddings, hidden);
 }
 
 Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) {
@@ -106,11 +163,13 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
   Tensor hidden = Tensor::empty({tokens, s.hidden_size}, DType::F32, token_ids.device());  // residual stream
   ops::embedding(token_ids, embed_tokens_, hidden);
   if (s.embedding_scale != 1.0f) ops::scale(hidden, s.embedding_scale);
+  if (s.learned_positions) add_position_embeddings(batch.positions, hidden);
+  if (embedding_norm_.defined()) embedding_norm_.forward_inplace(hidden);
 
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
     Tensor normed = hidden.clone();
-    layer.input_norm.forward_inplace(normed);
+    if (layer.input_norm.defined()) layer.input_norm.forward_inplace(normed);
     // One table serves every layer, or each KV-cache group has its own.
     size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(layer_groups_[i]);
     VLLM_CHECK(group < batch.block_tables.size(), InvalidArgument, "batch has ", batch.block_tables.size(),
@@ -119,10 +178,21 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
                                      cache.key[i], cache.value[i]);
     if (layer.attention_output_norm.defined()) layer.attention_output_norm.forward_inplace(attention_out);
     if (s.residual_multiplier != 1.0f) ops::scale(attention_out, s.residual_multiplier);
+
+    if (s.parallel_residual) {  // both branches read the layer's input
+      if (!s.shared_input_norm) {
+        normed = hidden.clone();
+        layer.mlp_input_norm.forward_inplace(normed);
+      }
+      Tensor mlp_out = mlp(layer, normed);
+      ops::add(hidden, attention_out, hidden);
+      ops::add(hidden, mlp_out, hidden);
+      continue;
+    }
     ops::add(hidden, attention_out, hidden);
 
     normed = hidden.clone();
-    layer.mlp_input_norm.forward_inplace(normed);
+    if (layer.mlp_input_norm.defined()) layer.mlp_input_norm.forward_inplace(normed);
     Tensor mlp_out = mlp(layer, normed);
     if (layer.mlp_output_norm.defined()) layer.mlp_output_norm.forward_inplace(mlp_out);
     if (s.residual_multiplier != 1.0f) ops::scale(mlp_out, s.residual_multiplier);
@@ -134,7 +204,7 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
   ops::gather_rows(hidden, batch.logits_rows, rows);
   final_norm_.forward_inplace(rows);
   Tensor logits = Tensor::empty({rows.size(0), s.vocab_size}, DType::F32, hidden.device());
-  ops::linear(rows, lm_head_, Tensor(), logits);
+  ops::linear(rows, lm_head_, lm_head_bias_, logits);
   if (s.logits_scale != 1.0f) ops::scale(logits, s.logits_scale);
   if (s.final_logit_softcap > 0.0f) ops::softcap(logits, s.final_logit_softcap);
   return logits;

@@ -27,12 +27,13 @@ class GenericDecoder : public Model {
 
  private:
   struct Layer {
-    Norm input_norm;
+    Norm input_norm;             // pre_norms only
     Norm attention_output_norm;  // sandwich norms only
-    Norm mlp_input_norm;         // post_attention_layernorm (Llama) / pre_feedforward_layernorm (Gemma 2)
+    Norm mlp_input_norm;         // post_attention_layernorm (Llama) / pre_feedforward_layernorm (Gemma 2);
+                                 // undefined with shared_input_norm
     Norm mlp_output_norm;        // sandwich norms only
     Norm q_norm, k_norm;         // qk_norm only
-    Linear qkv_proj, o_proj, gate_up_proj, down_proj;
+    Linear qkv_proj, o_proj, gate_up_proj, down_proj;  // gate_up_proj holds up_proj without gated_mlp
     std::unique_ptr<RotaryEmbedding> rotary;
     int64_t sliding_window = 0;
   };
@@ -42,11 +43,16 @@ class GenericDecoder : public Model {
                    const Tensor& block_table, const Tensor& slot_mapping, Tensor& key_cache,
                    Tensor& value_cache) const;
   Tensor mlp(const Layer& layer, const Tensor& hidden) const;
+  void add_position_embeddings(const Tensor& positions, Tensor& hidden) const;
 
   DecoderSpec spec_;
   KVCacheSpec kv_cache_spec_;
   std::vector<int64_t> layer_groups_;  // KV-cache group of each layer
   Tensor embed_tokens_;  // [vocab, hidden]
+  Tensor embed_positions_;  // learned_positions only: [positions + offset, hidden]
+  Norm embedding_norm_;
+  Tensor alibi_slopes_;     // alibi only: [num_heads] f32
+  Tensor lm_head_bias_;
   std::vector<Layer> layers_;
   Norm final_norm_;
   Tensor lm_head_;       // [vocab, hidden]; the embedding itself when tied

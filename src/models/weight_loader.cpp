@@ -14,10 +14,12 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 
 std::string apply_renames(std::string name, const WeightMap& map) {
   for (const auto& [from, to] : map.renames) {
-    size_t at = name.find(from);
-    if (at == std::string::npos) continue;
-    for (; at != std::string::npos; at = name.find(from, at + to.size())) name.replace(at, from.size(), to);
-    break;
+    if (!from.empty() && from[0] == '^') {
+      if (name.compare(0, from.size() - 1, from, 1) == 0) name.replace(0, from.size() - 1, to);
+      continue;
+    }
+    for (size_t at = name.find(from); at != std::string::npos; at = name.find(from, at + to.size()))
+      name.replace(at, from.size(), to);
   }
   return name;
 }
@@ -33,6 +35,34 @@ std::string replace_component(const std::string& name, const std::string& compon
   return padded.substr(1);
 }
 }  // namespace
+
+Tensor deinterleave_qkv(const Tensor& tensor, int64_t kv_heads, int64_t q_per_kv, int64_t head_dim) {
+  Tensor source = tensor.contiguous();
+  int64_t groups = q_per_kv + 2;
+  VLLM_CHECK(source.dim() >= 1 && source.size(0) == kv_heads * groups * head_dim, InvalidArgument,
+             "fused qkv tensor of shape ", shape_to_string(source.shape()), " is not [", kv_heads, " x ",
+             groups, " x ", head_dim, ", ...]");
+  size_t row_bytes = source.nbytes() / static_cast<size_t>(source.size(0));
+  size_t block = row_bytes * static_cast<size_t>(head_dim);
+  Tensor out = Tensor::empty(source.shape(), source.dtype());
+  const char* in = static_cast<const char*>(source.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  auto copy = [&](int64_t g, int64_t slot) {
+    std::memcpy(dst, in + static_cast<size_t>(g * groups + slot) * block, block);
+    dst += block;
+  };
+  for (int64_t g = 0; g < kv_heads; ++g)
+    for (int64_t j = 0; j < q_per_kv; ++j) copy(g, j);
+  for (int64_t g = 0; g < kv_heads; ++g) copy(g, q_per_kv);
+  for (int64_t g = 0; g < kv_heads; ++g) copy(g, q_per_kv + 1);
+  return out;
+}
+
+Tensor transpose_2d(const Tensor& tensor) {
+  VLLM_CHECK(tensor.dim() == 2, InvalidArgument, "expected a 2-D tensor to transpose, got ",
+             shape_to_string(tensor.shape()));
+  return tensor.transpose(0, 1).contiguous();
+}
 
 WeightLoader::WeightLoader(const Checkpoint& checkpoint, WeightMap map, std::string architecture)
     : checkpoint_(&checkpoint), map_(std::move(map)), architecture_(std::move(architecture)) {
@@ -117,6 +147,8 @@ Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, 
   } else {
     return Tensor();
   }
+  for (const auto& [suffix, fix] : map_.transforms)
+    if (ends_with(name, suffix)) tensor = fix(tensor);
   VLLM_CHECK(tensor.shape() == shape, InvalidArgument, checkpoint_->directory().string(), ": tensor '",
              name, "' has shape ", shape_to_string(tensor.shape()), " but ", architecture_,
              " with this config.json expects ", shape_to_string(shape));
@@ -136,6 +168,7 @@ void WeightLoader::finish() const {
     if (consumed_.count(name)) continue;
     bool ignored = false;
     for (const std::string& suffix : map_.ignored_suffixes) ignored = ignored || ends_with(name, suffix);
+    for (const std::string& prefix : map_.ignored_prefixes) ignored = ignored || name.rfind(prefix, 0) == 0;
     if (!ignored) unused.push_back(name);
   }
   if (unused.empty()) return;

@@ -3,6 +3,7 @@
 // parameter that nothing fills, is an error naming it.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <random>
 #include <set>
@@ -17,8 +18,9 @@
 namespace vllm {
 
 struct WeightMap {
-  // Applied to checkpoint names before matching, first match wins: every occurrence of `from`
-  // becomes `to` ("transformer.h." -> "model.layers.").
+  // Applied to checkpoint names before matching, each rule in order to the previous result:
+  // every occurrence of `from` becomes `to` ("attn.c_proj" -> "self_attn.o_proj"); a `from`
+  // starting with '^' matches only at the start of the name ("^h." -> "model.layers.").
   std::vector<std::pair<std::string, std::string>> renames;
   // A parameter module concatenating checkpoint modules along dim 0 when the checkpoint does
   // not hold it fused: {"qkv_proj", {"q_proj", "k_proj", "v_proj"}} (vLLM's
@@ -26,7 +28,18 @@ struct WeightMap {
   std::vector<std::pair<std::string, std::vector<std::string>>> packed;
   // Checkpoint tensors known to be unused, by name suffix ("rotary_emb.inv_freq").
   std::vector<std::string> ignored_suffixes;
+  // Checkpoint tensors known to be unused, by name prefix ("model.mtp_layers.").
+  std::vector<std::string> ignored_prefixes;
+  // Load-time fixes of a checkpoint's layout, by (renamed) parameter-name suffix, applied before
+  // the shape check: Conv1D weights transposed, per-head interleaved fused qkv reordered.
+  std::vector<std::pair<std::string, std::function<Tensor(const Tensor&)>>> transforms;
 };
+
+// Rows of `tensor` (dim 0) reordered from a fused qkv grouped as [kv_heads, q_per_kv + 2,
+// head_dim] (GPT-NeoX, Bloom, Persimmon: q_per_kv = 1; Falcon's new decoder) into q | k | v.
+Tensor deinterleave_qkv(const Tensor& tensor, int64_t kv_heads, int64_t q_per_kv, int64_t head_dim);
+// A 2-D tensor transposed (GPT-2's Conv1D weights are stored [in, out]).
+Tensor transpose_2d(const Tensor& tensor);
 
 enum class ParamStorage {
   Keep,     // the checkpoint's floating dtype (matmul and embedding weights, widened in kernels)

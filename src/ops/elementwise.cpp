@@ -66,6 +66,13 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
   no_kernel(op, device);
 }
 
+void clamp(Tensor& x, float lo, float hi) {
+  const char* op = "clamp";
+  check_f32_contiguous(op, "x", x);
+  if (x.device().is_cpu()) return cpu::clamp(x, lo, hi);
+  no_kernel(op, x.device());
+}
+
 void scale(Tensor& x, float factor) {
   const char* op = "scale";
   check_f32_contiguous(op, "x", x);

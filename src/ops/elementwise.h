@@ -19,6 +19,8 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
 void add(const Tensor& a, const Tensor& b, Tensor& out);
 // x *= factor, in place.
 void scale(Tensor& x, float factor);
+// x = min(max(x, lo), hi), in place (clip_qkv of OLMo and MPT).
+void clamp(Tensor& x, float lo, float hi);
 // x = cap * tanh(x / cap), in place (Gemma 2 final logits).
 void softcap(Tensor& x, float cap);
 

@@ -34,6 +34,7 @@ void log_softmax(const Tensor& x, Tensor& out);
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
 void add(const Tensor& a, const Tensor& b, Tensor& out);
 void scale(Tensor& x, float factor);
+void clamp(Tensor& x, float lo, float hi);
 void softcap(Tensor& x, float cap);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 

@@ -82,6 +82,13 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
   });
 }
 
+void clamp(Tensor& x, float lo, float hi) {
+  float* p = x.data<float>();
+  parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) p[i] = std::min(std::max(p[i], lo), hi);
+  });
+}
+
 void scale(Tensor& x, float factor) {
   float* p = x.data<float>();
   parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
