@@ -137,6 +137,108 @@ def fixtures():
     f["granite_multipliers_5x"] = rope_5x(
         base("GraniteForCausalLM", "granite", embedding_multiplier=6.0, residual_multiplier=0.5,
              attention_multiplier=0.1, logits_scaling=4.0, tie_word_embeddings=True), 10000.0)
+    f.update(breadth_fixtures())
+    return f
+
+
+def gpt_base(arch, model_type, **extra):
+    """GPT-2-era spelling: n_embd, n_layer, n_head, n_positions."""
+    config = {"architectures": [arch], "model_type": model_type, "vocab_size": VOCAB, "n_embd": 64,
+              "n_layer": 2, "n_head": 4, "n_positions": 64, "layer_norm_epsilon": 1e-5,
+              "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16"}
+    config.update(extra)
+    return config
+
+
+def alias(arch, model_type, reference, **extra):
+    """A Llama-layout architecture without a transformers class: HF's reference is `reference`
+    (Llama, Qwen2) built from the same weights; config.json keeps the author's names."""
+    config = rope_4x(base(arch, model_type, **extra), 10000.0)
+    config["_hf"] = {"architectures": [reference[0]], "model_type": reference[1], **reference[2]}
+    return config
+
+
+def breadth_fixtures():
+    f = {}
+    f["gpt2_4x"] = gpt_base("GPT2LMHeadModel", "gpt2", n_inner=128, activation_function="gelu_new",
+                            tie_word_embeddings=True)
+    f["gpt_bigcode_mqa_4x"] = gpt_base("GPTBigCodeForCausalLM", "gpt_bigcode", n_inner=128, multi_query=True,
+                                       activation_function="gelu_pytorch_tanh", tie_word_embeddings=True)
+    f["gptj_partial_4x"] = gpt_base("GPTJForCausalLM", "gptj", rotary_dim=8, n_inner=128,
+                                    activation_function="gelu_new", tie_word_embeddings=False)
+    f["gpt_neox_parallel_4x"] = rope_4x(
+        base("GPTNeoXForCausalLM", "gpt_neox", num_key_value_heads=4, hidden_act="gelu", layer_norm_eps=1e-5,
+             rotary_pct=0.5, rotary_emb_base=10000, use_parallel_residual=True, max_position_embeddings=64), 10000.0)
+    del f["gpt_neox_parallel_4x"]["rope_theta"]
+    f["gpt_neox_serial_5x"] = rope_5x(
+        base("GPTNeoXForCausalLM", "gpt_neox", num_key_value_heads=4, hidden_act="gelu_new", layer_norm_eps=1e-5,
+             use_parallel_residual=False, attention_bias=False), 10000.0, {"partial_rotary_factor": 0.25})
+    f["opt_4x"] = {"architectures": ["OPTForCausalLM"], "model_type": "opt", "vocab_size": VOCAB,
+                   "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "ffn_dim": 128,
+                   "max_position_embeddings": 64, "word_embed_proj_dim": 64, "do_layer_norm_before": True,
+                   "activation_function": "relu", "enable_bias": True, "layer_norm_elementwise_affine": True,
+                   "tie_word_embeddings": True, "pad_token_id": 1, "bos_token_id": 2, "eos_token_id": 2,
+                   "torch_dtype": "bfloat16"}
+    f["bloom_alibi_4x"] = {"architectures": ["BloomForCausalLM"], "model_type": "bloom", "vocab_size": VOCAB,
+                           "hidden_size": 96, "n_layer": 2, "n_head": 6, "layer_norm_epsilon": 1e-5,
+                           "apply_residual_connection_post_layernorm": False, "tie_word_embeddings": True,
+                           "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0, "torch_dtype": "bfloat16"}
+    falcon = {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "vocab_size": VOCAB,
+              "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "layer_norm_epsilon": 1e-5,
+              "max_position_embeddings": 64, "rope_theta": 10000.0, "alibi": False, "bias": False,
+              "tie_word_embeddings": True, "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16"}
+    f["falcon_new_4x"] = dict(falcon, new_decoder_architecture=True, num_kv_heads=2, parallel_attn=True)
+    f["falcon_mqa_4x"] = dict(falcon, new_decoder_architecture=False, multi_query=True, parallel_attn=True)
+    f["falcon_serial_4x"] = dict(falcon, new_decoder_architecture=False, multi_query=False, parallel_attn=False,
+                                 bias=True)
+    f["phi_partial_4x"] = rope_4x(
+        base("PhiForCausalLM", "phi", num_key_value_heads=4, hidden_act="gelu_new", layer_norm_eps=1e-5,
+             partial_rotary_factor=0.5, qk_layernorm=False, max_position_embeddings=64), 10000.0)
+    f["stablelm_qk_4x"] = rope_4x(
+        base("StableLmForCausalLM", "stablelm", layer_norm_eps=1e-5, partial_rotary_factor=0.25,
+             use_qkv_bias=True, qk_layernorm=True, use_parallel_residual=False), 10000.0)
+    f["starcoder2_4x"] = rope_4x(
+        base("Starcoder2ForCausalLM", "starcoder2", hidden_act="gelu_pytorch_tanh", norm_epsilon=1e-5,
+             use_bias=True, sliding_window=8, tie_word_embeddings=True), 10000.0)
+    f["olmo_clip_4x"] = rope_4x(base("OlmoForCausalLM", "olmo", clip_qkv=2.0), 10000.0)
+    f["olmo2_5x"] = rope_5x(base("Olmo2ForCausalLM", "olmo2", rms_norm_eps=1e-6), 10000.0)
+    f["cohere_qk_4x"] = rope_4x(
+        base("CohereForCausalLM", "cohere", layer_norm_eps=1e-5, logit_scale=0.25, use_qk_norm=True,
+             tie_word_embeddings=True), 10000.0)
+    f["cohere2_5x"] = rope_5x(
+        base("Cohere2ForCausalLM", "cohere2", layer_norm_eps=1e-5, logit_scale=0.5, sliding_window=8,
+             num_hidden_layers=3, layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+             tie_word_embeddings=True), 10000.0)
+    f["nemotron_4x"] = rope_4x(
+        base("NemotronForCausalLM", "nemotron", head_dim=16, hidden_act="relu2", norm_eps=1e-5,
+             partial_rotary_factor=0.5), 10000.0)
+    f["glm_4x"] = rope_4x(
+        base("GlmForCausalLM", "glm", head_dim=16, partial_rotary_factor=0.5, attention_bias=True), 10000.0)
+    f["glm4_5x"] = rope_5x(
+        base("Glm4ForCausalLM", "glm4", head_dim=16, attention_bias=True), 10000.0, {"partial_rotary_factor": 0.5})
+    f["arcee_4x"] = rope_4x(base("ArceeForCausalLM", "arcee", hidden_act="relu2", head_dim=16), 10000.0)
+    f["exaone4_5x"] = rope_5x(
+        base("Exaone4ForCausalLM", "exaone4", head_dim=16, sliding_window=8, num_hidden_layers=3,
+             layer_types=["sliding_attention", "sliding_attention", "full_attention"]), 10000.0)
+    f["ernie4_5_4x"] = rope_4x(
+        base("Ernie4_5ForCausalLM", "ernie4_5", head_dim=16, use_bias=True, tie_word_embeddings=True), 10000.0)
+    f["hunyuan_dense_4x"] = rope_4x(
+        base("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense", head_dim=16, use_qk_norm=True), 10000.0)
+    f["persimmon_4x"] = rope_4x(
+        base("PersimmonForCausalLM", "persimmon", num_key_value_heads=4, hidden_act="relu2", layer_norm_eps=1e-5,
+             qk_layernorm=True, partial_rotary_factor=0.5), 25000.0)
+    f["mpt_alibi_clip_4x"] = {"architectures": ["MptForCausalLM"], "model_type": "mpt", "vocab_size": VOCAB,
+                              "d_model": 64, "n_heads": 4, "n_layers": 2, "expansion_ratio": 4, "max_seq_len": 64,
+                              "no_bias": True, "layer_norm_epsilon": 1e-5,
+                              "attn_config": {"alibi": True, "alibi_bias_max": 8, "clip_qkv": 2.0},
+                              "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16"}
+    f["internlm_bias_4x"] = alias("InternLMForCausalLM", "internlm", ("LlamaForCausalLM", "llama",
+                                  {"attention_bias": True}), bias=True)
+    f["internlm3_4x"] = alias("InternLM3ForCausalLM", "internlm3", ("Qwen2ForCausalLM", "qwen2",
+                              {"use_sliding_window": False}), head_dim=16, qkv_bias=True, bias=False)
+    f["aquila_4x"] = alias("AquilaForCausalLM", "aquila", ("LlamaForCausalLM", "llama", {}))
+    f["mimo_4x"] = alias("MiMoForCausalLM", "mimo", ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": False}),
+                         num_nextn_predict_layers=0)
     return f
 
 
@@ -144,7 +246,7 @@ def randomize(model, generator, gemma_norms):
     """Weights large enough for clear greedy margins; norm weights away from 1 to test them."""
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if name.endswith("norm.weight") or "layernorm" in name:
+            if name.endswith("norm.weight") or "layernorm" in name or (param.dim() == 1 and not name.endswith("bias")):
                 center = 0.0 if gemma_norms else 1.0
                 param.copy_(center + 0.2 * torch.randn(param.shape, generator=generator))
             elif name.endswith("bias"):
@@ -163,8 +265,10 @@ def make(name, config, out_dir, seed):
     directory = os.path.join(out_dir, name)
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
+    config = dict(config)
+    hf_only = config.pop("_hf", {})
     with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+        json.dump({**config, **hf_only}, f, indent=2)
     generator = torch.Generator().manual_seed(seed)
     hf_config = AutoConfig.from_pretrained(directory)
     model = AutoModelForCausalLM.from_config(hf_config, torch_dtype=torch.float32)
@@ -178,8 +282,13 @@ def make(name, config, out_dir, seed):
         if os.path.exists(path):
             os.remove(path)
 
-    model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32,
+    reference_config = None
+    if hf_only:  # the reference class reads its own config; ours stays config.json
+        merged = {**config, **hf_only}
+        reference_config = AutoConfig.for_model(merged.pop("model_type"), **merged)
+    model = AutoModelForCausalLM.from_pretrained(directory, config=reference_config, torch_dtype=torch.float32,
                                                  attn_implementation="eager").eval()
+
     prompts = []
     for length in PROMPT_LENGTHS:
         ids = torch.randint(3, VOCAB, (1, length), generator=generator)

@@ -1,0 +1,95 @@
+// OLMo (non-parametric LayerNorm, clip_qkv), OLMo 2 and EXAONE 4 (norms on the block outputs
+// only, q/k RMSNorm), Cohere and Cohere 2 (one LayerNorm feeding parallel attention and MLP,
+// GPT-J rotary, logit scale; Cohere 2 rotates only its sliding-window layers).
+#include <string>
+
+#include "models/generic_decoder.h"
+
+namespace vllm {
+namespace {
+
+// 4.x configs: `pattern` (an int, every pattern-th layer global; or "LLLG") to per-layer windows.
+void pattern_layers(DecoderSpec& spec, const ModelConfig& config, const nlohmann::json& pattern) {
+  if (!config.layer_types().empty()) return;
+  int64_t window = config.sliding_window().value_or(0);
+  if (window <= 0) return;
+  for (int64_t i = 0; i < spec.num_layers; ++i) {
+    bool global = false;
+    if (pattern.is_number_integer()) {
+      global = (i + 1) % pattern.get<int64_t>() == 0;
+    } else if (pattern.is_string() && !pattern.get<std::string>().empty()) {
+      const std::string text = pattern.get<std::string>();
+      global = text[static_cast<size_t>(i) % text.size()] == 'G';
+    }
+    spec.layers[i].sliding_window = global ? 0 : window;
+  }
+}
+
+// Cohere 2 and EXAONE 4: with sliding windows, only sliding layers rotate.
+void rotate_sliding_layers_only(DecoderSpec& spec) {
+  bool any = false;
+  for (const DecoderLayerSpec& layer : spec.layers) any = any || layer.sliding_window > 0;
+  if (!any) return;
+  for (DecoderLayerSpec& layer : spec.layers) layer.rotary = layer.sliding_window > 0;
+}
+
+DecoderSpec olmo_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.norm_kind = NormKind::LayerNorm;
+  spec.norm_affine = false;
+  spec.norm_eps = 1e-5f;
+  spec.clip_qkv = static_cast<float>(config.find_float("clip_qkv").value_or(0.0));
+  return spec;
+}
+
+DecoderSpec olmo2_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.pre_norms = false;
+  spec.sandwich_norms = true;
+  spec.qk_norm = true;
+  spec.qk_norm_kind = QkNorm::Full;
+  return spec;
+}
+
+DecoderSpec exaone4_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.pre_norms = false;
+  spec.sandwich_norms = true;
+  spec.qk_norm = true;
+  pattern_layers(spec, config, config.raw().value("sliding_window_pattern", nlohmann::json()));
+  rotate_sliding_layers_only(spec);
+  return spec;
+}
+
+DecoderSpec cohere_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/true);
+  use_layer_norm(spec, config, "layer_norm_eps", 1e-5);
+  spec.parallel_residual = spec.shared_input_norm = true;
+  spec.rope_neox = false;
+  spec.logits_scale = static_cast<float>(config.get_float("logit_scale", 0.0625));
+  if (config.get_bool("use_qk_norm", false)) {
+    spec.qk_norm = true;
+    spec.qk_norm_kind = QkNorm::PerHeadWeights;
+    spec.qk_norm_norm_kind = NormKind::LayerNorm;
+  }
+  return spec;
+}
+
+DecoderSpec cohere2_spec(const ModelConfig& config) {
+  DecoderSpec spec = cohere_spec(config);
+  pattern_layers(spec, config, config.raw().value("sliding_window_pattern", nlohmann::json(4)));
+  rotate_sliding_layers_only(spec);
+  return spec;
+}
+
+const std::vector<Task> kGenerate = {Task::Generate};
+
+ModelRegistrar olmo{{"OlmoForCausalLM", "olmo", kGenerate, {}, decoder_builder(olmo_spec)}};
+ModelRegistrar olmo_upper{{"OLMoForCausalLM", "olmo", kGenerate, {}, decoder_builder(olmo_spec)}};
+ModelRegistrar olmo2{{"Olmo2ForCausalLM", "olmo2", kGenerate, {}, decoder_builder(olmo2_spec)}};
+ModelRegistrar exaone4{{"Exaone4ForCausalLM", "exaone4", kGenerate, {}, decoder_builder(exaone4_spec)}};
+ModelRegistrar cohere{{"CohereForCausalLM", "cohere", kGenerate, {}, decoder_builder(cohere_spec)}};
+ModelRegistrar cohere2{{"Cohere2ForCausalLM", "cohere2", kGenerate, {}, decoder_builder(cohere2_spec)}};
+
+}  // namespace
+}  // namespace vllm
