@@ -29,6 +29,10 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--load-format", args.load_format, "auto, safetensors, or dummy (random weights)")
       ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  app.add_option("--model-impl", args.model_impl,
+                 "auto: the registered architecture; generic: an unknown decoder-only architecture with "
+                 "Llama-layout weights runs through the generic decoder (with a warning)")
+      ->check(CLI::IsMember({"auto", "generic"}));
   app.add_option("--device", args.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--generation-config", args.generation_config,
                  "auto: defaults from the model's generation_config.json; vllm: vLLM's own; or a folder");

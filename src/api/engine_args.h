@@ -30,6 +30,7 @@ struct EngineArgs {
   std::optional<int64_t> kv_cache_memory;     // --kv-cache-memory bytes
   double gpu_memory_utilization = 0.9;        // --gpu-memory-utilization
   std::string load_format = "auto";           // auto, safetensors, dummy
+  std::string model_impl = "auto";            // --model-impl auto|generic (ModelLoadOptions::model_impl)
   std::string device = "auto";                // auto, cpu, cuda
   std::string generation_config = "auto";     // auto (the model's generation_config.json), vllm, or a folder
   std::string scheduling_policy = "fcfs";     // fcfs, priority

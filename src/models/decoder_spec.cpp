@@ -53,6 +53,61 @@ std::vector<float> mpt_alibi_slopes(int64_t num_heads, double alibi_bias_max) {
   return slopes;
 }
 
+namespace {
+const char* activation_name(ops::Activation activation) {
+  switch (activation) {
+    case ops::Activation::Silu: return "silu";
+    case ops::Activation::Gelu: return "gelu";
+    case ops::Activation::GeluTanh: return "gelu_tanh";
+    case ops::Activation::Relu: return "relu";
+    case ops::Activation::Relu2: return "relu2";
+  }
+  return "unknown";
+}
+
+const char* qk_norm_name(const DecoderSpec& spec) {
+  if (!spec.qk_norm) return "none";
+  switch (spec.qk_norm_kind) {
+    case QkNorm::None: return "none";
+    case QkNorm::PerHead: return "per_head";
+    case QkNorm::PerHeadWeights: return "per_head_weights";
+    case QkNorm::Full: return "full_projection";
+  }
+  return "unknown";
+}
+}  // namespace
+
+nlohmann::json describe_spec(const DecoderSpec& spec) {
+  using json = nlohmann::json;
+  json layers = json::array();
+  for (const DecoderLayerSpec& layer : spec.layers)
+    layers.push_back({{"sliding_window", layer.sliding_window},
+                      {"rope", spec.rotary_dim > 0 && layer.rotary ? layer.rope : json()}});
+  std::string norm = spec.norm_kind == NormKind::RMSNorm ? "rms_norm" : "layer_norm";
+  if (!spec.norm_affine) norm += " (no affine)";
+  return {
+      {"sizes", {{"vocab", spec.vocab_size}, {"hidden", spec.hidden_size}, {"layers", spec.num_layers},
+                 {"heads", spec.num_heads}, {"kv_heads", spec.num_kv_heads}, {"head_dim", spec.head_dim},
+                 {"intermediate", spec.intermediate_size}, {"max_positions", spec.max_position_embeddings}}},
+      {"norm", {{"kind", norm}, {"eps", spec.norm_eps}, {"weight_offset", spec.norm_weight_offset},
+                {"pre_norms", spec.pre_norms}, {"output_norms", spec.sandwich_norms},
+                {"embedding_norm", spec.embedding_norm}, {"qk_norm", qk_norm_name(spec)},
+                {"qk_norm_after_rotary", spec.qk_norm_after_rotary}}},
+      {"block", {{"parallel_residual", spec.parallel_residual}, {"shared_input_norm", spec.shared_input_norm},
+                 {"gated_mlp", spec.gated_mlp}, {"activation", activation_name(spec.activation)},
+                 {"qkv_bias", spec.qkv_bias}, {"o_bias", spec.o_bias}, {"mlp_bias", spec.mlp_bias},
+                 {"clip_qkv", spec.clip_qkv}}},
+      {"positions", {{"rotary_dim", spec.rotary_dim}, {"rope_style", spec.rope_neox ? "neox" : "gptj"},
+                     {"learned", spec.learned_positions}, {"learned_offset", spec.position_offset},
+                     {"alibi_slopes", spec.alibi ? json(spec.alibi_slopes) : json()}}},
+      {"scales", {{"attention", spec.attention_scale}, {"attn_logit_softcap", spec.attn_logit_softcap},
+                  {"final_logit_softcap", spec.final_logit_softcap}, {"embedding", spec.embedding_scale},
+                  {"residual", spec.residual_multiplier}, {"logits", spec.logits_scale}}},
+      {"lm_head", {{"tied", spec.tie_word_embeddings}, {"bias", spec.lm_head_bias}}},
+      {"layers", layers},
+  };
+}
+
 WeightMap llama_weight_map() {
   WeightMap map;
   map.packed = {{"qkv_proj", {"q_proj", "k_proj", "v_proj"}}, {"gate_up_proj", {"gate_proj", "up_proj"}}};

@@ -115,6 +115,10 @@ nlohmann::json rope_for_layer(const ModelConfig& config, const std::string& laye
 std::vector<float> bloom_alibi_slopes(int64_t num_heads);
 std::vector<float> mpt_alibi_slopes(int64_t num_heads, double alibi_bias_max);
 
+// The spec's switches as JSON (`vllm-cpp inspect`): sizes, norms, attention, MLP, positions,
+// scales and per-layer windows / rope.
+nlohmann::json describe_spec(const DecoderSpec& spec);
+
 // The standard Llama-layout weight map: fused qkv and gate_up, inv_freq buffers ignored.
 WeightMap llama_weight_map();
 

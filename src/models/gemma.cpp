@@ -60,9 +60,9 @@ DecoderSpec gemma3_spec(const ModelConfig& config) {
 
 const std::vector<Task> kGenerate = {Task::Generate};
 
-ModelRegistrar gemma{{"GemmaForCausalLM", "gemma", kGenerate, {}, decoder_builder(gemma_spec)}};
-ModelRegistrar gemma2{{"Gemma2ForCausalLM", "gemma2", kGenerate, {}, decoder_builder(gemma2_spec)}};
-ModelRegistrar gemma3{{"Gemma3ForCausalLM", "gemma3", kGenerate, {}, decoder_builder(gemma3_spec)}};
+ModelRegistrar gemma{{"GemmaForCausalLM", "gemma", kGenerate, {}, decoder_builder(gemma_spec), decoder_describer(gemma_spec)}};
+ModelRegistrar gemma2{{"Gemma2ForCausalLM", "gemma2", kGenerate, {}, decoder_builder(gemma2_spec), decoder_describer(gemma2_spec)}};
+ModelRegistrar gemma3{{"Gemma3ForCausalLM", "gemma3", kGenerate, {}, decoder_builder(gemma3_spec), decoder_describer(gemma3_spec)}};
 
 }  // namespace
 }  // namespace vllm

@@ -210,6 +210,10 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
   return logits;
 }
 
+ModelDescriber decoder_describer(DecoderSpec (*make_spec)(const ModelConfig&)) {
+  return [make_spec](const ModelConfig& config) { return describe_spec(make_spec(config)); };
+}
+
 ModelBuilder decoder_builder(DecoderSpec (*make_spec)(const ModelConfig&)) {
   return [make_spec](const ModelConfig& config, const ModelLoadOptions& options) -> std::unique_ptr<Model> {
     return std::make_unique<GenericDecoder>(make_spec(config), options);

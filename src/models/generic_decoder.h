@@ -60,5 +60,7 @@ class GenericDecoder : public Model {
 
 // Builds a GenericDecoder from a spec function: the one line a family registers.
 ModelBuilder decoder_builder(DecoderSpec (*make_spec)(const ModelConfig&));
+// The spec a config gives, as JSON (describe_spec), for `vllm-cpp inspect`.
+ModelDescriber decoder_describer(DecoderSpec (*make_spec)(const ModelConfig&));
 
 }  // namespace vllm

@@ -16,7 +16,7 @@ DecoderSpec granite_spec(const ModelConfig& config) {
 
 const std::vector<Task> kGenerate = {Task::Generate};
 
-ModelRegistrar granite{{"GraniteForCausalLM", "granite", kGenerate, {}, decoder_builder(granite_spec)}};
+ModelRegistrar granite{{"GraniteForCausalLM", "granite", kGenerate, {}, decoder_builder(granite_spec), decoder_describer(granite_spec)}};
 
 }  // namespace
 }  // namespace vllm

@@ -17,8 +17,8 @@ DecoderSpec mistral_spec(const ModelConfig& config) {
 
 const std::vector<Task> kGenerate = {Task::Generate};
 
-ModelRegistrar llama{{"LlamaForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec)}};
-ModelRegistrar mistral{{"MistralForCausalLM", "llama", kGenerate, {}, decoder_builder(mistral_spec)}};
+ModelRegistrar llama{{"LlamaForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
+ModelRegistrar mistral{{"MistralForCausalLM", "llama", kGenerate, {}, decoder_builder(mistral_spec), decoder_describer(mistral_spec)}};
 
 }  // namespace
 }  // namespace vllm

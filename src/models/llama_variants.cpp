@@ -78,19 +78,19 @@ DecoderSpec mimo_spec(const ModelConfig& config) {
 
 const std::vector<Task> kGenerate = {Task::Generate};
 
-ModelRegistrar glm{{"GlmForCausalLM", "glm", kGenerate, {}, decoder_builder(glm_spec)}};
-ModelRegistrar glm4{{"Glm4ForCausalLM", "glm4", kGenerate, {}, decoder_builder(glm4_spec)}};
-ModelRegistrar arcee{{"ArceeForCausalLM", "arcee", kGenerate, {}, decoder_builder(arcee_spec)}};
-ModelRegistrar ernie{{"Ernie4_5_ForCausalLM", "ernie4_5", kGenerate, {}, decoder_builder(ernie4_5_spec)}};
-ModelRegistrar ernie_hf{{"Ernie4_5ForCausalLM", "ernie4_5", kGenerate, {}, decoder_builder(ernie4_5_spec)}};
-ModelRegistrar hunyuan{{"HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense", kGenerate, {}, decoder_builder(hunyuan_dense_spec)}};
-ModelRegistrar aquila{{"AquilaForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec)}};
-ModelRegistrar aquila_model{{"AquilaModel", "llama", kGenerate, {}, decoder_builder(llama_spec)}};
-ModelRegistrar xverse{{"XverseForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec)}};
-ModelRegistrar gritlm{{"GritLM", "llama", kGenerate, {}, decoder_builder(llama_spec)}};
-ModelRegistrar internlm{{"InternLMForCausalLM", "internlm", kGenerate, {}, decoder_builder(internlm_spec)}};
-ModelRegistrar internlm3{{"InternLM3ForCausalLM", "internlm3", kGenerate, {}, decoder_builder(internlm3_spec)}};
-ModelRegistrar mimo{{"MiMoForCausalLM", "mimo", kGenerate, {}, decoder_builder(mimo_spec)}};
+ModelRegistrar glm{{"GlmForCausalLM", "glm", kGenerate, {}, decoder_builder(glm_spec), decoder_describer(glm_spec)}};
+ModelRegistrar glm4{{"Glm4ForCausalLM", "glm4", kGenerate, {}, decoder_builder(glm4_spec), decoder_describer(glm4_spec)}};
+ModelRegistrar arcee{{"ArceeForCausalLM", "arcee", kGenerate, {}, decoder_builder(arcee_spec), decoder_describer(arcee_spec)}};
+ModelRegistrar ernie{{"Ernie4_5_ForCausalLM", "ernie4_5", kGenerate, {}, decoder_builder(ernie4_5_spec), decoder_describer(ernie4_5_spec)}};
+ModelRegistrar ernie_hf{{"Ernie4_5ForCausalLM", "ernie4_5", kGenerate, {}, decoder_builder(ernie4_5_spec), decoder_describer(ernie4_5_spec)}};
+ModelRegistrar hunyuan{{"HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense", kGenerate, {}, decoder_builder(hunyuan_dense_spec), decoder_describer(hunyuan_dense_spec)}};
+ModelRegistrar aquila{{"AquilaForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
+ModelRegistrar aquila_model{{"AquilaModel", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
+ModelRegistrar xverse{{"XverseForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
+ModelRegistrar gritlm{{"GritLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
+ModelRegistrar internlm{{"InternLMForCausalLM", "internlm", kGenerate, {}, decoder_builder(internlm_spec), decoder_describer(internlm_spec)}};
+ModelRegistrar internlm3{{"InternLM3ForCausalLM", "internlm3", kGenerate, {}, decoder_builder(internlm3_spec), decoder_describer(internlm3_spec)}};
+ModelRegistrar mimo{{"MiMoForCausalLM", "mimo", kGenerate, {}, decoder_builder(mimo_spec), decoder_describer(mimo_spec)}};
 
 }  // namespace
 }  // namespace vllm

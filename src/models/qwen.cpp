@@ -29,8 +29,8 @@ DecoderSpec qwen3_spec(const ModelConfig& config) {
 
 const std::vector<Task> kGenerate = {Task::Generate};
 
-ModelRegistrar qwen2{{"Qwen2ForCausalLM", "qwen2", kGenerate, {}, decoder_builder(qwen2_spec)}};
-ModelRegistrar qwen3{{"Qwen3ForCausalLM", "qwen3", kGenerate, {}, decoder_builder(qwen3_spec)}};
+ModelRegistrar qwen2{{"Qwen2ForCausalLM", "qwen2", kGenerate, {}, decoder_builder(qwen2_spec), decoder_describer(qwen2_spec)}};
+ModelRegistrar qwen3{{"Qwen3ForCausalLM", "qwen3", kGenerate, {}, decoder_builder(qwen3_spec), decoder_describer(qwen3_spec)}};
 
 }  // namespace
 }  // namespace vllm

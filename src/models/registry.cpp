@@ -53,9 +53,23 @@ const ArchitectureInfo& ModelRegistry::get(const ModelConfig& config) {
        "' is not supported (supported: ", known, ")");
 }
 
+const ArchitectureInfo& ModelRegistry::resolve(const ModelConfig& config, const std::string& model_impl) {
+  VLLM_CHECK(model_impl == "auto" || model_impl == "generic", InvalidArgument, "--model-impl '", model_impl,
+             "' is not supported (auto, generic)");
+  if (model_impl == "generic" && !find(config.architecture())) {
+    const ArchitectureInfo* fallback = find(kGenericFallbackArchitecture);
+    VLLM_CHECK(fallback, Internal, kGenericFallbackArchitecture, " is not registered");
+    log_warning(config.source(), ": architecture '", config.architecture(),
+                "' is not registered; --model-impl generic runs it as the Llama layout through the generic "
+                "decoder (weights must follow Llama's names; outputs are unverified)");
+    return *fallback;
+  }
+  return get(config);
+}
+
 std::unique_ptr<Model> load_model(const ModelLoadOptions& options, const nlohmann::json& hf_overrides) {
   ModelConfig config = ModelConfig::from_directory(options.model_dir, hf_overrides);
-  const ArchitectureInfo& info = ModelRegistry::get(config);
+  const ArchitectureInfo& info = ModelRegistry::resolve(config, options.model_impl);
   log_info("loading ", info.name, " (family ", info.family, ") from ", options.model_dir.string());
   return info.build(config, options);
 }

@@ -30,10 +30,16 @@ struct ModelLoadOptions {
   Device device = Device::cpu();
   bool dummy_weights = false;       // --load-format dummy: random weights of the right shapes
   uint64_t dummy_seed = 0;
+  // --model-impl: "auto" (the registered architecture, else Unsupported) or "generic" (an
+  // unregistered architecture runs as the Llama layout through the generic decoder, with a warning).
+  std::string model_impl = "auto";
 };
 
 using ModelBuilder =
     std::function<std::unique_ptr<Model>(const ModelConfig& config, const ModelLoadOptions& options)>;
+// What a builder would build from a config, without weights (`vllm-cpp inspect`): the decoder
+// spec's switches as JSON.
+using ModelDescriber = std::function<nlohmann::json(const ModelConfig& config)>;
 
 struct ArchitectureInfo {
   std::string name;    // "LlamaForCausalLM"
@@ -41,6 +47,7 @@ struct ArchitectureInfo {
   std::vector<Task> tasks;
   ModelFeatures features;
   ModelBuilder build;
+  ModelDescriber describe;  // may be empty
 };
 
 class ModelRegistry {
@@ -51,7 +58,13 @@ class ModelRegistry {
   // Unsupported naming the architecture, the config file and the supported names.
   static const ArchitectureInfo& get(const ModelConfig& config);
   static std::vector<std::string> names();
+  // The architecture `options.model_impl` selects for `config`: the registered one, or with
+  // "generic" the Llama layout for an unknown name (a warning). Unsupported otherwise.
+  static const ArchitectureInfo& resolve(const ModelConfig& config, const std::string& model_impl);
 };
+
+// The architecture an unknown name falls back to with --model-impl generic.
+inline constexpr const char* kGenericFallbackArchitecture = "LlamaForCausalLM";
 
 struct ModelRegistrar {
   explicit ModelRegistrar(ArchitectureInfo info) { ModelRegistry::add(std::move(info)); }

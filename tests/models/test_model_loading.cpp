@@ -177,3 +177,27 @@ TEST(ModelLoading, DummyWeightsNeedNoCheckpoint) {
 }
 
 }  // namespace
+
+// --model-impl generic: an unregistered architecture name with Llama-layout weights loads through
+// the generic decoder and gives the registered Llama's logits; without it the error stays.
+TEST(ModelImpl, GenericFallsBackToTheLlamaLayout) {
+  namespace fs = std::filesystem;
+  fs::path source = vllm::testing::source_dir() / "tests/data/models/llama_gqa_5x";
+  fs::path dir = fs::temp_directory_path() / ("vllm_model_impl_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy(source, dir, fs::copy_options::recursive);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+  config["architectures"] = {"SomeNewLlamaForCausalLM"};
+  std::ofstream(dir / "config.json") << config.dump();
+
+  ModelLoadOptions options;
+  options.model_dir = dir;
+  EXPECT_THROW(load_model(options), Error);
+  options.model_impl = "generic";
+  std::unique_ptr<Model> model = load_model(options);
+  EXPECT_EQ(model->architecture(), "SomeNewLlamaForCausalLM");
+  options.model_impl = "transformers";
+  EXPECT_THROW(load_model(options), Error);
+  fs::remove_all(dir);
+}

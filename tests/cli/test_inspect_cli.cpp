@@ -1,0 +1,89 @@
+// `vllm-cpp inspect` on committed fixtures: architecture, family, tasks, parameter count, spec,
+// fields without effect, and --model-impl generic for an unregistered architecture name.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string run(const std::string& args, int* status = nullptr) {
+  std::string command = std::string(VLLM_BINARY) + " inspect " + args + " 2>&1";
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  std::array<char, 4096> buffer;
+  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) out.append(buffer.data(), n);
+  int rc = pclose(pipe);
+  if (status) *status = rc;
+  return out;
+}
+
+fs::path fixture(const std::string& name) { return vllm::testing::source_dir() / "tests/data/models" / name; }
+
+TEST(InspectCli, Gpt2Fixture) {
+  int status = 0;
+  std::string out = run("--json " + fixture("gpt2_4x").string() + " --hf-overrides '{\"my_unused_field\": 3}'", &status);
+  ASSERT_EQ(status, 0) << out;
+  nlohmann::json report = nlohmann::json::parse(out);
+  EXPECT_EQ(report["architecture"], "GPT2LMHeadModel");
+  EXPECT_EQ(report["family"], "gpt2");
+  EXPECT_EQ(report["tasks"], nlohmann::json::array({"generate"}));
+  // wte 512x64 + wpe 64x64 + final norm 2x64 + 2 layers of (2 norms 4x64, qkv 64x192+192,
+  // o 64x64+64, fc 64x128+128, proj 128x64+64).
+  int64_t per_layer = 4 * 64 + 64 * 192 + 192 + 64 * 64 + 64 + 64 * 128 + 128 + 128 * 64 + 64;
+  EXPECT_EQ(report["parameters"]["count"].get<int64_t>(), 512 * 64 + 64 * 64 + 2 * 64 + 2 * per_layer);
+  EXPECT_EQ(report["parameters"]["by_dtype"].begin().key(), "bfloat16");
+  const nlohmann::json& spec = report["spec"];
+  EXPECT_EQ(spec["norm"]["kind"], "layer_norm");
+  EXPECT_EQ(spec["positions"]["learned"], true);
+  EXPECT_EQ(spec["block"]["gated_mlp"], false);
+  EXPECT_EQ(spec["lm_head"]["tied"], true);
+  std::vector<std::string> unused = report["fields_without_effect"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(unused.begin(), unused.end(), "my_unused_field"), unused.end()) << out;
+  EXPECT_EQ(std::find(unused.begin(), unused.end(), "n_embd"), unused.end()) << out;
+}
+
+TEST(InspectCli, TextReport) {
+  int status = 0;
+  std::string out = run(fixture("bloom_alibi_4x").string(), &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("architecture: BloomForCausalLM"), std::string::npos) << out;
+  EXPECT_NE(out.find("family: bloom (generic decoder)"), std::string::npos) << out;
+  EXPECT_NE(out.find("tasks: generate"), std::string::npos) << out;
+  EXPECT_NE(out.find("parameters: "), std::string::npos) << out;
+  EXPECT_NE(out.find("\"alibi_slopes\""), std::string::npos) << out;
+}
+
+TEST(InspectCli, ModelImplGenericRunsAnUnknownLlamaLayoutName) {
+  fs::path dir = fs::temp_directory_path() / ("vllm_inspect_generic_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy(fixture("llama_gqa_5x"), dir, fs::copy_options::recursive);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+  config["architectures"] = {"MyOwnLlamaForCausalLM"};
+  std::ofstream(dir / "config.json") << config.dump(2);
+
+  int status = 0;
+  std::string out = run(dir.string(), &status);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("'MyOwnLlamaForCausalLM' is not supported"), std::string::npos) << out;
+
+  out = run("--model-impl generic " + dir.string(), &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("architecture: MyOwnLlamaForCausalLM"), std::string::npos) << out;
+  EXPECT_NE(out.find("generic decoder as LlamaForCausalLM"), std::string::npos) << out;
+  EXPECT_NE(out.find("is not registered"), std::string::npos) << out;  // the warning
+  fs::remove_all(dir);
+}
+
+}  // namespace
