@@ -5,7 +5,9 @@
 namespace vllm {
 
 LLM::LLM(const EngineArgs& args)
-    : engine_(std::make_unique<LLMEngine>(args)), chat_template_override_(args.chat_template) {}
+    : engine_(std::make_unique<LLMEngine>(args)),
+      chat_template_override_(args.chat_template),
+      chat_template_content_format_(args.chat_template_content_format) {}
 
 SamplingParams LLM::default_sampling_params() const {
   SamplingParams params;
@@ -65,6 +67,7 @@ std::vector<RequestOutput> LLM::generate(const std::vector<std::vector<int32_t>>
 std::vector<RequestOutput> LLM::chat(const std::vector<nlohmann::json>& conversations, const SamplingParams& params,
                                      const ChatTemplateOptions& options) {
   ChatTemplate chat_template = ChatTemplate::from_directory(engine_->model_dir(), chat_template_override_);
+  chat_template.set_content_format(chat_template_content_format_);
   std::vector<EngineRequest> requests;
   for (const nlohmann::json& messages : conversations) {
     EngineRequest request;

@@ -42,6 +42,7 @@ class LLM {
 
   std::unique_ptr<LLMEngine> engine_;
   std::string chat_template_override_;
+  std::string chat_template_content_format_;
   uint64_t next_id_ = 0;
 };
 

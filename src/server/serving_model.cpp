@@ -39,8 +39,9 @@ ServingModel make_serving_model(const EngineClient& engine, const EngineArgs& ar
   }
   fs::path tokenizer_dir = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
   try {
-    model.chat_template =
-        std::make_shared<ChatTemplate>(ChatTemplate::from_directory(tokenizer_dir, args.chat_template));
+    auto chat_template = std::make_shared<ChatTemplate>(ChatTemplate::from_directory(tokenizer_dir, args.chat_template));
+    chat_template->set_content_format(args.chat_template_content_format);
+    model.chat_template = chat_template;
   } catch (const Error& error) {
     if (!args.chat_template.empty()) throw;  // a --chat-template the user gave must work
     model.chat_template_error = str(

@@ -140,7 +140,21 @@ const ChatTemplate::Compiled& ChatTemplate::pick(bool has_tools) const {
 
 const std::string& ChatTemplate::source(bool has_tools) const { return pick(has_tools).source; }
 
-ChatContentFormat ChatTemplate::content_format(bool has_tools) const { return pick(has_tools).format; }
+ChatContentFormat ChatTemplate::content_format(bool has_tools) const {
+  return forced_format_ ? *forced_format_ : pick(has_tools).format;
+}
+
+void ChatTemplate::set_content_format(const std::string& format) {
+  if (format == "auto") {
+    forced_format_.reset();
+  } else if (format == "string") {
+    forced_format_ = ChatContentFormat::String;
+  } else if (format == "openai") {
+    forced_format_ = ChatContentFormat::OpenAI;
+  } else {
+    fail(ErrorKind::InvalidArgument, "chat template content format '", format, "' is not one of auto, string, openai");
+  }
+}
 
 namespace {
 
@@ -387,7 +401,7 @@ std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOpt
   VLLM_CHECK(options.tools.is_null() || options.tools.is_array(), InvalidArgument, "tools must be an array or null");
   const bool has_tools = !options.tools.is_null();
   const Compiled& compiled = pick(has_tools);
-  Value prepared = prepare_values(messages, compiled.format == ChatContentFormat::OpenAI);
+  Value prepared = prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI);
   // transformers: render(messages=..., tools=..., documents=..., add_generation_prompt=..., **special_tokens, **kwargs)
   Value variables = Value::make_dict();
   jinja::Object& vars = *variables.dict;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,9 @@ class ChatTemplate {
   // The messages as the template sees them (vLLM's parse_chat_messages + _postprocess_messages).
   ChatJson prepare_messages(const ChatJson& messages, bool has_tools) const;
   ChatContentFormat content_format(bool has_tools) const;
+  // vLLM's --chat-template-content-format: "auto" (detect from the template), "string" or
+  // "openai"; InvalidArgument for anything else.
+  void set_content_format(const std::string& format);
 
   // The same special tokens with another template (a request's "chat_template").
   ChatTemplate with_template(const std::string& source) const;
@@ -64,6 +68,7 @@ class ChatTemplate {
   struct Compiled;
   std::shared_ptr<const Compiled> default_, tool_use_;
   ChatJson special_tokens_ = ChatJson::object();
+  std::optional<ChatContentFormat> forced_format_;  // --chat-template-content-format other than auto
 
   const Compiled& pick(bool has_tools) const;
 };
