@@ -18,6 +18,9 @@ import sys
 
 import torch
 import transformers
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import authors_code_reference  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM
 
 VOCAB = 512
@@ -158,6 +161,17 @@ def alias(arch, model_type, reference, **extra):
     return config
 
 
+def authors(arch, model_type, converter, reference, drop=(), **extra):
+    """An authors'-code architecture: `reference` builds and runs it, `converter` renames its weights.
+    `drop`: the twin's config fields the authors' config.json does not have (the reference keeps them)."""
+    config = alias(arch, model_type, reference, **extra)
+    for key in drop:
+        config["_hf"].setdefault(key, config.pop(key))
+    if converter:
+        config["_convert"] = converter
+    return config
+
+
 def breadth_fixtures():
     f = {}
     f["gpt2_4x"] = gpt_base("GPT2LMHeadModel", "gpt2", n_inner=128, activation_function="gelu_new",
@@ -237,6 +251,43 @@ def breadth_fixtures():
     f["internlm3_4x"] = alias("InternLM3ForCausalLM", "internlm3", ("Qwen2ForCausalLM", "qwen2",
                               {"use_sliding_window": False}), head_dim=16, qkv_bias=True, bias=False)
     f["aquila_4x"] = alias("AquilaForCausalLM", "aquila", ("LlamaForCausalLM", "llama", {}))
+    # Authors'-code architectures (tools/authors_code_reference.py): a transformers twin's
+    # fixture, its checkpoint rewritten in the authors' names.
+    f["internlm2_gqa_4x"] = authors("InternLM2ForCausalLM", "internlm2", "internlm2", ("LlamaForCausalLM", "llama", {}),
+                                    bias=False)
+    f["baichuan_7b_4x"] = authors("BaiChuanForCausalLM", "baichuan", "baichuan", ("LlamaForCausalLM", "llama", {}),
+                                  num_key_value_heads=4)
+    f["baichuan_13b_alibi_4x"] = authors("BaichuanForCausalLM", "baichuan", "baichuan",
+                                         ("LlamaForCausalLM", "llama", {}), num_key_value_heads=4,
+                                         drop=("rope_theta",))
+    f["baichuan_13b_alibi_4x"]["_reference"] = "alibi"
+    qwen = authors("QWenLMHeadModel", "qwen", "qwen", ("Qwen2ForCausalLM", "qwen2",
+                   {"use_sliding_window": False, "intermediate_size": 128}),
+                   num_key_value_heads=4, intermediate_size=256, layer_norm_epsilon=1e-5, kv_channels=16,
+                   rotary_pct=1.0, rotary_emb_base=10000, seq_length=256, no_bias=True, use_logn_attn=False,
+                   drop=("num_key_value_heads", "rms_norm_eps", "rope_theta"))
+    f["qwen_v1_4x"] = qwen
+    f["chatglm_4x"] = authors("ChatGLMModel", "chatglm", "chatglm", ("GlmForCausalLM", "glm",
+                              {"partial_rotary_factor": 0.5, "attention_bias": True, "head_dim": 16,
+                               "num_key_value_heads": 2, "intermediate_size": 128, "rms_norm_eps": 1e-5}),
+                              num_layers=2, kv_channels=16, multi_query_attention=True, multi_query_group_num=2,
+                              ffn_hidden_size=128, layernorm_epsilon=1e-5, padded_vocab_size=VOCAB, seq_length=256,
+                              add_bias_linear=False, add_qkv_bias=True, rmsnorm=True, post_layer_norm=True,
+                              apply_residual_connection_post_layernorm=False, original_rope=True, rope_ratio=1.0,
+                              drop=("num_hidden_layers", "intermediate_size", "num_key_value_heads", "rms_norm_eps",
+                                    "rope_theta", "max_position_embeddings", "vocab_size"))
+    f["exaone_4x"] = authors("ExaoneForCausalLM", "exaone", "exaone", ("LlamaForCausalLM", "llama",
+                             {"rms_norm_eps": 1e-5}), num_layers=2, layer_norm_epsilon=1e-5,
+                             activation_function="silu", drop=("num_hidden_layers", "rms_norm_eps"))
+    f["minicpm_4x"] = authors("MiniCPMForCausalLM", "minicpm", None, ("GraniteForCausalLM", "granite",
+                              {"embedding_multiplier": 12.0, "residual_multiplier": 1.4 / math.sqrt(2),
+                               "logits_scaling": 64 / 16, "attention_multiplier": 0.25}),
+                              scale_emb=12.0, scale_depth=1.4, dim_model_base=16, tie_word_embeddings=True)
+    # Not committed: vllm-cpp does not match HF's Falcon ALiBi yet (Unsupported).
+    f["falcon_alibi_4x"] = dict(falcon, new_decoder_architecture=False, multi_query=False, parallel_attn=False,
+                                bias=True, alibi=True)
+    f["gpt_bigcode_mha_4x"] = gpt_base("GPTBigCodeForCausalLM", "gpt_bigcode", n_inner=128, multi_query=False,
+                                       activation_function="gelu_pytorch_tanh", tie_word_embeddings=True)
     f["mimo_4x"] = alias("MiMoForCausalLM", "mimo", ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": False}),
                          num_nextn_predict_layers=0)
     return f
@@ -261,12 +312,35 @@ def topk_entries(logprobs):
     return [[int(i), float(v)] for i, v in zip(ids.tolist(), values.tolist())]
 
 
+def custom_prompt(model, ids, config):
+    """Prompt logprobs and a greedy continuation through authors_code_reference's forward (no
+    cache: the whole sequence each step), EOS masked as HF's min_new_tokens does."""
+    forward = lambda seq: authors_code_reference.alibi_llama_logits(model, seq)
+    length = ids.shape[1]
+    prompt_logprobs = torch.log_softmax(forward(ids).float(), dim=-1)
+    seq, tokens, steps = ids, [], []
+    for _ in range(NEW_TOKENS):
+        logits = forward(seq)[-1].float()
+        lp = torch.log_softmax(logits, dim=-1)
+        top2 = torch.topk(lp, 2).values
+        steps.append({"top": topk_entries(lp), "margin": float(top2[0] - top2[1])})
+        masked = logits.clone()
+        masked[config["eos_token_id"]] = float("-inf")
+        token = int(torch.argmax(masked))
+        tokens.append(token)
+        seq = torch.cat([seq, torch.tensor([[token]])], dim=1)
+    return {"input_ids": ids[0].tolist(), "prompt_top": [topk_entries(prompt_logprobs[i]) for i in range(length)],
+            "greedy_tokens": tokens, "greedy_steps": steps}
+
+
 def make(name, config, out_dir, seed):
     directory = os.path.join(out_dir, name)
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
     config = dict(config)
     hf_only = config.pop("_hf", {})
+    converter = config.pop("_convert", None)
+    custom_reference = config.pop("_reference", None)
     with open(os.path.join(directory, "config.json"), "w") as f:
         json.dump({**config, **hf_only}, f, indent=2)
     generator = torch.Generator().manual_seed(seed)
@@ -292,6 +366,9 @@ def make(name, config, out_dir, seed):
     prompts = []
     for length in PROMPT_LENGTHS:
         ids = torch.randint(3, VOCAB, (1, length), generator=generator)
+        if custom_reference:
+            prompts.append(custom_prompt(model, ids, config))
+            continue
         with torch.no_grad():
             logits = model(ids).logits[0].float()
             prompt_logprobs = torch.log_softmax(logits, dim=-1)
@@ -309,6 +386,8 @@ def make(name, config, out_dir, seed):
             "greedy_tokens": out.sequences[0, length:].tolist(),
             "greedy_steps": steps,
         })
+    if converter:
+        authors_code_reference.convert_checkpoint(os.path.join(directory, "model.safetensors"), converter, config)
     expected = {"transformers": transformers.__version__, "torch": torch.__version__,
                 "top_k": TOP_K, "prompts": prompts}
     with open(os.path.join(directory, "expected.json"), "w") as f:

@@ -45,9 +45,13 @@ DecoderSpec gpt2_spec(const ModelConfig& config) {
 
 DecoderSpec gpt_bigcode_spec(const ModelConfig& config) {
   DecoderSpec spec = gpt2_like(config, "gelu_pytorch_tanh");
-  VLLM_CHECK(config.get_bool("multi_query", true), Unsupported, config.source(),
-             ": GPTBigCode without multi_query is not supported");
-  spec.num_kv_heads = 1;
+  if (config.get_bool("multi_query", true)) {
+    spec.num_kv_heads = 1;  // c_attn: q | k | v
+  } else {                  // c_attn: per head [q, k, v]
+    int64_t heads = spec.num_heads, head_dim = spec.head_dim;
+    auto fix = [heads, head_dim](const Tensor& t) { return deinterleave_qkv(t, heads, 1, head_dim); };
+    spec.weights.transforms = {{"qkv_proj.weight", fix}, {"qkv_proj.bias", fix}};
+  }
   return spec;
 }
 
