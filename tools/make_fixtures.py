@@ -251,6 +251,9 @@ def breadth_fixtures():
     f["internlm3_4x"] = alias("InternLM3ForCausalLM", "internlm3", ("Qwen2ForCausalLM", "qwen2",
                               {"use_sliding_window": False}), head_dim=16, qkv_bias=True, bias=False)
     f["aquila_4x"] = alias("AquilaForCausalLM", "aquila", ("LlamaForCausalLM", "llama", {}))
+    # Committed as copies of aquila_4x's weights and outputs under these names.
+    f["xverse_4x"] = alias("XverseForCausalLM", "xverse", ("LlamaForCausalLM", "llama", {}))
+    f["gritlm_4x"] = alias("GritLM", "gritlm", ("LlamaForCausalLM", "llama", {}))
     # Authors'-code architectures (tools/authors_code_reference.py): a transformers twin's
     # fixture, its checkpoint rewritten in the authors' names.
     f["internlm2_gqa_4x"] = authors("InternLM2ForCausalLM", "internlm2", "internlm2", ("LlamaForCausalLM", "llama", {}),
