@@ -1,32 +1,97 @@
-// Gated activations on the GPU: out[t, i] = silu(x[t, i]) * x[t, I + i].
-#include <cuda_runtime.h>
-
-#include "backend/cuda/cuda_backend.h"
-#include "core/error.h"
+// Activations and their gated forms on the GPU, in f32 with the CPU's formulas (expf/erff/tanhf,
+// not the fast intrinsics).
+#include "backend/cuda/cuda_common.cuh"
 
 namespace vllm::cuda {
 namespace {
 
-__global__ void silu_and_mul_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t rows, int64_t width) {
-  int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (index >= rows * width) return;
-  int64_t row = index / width, column = index % width;
-  float gate = x[row * 2 * width + column];
-  float up = x[row * 2 * width + width + column];
-  out[index] = gate / (1.0f + __expf(-gate)) * up;
+using namespace detail;
+using ops::Activation;
+
+constexpr int kThreads = 256;
+
+template <Activation kind>
+__device__ __forceinline__ float apply(float x) {
+  if constexpr (kind == Activation::Silu) {
+    return x / (1.0f + expf(-x));
+  } else if constexpr (kind == Activation::Gelu) {
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+  } else if constexpr (kind == Activation::GeluTanh) {
+    const float inner = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (1.0f + tanhf(inner));
+  } else if constexpr (kind == Activation::Relu) {
+    return x > 0.0f ? x : 0.0f;
+  } else {
+    const float r = x > 0.0f ? x : 0.0f;
+    return r * r;
+  }
+}
+
+template <Activation kind>
+__global__ void activation_kernel(const float* x, float* out, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = apply<kind>(x[i]);
+}
+
+// x rows may be strided (x_stride), out contiguous [rows, width].
+template <Activation kind>
+__global__ void activation_and_mul_kernel(const float* __restrict__ x, int64_t x_stride,
+                                          float* __restrict__ out, int64_t rows, int64_t width) {
+  const int64_t total = rows * width;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = i / width, column = i % width;
+    const float* x_row = x + row * x_stride;
+    out[i] = apply<kind>(x_row[column]) * x_row[width + column];
+  }
+}
+
+template <Activation kind>
+void launch(const Tensor& x, Tensor& out) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  activation_kernel<kind><<<grid_for(n, kThreads), kThreads>>>(x.data<float>(), out.data<float>(), n);
+  check_launch("activation_kernel");
+}
+
+template <Activation kind>
+void launch_and_mul(const Tensor& x, Tensor& out) {
+  const int64_t rows = out.size(0), width = out.size(1);
+  if (rows * width == 0) return;
+  activation_and_mul_kernel<kind><<<grid_for(rows * width, kThreads), kThreads>>>(
+      x.data<float>(), x.stride(0), out.data<float>(), rows, width);
+  check_launch("activation_and_mul_kernel");
 }
 
 }  // namespace
 
+void activation(Activation kind, const Tensor& x, Tensor& out) {
+  set_device(x.device());
+  switch (kind) {
+    case Activation::Silu: return launch<Activation::Silu>(x, out);
+    case Activation::Gelu: return launch<Activation::Gelu>(x, out);
+    case Activation::GeluTanh: return launch<Activation::GeluTanh>(x, out);
+    case Activation::Relu: return launch<Activation::Relu>(x, out);
+    case Activation::Relu2: return launch<Activation::Relu2>(x, out);
+  }
+  fail(ErrorKind::InvalidArgument, "activation: unknown kind ", static_cast<int>(kind));
+}
+
+void activation_and_mul(Activation kind, const Tensor& x, Tensor& out) {
+  set_device(x.device());
+  switch (kind) {
+    case Activation::Silu: return launch_and_mul<Activation::Silu>(x, out);
+    case Activation::Gelu: return launch_and_mul<Activation::Gelu>(x, out);
+    case Activation::GeluTanh: return launch_and_mul<Activation::GeluTanh>(x, out);
+    case Activation::Relu: return launch_and_mul<Activation::Relu>(x, out);
+    case Activation::Relu2: return launch_and_mul<Activation::Relu2>(x, out);
+  }
+  fail(ErrorKind::InvalidArgument, "activation_and_mul: unknown kind ", static_cast<int>(kind));
+}
+
 void silu_and_mul(const Tensor& x, Tensor& out) {
-  VLLM_CHECK(x.device().is_cuda() && x.dtype() == DType::F32 && x.is_contiguous() && x.dim() == 2 &&
-                 out.shape() == Shape({x.size(0), x.size(1) / 2}),
-             InvalidArgument, "cuda::silu_and_mul: unsupported ", x.to_string(), " -> ", out.to_string());
-  int64_t total = out.numel();
-  int threads = 256;
-  int blocks = static_cast<int>((total + threads - 1) / threads);
-  if (blocks > 0) silu_and_mul_kernel<<<blocks, threads>>>(x.data<float>(), out.data<float>(), x.size(0), x.size(1) / 2);
-  check(cudaGetLastError(), "silu_and_mul_kernel launch");
+  cuda::activation_and_mul(Activation::Silu, x, out);
 }
 
 }  // namespace vllm::cuda

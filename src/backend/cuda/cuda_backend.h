@@ -1,11 +1,20 @@
 // The CUDA backend's entry points. Built only when nvcc is found (VLLM_HAVE_CUDA); the same
 // binary runs CPU-only where no GPU or driver is present (cudart is linked statically and
 // reports "no device").
+//
+// The kernels mirror the ops API (src/ops/*.h) for tensors on one CUDA device: f32 activations,
+// f32/bf16/f16 weights widened in the kernel, f32 KV cache. Arguments are validated by the op
+// entry points (shapes, dtypes, strides, devices); the kernels assume valid input. Index data that
+// lives on the device (token ids, rows, slots, positions, block tables) is not read back to the
+// host: an out-of-range index is skipped (or, for embedding/gather_rows, yields a NaN row) rather
+// than raising InvalidArgument as the CPU kernels do. All launches use the default stream.
 #pragma once
 
 #include <string>
 
 #include "core/tensor.h"
+#include "ops/activation.h"
+#include "ops/attention.h"
 
 namespace vllm::cuda {
 
@@ -16,9 +25,44 @@ std::string device_name(int index);
 
 // Throws vllm::Error naming `what` and CUDA's message when `status` is an error.
 void check(int status, const char* what);
+// Checks the last launch error (cudaGetLastError) and names the kernel.
+void check_launch(const char* kernel);
+// Makes `device` current (every entry point calls it for its tensors' device).
+void set_device(Device device);
 
-// Kernels (tensors on a CUDA device, f32, contiguous), the CUDA side of the ops API.
+// linear_cuda.cu
+void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);
+
+// norm_cuda.cu
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset, Tensor& out);
-void silu_and_mul(const Tensor& x, Tensor& out);
+void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps,
+                        float weight_offset);
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, Tensor& out);
+
+// rotary_cuda.cu
+void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
+                      const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox);
+
+// attention_cuda.cu
+void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
+                       Tensor& value_cache, const Tensor& slot_mapping);
+void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
+                     const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
+                     const ops::AttentionParams& params, Tensor& out);
+
+// activation_cuda.cu
+void activation(ops::Activation kind, const Tensor& x, Tensor& out);
+void activation_and_mul(ops::Activation kind, const Tensor& x, Tensor& out);
+void silu_and_mul(const Tensor& x, Tensor& out);  // activation_and_mul(Silu, ...)
+
+// elementwise_cuda.cu
+void softmax(Tensor& x);
+void log_softmax(const Tensor& x, Tensor& out);
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
+void add(const Tensor& a, const Tensor& b, Tensor& out);
+void scale(Tensor& x, float factor);
+void clamp(Tensor& x, float lo, float hi);
+void softcap(Tensor& x, float cap);
+void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 
 }  // namespace vllm::cuda

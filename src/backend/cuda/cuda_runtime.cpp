@@ -12,6 +12,14 @@ void check(int status, const char* what) {
   fail(kind, "CUDA error in ", what, ": ", cudaGetErrorName(error), " (", cudaGetErrorString(error), ")");
 }
 
+void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+void set_device(Device device) {
+  VLLM_CHECK(device.is_cuda(), InvalidArgument, "cuda: tensor on ", device.to_string(),
+             " passed to a CUDA kernel");
+  check(cudaSetDevice(device.index), "cudaSetDevice");
+}
+
 int device_count() {
   static const int count = [] {
     int n = 0;

@@ -1,0 +1,148 @@
+// Helpers shared by the CUDA kernels: weight widening, strided row addressing, block reductions
+// and launch sizing.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/cuda_backend.h"
+#include "core/error.h"
+
+namespace vllm::cuda::detail {
+
+// Weight element types as kernel template arguments.
+enum class WType : int { F32, BF16, F16 };
+
+inline WType weight_type(const Tensor& w) {
+  switch (w.dtype()) {
+    case DType::F32: return WType::F32;
+    case DType::BF16: return WType::BF16;
+    case DType::F16: return WType::F16;
+    default: fail(ErrorKind::InvalidArgument, "cuda: weight dtype ", dtype_name(w.dtype()),
+                  " is not a float type");
+  }
+}
+
+template <WType W>
+struct WeightStorage;
+template <>
+struct WeightStorage<WType::F32> { using type = float; };
+template <>
+struct WeightStorage<WType::BF16> { using type = uint16_t; };
+template <>
+struct WeightStorage<WType::F16> { using type = uint16_t; };
+
+template <WType W>
+__device__ __forceinline__ float widen(typename WeightStorage<W>::type v) {
+  if constexpr (W == WType::F32) {
+    return v;
+  } else if constexpr (W == WType::BF16) {
+    return __uint_as_float(static_cast<uint32_t>(v) << 16);
+  } else {
+    return __half2float(__ushort_as_half(v));
+  }
+}
+
+// Runtime-typed weight read (small 1-D weights: norm scales, biases, embedding rows).
+struct WeightRef {
+  const void* data = nullptr;
+  WType type = WType::F32;
+  __device__ __forceinline__ float operator[](int64_t i) const {
+    switch (type) {
+      case WType::BF16: return widen<WType::BF16>(static_cast<const uint16_t*>(data)[i]);
+      case WType::F16: return widen<WType::F16>(static_cast<const uint16_t*>(data)[i]);
+      default: return static_cast<const float*>(data)[i];
+    }
+  }
+};
+
+inline WeightRef weight_ref(const Tensor& w) {
+  if (!w.defined()) return {};
+  return {w.raw_data(), weight_type(w)};
+}
+
+// Rows of a tensor along its last dim, whose up to 3 leading dims may be strided (the CPU's Rows).
+struct RowLayout {
+  int leading = 0;
+  int64_t sizes[3] = {1, 1, 1};
+  int64_t strides[3] = {0, 0, 0};
+  __device__ __forceinline__ int64_t offset(int64_t row) const {
+    int64_t off = 0;
+    for (int d = leading - 1; d >= 0; --d) {
+      off += (row % sizes[d]) * strides[d];
+      row /= sizes[d];
+    }
+    return off;
+  }
+};
+
+inline RowLayout row_layout(const Tensor& t) {
+  RowLayout layout;
+  layout.leading = static_cast<int>(t.dim() - 1);
+  VLLM_CHECK(layout.leading <= 3, InvalidArgument, "cuda: at most 4 dimensions, got ", t.to_string());
+  for (int d = 0; d < layout.leading; ++d) {
+    layout.sizes[d] = t.size(d);
+    layout.strides[d] = t.stride(d);
+  }
+  return layout;
+}
+
+inline int64_t row_count(const Tensor& t) {
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < t.dim(); ++d) rows *= t.size(d);
+  return rows;
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// Block-wide sum, result in every thread. blockDim.x a multiple of 32, at most 1024. `scratch`
+// holds 32 values; the call ends with a barrier so scratch can be reused.
+template <typename T>
+__device__ T block_sum(T v, T* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = warp_sum(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  T total = lane < warps ? scratch[lane] : T(0);
+  total = warp_sum(total);
+  __syncthreads();
+  return total;
+}
+
+__device__ inline float block_max(float v, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = warp_max(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float total = lane < warps ? scratch[lane] : -INFINITY;
+  total = warp_max(total);
+  __syncthreads();
+  return total;
+}
+
+// Threads per block for a row of `n` elements: a multiple of 32 in [32, 1024].
+inline int row_threads(int64_t n) {
+  int threads = 32;
+  while (threads < 1024 && threads < n) threads *= 2;
+  return threads;
+}
+
+// Blocks for a grid-stride elementwise loop over n elements.
+inline unsigned grid_for(int64_t n, int threads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  if (blocks > 65535LL * 32) blocks = 65535LL * 32;
+  return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
+}
+
+}  // namespace vllm::cuda::detail
