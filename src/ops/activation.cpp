@@ -1,6 +1,9 @@
 #include "ops/activation.h"
 
 #include "backend/cpu/cpu_ops.h"
+#ifdef VLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "ops/op_checks.h"
 
 namespace vllm::ops {
@@ -16,6 +19,9 @@ void activation(Activation kind, const Tensor& x, Tensor& out) {
   check_same_shape(op, "x", x, "out", out);
   Device device = common_device(op, {&x, &out});
   if (device.is_cpu()) return cpu::activation(kind, x, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::activation(kind, x, out);
+#endif
   no_kernel(op, device);
 }
 
@@ -32,6 +38,9 @@ void activation_and_mul(Activation kind, const Tensor& x, Tensor& out) {
              " [T, I]");
   Device device = common_device(op, {&x, &out});
   if (device.is_cpu()) return cpu::activation_and_mul(kind, x, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::activation_and_mul(kind, x, out);
+#endif
   no_kernel(op, device);
 }
 

@@ -1,6 +1,9 @@
 #include "ops/attention.h"
 
 #include "backend/cpu/cpu_ops.h"
+#ifdef VLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "ops/op_checks.h"
 
 namespace vllm::ops {
@@ -56,6 +59,9 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
              describe(value_cache));
   Device device = common_device(op, {&key, &value, &key_cache, &value_cache, &slot_mapping});
   if (device.is_cpu()) return cpu::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
+#endif
   no_kernel(op, device);
 }
 
@@ -106,6 +112,11 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
   if (device.is_cpu())
     return cpu::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,
                                 params, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda())
+    return cuda::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,
+                                 params, out);
+#endif
   no_kernel(op, device);
 }
 

@@ -1,6 +1,9 @@
 #include "ops/elementwise.h"
 
 #include "backend/cpu/cpu_ops.h"
+#ifdef VLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "ops/op_checks.h"
 
 namespace vllm::ops {
@@ -22,6 +25,9 @@ void softmax(Tensor& x) {
   VLLM_CHECK(x.dim() >= 1, InvalidArgument, op, ": x must have a last dimension, got ", describe(x));
   Device device = x.device();
   if (device.is_cpu()) return cpu::softmax(x);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::softmax(x);
+#endif
   no_kernel(op, device);
 }
 
@@ -33,6 +39,9 @@ void log_softmax(const Tensor& x, Tensor& out) {
   VLLM_CHECK(x.dim() >= 1, InvalidArgument, op, ": x must have a last dimension, got ", describe(x));
   Device device = common_device(op, {&x, &out});
   if (device.is_cpu()) return cpu::log_softmax(x, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::log_softmax(x, out);
+#endif
   no_kernel(op, device);
 }
 
@@ -51,6 +60,9 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
              describe(ids), " and table ", describe(table));
   Device device = common_device(op, {&ids, &table, &out});
   if (device.is_cpu()) return cpu::embedding(ids, table, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::embedding(ids, table, out);
+#endif
   no_kernel(op, device);
 }
 
@@ -63,6 +75,9 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
   check_same_shape(op, "a", a, "out", out);
   Device device = common_device(op, {&a, &b, &out});
   if (device.is_cpu()) return cpu::add(a, b, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::add(a, b, out);
+#endif
   no_kernel(op, device);
 }
 
@@ -70,6 +85,9 @@ void clamp(Tensor& x, float lo, float hi) {
   const char* op = "clamp";
   check_f32_contiguous(op, "x", x);
   if (x.device().is_cpu()) return cpu::clamp(x, lo, hi);
+#ifdef VLLM_HAVE_CUDA
+  if (x.device().is_cuda()) return cuda::clamp(x, lo, hi);
+#endif
   no_kernel(op, x.device());
 }
 
@@ -77,6 +95,9 @@ void scale(Tensor& x, float factor) {
   const char* op = "scale";
   check_f32_contiguous(op, "x", x);
   if (x.device().is_cpu()) return cpu::scale(x, factor);
+#ifdef VLLM_HAVE_CUDA
+  if (x.device().is_cuda()) return cuda::scale(x, factor);
+#endif
   no_kernel(op, x.device());
 }
 
@@ -85,6 +106,9 @@ void softcap(Tensor& x, float cap) {
   check_f32_contiguous(op, "x", x);
   VLLM_CHECK(cap > 0.0f, InvalidArgument, op, ": cap must be positive, got ", cap);
   if (x.device().is_cpu()) return cpu::softcap(x, cap);
+#ifdef VLLM_HAVE_CUDA
+  if (x.device().is_cuda()) return cuda::softcap(x, cap);
+#endif
   no_kernel(op, x.device());
 }
 
@@ -103,6 +127,9 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
              describe(x), " and rows ", describe(rows));
   Device device = common_device(op, {&x, &rows, &out});
   if (device.is_cpu()) return cpu::gather_rows(x, rows, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::gather_rows(x, rows, out);
+#endif
   no_kernel(op, device);
 }
 

@@ -1,6 +1,9 @@
 #include "ops/norm.h"
 
 #include "backend/cpu/cpu_ops.h"
+#ifdef VLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "ops/op_checks.h"
 
 namespace vllm::ops {
@@ -35,6 +38,9 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_off
   check_norm_weight(op, "weight", weight, x);
   Device device = common_device(op, {&x, &weight, &out});
   if (device.is_cpu()) return cpu::rms_norm(x, weight, eps, weight_offset, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::rms_norm(x, weight, eps, weight_offset, out);
+#endif
   no_kernel(op, device);
 }
 
@@ -47,6 +53,9 @@ void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float
   check_norm_weight(op, "weight", weight, x);
   Device device = common_device(op, {&x, &residual, &weight});
   if (device.is_cpu()) return cpu::fused_add_rms_norm(x, residual, weight, eps, weight_offset);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::fused_add_rms_norm(x, residual, weight, eps, weight_offset);
+#endif
   no_kernel(op, device);
 }
 
@@ -59,6 +68,9 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
   if (bias.defined()) check_norm_weight(op, "bias", bias, x);
   Device device = common_device(op, {&x, &weight, &bias, &out});
   if (device.is_cpu()) return cpu::layer_norm(x, weight, bias, eps, out);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::layer_norm(x, weight, bias, eps, out);
+#endif
   no_kernel(op, device);
 }
 
