@@ -278,7 +278,7 @@ def breadth_fixtures():
                               add_bias_linear=False, add_qkv_bias=True, rmsnorm=True, post_layer_norm=True,
                               apply_residual_connection_post_layernorm=False, original_rope=True, rope_ratio=1.0,
                               drop=("num_hidden_layers", "intermediate_size", "num_key_value_heads", "rms_norm_eps",
-                                    "rope_theta", "max_position_embeddings", "vocab_size"))
+                                    "rope_theta", "max_position_embeddings"))
     f["exaone_4x"] = authors("ExaoneForCausalLM", "exaone", "exaone", ("LlamaForCausalLM", "llama",
                              {"rms_norm_eps": 1e-5}), num_layers=2, layer_norm_epsilon=1e-5,
                              activation_function="silu", drop=("num_hidden_layers", "rms_norm_eps"))

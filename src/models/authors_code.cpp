@@ -111,14 +111,18 @@ DecoderSpec chatglm_spec(const ModelConfig& raw_config) {
   int64_t heads = raw_config.num_attention_heads();
   ModelConfig config = with_defaults(
       raw_config,
-      {{"vocab_size", field(raw_config, "padded_vocab_size")},
-       {"intermediate_size", field(raw_config, "ffn_hidden_size")},
+      {{"intermediate_size", field(raw_config, "ffn_hidden_size")},
        {"head_dim", field(raw_config, "kv_channels")},
        {"num_key_value_heads", raw_config.get_bool("multi_query_attention", false)
                                    ? raw_config.get_int("multi_query_group_num", 1) : heads},
        {"rms_norm_eps", raw_config.get_float("layernorm_epsilon", 1e-5)},
        {"max_position_embeddings", field(raw_config, "seq_length")},
        {"rope_theta", 10000.0 * raw_config.get_float("rope_ratio", 1.0)}});
+  if (raw_config.has("padded_vocab_size")) {  // the embedding and output rows, whatever vocab_size says
+    json raw = config.raw();
+    raw["vocab_size"] = raw_config.get_int("padded_vocab_size");
+    config = ModelConfig::from_json(raw, raw_config.source());
+  }
   DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
   if (!config.get_bool("rmsnorm", true)) spec.norm_kind = NormKind::LayerNorm;
   spec.qkv_bias = config.get_bool("add_qkv_bias", false);
