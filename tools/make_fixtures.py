@@ -286,9 +286,10 @@ def breadth_fixtures():
                               {"embedding_multiplier": 12.0, "residual_multiplier": 1.4 / math.sqrt(2),
                                "logits_scaling": 64 / 16, "attention_multiplier": 0.25}),
                               scale_emb=12.0, scale_depth=1.4, dim_model_base=16, tie_word_embeddings=True)
-    # Not committed: vllm-cpp does not match HF's Falcon ALiBi yet (Unsupported).
+    # transformers 5.x's eager Falcon adds the ALiBi bias twice (also folded into its causal mask);
+    # its SDPA path (and vLLM) add it once. Not generated yet with SDPA.
     f["falcon_alibi_4x"] = dict(falcon, new_decoder_architecture=False, multi_query=False, parallel_attn=False,
-                                bias=True, alibi=True)
+                                bias=True, alibi=True, _attn="sdpa")
     f["gpt_bigcode_mha_4x"] = gpt_base("GPTBigCodeForCausalLM", "gpt_bigcode", n_inner=128, multi_query=False,
                                        activation_function="gelu_pytorch_tanh", tie_word_embeddings=True)
     f["mimo_4x"] = alias("MiMoForCausalLM", "mimo", ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": False}),
@@ -343,6 +344,7 @@ def make(name, config, out_dir, seed):
     config = dict(config)
     hf_only = config.pop("_hf", {})
     converter = config.pop("_convert", None)
+    attn_implementation = config.pop("_attn", "eager")
     custom_reference = config.pop("_reference", None)
     with open(os.path.join(directory, "config.json"), "w") as f:
         json.dump({**config, **hf_only}, f, indent=2)
@@ -364,7 +366,7 @@ def make(name, config, out_dir, seed):
         merged = {**config, **hf_only}
         reference_config = AutoConfig.for_model(merged.pop("model_type"), **merged)
     model = AutoModelForCausalLM.from_pretrained(directory, config=reference_config, torch_dtype=torch.float32,
-                                                 attn_implementation="eager").eval()
+                                                 attn_implementation=attn_implementation).eval()
 
     prompts = []
     for length in PROMPT_LENGTHS:
