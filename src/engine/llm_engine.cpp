@@ -58,6 +58,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   options.model_dir = model_dir_;
   options.dummy_weights = args.load_format == "dummy";
   options.dummy_seed = args.seed.value_or(0);
+  options.model_impl = args.model_impl;
   model_ = load_model(options, overrides);
 
   if (!args.skip_tokenizer_init) {

@@ -2,6 +2,8 @@
 // prefix caching, seeds, aborts and request validation.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "api/llm.h"
@@ -194,6 +196,29 @@ TEST(Engine, MaxLogprobsBoundsRequests) {
   RequestOutput output = llm.generate(std::vector<std::vector<int32_t>>{{5, 6}}, params)[0];
   ASSERT_TRUE(output.outputs[0].logprobs.has_value());
   EXPECT_EQ(output.outputs[0].logprobs->at(0).size(), 30u);  // the chosen token is among the top 30
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Engine, ModelImplGenericRunsAnUnknownLlamaLayoutName) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("vllm_model_impl_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fixture("llama_gqa_5x") + "/model.safetensors", dir / "model.safetensors", fs::copy_options::overwrite_existing);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(fixture("llama_gqa_5x") + "/config.json"));
+  config["architectures"] = {"MyOwnLlamaForCausalLM"};
+  std::ofstream(dir / "config.json") << config.dump();
+  EngineArgs args = tiny_args("llama_gqa_5x");
+  args.model = dir.string();
+  EXPECT_THROW(LLM{args}, Error);  // unknown without --model-impl generic
+  args.model_impl = "generic";
+  LLM llm(args);
+  LLM reference(tiny_args("llama_gqa_5x"));
+  std::vector<std::vector<int32_t>> prompt{{5, 6, 7, 8}};
+  EXPECT_EQ(llm.generate(prompt, greedy(4))[0].outputs[0].token_ids,
+            reference.generate(prompt, greedy(4))[0].outputs[0].token_ids);
 }
 
 }  // namespace
