@@ -71,6 +71,21 @@ Norm Norm::load_per_head(WeightLoader& loader, const std::string& prefix, int64_
   return norm;
 }
 
+Tensor Norm::forward(const Tensor& x) const {
+  if (!defined()) return x;
+  if (weight.defined() && weight.dim() == 2) {  // per-head weights: the in-place path handles them
+    Tensor out = x.clone();
+    forward_inplace(out);
+    return out;
+  }
+  Tensor out = Tensor::empty(x.shape(), DType::F32, x.device());
+  if (kind == NormKind::RMSNorm)
+    ops::rms_norm(x, weight, eps, weight_offset, out);
+  else
+    ops::layer_norm(x, weight, bias, eps, out);
+  return out;
+}
+
 void Norm::forward_inplace(Tensor& x) const {
   if (weight.defined() && weight.dim() == 2) {  // per-head weights: one head at a time
     int64_t heads = weight.size(0), dim = weight.size(1);

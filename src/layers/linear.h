@@ -36,7 +36,10 @@ struct Norm {
   // head_dim] (Cohere), or `prefix.norms.<h>.weight` (StableLM).
   static Norm load_per_head(WeightLoader& loader, const std::string& prefix, int64_t heads, int64_t head_dim,
                             NormKind kind, float eps);
-  void forward_inplace(Tensor& x) const;  // over the last dim; x [T, heads, head_dim] for per-head weights
+  // Over the last dim; x [T, heads, head_dim] for per-head weights.
+  void forward_inplace(Tensor& x) const;
+  // The normed copy of x (x itself when there is no norm: callers only read the result).
+  Tensor forward(const Tensor& x) const;
   bool defined() const { return present; }
 };
 

@@ -168,8 +168,7 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
 
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
-    Tensor normed = hidden.clone();
-    if (layer.input_norm.defined()) layer.input_norm.forward_inplace(normed);
+    Tensor normed = layer.input_norm.defined() ? layer.input_norm.forward(hidden) : hidden;
     // One table serves every layer, or each KV-cache group has its own.
     size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(layer_groups_[i]);
     VLLM_CHECK(group < batch.block_tables.size(), InvalidArgument, "batch has ", batch.block_tables.size(),
@@ -180,10 +179,7 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
     if (s.residual_multiplier != 1.0f) ops::scale(attention_out, s.residual_multiplier);
 
     if (s.parallel_residual) {  // both branches read the layer's input
-      if (!s.shared_input_norm) {
-        normed = hidden.clone();
-        layer.mlp_input_norm.forward_inplace(normed);
-      }
+      if (!s.shared_input_norm) normed = layer.mlp_input_norm.forward(hidden);
       Tensor mlp_out = mlp(layer, normed);
       ops::add(hidden, attention_out, hidden);
       ops::add(hidden, mlp_out, hidden);
@@ -191,8 +187,7 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
     }
     ops::add(hidden, attention_out, hidden);
 
-    normed = hidden.clone();
-    if (layer.mlp_input_norm.defined()) layer.mlp_input_norm.forward_inplace(normed);
+    normed = layer.mlp_input_norm.defined() ? layer.mlp_input_norm.forward(hidden) : hidden;
     Tensor mlp_out = mlp(layer, normed);
     if (layer.mlp_output_norm.defined()) layer.mlp_output_norm.forward_inplace(mlp_out);
     if (s.residual_multiplier != 1.0f) ops::scale(mlp_out, s.residual_multiplier);
