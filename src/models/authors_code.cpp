@@ -3,6 +3,7 @@
 // config.json is first rewritten in the transformers names (`with_defaults`), then the spec is the
 // twin's. Fixtures: tools/authors_code_reference.py.
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "models/generic_decoder.h"
@@ -171,6 +172,79 @@ DecoderSpec minicpm_spec(const ModelConfig& config) {
   return spec;
 }
 
+// `fused` [parts * in, out]: Conv1D weights [in, out] concatenated along dim 0 by the packed
+// mapping; each part transposed, the result [parts * out, in].
+Tensor transpose_parts(const Tensor& fused, int64_t parts) {
+  Tensor source = fused.contiguous();
+  int64_t rows = source.size(0) / parts;
+  std::vector<Tensor> pieces;
+  for (int64_t p = 0; p < parts; ++p) pieces.push_back(transpose_2d(source.slice(0, p * rows, (p + 1) * rows)));
+  Tensor out = Tensor::empty({parts * source.size(1), rows}, source.dtype());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (const Tensor& piece : pieces) {
+    std::memcpy(dst, piece.raw_data(), piece.nbytes());
+    dst += piece.nbytes();
+  }
+  return out;
+}
+
+// weight x factor, kept in f32 (rounding back to bf16 would cost ~1e-3 in logprobs).
+Tensor scaled(const Tensor& weight, float factor) {
+  Tensor out = weight.to(DType::F32).contiguous();
+  float* data = out.data<float>();
+  for (int64_t i = 0; i < out.numel(); ++i) data[i] *= factor;
+  return out;
+}
+
+// JAIS (inceptionai modeling_jais.py): GPT-2 blocks (LayerNorm, Conv1D weights, biases) with
+// SwiGLU (c_fc * silu(c_fc2)), ALiBi or learned positions and muP scales. Newer configs spell
+// them embeddings_scale / width_scale / scale_qk_dot_by_d, older ones mup_embeddings_scale /
+// mup_output_alpha * mup_width_scale / mup_scale_qk_dot_by_d (vLLM's jais.py reads both).
+DecoderSpec jais_spec(const ModelConfig& config) {
+  int64_t hidden = config.hidden_size();
+  DecoderSpec spec = dense_spec(config, config.find_int("n_inner").value_or(4 * hidden), /*default_tie=*/true);
+  use_layer_norm(spec, config, "layer_norm_epsilon", 1e-5);
+  std::string act = config.get_string("activation_function", "gelu_new");
+  spec.gated_mlp = act == "swiglu";
+  spec.activation = spec.gated_mlp ? ops::Activation::Silu : parse_activation(config, act);
+  spec.qkv_bias = spec.o_bias = spec.mlp_bias = true;
+  spec.rotary_dim = 0;
+  float embeddings_scale = static_cast<float>(
+      config.find_float("embeddings_scale").value_or(config.get_float("mup_embeddings_scale", 1.0)));
+  spec.embedding_scale = embeddings_scale;
+  spec.logits_scale = static_cast<float>(config.find_float("width_scale").value_or(
+      config.get_float("mup_output_alpha", 1.0) * config.get_float("mup_width_scale", 1.0)));
+  bool by_d = config.has("scale_qk_dot_by_d") ? config.get_bool("scale_qk_dot_by_d", false)
+                                               : config.get_bool("mup_scale_qk_dot_by_d", false);
+  if (by_d) spec.attention_scale = 1.0f / static_cast<float>(spec.head_dim);
+  if (config.get_string("position_embedding_type", "learned") == "alibi") {
+    spec.alibi = true;
+    spec.alibi_slopes = bloom_alibi_slopes(spec.num_heads);  // JAIS's _get_alibi_slopes equals Bloom's
+  } else {
+    spec.learned_positions = true;
+    // JAIS scales (tokens + positions); the decoder scales the tokens before adding positions.
+    spec.weights.transforms.push_back(
+        {"embed_positions.weight", [embeddings_scale](const Tensor& t) { return scaled(t, embeddings_scale); }});
+  }
+  spec.weights.renames = {{"^transformer.", ""},
+                          {"^wte.", "model.embed_tokens."},
+                          {"^wpe.", "model.embed_positions."},
+                          {"^h.", "model.layers."},
+                          {"^ln_f.", "model.norm."},
+                          {".ln_1.", ".input_layernorm."},
+                          {".ln_2.", ".post_attention_layernorm."},
+                          {".attn.c_attn.", ".self_attn.qkv_proj."},
+                          {".attn.c_proj.", ".self_attn.o_proj."},
+                          {".mlp.c_fc2.", ".mlp.gate_proj."},
+                          {".mlp.c_fc.", ".mlp.up_proj."},
+                          {".mlp.c_proj.", ".mlp.down_proj."}};
+  for (const char* suffix : {"qkv_proj.weight", "o_proj.weight", "down_proj.weight", "mlp.up_proj.weight"})
+    spec.weights.transforms.push_back({suffix, transpose_2d});  // Conv1D: [in, out]
+  spec.weights.transforms.push_back({"gate_up_proj.weight", [](const Tensor& t) { return transpose_parts(t, 2); }});
+  spec.weights.ignored_suffixes = {".attn.bias", ".attn.masked_bias", "relative_pe.slopes"};
+  return spec;
+}
+
 const std::vector<Task> kGenerate = {Task::Generate};
 
 ModelRegistrar internlm2{{"InternLM2ForCausalLM", "internlm2", kGenerate, {}, decoder_builder(internlm2_spec), decoder_describer(internlm2_spec)}};
@@ -180,6 +254,7 @@ ModelRegistrar qwen{{"QWenLMHeadModel", "qwen", kGenerate, {}, decoder_builder(q
 ModelRegistrar chatglm{{"ChatGLMModel", "chatglm", kGenerate, {}, decoder_builder(chatglm_spec), decoder_describer(chatglm_spec)}};
 ModelRegistrar chatglm_cg{{"ChatGLMForConditionalGeneration", "chatglm", kGenerate, {}, decoder_builder(chatglm_spec), decoder_describer(chatglm_spec)}};
 ModelRegistrar exaone{{"ExaoneForCausalLM", "exaone", kGenerate, {}, decoder_builder(exaone_spec), decoder_describer(exaone_spec)}};
+ModelRegistrar jais{{"JAISLMHeadModel", "jais", kGenerate, {}, decoder_builder(jais_spec), decoder_describer(jais_spec)}};
 ModelRegistrar minicpm{{"MiniCPMForCausalLM", "minicpm", kGenerate, {}, decoder_builder(minicpm_spec), decoder_describer(minicpm_spec)}};
 
 }  // namespace

@@ -1,7 +1,11 @@
 // Architectures that are the Llama (or Qwen2) layout with a switch or two: GLM and GLM-4
 // (GPT-J rotary on half the head, fused gate_up; GLM-4 adds output norms), Arcee (ReLU^2
 // without gating), ERNIE 4.5, HunYuan dense (q/k norm after rotary), and the authors'-code
-// names whose weights are Llama's: Aquila, Xverse, InternLM, InternLM3, GritLM, MiMo.
+// names whose weights are Llama's: Aquila, Xverse, InternLM, InternLM3, GritLM, MiMo, Orion
+// (LayerNorm), TeleFLM (muP multipliers) and fairseq2's Llama checkpoints.
+#include <cstring>
+
+#include "core/error.h"
 #include "models/generic_decoder.h"
 
 namespace vllm {
@@ -76,6 +80,62 @@ DecoderSpec mimo_spec(const ModelConfig& config) {
   return spec;
 }
 
+// Orion: Llama with nn.LayerNorm (weight and bias) under rms_norm_eps (vLLM's orion.py).
+DecoderSpec orion_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  use_layer_norm(spec, config, "rms_norm_eps", 1e-5);
+  return spec;
+}
+
+// TeleFLM: Llama with muP: embeddings x input_mult, logits x output_mult / mup_scale_factor.
+DecoderSpec teleflm_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  if (config.get_bool("use_mup", false)) {
+    spec.embedding_scale = static_cast<float>(config.get_float("input_mult"));
+    spec.logits_scale = static_cast<float>(config.get_float("output_mult") / config.get_float("mup_scale_factor"));
+  }
+  return spec;
+}
+
+// fairseq2 stores each q/k head's rows in interleaved-pair rotary order (x0, x1 rotate
+// together); Llama's rotate_half pairs row i with row i + head_dim / 2. Row h*d + a*d/2 + i of the
+// result is row h*d + 2i + a of the checkpoint (vLLM's reshape_fairseq2_weights permute).
+Tensor fairseq2_rotary_rows(const Tensor& fused, int64_t q_heads, int64_t kv_heads, int64_t head_dim) {
+  Tensor source = fused.contiguous();
+  Tensor out = source.clone();
+  size_t row_bytes = source.nbytes() / static_cast<size_t>(source.size(0));
+  const char* in = static_cast<const char*>(source.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (int64_t h = 0; h < q_heads + kv_heads; ++h)  // q heads, then k heads; v rows stay
+    for (int64_t a = 0; a < 2; ++a)
+      for (int64_t i = 0; i < head_dim / 2; ++i)
+        std::memcpy(dst + static_cast<size_t>(h * head_dim + a * head_dim / 2 + i) * row_bytes,
+                    in + static_cast<size_t>(h * head_dim + 2 * i + a) * row_bytes, row_bytes);
+  return out;
+}
+
+// Fairseq2LlamaForCausalLM: Llama under fairseq2's names. fairseq2 saves `model.pt` (a pickled
+// {"model_key": name, name: state_dict}); vllm-cpp reads safetensors, so such a checkpoint is
+// converted to safetensors first (names and layouts kept).
+DecoderSpec fairseq2_llama_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.weights.renames = {{"^decoder_frontend.embed.", "model.embed_tokens."},
+                          {"^final_proj.", "lm_head."},
+                          {"^decoder.layer_norm.", "model.norm."},
+                          {"^decoder.", "model."},
+                          {".self_attn_layer_norm.", ".input_layernorm."},
+                          {".ffn_layer_norm.", ".post_attention_layernorm."},
+                          {".self_attn.output_proj.", ".self_attn.o_proj."},
+                          {".ffn.gate_proj.", ".mlp.gate_proj."},
+                          {".ffn.inner_proj.", ".mlp.up_proj."},
+                          {".ffn.output_proj.", ".mlp.down_proj."}};
+  int64_t heads = spec.num_heads, kv_heads = spec.num_kv_heads, head_dim = spec.head_dim;
+  spec.weights.transforms = {{"qkv_proj.weight", [heads, kv_heads, head_dim](const Tensor& t) {
+                                return fairseq2_rotary_rows(t, heads, kv_heads, head_dim);
+                              }}};
+  return spec;
+}
+
 const std::vector<Task> kGenerate = {Task::Generate};
 
 ModelRegistrar glm{{"GlmForCausalLM", "glm", kGenerate, {}, decoder_builder(glm_spec), decoder_describer(glm_spec)}};
@@ -90,6 +150,9 @@ ModelRegistrar xverse{{"XverseForCausalLM", "llama", kGenerate, {}, decoder_buil
 ModelRegistrar gritlm{{"GritLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
 ModelRegistrar internlm{{"InternLMForCausalLM", "internlm", kGenerate, {}, decoder_builder(internlm_spec), decoder_describer(internlm_spec)}};
 ModelRegistrar internlm3{{"InternLM3ForCausalLM", "internlm3", kGenerate, {}, decoder_builder(internlm3_spec), decoder_describer(internlm3_spec)}};
+ModelRegistrar orion{{"OrionForCausalLM", "orion", kGenerate, {}, decoder_builder(orion_spec), decoder_describer(orion_spec)}};
+ModelRegistrar teleflm{{"TeleFLMForCausalLM", "teleflm", kGenerate, {}, decoder_builder(teleflm_spec), decoder_describer(teleflm_spec)}};
+ModelRegistrar fairseq2{{"Fairseq2LlamaForCausalLM", "fairseq2_llama", kGenerate, {}, decoder_builder(fairseq2_llama_spec), decoder_describer(fairseq2_llama_spec)}};
 ModelRegistrar mimo{{"MiMoForCausalLM", "mimo", kGenerate, {}, decoder_builder(mimo_spec), decoder_describer(mimo_spec)}};
 
 }  // namespace
