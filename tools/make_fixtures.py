@@ -294,6 +294,80 @@ def breadth_fixtures():
                                        activation_function="gelu_pytorch_tanh", tie_word_embeddings=True)
     f["mimo_4x"] = alias("MiMoForCausalLM", "mimo", ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": False}),
                          num_nextn_predict_layers=0)
+    f.update(more_fixtures())
+    return f
+
+
+def decoder_fixture(arch, model_type, converter, **fields):
+    """A fixture whose reference is authors_code_reference.Decoder (no transformers class)."""
+    config = {"architectures": [arch], "model_type": model_type, "vocab_size": VOCAB, "bos_token_id": 1,
+              "eos_token_id": 2, "pad_token_id": 0, "torch_dtype": "bfloat16", **fields}
+    config["_reference"] = "decoder"
+    config["_convert"] = converter
+    return config
+
+
+def more_fixtures():
+    f = {}
+    llama = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5, rope_theta=10000.0,
+                 tie_word_embeddings=False)
+    # Llama-layout names.
+    f["orion_4x"] = decoder_fixture("OrionForCausalLM", "orion", "orion", **llama)
+    f["solar_bskcn_4x"] = decoder_fixture("SolarForCausalLM", "solar", "solar", **dict(
+        llama, num_hidden_layers=5, bskcn_1=[1], bskcn_2=[2], bskcn_3=[3], bskcn_4=[4], bskcn_tv=[0.9, 0.6]))
+    f["teleflm_mup_4x"] = authors("TeleFLMForCausalLM", "teleflm", None, ("GraniteForCausalLM", "granite",
+                                  {"embedding_multiplier": 4.0, "residual_multiplier": 1.0,
+                                   "logits_scaling": 4.0 / 1.0, "attention_multiplier": 0.25}),
+                                  use_mup=True, input_mult=4.0, output_mult=1.0, mup_scale_factor=4.0)
+    f["fairseq2_llama_4x"] = authors("Fairseq2LlamaForCausalLM", "llama", "fairseq2",
+                                     ("LlamaForCausalLM", "llama", {}))
+    # Authors'-code architectures.
+    f["jais_alibi_4x"] = decoder_fixture(
+        "JAISLMHeadModel", "jais", "jais", n_embd=64, n_layer=2, n_head=4, n_inner=128, n_positions=64,
+        layer_norm_epsilon=1e-5, activation_function="swiglu", position_embedding_type="alibi",
+        embeddings_scale=2.5, width_scale=0.5, scale_qk_dot_by_d=True, tie_word_embeddings=True)
+    f["jais_learned_4x"] = decoder_fixture(
+        "JAISLMHeadModel", "jais", "jais", n_embd=96, n_layer=2, n_head=6, n_inner=128, n_positions=64,
+        layer_norm_epsilon=1e-5, activation_function="swiglu", position_embedding_type="learned",
+        mup_embeddings_scale=3.0, mup_output_alpha=2.0, mup_width_scale=0.25, mup_scale_qk_dot_by_d=False,
+        tie_word_embeddings=True)
+    f["telechat2_4x"] = decoder_fixture(
+        "TeleChat2ForCausalLM", "telechat", "telechat2", hidden_size=64, ffn_hidden_size=128, n_layer=2, n_head=4,
+        num_key_value_heads=2, layer_norm_epsilon=1e-5, rope_theta=10000.0, tie_word_embeddings=False,
+        apply_residual_connection_post_layernorm=False)
+    f["decilm_variable_4x"] = decoder_fixture(
+        "DeciLMForCausalLM", "nemotron-nas", "decilm", hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+        rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256, hidden_act="silu",
+        tie_word_embeddings=False,
+        block_configs=[
+            {"attention": {"n_heads_in_group": 2, "no_op": False, "replace_with_linear": False},
+             "ffn": {"ffn_mult": 2.0, "no_op": False, "replace_with_linear": False}},
+            {"attention": {"n_heads_in_group": None, "no_op": True, "replace_with_linear": False},
+             "ffn": {"ffn_mult": 7.0, "no_op": False, "replace_with_linear": False}},
+            {"attention": {"n_heads_in_group": 4, "no_op": False, "replace_with_linear": False},
+             "ffn": {"ffn_mult": None, "no_op": True, "replace_with_linear": False}},
+            {"attention": {"n_heads_in_group": 1, "no_op": False, "replace_with_linear": False},
+             "ffn": {"ffn_mult": 1.5, "no_op": False, "replace_with_linear": False}}])
+    # Gemma 3n, text only: made with transformers' Gemma3nForCausalLM (no vision/audio towers), the
+    # checkpoint renamed into Gemma3nForConditionalGeneration's model.language_model.
+    text = {"architectures": ["Gemma3nForCausalLM"], "model_type": "gemma3n_text", "vocab_size": VOCAB,
+            "vocab_size_per_layer_input": VOCAB, "hidden_size": 64, "hidden_size_per_layer_input": 16,
+            "intermediate_size": [128, 96, 128, 64, 128], "num_hidden_layers": 5, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 16, "hidden_activation": "gelu_pytorch_tanh",
+            "max_position_embeddings": 256, "rms_norm_eps": 1e-6, "sliding_window": 8,
+            "layer_types": ["sliding_attention", "sliding_attention", "full_attention", "sliding_attention",
+                            "full_attention"],
+            "final_logit_softcapping": 30.0, "altup_active_idx": 0, "altup_coef_clip": 120.0,
+            "altup_correct_scale": True, "altup_num_inputs": 4, "num_kv_shared_layers": 2, "laurel_rank": 8,
+            "activation_sparsity_pattern": [0.95, 0.95, 0.0, 0.0, 0.0], "rope_theta": 1000000.0,
+            "rope_local_base_freq": 10000.0, "tie_word_embeddings": True, "pad_token_id": 0, "eos_token_id": 2,
+            "bos_token_id": 1, "torch_dtype": "bfloat16"}
+    outer = {"architectures": ["Gemma3nForConditionalGeneration"], "model_type": "gemma3n",
+             "text_config": {k: v for k, v in text.items() if k != "architectures"},
+             "eos_token_id": 2, "bos_token_id": 1, "pad_token_id": 0, "tie_word_embeddings": True,
+             "torch_dtype": "bfloat16"}
+    f["gemma3n_text_4x"] = dict(outer, _twin=text, _convert="gemma3n")
     return f
 
 
@@ -316,10 +390,9 @@ def topk_entries(logprobs):
     return [[int(i), float(v)] for i, v in zip(ids.tolist(), values.tolist())]
 
 
-def custom_prompt(model, ids, config):
+def custom_prompt(forward, ids, config):
     """Prompt logprobs and a greedy continuation through authors_code_reference's forward (no
     cache: the whole sequence each step), EOS masked as HF's min_new_tokens does."""
-    forward = lambda seq: authors_code_reference.alibi_llama_logits(model, seq)
     length = ids.shape[1]
     prompt_logprobs = torch.log_softmax(forward(ids).float(), dim=-1)
     seq, tokens, steps = ids, [], []
@@ -337,6 +410,36 @@ def custom_prompt(model, ids, config):
             "greedy_tokens": tokens, "greedy_steps": steps}
 
 
+def write_expected(directory, name, prompts):
+    expected = {"transformers": transformers.__version__, "torch": torch.__version__,
+                "top_k": TOP_K, "prompts": prompts}
+    with open(os.path.join(directory, "expected.json"), "w") as f:
+        json.dump(expected, f)
+    size = sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
+    print(f"{name}: {size // 1024} KB, margins min "
+          f"{min(s['margin'] for p in prompts for s in p['greedy_steps']):.4f}")
+
+
+def make_decoder(name, config, directory, generator, converter):
+    """A fixture whose reference is authors_code_reference.Decoder (weights rounded to bf16 first,
+    as every other fixture's reference reads the bf16 checkpoint)."""
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    model = authors_code_reference.Decoder(authors_code_reference.DECODER_CONFIGS[converter](config))
+    randomize(model, generator, gemma_norms=False)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(param.to(torch.bfloat16).float())
+    state = {k: v.to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
+    authors_code_reference.save_file(authors_code_reference.CONVERTERS[converter](state, config),
+                                     os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
+    prompts = []
+    for length in PROMPT_LENGTHS:
+        ids = torch.randint(3, VOCAB, (1, length), generator=generator)
+        prompts.append(custom_prompt(model, ids, config))
+    write_expected(directory, name, prompts)
+
+
 def make(name, config, out_dir, seed):
     directory = os.path.join(out_dir, name)
     shutil.rmtree(directory, ignore_errors=True)
@@ -346,12 +449,18 @@ def make(name, config, out_dir, seed):
     converter = config.pop("_convert", None)
     attn_implementation = config.pop("_attn", "eager")
     custom_reference = config.pop("_reference", None)
-    with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump({**config, **hf_only}, f, indent=2)
+    twin = config.pop("_twin", None)  # the transformers twin's whole config (ours is nested otherwise)
     generator = torch.Generator().manual_seed(seed)
+    if custom_reference == "decoder":  # authors_code_reference.Decoder, no transformers class at all
+        return make_decoder(name, config, directory, generator, converter)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(twin if twin else {**config, **hf_only}, f, indent=2)
     hf_config = AutoConfig.from_pretrained(directory)
     model = AutoModelForCausalLM.from_config(hf_config, torch_dtype=torch.float32)
-    randomize(model, generator, gemma_norms=config["model_type"].startswith("gemma"))
+    randomize(model, generator,
+              gemma_norms=config["model_type"].startswith("gemma") and config["model_type"] != "gemma3n")
+    if converter in authors_code_reference.PREPARE:
+        authors_code_reference.PREPARE[converter](model)
     model.to(torch.bfloat16).save_pretrained(directory, safe_serialization=True)
     # save_pretrained rewrote config.json in this transformers' spelling: put ours back.
     with open(os.path.join(directory, "config.json"), "w") as f:
@@ -362,7 +471,10 @@ def make(name, config, out_dir, seed):
             os.remove(path)
 
     reference_config = None
-    if hf_only:  # the reference class reads its own config; ours stays config.json
+    if twin:
+        merged = dict(twin)
+        reference_config = AutoConfig.for_model(merged.pop("model_type"), **merged)
+    elif hf_only:  # the reference class reads its own config; ours stays config.json
         merged = {**config, **hf_only}
         reference_config = AutoConfig.for_model(merged.pop("model_type"), **merged)
     model = AutoModelForCausalLM.from_pretrained(directory, config=reference_config, torch_dtype=torch.float32,
@@ -372,7 +484,9 @@ def make(name, config, out_dir, seed):
     for length in PROMPT_LENGTHS:
         ids = torch.randint(3, VOCAB, (1, length), generator=generator)
         if custom_reference:
-            prompts.append(custom_prompt(model, ids, config))
+            forward = (lambda seq: authors_code_reference.alibi_llama_logits(model, seq)) \
+                if custom_reference == "alibi" else model
+            prompts.append(custom_prompt(forward, ids, config))
             continue
         with torch.no_grad():
             logits = model(ids).logits[0].float()
@@ -393,13 +507,7 @@ def make(name, config, out_dir, seed):
         })
     if converter:
         authors_code_reference.convert_checkpoint(os.path.join(directory, "model.safetensors"), converter, config)
-    expected = {"transformers": transformers.__version__, "torch": torch.__version__,
-                "top_k": TOP_K, "prompts": prompts}
-    with open(os.path.join(directory, "expected.json"), "w") as f:
-        json.dump(expected, f)
-    size = sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
-    print(f"{name}: {size // 1024} KB, margins min "
-          f"{min(s['margin'] for p in prompts for s in p['greedy_steps']):.4f}")
+    write_expected(directory, name, prompts)
 
 
 def main():
