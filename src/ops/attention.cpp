@@ -16,14 +16,24 @@ namespace {
 void check_caches(const char* op, const Tensor& key_cache, const Tensor& value_cache) {
   check_dim(op, "key_cache", key_cache, 4);
   check_dim(op, "value_cache", value_cache, 4);
-  check_dtype(op, "key_cache", key_cache, DType::F32);
-  check_dtype(op, "value_cache", value_cache, DType::F32);
+  VLLM_CHECK(key_cache.dtype() == DType::F32 || key_cache.dtype() == DType::BF16 ||
+                 key_cache.dtype() == DType::F16,
+             InvalidArgument, op, ": key_cache ", describe(key_cache),
+             " must be f32, bf16 or f16");
+  VLLM_CHECK(value_cache.dtype() == key_cache.dtype(), InvalidArgument, op, ": value_cache ",
+             describe(value_cache), " must have key_cache's dtype ", dtype_name(key_cache.dtype()));
   check_contiguous(op, "key_cache", key_cache);
   check_contiguous(op, "value_cache", value_cache);
   for (int d = 0; d < 3; ++d)
     VLLM_CHECK(key_cache.size(d) == value_cache.size(d), InvalidArgument, op, ": key_cache ",
                describe(key_cache), " and value_cache ", describe(value_cache),
                " must agree on [num_blocks, block_size, num_kv_heads]");
+}
+
+// The CPU kernels keep f32 caches only (bf16/f16 caches are a CUDA feature).
+void check_cpu_caches(const char* op, const Tensor& key_cache) {
+  VLLM_CHECK(key_cache.dtype() == DType::F32, Unsupported, op, ": the CPU KV cache must be f32, got ",
+             dtype_name(key_cache.dtype()), " (bf16/f16 caches are supported on CUDA only)");
 }
 
 // [T, H, D] with a contiguous head dim and heads packed in a row (rows may be strided, e.g. a
@@ -58,7 +68,10 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
              " do not match key_cache ", describe(key_cache), " / value_cache ",
              describe(value_cache));
   Device device = common_device(op, {&key, &value, &key_cache, &value_cache, &slot_mapping});
-  if (device.is_cpu()) return cpu::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
+  if (device.is_cpu()) {
+    check_cpu_caches(op, key_cache);
+    return cpu::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
+  }
 #ifdef VLLM_HAVE_CUDA
   if (device.is_cuda()) return cuda::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 #endif
@@ -109,9 +122,14 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
   }
   Device device = common_device(op, {&query, &key_cache, &value_cache, &query_start, &seq_lens,
                                      &block_table, &params.alibi_slopes, &out});
-  if (device.is_cpu())
+  VLLM_CHECK(params.max_query_len >= -1 && params.max_seq_len >= -1, InvalidArgument, op,
+             ": max_query_len / max_seq_len hints must be >= -1, got ", params.max_query_len, " / ",
+             params.max_seq_len);
+  if (device.is_cpu()) {
+    check_cpu_caches(op, key_cache);
     return cpu::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,
                                 params, out);
+  }
 #ifdef VLLM_HAVE_CUDA
   if (device.is_cuda())
     return cuda::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,

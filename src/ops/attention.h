@@ -8,9 +8,11 @@
 
 namespace vllm::ops {
 
-// key/value [T, Hk, D] / [T, Hk, Dv]; key_cache [num_blocks, block_size, Hk, D], value_cache
-// [num_blocks, block_size, Hk, Dv]; slot_mapping [T] int32 (slot = block * block_size + offset;
-// negative = skip, as vLLM's padding slots).
+// key/value f32 [T, Hk, D] / [T, Hk, Dv] (rows may be strided); key_cache [num_blocks,
+// block_size, Hk, D], value_cache [num_blocks, block_size, Hk, Dv], both of one dtype: f32, or on
+// CUDA also bf16/f16 (rounded to nearest on write; the CPU keeps f32 caches only and raises
+// Unsupported otherwise); slot_mapping [T] int32 (slot = block * block_size + offset; negative =
+// skip, as vLLM's padding slots).
 void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
                        Tensor& value_cache, const Tensor& slot_mapping);
 
@@ -23,14 +25,22 @@ struct AttentionParams {
   float logit_softcap = 0.0f;
   // Undefined: none; else [Hq] f32, bias slope * (j - p) added to the scores.
   Tensor alibi_slopes;
+  // Host-side hints from the caller's own batch description, never read back from the device.
+  // Kernels pick their path and grid from these and the tensor shapes only (a CUDA graph replays
+  // one launch with new seq_lens contents): the largest q_len of any sequence in the call (-1:
+  // unknown, taken as query.size(0)) and an upper bound on every seq_lens[b] (-1: unknown, taken
+  // as block_table.size(1) * block_size).
+  int64_t max_query_len = -1;
+  int64_t max_seq_len = -1;
 };
 
 // Flattened batch: sequence b owns query rows [query_start[b], query_start[b+1]) (query_start
 // int32 [B+1]), which are its LAST q_len tokens of seq_lens[b] (int32 [B]) total, at positions
 // seq_lens[b]-q_len .. seq_lens[b]-1; causal. Keys/values come from the paged cache through
 // block_table[b, :] (int32 [B, max_blocks_per_seq]). GQA/MQA: query head h reads kv head
-// h / (Hq / Hk). query [T, Hq, D], out [T, Hq, Dv] f32 contiguous. Rows of `out` that belong to no
-// sequence (past query_start[B]) are left untouched.
+// h / (Hq / Hk). query f32 [T, Hq, D] (rows may be strided), out [T, Hq, Dv] f32 contiguous;
+// caches as for reshape_and_cache (f32 on the CPU; f32, bf16 or f16 on CUDA). Rows of `out` that
+// belong to no sequence (past query_start[B]) are left untouched.
 void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
                      const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
                      const AttentionParams& params, Tensor& out);

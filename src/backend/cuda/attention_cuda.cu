@@ -1,10 +1,21 @@
-// Paged KV cache writes and paged attention on the GPU (f32 cache), for a flattened batch of
-// prefill chunks and decodes. Attention is the straightforward kernel: one block per (query row,
-// query head); each warp walks an interleaved share of the visible keys through the block table
-// with an online softmax (its running max, sum and output row in shared memory), and the warps'
-// partial results are merged at the end.
+// Paged KV cache writes and paged attention on the GPU, for a flattened batch of prefill chunks
+// and decodes. Caches are f32, bf16 or f16 ([num_blocks, block_size, Hk, D]).
+//
+// paged_attention picks one of three paths from shapes and the caller's host-side hints only (a
+// CUDA graph replays the same launches with new lengths):
+//   - bf16/f16 caches, D == Dv in {64, 80, 96, 128, 256}, and every sequence's query rows times
+//     its GQA group fit 16 rows (decode, short speculative runs): the tensor-core decode kernel of
+//     attention_flash_cuda.cu, split along the context ("flash decoding") into as many parts as
+//     fill the GPU, then merge_attention_splits combines the parts by their log-sum-exp;
+//   - same caches and sizes, longer query runs (prefill, chunked prefill, mixed batches): the
+//     tensor-core prefill kernel, 64 rows per block;
+//   - anything else (f32 caches, other head sizes, Dv != D): the straightforward kernel below,
+//     one block per (query row, query head), warps over interleaved keys with an online softmax.
 #include <algorithm>
 
+#include <cuda_bf16.h>
+
+#include "backend/cuda/attention_flash.cuh"
 #include "backend/cuda/cuda_common.cuh"
 
 namespace vllm::cuda {
@@ -15,11 +26,20 @@ using namespace detail;
 constexpr int kAttentionThreads = 128;
 constexpr int kAttentionWarps = kAttentionThreads / 32;
 
+template <WType W>
+__device__ __forceinline__ typename WeightStorage<W>::type narrow(float v) {
+  if constexpr (W == WType::F32) return v;
+  else if constexpr (W == WType::BF16) return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+  else return __half_as_ushort(__float2half_rn(v));
+}
+
 // One block per token; a slot outside [0, num_slots) is skipped (negative: vLLM's padding).
+// Values are rounded to nearest into the cache's type.
+template <WType W>
 __global__ void reshape_and_cache_kernel(const float* __restrict__ key, int64_t key_stride,
                                          const float* __restrict__ value, int64_t value_stride,
-                                         float* __restrict__ key_cache,
-                                         float* __restrict__ value_cache,
+                                         typename WeightStorage<W>::type* __restrict__ key_cache,
+                                         typename WeightStorage<W>::type* __restrict__ value_cache,
                                          const int32_t* __restrict__ slots, int64_t num_slots,
                                          int64_t key_row, int64_t value_row) {
   const int64_t t = blockIdx.x;
@@ -27,16 +47,17 @@ __global__ void reshape_and_cache_kernel(const float* __restrict__ key, int64_t 
   if (slot < 0 || slot >= num_slots) return;
   const float* k = key + t * key_stride;
   const float* v = value + t * value_stride;
-  for (int64_t i = threadIdx.x; i < key_row; i += blockDim.x) key_cache[slot * key_row + i] = k[i];
+  for (int64_t i = threadIdx.x; i < key_row; i += blockDim.x)
+    key_cache[slot * key_row + i] = narrow<W>(k[i]);
   for (int64_t i = threadIdx.x; i < value_row; i += blockDim.x)
-    value_cache[slot * value_row + i] = v[i];
+    value_cache[slot * value_row + i] = narrow<W>(v[i]);
 }
 
 struct AttentionArgs {
   const float* query;
   int64_t query_stride;  // between tokens; heads are packed (head_size apart)
-  const float* key_cache;
-  const float* value_cache;
+  const void* key_cache;
+  const void* value_cache;
   const int32_t* query_start;  // [num_seqs + 1]
   const int32_t* seq_lens;     // [num_seqs]
   const int32_t* block_table;  // [num_seqs, table_stride]
@@ -68,10 +89,12 @@ __device__ int64_t find_sequence(const int32_t* query_start, int64_t num_seqs, i
   return b;
 }
 
-// Dynamic shared memory: q [head_size], then per warp: output [value_size]; then per warp max and
-// sum.
+// The fallback: any cache type and head sizes. Dynamic shared memory: q [head_size], then per
+// warp: output [value_size]; then per warp max and sum.
+template <WType W>
 __global__ void __launch_bounds__(kAttentionThreads)
     paged_attention_kernel(const AttentionArgs args) {
+  using Storage = typename WeightStorage<W>::type;
   extern __shared__ float shared[];
   const int64_t t = blockIdx.x, h = blockIdx.y;
   const int64_t b = find_sequence(args.query_start, args.num_seqs, t);
@@ -83,6 +106,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
   const int64_t first = args.sliding_window > 0 && window_start > 0 ? window_start : 0;
   const int64_t kv_head = h / (args.num_heads / args.num_kv_heads);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const Storage* key_cache = static_cast<const Storage*>(args.key_cache);
+  const Storage* value_cache = static_cast<const Storage*>(args.value_cache);
 
   float* q = shared;
   float* acc = q + args.head_size + warp * args.value_size;
@@ -102,9 +127,9 @@ __global__ void __launch_bounds__(kAttentionThreads)
     const int64_t block = blocks[j / args.block_size];
     if (block < 0 || block >= args.num_blocks) continue;  // the CPU raises InvalidArgument
     const int64_t slot = block * args.block_size + j % args.block_size;
-    const float* k = args.key_cache + (slot * kv_row + kv_head) * args.head_size;
+    const Storage* k = key_cache + (slot * kv_row + kv_head) * args.head_size;
     float partial = 0.0f;
-    for (int64_t d = lane; d < args.head_size; d += 32) partial += q[d] * k[d];
+    for (int64_t d = lane; d < args.head_size; d += 32) partial += q[d] * widen<W>(k[d]);
     float s = warp_sum(partial) * args.scale;
     if (args.softcap > 0.0f) s = args.softcap * tanhf(s / args.softcap);
     if (args.alibi_slopes) s += slope * static_cast<float>(j - pos);
@@ -112,8 +137,9 @@ __global__ void __launch_bounds__(kAttentionThreads)
     const float correction = expf(m - m_new), p = expf(s - m_new);
     l = l * correction + p;
     m = m_new;
-    const float* v = args.value_cache + (slot * kv_row + kv_head) * args.value_size;
-    for (int64_t d = lane; d < args.value_size; d += 32) acc[d] = acc[d] * correction + p * v[d];
+    const Storage* v = value_cache + (slot * kv_row + kv_head) * args.value_size;
+    for (int64_t d = lane; d < args.value_size; d += 32)
+      acc[d] = acc[d] * correction + p * widen<W>(v[d]);
   }
   if (lane == 0) {
     warp_max[warp] = m;
@@ -141,6 +167,134 @@ __global__ void __launch_bounds__(kAttentionThreads)
   }
 }
 
+// out[t, h] = sum_s w_s partial_out[s, t, h] / sum_s w_s with w_s = 2^(lse_s - max lse), for the
+// query rows of sequence blockIdx.x and head blockIdx.y; parts that saw no key (lse = -inf) are
+// skipped. Rows of no sequence stay untouched.
+__global__ void merge_attention_splits_kernel(const float* __restrict__ partial_out,
+                                              const float* __restrict__ partial_lse,
+                                              const int32_t* __restrict__ query_start,
+                                              int num_splits, int64_t tokens, int num_heads,
+                                              int head_size, float* __restrict__ out) {
+  const int b = blockIdx.x, h = blockIdx.y;
+  const int begin = query_start[b], end = query_start[b + 1];
+  const int64_t split_stride = tokens * num_heads;
+  for (int t = begin; t < end; ++t) {
+    const int64_t row = static_cast<int64_t>(t) * num_heads + h;
+    float max_lse = -INFINITY;
+    for (int s = 0; s < num_splits; ++s) max_lse = fmaxf(max_lse, partial_lse[s * split_stride + row]);
+    for (int d = threadIdx.x; d < head_size; d += blockDim.x) {
+      float sum = 0.0f, o = 0.0f;
+      for (int s = 0; s < num_splits; ++s) {
+        const float lse = partial_lse[s * split_stride + row];
+        if (lse == -INFINITY) continue;
+        const float w = exp2f(lse - max_lse);
+        sum += w;
+        o += w * partial_out[(s * split_stride + row) * head_size + d];
+      }
+      out[row * head_size + d] = sum > 0.0f ? o / sum : 0.0f;
+    }
+  }
+}
+
+int multiprocessor_count() {
+  int device = 0, count = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
+        "cudaDeviceGetAttribute(MultiProcessorCount)");
+  return count;
+}
+
+// The tensor-core paths: bf16/f16 caches, D == Dv of a compiled size, 16-byte aligned rows.
+bool use_flash(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache) {
+  const int64_t head_size = query.size(2);
+  return (key_cache.dtype() == DType::BF16 || key_cache.dtype() == DType::F16) &&
+         value_cache.size(3) == head_size && flash_attention_supported(static_cast<int>(head_size)) &&
+         reinterpret_cast<uintptr_t>(key_cache.raw_data()) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(value_cache.raw_data()) % 16 == 0 &&
+         key_cache.numel() < (int64_t{1} << 31) * 8;  // int block ids times row sizes fit int64
+}
+
+void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
+                           const Tensor& query_start, const Tensor& seq_lens,
+                           const Tensor& block_table, const ops::AttentionParams& params,
+                           Tensor& out) {
+  const int64_t tokens = query.size(0), num_heads = query.size(1), head_size = query.size(2);
+  const int64_t num_seqs = seq_lens.size(0), num_kv_heads = key_cache.size(2);
+  const int64_t group = num_heads / num_kv_heads;
+  const int64_t block_size = key_cache.size(1), max_blocks = block_table.size(1);
+  const int64_t capacity = max_blocks * block_size;
+  const int64_t max_query_len =
+      std::min(tokens, params.max_query_len >= 0 ? params.max_query_len : tokens);
+  if (max_query_len == 0) return;
+  const int64_t max_seq_len =
+      std::min(capacity, params.max_seq_len >= 0 ? params.max_seq_len : capacity);
+  VLLM_CHECK(capacity < (int64_t{1} << 31) && tokens * num_heads < (int64_t{1} << 31) &&
+                 key_cache.size(0) < (int64_t{1} << 31),
+             Unsupported, "paged_attention: batch too large for the CUDA kernels' int indices");
+
+  FlashArgs args{};
+  args.query = query.data<float>();
+  args.query_stride = query.stride(0);
+  args.key_cache = key_cache.raw_data();
+  args.value_cache = value_cache.raw_data();
+  args.query_start = query_start.data<int32_t>();
+  args.seq_lens = seq_lens.data<int32_t>();
+  args.block_table = block_table.data<int32_t>();
+  args.table_stride = block_table.stride(0);
+  args.max_blocks = static_cast<int>(max_blocks);
+  args.block_size = static_cast<int>(block_size);
+  args.num_blocks = static_cast<int>(key_cache.size(0));
+  args.num_heads = static_cast<int>(num_heads);
+  args.num_kv_heads = static_cast<int>(num_kv_heads);
+  args.group = static_cast<int>(group);
+  args.scale = params.scale;
+  args.softcap = params.logit_softcap;
+  args.sliding_window = static_cast<int>(std::min<int64_t>(params.sliding_window, capacity + 1));
+  args.alibi_slopes = params.alibi_slopes.defined() ? params.alibi_slopes.data<float>() : nullptr;
+  args.tokens = tokens;
+  args.out = out.data<float>();
+  args.num_splits = 1;
+
+  const bool decode = max_query_len * group <= kFlashDecodeRows;
+  const int64_t rows = decode ? kFlashDecodeRows : kFlashPrefillRows;
+  const int64_t row_tiles = (max_query_len * group + rows - 1) / rows;
+  VLLM_CHECK(row_tiles <= 65535 && num_kv_heads <= 65535, Unsupported,
+             "paged_attention: grid too large (", row_tiles, " row tiles x ", num_kv_heads,
+             " kv heads)");
+  Tensor partial_out, partial_lse;
+  if (decode) {
+    // Split the context until the grid covers the GPU about four blocks deep (three decode blocks
+    // fit one multiprocessor), but keep at least 128 keys (two key tiles) per part and at most 64
+    // parts. The parts are cut on the device from each sequence's actual length.
+    static const int multiprocessors = multiprocessor_count();
+    const int64_t base_blocks = num_seqs * num_kv_heads * row_tiles;
+    const int64_t wanted = (4 * multiprocessors + base_blocks - 1) / base_blocks;
+    const int64_t by_length = (max_seq_len + 127) / 128;
+    args.num_splits = static_cast<int>(std::max<int64_t>(1, std::min({wanted, by_length, int64_t{64}})));
+  }
+  VLLM_CHECK(num_seqs * args.num_splits <= 0x7fffffff, Unsupported,
+             "paged_attention: grid too large (", num_seqs, " sequences)");
+  if (args.num_splits > 1) {
+    // [num_splits, T, Hq, D] and [num_splits, T, Hq], from the caching allocator (capture-safe).
+    partial_out = Tensor::empty({args.num_splits, tokens, num_heads, head_size}, DType::F32,
+                                query.device());
+    partial_lse = Tensor::empty({args.num_splits, tokens, num_heads}, DType::F32, query.device());
+    args.partial_out = partial_out.data<float>();
+    args.partial_lse = partial_lse.data<float>();
+  }
+  launch_flash_attention(weight_type(key_cache), static_cast<int>(head_size), decode, args,
+                         num_seqs, row_tiles);
+  if (args.num_splits > 1) {
+    const dim3 grid(static_cast<unsigned>(num_seqs), static_cast<unsigned>(num_heads));
+    merge_attention_splits_kernel<<<grid, std::min<int>(128, static_cast<int>(head_size)), 0,
+                                    stream()>>>(args.partial_out, args.partial_lse,
+                                                args.query_start, args.num_splits, tokens,
+                                                static_cast<int>(num_heads),
+                                                static_cast<int>(head_size), args.out);
+    check_launch("merge_attention_splits_kernel");
+  }
+}
+
 }  // namespace
 
 void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
@@ -150,10 +304,21 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
   if (tokens == 0) return;
   const int64_t key_row = kv_heads * key.size(2), value_row = kv_heads * value.size(2);
   const int64_t num_slots = key_cache.size(0) * key_cache.size(1);
-  reshape_and_cache_kernel<<<static_cast<unsigned>(tokens), row_threads(std::max(key_row, value_row))>>>(
-      key.data<float>(), key.stride(0), value.data<float>(), value.stride(0),
-      key_cache.data<float>(), value_cache.data<float>(), slot_mapping.data<int32_t>(), num_slots,
-      key_row, value_row);
+  const unsigned blocks = static_cast<unsigned>(tokens);
+  const int threads = row_threads(std::max(key_row, value_row));
+  auto run = [&](auto type) {
+    constexpr WType W = decltype(type)::value;
+    using Storage = typename WeightStorage<W>::type;
+    reshape_and_cache_kernel<W><<<blocks, threads, 0, stream()>>>(
+        key.data<float>(), key.stride(0), value.data<float>(), value.stride(0),
+        static_cast<Storage*>(key_cache.raw_data()), static_cast<Storage*>(value_cache.raw_data()),
+        slot_mapping.data<int32_t>(), num_slots, key_row, value_row);
+  };
+  switch (weight_type(key_cache)) {
+    case WType::F32: run(std::integral_constant<WType, WType::F32>{}); break;
+    case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}); break;
+    case WType::F16: run(std::integral_constant<WType, WType::F16>{}); break;
+  }
   check_launch("reshape_and_cache_kernel");
 }
 
@@ -164,11 +329,14 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
   const int64_t tokens = query.size(0), num_heads = query.size(1);
   const int64_t num_seqs = seq_lens.size(0);
   if (tokens == 0 || num_heads == 0 || num_seqs == 0) return;
+  if (use_flash(query, key_cache, value_cache))
+    return flash_paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,
+                                 params, out);
   AttentionArgs args{};
   args.query = query.data<float>();
   args.query_stride = query.stride(0);
-  args.key_cache = key_cache.data<float>();
-  args.value_cache = value_cache.data<float>();
+  args.key_cache = key_cache.raw_data();
+  args.value_cache = value_cache.raw_data();
   args.query_start = query_start.data<int32_t>();
   args.seq_lens = seq_lens.data<int32_t>();
   args.block_table = block_table.data<int32_t>();
@@ -194,7 +362,17 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
   VLLM_CHECK(tokens <= 0x7fffffff && num_heads <= 65535, Unsupported,
              "paged_attention: grid too large (", tokens, " tokens x ", num_heads, " heads)");
   const dim3 grid(static_cast<unsigned>(tokens), static_cast<unsigned>(num_heads));
-  paged_attention_kernel<<<grid, kAttentionThreads, shared_bytes>>>(args);
+  switch (weight_type(key_cache)) {
+    case WType::F32:
+      paged_attention_kernel<WType::F32><<<grid, kAttentionThreads, shared_bytes, stream()>>>(args);
+      break;
+    case WType::BF16:
+      paged_attention_kernel<WType::BF16><<<grid, kAttentionThreads, shared_bytes, stream()>>>(args);
+      break;
+    case WType::F16:
+      paged_attention_kernel<WType::F16><<<grid, kAttentionThreads, shared_bytes, stream()>>>(args);
+      break;
+  }
   check_launch("paged_attention_kernel");
 }
 

@@ -1,0 +1,406 @@
+// The CUDA paged-attention paths (tensor-core decode with context splits, tensor-core prefill, the
+// generic fallback) with bf16/f16 caches, against the CPU op on f32 caches holding the same
+// rounded K/V; plus the cache writes' rounding and the CPU's refusal of low-precision caches.
+// Skipped (with a message) where no GPU is present. A disabled benchmark times the paths on
+// Llama-3.1-8B shapes (run with --gtest_also_run_disabled_tests --gtest_filter='CudaAttention*').
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "backend/cuda/cuda_backend.h"
+#include "ops/ops.h"
+
+using namespace vllm;
+
+namespace {
+
+#define SKIP_WITHOUT_GPU() \
+  if (!cuda::available()) GTEST_SKIP() << "no CUDA device: CUDA attention tests need a GPU"
+
+constexpr float kPoison = -7777.0f;
+
+uint32_t fresh_seed() {
+  static std::mt19937 seeds(std::random_device{}());
+  return seeds();
+}
+
+std::vector<float> random_values(int64_t n, float scale = 1.0f) {
+  std::mt19937 random(fresh_seed());
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> values(static_cast<size_t>(n));
+  for (float& value : values) value = normal(random);
+  return values;
+}
+
+Tensor filled(const Shape& shape, float value, Device device = Device::cpu()) {
+  return Tensor::from_floats(std::vector<float>(static_cast<size_t>(shape_numel(shape)), value),
+                             shape)
+      .to(device);
+}
+
+Tensor gpu(const Tensor& t) { return t.to(Device::cuda()); }
+
+// Tolerances for bf16/f16 caches. The reference sees the same rounded K/V and the query rounded
+// to the cache type as the kernels do, so what remains is the rounding of the softmax weights P to
+// the operand type before P V (relative 2^-9 for bf16, 2^-12 for f16) and f32 summation order:
+// with unit-normal values (|v| < ~5) an output moves by at most ~2^-9 * 5 ~= 1e-2, so atol 2e-2
+// with rtol 1e-2 leaves 2x margin; a relative L2 error under 5e-3 (bf16 lands near 1e-3) catches
+// systematic errors below that elementwise bound. The f32 fallback stays exact to 1e-5.
+struct Tolerance {
+  float rtol, atol, rel_l2;
+};
+Tolerance tolerance_for(DType cache) {
+  if (cache == DType::F32) return {1e-5f, 5e-6f, 1e-5f};
+  return {1e-2f, 2e-2f, 5e-3f};
+}
+
+void expect_close(const Tensor& on_gpu, const Tensor& on_cpu, Tolerance tol,
+                  const std::string& what) {
+  std::vector<float> a = on_gpu.to(Device::cpu()).to_float_vector(), b = on_cpu.to_float_vector();
+  ASSERT_EQ(a.size(), b.size()) << what;
+  size_t bad = 0, first_bad = 0;
+  double worst = 0.0, diff_sq = 0.0, ref_sq = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double diff = std::abs(static_cast<double>(a[i]) - b[i]);
+    const bool ok = std::isfinite(a[i]) && diff <= tol.atol + tol.rtol * std::abs(b[i]);
+    if (!ok && bad++ == 0) first_bad = i;
+    if (std::isfinite(diff)) {
+      worst = std::max(worst, diff);
+      diff_sq += diff * diff;
+    }
+    ref_sq += static_cast<double>(b[i]) * b[i];
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << a.size() << " elements differ; first at "
+                     << first_bad << ": gpu " << a[first_bad] << " cpu " << b[first_bad]
+                     << " (max abs diff " << worst << ")";
+  const double rel = std::sqrt(diff_sq / std::max(ref_sq, 1e-30));
+  EXPECT_LE(rel, tol.rel_l2) << what << ": relative L2 error " << rel;
+}
+
+struct AttentionCase {
+  const char* name;
+  std::vector<int32_t> seq_lens, q_lens;
+  int64_t hq, hk, head, value_head, block_size;
+  int64_t sliding_window = 0;
+  float softcap = 0.0f;
+  bool alibi = false;
+  bool strided_query = false;
+  int64_t extra_rows = 0;         // rows past query_start[B]: must stay untouched
+  int64_t extra_table_cols = 1;   // block_table columns past what the longest sequence needs
+  int64_t max_seq_len_hint = 0;   // 0: the true maximum; else this (an over-estimate, or -1)
+  bool unknown_query_len = false;  // pass max_query_len = -1
+};
+
+// Values rounded through `dtype` (the cache's rounding) back to f32.
+std::vector<float> rounded(const std::vector<float>& values, DType dtype) {
+  if (dtype == DType::F32) return values;
+  return Tensor::from_floats(values, {static_cast<int64_t>(values.size())}, dtype)
+      .to(DType::F32)
+      .to_float_vector();
+}
+
+void run_attention(const AttentionCase& c, DType cache_dtype) {
+  const std::string name = str(c.name, " (", dtype_name(cache_dtype), " cache)");
+  const int64_t num_seqs = static_cast<int64_t>(c.seq_lens.size());
+  int64_t max_blocks = 0, total_blocks = 0, tokens = 0;
+  std::vector<int32_t> query_start{0};
+  for (int64_t b = 0; b < num_seqs; ++b) {
+    const int64_t n = (c.seq_lens[b] + c.block_size - 1) / c.block_size;
+    max_blocks = std::max(max_blocks, n);
+    total_blocks += n;
+    tokens += c.q_lens[b];
+    query_start.push_back(static_cast<int32_t>(tokens));
+  }
+  const int64_t columns = max_blocks + c.extra_table_cols;
+  const int64_t num_blocks = total_blocks + 3;  // a few blocks nobody owns
+  std::vector<int32_t> ids(static_cast<size_t>(num_blocks));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(fresh_seed()));
+  // Unused entries point at real blocks: kernels must not read past seq_lens, not merely stay in
+  // bounds.
+  std::vector<int32_t> table(static_cast<size_t>(num_seqs * (columns + 1)), ids.back());
+  size_t next = 0;
+  for (int64_t b = 0; b < num_seqs; ++b) {
+    const int64_t n = (c.seq_lens[b] + c.block_size - 1) / c.block_size;
+    for (int64_t i = 0; i < n; ++i) table[b * (columns + 1) + i] = ids[next++];
+  }
+  // Block table with a padded row stride (columns + 1 columns, the view uses columns).
+  Tensor table_base = Tensor::from_ints(table, {num_seqs, columns + 1});
+  Tensor qs = Tensor::from_ints(query_start, {num_seqs + 1});
+  Tensor lens = Tensor::from_ints(c.seq_lens, {num_seqs});
+  const Shape k_shape{num_blocks, c.block_size, c.hk, c.head};
+  const Shape v_shape{num_blocks, c.block_size, c.hk, c.value_head};
+  const std::vector<float> k_values = rounded(random_values(shape_numel(k_shape)), cache_dtype);
+  const std::vector<float> v_values = rounded(random_values(shape_numel(v_shape)), cache_dtype);
+  const int64_t rows = tokens + c.extra_rows;
+  const int64_t q_heads = c.strided_query ? c.hq + 2 : c.hq;
+  // The kernels round the query to the cache type for the tensor cores; so does the reference.
+  const std::vector<float> q_values = random_values(rows * q_heads * c.head);
+  Tensor q_base = Tensor::from_floats(q_values, {rows, q_heads, c.head});
+  Tensor q_ref = Tensor::from_floats(
+      rounded(q_values, cache_dtype == DType::F32 ? DType::F32 : cache_dtype), {rows, q_heads, c.head});
+
+  ops::AttentionParams params;
+  params.scale = 1.0f / std::sqrt(static_cast<float>(c.head));
+  params.sliding_window = c.sliding_window;
+  params.logit_softcap = c.softcap;
+  if (c.alibi) {
+    std::vector<float> slopes;
+    for (int64_t h = 0; h < c.hq; ++h) slopes.push_back(std::pow(2.0f, -8.0f * (h + 1) / c.hq));
+    params.alibi_slopes = Tensor::from_floats(slopes, {c.hq});
+  }
+  Tensor cpu_out = filled({rows, c.hq, c.value_head}, kPoison);
+  ops::paged_attention(q_ref.slice(1, 0, c.hq), Tensor::from_floats(k_values, k_shape),
+                       Tensor::from_floats(v_values, v_shape), qs, lens,
+                       table_base.slice(1, 0, columns), params, cpu_out);
+
+  ops::AttentionParams gparams = params;
+  if (c.alibi) gparams.alibi_slopes = gpu(params.alibi_slopes);
+  gparams.max_query_len =
+      c.unknown_query_len ? -1 : *std::max_element(c.q_lens.begin(), c.q_lens.end());
+  gparams.max_seq_len = c.max_seq_len_hint != 0
+                            ? c.max_seq_len_hint
+                            : *std::max_element(c.seq_lens.begin(), c.seq_lens.end());
+  Tensor gpu_out = filled({rows, c.hq, c.value_head}, kPoison, Device::cuda());
+  Tensor gquery = gpu(q_base).slice(1, 0, c.hq);
+  Tensor gtable = gpu(table_base).slice(1, 0, columns);
+  Tensor gkc = gpu(Tensor::from_floats(k_values, k_shape, cache_dtype));
+  Tensor gvc = gpu(Tensor::from_floats(v_values, v_shape, cache_dtype));
+  ops::paged_attention(gquery, gkc, gvc, gpu(qs), gpu(lens), gtable, gparams, gpu_out);
+  expect_close(gpu_out, cpu_out, tolerance_for(cache_dtype), name);
+}
+
+const std::vector<AttentionCase>& attention_cases() {
+  static const std::vector<AttentionCase> cases = {
+      // Decode (tensor-core decode kernel, context splits): lengths 1, around the 64-key tiles
+      // and the split boundaries, and long.
+      {"decode varied lengths GQA 4", {1, 17, 64, 65, 127, 128, 129, 1000, 4097},
+       {1, 1, 1, 1, 1, 1, 1, 1, 1}, 32, 8, 128, 128, 16},
+      {"decode MHA D64", {5, 300, 2}, {1, 1, 1}, 4, 4, 64, 64, 16},
+      {"decode GQA 8 D256", {33, 700}, {1, 1}, 16, 2, 256, 256, 16},
+      {"decode MQA 8 heads", {100, 9}, {1, 1}, 8, 1, 128, 128, 16},
+      {"decode MQA 32 heads (prefill kernel)", {100, 9}, {1, 1}, 32, 1, 64, 64, 16},
+      {"decode batch 1 long", {9000}, {1}, 32, 8, 128, 128, 16},
+      {"decode sliding window", {90, 1500}, {1, 1}, 8, 2, 128, 128, 16, 100},
+      {"decode graph hints (max_seq_len 8192, wide table)", {3, 600, 45}, {1, 1, 1}, 32, 8, 128,
+       128, 16, 0, 0.0f, false, false, 0, 200, 8192},
+      {"decode unknown max_seq_len", {3, 260}, {1, 1}, 8, 2, 96, 96, 16, 0, 0.0f, false, false, 0,
+       5, -1},
+      {"speculative q_len 4 (decode kernel)", {50, 80}, {4, 2}, 8, 2, 128, 128, 16},
+      {"decode odd block size", {23, 200}, {1, 1}, 4, 2, 64, 64, 5},
+      // Prefill and mixed batches (tensor-core prefill kernel).
+      {"prefill on cached prefix", {300, 1000}, {100, 257}, 32, 8, 128, 128, 16},
+      {"prefill fresh MHA D64", {130}, {130}, 8, 8, 64, 64, 16},
+      {"mixed chunked prefill + decodes D80", {70, 33, 9, 200, 1}, {20, 1, 9, 1, 1}, 8, 4, 80, 80,
+       16, 0, 0.0f, false, true, 3},
+      {"all together D96", {300, 3, 77}, {100, 3, 1}, 12, 3, 96, 96, 16, 33, 20.0f, true, true, 2},
+      {"prefill softcap D256", {50, 120}, {10, 120}, 4, 4, 256, 256, 16, 0, 30.0f},
+      {"prefill alibi", {64, 17}, {64, 1}, 8, 8, 64, 64, 16, 0, 0.0f, true},
+      {"prefill sliding window GQA 8", {400, 40}, {150, 40}, 16, 2, 128, 128, 16, 64},
+      {"prefill unknown hints", {70, 90}, {70, 2}, 8, 4, 128, 128, 32, 0, 0.0f, false, false, 0, 1,
+       -1, true},
+      // The generic fallback with low-precision caches.
+      {"fallback head 32", {40, 8}, {8, 1}, 4, 2, 32, 32, 16},
+      {"fallback value head differs", {40, 8}, {8, 8}, 4, 2, 64, 32, 8},
+  };
+  return cases;
+}
+
+TEST(CudaAttention, Bf16CacheMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const AttentionCase& c : attention_cases()) run_attention(c, DType::BF16);
+}
+
+TEST(CudaAttention, F16CacheMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const AttentionCase& c : attention_cases()) run_attention(c, DType::F16);
+}
+
+TEST(CudaAttention, F32CacheMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const AttentionCase& c : attention_cases()) run_attention(c, DType::F32);
+}
+
+TEST(CudaAttention, ReshapeAndCacheRoundsToNearest) {
+  SKIP_WITHOUT_GPU();
+  const int64_t tokens = 37, hk = 4, head = 64, blocks = 8, block_size = 16;
+  for (DType dtype : {DType::BF16, DType::F16}) {
+    std::vector<int32_t> slots(static_cast<size_t>(blocks * block_size));
+    std::iota(slots.begin(), slots.end(), 0);
+    std::shuffle(slots.begin(), slots.end(), std::mt19937(fresh_seed()));
+    slots.resize(static_cast<size_t>(tokens));
+    slots[2] = -1;  // padding token
+    // Strided key/value: [T, Hk, D] views of a fused [T, 3 Hk, D] buffer.
+    const std::vector<float> fused_values = random_values(tokens * 3 * hk * head);
+    Tensor fused = gpu(Tensor::from_floats(fused_values, {tokens, 3 * hk, head}));
+    const std::vector<float> initial = random_values(blocks * block_size * hk * head);
+    const Shape cache_shape{blocks, block_size, hk, head};
+    Tensor kc = gpu(Tensor::from_floats(initial, cache_shape, dtype));
+    Tensor vc = gpu(Tensor::from_floats(initial, cache_shape, dtype));
+    ops::reshape_and_cache(fused.slice(1, hk, 2 * hk), fused.slice(1, 2 * hk, 3 * hk), kc, vc,
+                           gpu(Tensor::from_ints(slots, {tokens})));
+    // Expected: the initial cache with each token's rows rounded (on the host) into its slot.
+    std::vector<float> expect_k = rounded(initial, dtype), expect_v = expect_k;
+    const int64_t row = hk * head;
+    for (int64_t t = 0; t < tokens; ++t) {
+      if (slots[t] < 0) continue;
+      for (int64_t i = 0; i < row; ++i) {
+        expect_k[slots[t] * row + i] = fused_values[(t * 3 * hk + hk) * head + i];
+        expect_v[slots[t] * row + i] = fused_values[(t * 3 * hk + 2 * hk) * head + i];
+      }
+    }
+    expect_k = rounded(expect_k, dtype);
+    expect_v = rounded(expect_v, dtype);
+    EXPECT_EQ(kc.to(Device::cpu()).to(DType::F32).to_float_vector(), expect_k) << dtype_name(dtype);
+    EXPECT_EQ(vc.to(Device::cpu()).to(DType::F32).to_float_vector(), expect_v) << dtype_name(dtype);
+  }
+}
+
+TEST(CudaAttention, CpuRejectsLowPrecisionCaches) {
+  // Runs without a GPU too: the CPU op refuses bf16/f16 caches by name.
+  Tensor kc = Tensor::zeros({2, 4, 1, 8}, DType::BF16), vc = Tensor::zeros({2, 4, 1, 8}, DType::BF16);
+  Tensor query = Tensor::zeros({1, 1, 8}, DType::F32), out = Tensor::zeros({1, 1, 8}, DType::F32);
+  Tensor qs = Tensor::from_ints({0, 1}, {2}), lens = Tensor::from_ints({1}, {1});
+  Tensor table = Tensor::from_ints({0}, {1, 1}), slots = Tensor::from_ints({0}, {1});
+  try {
+    ops::paged_attention(query, kc, vc, qs, lens, table, ops::AttentionParams{}, out);
+    FAIL() << "paged_attention accepted a bf16 cache on the CPU";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos) << e.what();
+  }
+  Tensor kc16 = Tensor::zeros({2, 4, 1, 8}, DType::F16), vc16 = Tensor::zeros({2, 4, 1, 8}, DType::F16);
+  try {
+    ops::reshape_and_cache(query, query, kc16, vc16, slots);
+    FAIL() << "reshape_and_cache accepted an f16 cache on the CPU";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("float16"), std::string::npos) << e.what();
+  }
+}
+
+// ---- benchmark (disabled by default) --------------------------------------------------------
+
+// A device bf16 cache of random values in [-1, 1) (fast to make: a few GB on some benchmarks).
+Tensor random_bf16_cache(const Shape& shape) {
+  Tensor host = Tensor::empty(shape, DType::BF16);
+  uint16_t* bits = host.data<uint16_t>();
+  uint64_t state = fresh_seed() | 1;
+  for (int64_t i = 0; i < host.numel(); ++i) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    const float v = static_cast<float>(static_cast<int64_t>(state % 2000001) - 1000000) * 1e-6f;
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    bits[i] = static_cast<uint16_t>(u >> 16);
+  }
+  return gpu(host);
+}
+
+// Median milliseconds of one call of fn over `reps` timed batches of `iters` calls.
+template <typename Fn>
+double time_ms(Fn&& fn, int iters) {
+  fn();
+  cudaDeviceSynchronize();
+  std::vector<double> samples;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) fn();
+    cudaDeviceSynchronize();
+    samples.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters);
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+struct BenchBatch {
+  std::vector<int32_t> seq_lens, q_lens;
+};
+
+// Times paged_attention on Llama-3.1-8B shapes (32 q heads, 8 kv heads, D 128, block 16, bf16
+// cache), blocks scattered over the cache.
+void bench_attention(const char* name, const BenchBatch& batch, int64_t max_seq_len_hint) {
+  const int64_t hq = 32, hk = 8, head = 128, block_size = 16;
+  const int64_t num_seqs = static_cast<int64_t>(batch.seq_lens.size());
+  int64_t max_blocks = 0, total_blocks = 0, tokens = 0, max_q = 0, max_len = 0;
+  std::vector<int32_t> query_start{0};
+  double kv_bytes = 0, flops = 0;
+  for (int64_t b = 0; b < num_seqs; ++b) {
+    const int64_t n = (batch.seq_lens[b] + block_size - 1) / block_size, q = batch.q_lens[b];
+    const int64_t len = batch.seq_lens[b];
+    max_blocks = std::max(max_blocks, n);
+    total_blocks += n;
+    tokens += q;
+    max_q = std::max(max_q, q);
+    max_len = std::max(max_len, len);
+    query_start.push_back(static_cast<int32_t>(tokens));
+    kv_bytes += 2.0 * len * hk * head * 2;  // K and V read once, bf16
+    // Visible (query, key) pairs: query i (0-based in its run) sees len - q + i + 1 keys.
+    const double pairs = static_cast<double>(q) * (len - q) + q * (q + 1) / 2.0;
+    flops += 4.0 * pairs * head * hq;  // QK^T and PV, 2 flops per multiply-add
+  }
+  if (max_seq_len_hint > 0) max_blocks = std::max(max_blocks, (max_seq_len_hint + block_size - 1) / block_size);
+  std::vector<int32_t> ids(static_cast<size_t>(total_blocks));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(fresh_seed()));
+  std::vector<int32_t> table(static_cast<size_t>(num_seqs * max_blocks), 0);
+  size_t next = 0;
+  for (int64_t b = 0; b < num_seqs; ++b)
+    for (int64_t i = 0; i < (batch.seq_lens[b] + block_size - 1) / block_size; ++i)
+      table[b * max_blocks + i] = ids[next++];
+  Tensor kc = random_bf16_cache({total_blocks, block_size, hk, head});
+  Tensor vc = random_bf16_cache({total_blocks, block_size, hk, head});
+  Tensor query = gpu(Tensor::from_floats(random_values(tokens * hq * head), {tokens, hq, head}));
+  Tensor out = Tensor::empty({tokens, hq, head}, DType::F32, Device::cuda());
+  Tensor qs = gpu(Tensor::from_ints(query_start, {num_seqs + 1}));
+  Tensor lens = gpu(Tensor::from_ints(batch.seq_lens, {num_seqs}));
+  Tensor gtable = gpu(Tensor::from_ints(table, {num_seqs, max_blocks}));
+  ops::AttentionParams params;
+  params.scale = 1.0f / std::sqrt(static_cast<float>(head));
+  params.max_query_len = max_q;
+  params.max_seq_len = max_seq_len_hint > 0 ? max_seq_len_hint : max_len;
+  const double ms = time_ms(
+      [&] { ops::paged_attention(query, kc, vc, qs, lens, gtable, params, out); },
+      max_q > 1 ? 5 : 50);
+  std::printf("%-52s %9.3f ms  %7.0f GB/s (K/V read)  %6.1f TFLOP/s\n", name, ms,
+              kv_bytes / ms * 1e-6, flops / ms * 1e-9);
+}
+
+TEST(CudaAttentionBench, DISABLED_Llama8BShapes) {
+  SKIP_WITHOUT_GPU();
+  {
+    // The copy ceiling: read + write of a 2 GiB device buffer.
+    const size_t bytes = size_t{1} << 31;
+    Tensor a = Tensor::empty({static_cast<int64_t>(bytes / 4)}, DType::F32, Device::cuda());
+    Tensor b = Tensor::empty({static_cast<int64_t>(bytes / 4)}, DType::F32, Device::cuda());
+    cudaMemset(a.raw_data(), 1, bytes);
+    const double ms = time_ms([&] { cudaMemcpy(b.raw_data(), a.raw_data(), bytes, cudaMemcpyDeviceToDevice); }, 10);
+    std::printf("%-52s %9.3f ms  %7.0f GB/s (read + write)\n", "device copy 2 GiB", ms, 2.0 * bytes / ms * 1e-6);
+  }
+  std::mt19937 random(fresh_seed());
+  auto lengths = [&](int64_t n, int lo, int hi) {
+    std::uniform_int_distribution<int> pick(lo, hi);
+    std::vector<int32_t> v(static_cast<size_t>(n));
+    for (auto& x : v) x = pick(random);
+    return v;
+  };
+  bench_attention("decode B=1 ctx 4096", {{4096}, {1}}, 0);
+  bench_attention("decode B=1 ctx 4096, hint max_seq_len 131072", {{4096}, {1}}, 131072);
+  bench_attention("decode B=1 ctx 32768", {{32768}, {1}}, 0);
+  bench_attention("decode B=8 ctx 4096", {std::vector<int32_t>(8, 4096), std::vector<int32_t>(8, 1)}, 0);
+  bench_attention("decode B=64 ctx 1k-2k", {lengths(64, 1024, 2048), std::vector<int32_t>(64, 1)}, 0);
+  bench_attention("decode B=256 ctx 1k-2k", {lengths(256, 1024, 2048), std::vector<int32_t>(256, 1)}, 0);
+  bench_attention("decode B=256 ctx 1k-2k, hint max_seq_len 8192",
+                  {lengths(256, 1024, 2048), std::vector<int32_t>(256, 1)}, 8192);
+  bench_attention("prefill 16 x 2048 causal", {std::vector<int32_t>(16, 2048), std::vector<int32_t>(16, 2048)}, 0);
+  bench_attention("prefill 1 x 8192 causal", {{8192}, {8192}}, 0);
+  bench_attention("chunked prefill 4 x 512 on 4k prefixes", {std::vector<int32_t>(4, 4608), std::vector<int32_t>(4, 512)}, 0);
+}
+
+}  // namespace
