@@ -1,0 +1,505 @@
+// Gemma 3n's text decoder (transformers' Gemma3nTextModel; text input only for
+// Gemma3nForConditionalGeneration, whose vision and audio towers are not loaded). Beyond Gemma 3:
+//   - AltUp: the residual stream is `altup_num_inputs` parallel streams; each layer predicts all of
+//     them from a learned mix, runs on the active one, and corrects the others with the innovation.
+//   - Laurel: a low-rank residual branch beside attention.
+//   - Per-layer embeddings: a second token table (hidden_size_per_layer_input per layer) plus a
+//     projection of the embedding, gated into every layer's output.
+//   - Activation sparsity: the MLP gate keeps only what exceeds mean + std * Phi^-1(p).
+//   - KV sharing: the last num_kv_shared_layers layers read the K/V of the last earlier layer of
+//     their type and own no cache.
+// Norms are RMSNorm with a plain weight (no 1 + w); attention scale is 1 (q/k are normed).
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "layers/linear.h"
+#include "layers/rotary_embedding.h"
+#include "loader/safetensors.h"
+#include "models/decoder_spec.h"
+#include "models/registry.h"
+#include "ops/ops.h"
+
+namespace vllm {
+namespace {
+
+using json = nlohmann::json;
+
+struct Gemma3nSpec {
+  std::string architecture;
+  int64_t vocab_size = 0, vocab_per_layer = 0, hidden = 0, per_layer = 0, layers = 0, heads = 0, kv_heads = 0,
+          head_dim = 0, max_positions = 0, streams = 4, active = 0, laurel_rank = 0, sliding_window = 0;
+  float eps = 1e-6f, final_softcap = 0.0f, coef_clip = 0.0f;
+  std::vector<int64_t> intermediate;
+  std::vector<double> sparsity;
+  std::vector<bool> sliding;
+  std::vector<int64_t> kv_source;  // the layer whose K/V each layer attends over (itself unless shared)
+  json rope_full, rope_sliding;
+  bool tie = true;
+  WeightMap weights;
+};
+
+// Phi^-1(p) (the standard normal quantile), by bisection on erfc: Gemma3nTextMLP's
+// normal_dist.icdf(activation_sparsity).
+double normal_quantile(double p) {
+  double lo = -10.0, hi = 10.0;
+  for (int i = 0; i < 200; ++i) {
+    double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+Gemma3nSpec make_spec(const ModelConfig& outer) {
+  ModelConfig config = outer.raw().contains("text_config") ? outer.text_config() : outer;
+  Gemma3nSpec s;
+  s.architecture = outer.architecture();
+  s.vocab_size = config.vocab_size();
+  s.vocab_per_layer = config.get_int("vocab_size_per_layer_input", 262144);
+  s.hidden = config.hidden_size();
+  s.per_layer = config.get_int("hidden_size_per_layer_input", 256);
+  s.layers = config.num_hidden_layers();
+  s.heads = config.num_attention_heads();
+  s.kv_heads = config.num_key_value_heads();
+  s.head_dim = config.head_dim();
+  s.max_positions = config.max_position_embeddings().value_or(32768);
+  s.streams = config.get_int("altup_num_inputs", 4);
+  s.active = config.get_int("altup_active_idx", 0);
+  s.laurel_rank = config.get_int("laurel_rank", 64);
+  s.sliding_window = config.sliding_window().value_or(512);
+  s.eps = static_cast<float>(config.get_float("rms_norm_eps", 1e-6));
+  s.final_softcap = static_cast<float>(config.get_float("final_logit_softcapping", 0.0));
+  s.coef_clip = static_cast<float>(config.get_float("altup_coef_clip", 0.0));
+  s.tie = config.get_bool("tie_word_embeddings", true);
+  VLLM_CHECK(config.get_bool("altup_correct_scale", true), Unsupported, config.source(),
+             ": altup_correct_scale false is not supported");
+  std::string act = config.get_string("hidden_activation", "gelu_pytorch_tanh");
+  VLLM_CHECK(act == "gelu_pytorch_tanh", Unsupported, config.source(), ": hidden_activation '", act,
+             "' is not supported (gelu_pytorch_tanh)");
+  const json& raw = config.raw();
+  if (raw.contains("intermediate_size") && raw["intermediate_size"].is_array())
+    s.intermediate = raw["intermediate_size"].get<std::vector<int64_t>>();
+  else
+    s.intermediate.assign(static_cast<size_t>(s.layers), config.get_int("intermediate_size", 16384));
+  if (raw.contains("activation_sparsity_pattern") && raw["activation_sparsity_pattern"].is_array())
+    s.sparsity = raw["activation_sparsity_pattern"].get<std::vector<double>>();
+  else if (raw.contains("activation_sparsity_pattern") && raw["activation_sparsity_pattern"].is_number())
+    s.sparsity.assign(static_cast<size_t>(s.layers), raw["activation_sparsity_pattern"].get<double>());
+  else {  // HF's default: the first 10 layers at 0.95 when there are more than 10
+    s.sparsity.assign(static_cast<size_t>(s.layers), 0.0);
+    if (s.layers > 10) std::fill(s.sparsity.begin(), s.sparsity.begin() + 10, 0.95);
+  }
+  VLLM_CHECK(static_cast<int64_t>(s.intermediate.size()) == s.layers &&
+                 static_cast<int64_t>(s.sparsity.size()) == s.layers,
+             InvalidArgument, config.source(), ": intermediate_size and activation_sparsity_pattern need one entry per layer");
+  std::vector<std::string> types = config.layer_types();
+  for (int64_t i = 0; i < s.layers; ++i) {
+    bool sliding = types.empty() ? (i + 1) % 5 != 0 : types[static_cast<size_t>(i)] == "sliding_attention";
+    s.sliding.push_back(sliding);
+  }
+  // KV sharing (Gemma3nTextAttention): layers from num_layers - num_kv_shared_layers on read the
+  // last earlier layer of their own type.
+  int64_t first_shared = s.layers - config.get_int("num_kv_shared_layers", 0);
+  for (int64_t i = 0; i < s.layers; ++i) {
+    int64_t source = i;
+    if (first_shared > 0 && i >= first_shared) {
+      source = -1;
+      for (int64_t j = first_shared - 1; j >= 0; --j)
+        if (s.sliding[static_cast<size_t>(j)] == s.sliding[static_cast<size_t>(i)]) { source = j; break; }
+      VLLM_CHECK(source >= 0, InvalidArgument, config.source(), ": shared layer ", i, " has no earlier layer of its type");
+    }
+    s.kv_source.push_back(source);
+  }
+  bool per_type = raw.contains("rope_parameters") && raw["rope_parameters"].is_object() &&
+                  raw["rope_parameters"].contains("sliding_attention");
+  s.rope_full = rope_for_layer(config, "full_attention");
+  if (per_type) {
+    s.rope_sliding = rope_for_layer(config, "sliding_attention");
+  } else {  // 4.x: rope_theta (default 1e6) for global layers, rope_local_base_freq (1e4) for local
+    s.rope_full["rope_theta"] = config.get_float("rope_theta", 1000000.0);
+    s.rope_sliding = {{"rope_type", "default"}, {"rope_theta", config.get_float("rope_local_base_freq", 10000.0)}};
+  }
+  s.weights = llama_weight_map();
+  s.weights.packed.push_back({"kv_proj", {"k_proj", "v_proj"}});
+  s.weights.renames = {{"^model.language_model.", "model."}};
+  s.weights.ignored_prefixes = {"model.vision_tower.", "model.audio_tower.", "model.embed_vision.", "model.embed_audio."};
+  return s;
+}
+
+// Rows of x [T, n] f32 scaled so each row's RMS equals target[t] (the magnitude matching of
+// Gemma3nTextModel's altup projections: sqrt(max(mean(x^2), 1e-5))).
+void match_magnitude(Tensor& x, const std::vector<float>& target) {
+  int64_t n = x.size(1);
+  float* data = x.data<float>();
+  for (int64_t t = 0; t < x.size(0); ++t) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(data[t * n + i]) * data[t * n + i];
+    float scale = target[static_cast<size_t>(t)] / static_cast<float>(std::sqrt(std::max(sum / n, 1e-5)));
+    for (int64_t i = 0; i < n; ++i) data[t * n + i] *= scale;
+  }
+}
+
+std::vector<float> row_rms(const Tensor& x) {
+  int64_t n = x.size(1);
+  const float* data = x.data<float>();
+  std::vector<float> out;
+  for (int64_t t = 0; t < x.size(0); ++t) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(data[t * n + i]) * data[t * n + i];
+    out.push_back(static_cast<float>(std::sqrt(sum / n)));
+  }
+  return out;
+}
+
+// a += b * factor, elementwise (same shapes, contiguous f32).
+void add_scaled(Tensor& a, const Tensor& b, float factor) {
+  float* x = a.data<float>();
+  const float* y = b.data<float>();
+  for (int64_t i = 0; i < a.numel(); ++i) x[i] += y[i] * factor;
+}
+
+class Gemma3n : public Model {
+ public:
+  Gemma3n(Gemma3nSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)) {
+    VLLM_CHECK(options.device.is_cpu(), Unsupported, spec_.architecture, ": device ", options.device.to_string(),
+               " is not supported by this build yet (use --device cpu)");
+    for (int64_t i = 0; i < spec_.layers; ++i) {
+      if (spec_.kv_source[static_cast<size_t>(i)] != i) {
+        cache_index_.push_back(cache_index_[static_cast<size_t>(spec_.kv_source[static_cast<size_t>(i)])]);
+        continue;
+      }
+      cache_index_.push_back(static_cast<int64_t>(kv_cache_spec_.layers.size()));
+      kv_cache_spec_.layers.push_back({spec_.kv_heads, spec_.head_dim, spec_.head_dim,
+                                       spec_.sliding[static_cast<size_t>(i)] ? spec_.sliding_window : 0});
+    }
+    cache_groups_ = kv_cache_spec_.layer_groups();
+    if (options.dummy_weights) {
+      WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
+      load(loader);
+    } else {
+      Checkpoint checkpoint = Checkpoint::open(options.model_dir);
+      WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
+      load(loader);
+      loader.finish();
+    }
+  }
+
+  const KVCacheSpec& kv_cache_spec() const override { return kv_cache_spec_; }
+  int64_t vocab_size() const override { return spec_.vocab_size; }
+  int64_t max_position_embeddings() const override { return spec_.max_positions; }
+  const std::string& architecture() const override { return spec_.architecture; }
+
+  Tensor forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) override {
+    const Gemma3nSpec& s = spec_;
+    int64_t tokens = token_ids.size(0), n = s.streams, L = s.layers, P = s.per_layer;
+    Tensor x0 = Tensor::empty({tokens, s.hidden}, DType::F32);
+    ops::embedding(token_ids, embed_tokens_, x0);
+    ops::scale(x0, std::sqrt(static_cast<float>(s.hidden)));
+
+    // Per-layer inputs [T, L, P]: (norm(project(x0) / sqrt(H)) + table(ids) * sqrt(P)) / sqrt(2).
+    Tensor ids = token_ids.contiguous();
+    std::vector<int32_t> rows(ids.data<int32_t>(), ids.data<int32_t>() + tokens);
+    for (int32_t& id : rows) if (id >= s.vocab_per_layer) id = 0;  // Gemma3nModel: multimodal ids read row 0
+    Tensor per_layer_table = Tensor::empty({tokens, L * P}, DType::F32);
+    ops::embedding(Tensor::from_ints(rows, {tokens}), embed_per_layer_, per_layer_table);
+    Tensor projected = per_layer_model_projection_.forward(x0);
+    ops::scale(projected, 1.0f / std::sqrt(static_cast<float>(s.hidden)));
+    Tensor projected_rows = projected.view({tokens * L, P});
+    per_layer_projection_norm_.forward_inplace(projected_rows);
+    add_scaled(projected, per_layer_table, std::sqrt(static_cast<float>(P)));
+    ops::scale(projected, 1.0f / std::sqrt(2.0f));
+    Tensor per_layer_inputs = projected;  // [T, L * P]
+
+    std::vector<Tensor> streams{x0};
+    std::vector<float> target = row_rms(x0);
+    for (int64_t i = 1; i < n; ++i) {
+      Tensor stream = altup_projections_[static_cast<size_t>(i - 1)].forward(x0);
+      match_magnitude(stream, target);
+      streams.push_back(stream);
+    }
+
+    for (int64_t l = 0; l < L; ++l) streams = layer(l, streams, per_layer_inputs, batch, cache);
+
+    target = row_rms(streams[0]);
+    Tensor hidden = streams[0].clone();
+    for (int64_t i = 1; i < n; ++i) {
+      Tensor stream = altup_unembed_projections_[static_cast<size_t>(i - 1)].forward(streams[static_cast<size_t>(i)]);
+      match_magnitude(stream, target);
+      ops::add(hidden, stream, hidden);
+    }
+    ops::scale(hidden, 1.0f / static_cast<float>(n));
+    Tensor out_rows = Tensor::empty({batch.logits_rows.size(0), s.hidden}, DType::F32);
+    ops::gather_rows(hidden, batch.logits_rows, out_rows);
+    final_norm_.forward_inplace(out_rows);
+    Tensor logits = Tensor::empty({out_rows.size(0), s.vocab_size}, DType::F32);
+    ops::linear(out_rows, lm_head_, Tensor(), logits);
+    if (s.final_softcap > 0.0f) ops::softcap(logits, s.final_softcap);
+    return logits;
+  }
+
+ private:
+  struct AltUp {
+    Linear correction_coefs, prediction_coefs, modality_router;
+    Norm router_norm;
+    Tensor correct_output_scale;  // [H] f32
+  };
+  struct Layer {
+    AltUp altup;
+    Norm input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm, post_per_layer_input_norm;
+    Norm q_norm, k_norm, laurel_norm;
+    Linear q_proj, kv_proj, o_proj, gate_proj, up_proj, down_proj, laurel_left, laurel_right;
+    Linear per_layer_input_gate, per_layer_projection;
+    std::unique_ptr<RotaryEmbedding> rotary;
+  };
+
+  Norm rms(WeightLoader& loader, const std::string& name, int64_t size) const {
+    return Norm::load(loader, name, size, NormKind::RMSNorm, spec_.eps, 0.0f);
+  }
+
+  void load(WeightLoader& loader) {
+    const Gemma3nSpec& s = spec_;
+    int64_t H = s.hidden, n = s.streams, L = s.layers, P = s.per_layer;
+    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, H}, ParamStorage::Keep);
+    embed_per_layer_ = loader.take("model.embed_tokens_per_layer.weight", {s.vocab_per_layer, L * P}, ParamStorage::Keep);
+    per_layer_model_projection_ = Linear::load(loader, "model.per_layer_model_projection", H, L * P, false);
+    per_layer_projection_norm_ = rms(loader, "model.per_layer_projection_norm", P);
+    for (int64_t i = 1; i < n; ++i) {
+      altup_projections_.push_back(Linear::load(loader, str("model.altup_projections.", i - 1), H, H, false));
+      altup_unembed_projections_.push_back(Linear::load(loader, str("model.altup_unembed_projections.", i - 1), H, H, false));
+    }
+    int64_t q_size = s.heads * s.head_dim, kv_size = s.kv_heads * s.head_dim;
+    for (int64_t l = 0; l < L; ++l) {
+      std::string p = str("model.layers.", l, ".");
+      Layer layer;
+      layer.altup.correction_coefs = Linear::load(loader, p + "altup.correction_coefs", n, n, false);
+      if (s.coef_clip > 0.0f) {  // Gemma3nTextAltUp.correct clamps the weights (also in eval)
+        layer.altup.correction_coefs.weight = layer.altup.correction_coefs.weight.to(DType::F32).contiguous();
+        ops::clamp(layer.altup.correction_coefs.weight, -s.coef_clip, s.coef_clip);
+      }
+      layer.altup.prediction_coefs = Linear::load(loader, p + "altup.prediction_coefs", n, n * n, false);
+      layer.altup.modality_router = Linear::load(loader, p + "altup.modality_router", H, n, false);
+      layer.altup.router_norm = rms(loader, p + "altup.router_norm", H);
+      layer.altup.correct_output_scale = loader.take(p + "altup.correct_output_scale", {H}, ParamStorage::Float32);
+      layer.input_norm = rms(loader, p + "input_layernorm", H);
+      layer.post_attention_norm = rms(loader, p + "post_attention_layernorm", H);
+      layer.pre_feedforward_norm = rms(loader, p + "pre_feedforward_layernorm", H);
+      layer.post_feedforward_norm = rms(loader, p + "post_feedforward_layernorm", H);
+      layer.post_per_layer_input_norm = rms(loader, p + "post_per_layer_input_norm", H);
+      layer.laurel_left = Linear::load(loader, p + "laurel.linear_left", H, s.laurel_rank, false);
+      layer.laurel_right = Linear::load(loader, p + "laurel.linear_right", s.laurel_rank, H, false);
+      layer.laurel_norm = rms(loader, p + "laurel.post_laurel_norm", H);
+      layer.q_proj = Linear::load(loader, p + "self_attn.q_proj", H, q_size, false);
+      layer.q_norm = rms(loader, p + "self_attn.q_norm", s.head_dim);
+      if (s.kv_source[static_cast<size_t>(l)] == l) {
+        layer.kv_proj = Linear::load(loader, p + "self_attn.kv_proj", H, 2 * kv_size, false);
+        layer.k_norm = rms(loader, p + "self_attn.k_norm", s.head_dim);
+      } else {  // shared layers' k/v projections exist in checkpoints but are never used
+        for (const char* unused : {"self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.k_norm.weight"})
+          loader.skip(p + unused);
+      }
+      layer.o_proj = Linear::load(loader, p + "self_attn.o_proj", q_size, H, false);
+      int64_t inter = s.intermediate[static_cast<size_t>(l)];
+      layer.gate_proj = Linear::load(loader, p + "mlp.gate_proj", H, inter, false);
+      layer.up_proj = Linear::load(loader, p + "mlp.up_proj", H, inter, false);
+      layer.down_proj = Linear::load(loader, p + "mlp.down_proj", inter, H, false);
+      layer.per_layer_input_gate = Linear::load(loader, p + "per_layer_input_gate", H, P, false);
+      layer.per_layer_projection = Linear::load(loader, p + "per_layer_projection", P, H, false);
+      bool sliding = s.sliding[static_cast<size_t>(l)];
+      layer.rotary = std::make_unique<RotaryEmbedding>(sliding ? s.rope_sliding : s.rope_full, s.head_dim,
+                                                       s.max_positions, true);
+      layers_.push_back(std::move(layer));
+    }
+    final_norm_ = rms(loader, "model.norm", H);
+    if (s.tie) {
+      lm_head_ = embed_tokens_;
+      loader.skip("lm_head.weight");
+    } else {
+      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, H}, ParamStorage::Keep);
+    }
+  }
+
+  // tanh(router(router_norm(x) / H)) -> [T, n]
+  Tensor modalities(const AltUp& altup, const Tensor& x) const {
+    Tensor normed = altup.router_norm.forward(x);
+    ops::scale(normed, 1.0f / static_cast<float>(spec_.hidden));
+    Tensor routed = altup.modality_router.forward(normed);
+    float* data = routed.data<float>();
+    for (int64_t i = 0; i < routed.numel(); ++i) data[i] = std::tanh(data[i]);
+    return routed;
+  }
+
+  std::vector<Tensor> layer(int64_t l, const std::vector<Tensor>& streams, const Tensor& per_layer_inputs,
+                            const BatchMetadata& batch, KVCache& cache) {
+    const Gemma3nSpec& s = spec_;
+    const Layer& layer = layers_[static_cast<size_t>(l)];
+    int64_t tokens = streams[0].size(0), n = s.streams, H = s.hidden;
+
+    // AltUp predict: prediction_k = stream_k + sum_j coefs[t, k * n + j] * stream_j.
+    Tensor coefs = layer.altup.prediction_coefs.forward(modalities(layer.altup, streams[static_cast<size_t>(s.active)]));
+    std::vector<Tensor> predictions;
+    for (int64_t k = 0; k < n; ++k) {
+      Tensor prediction = streams[static_cast<size_t>(k)].clone();
+      float* out = prediction.data<float>();
+      const float* c = coefs.data<float>();
+      for (int64_t j = 0; j < n; ++j) {
+        const float* in = streams[static_cast<size_t>(j)].data<float>();
+        for (int64_t t = 0; t < tokens; ++t) {
+          float w = c[t * n * n + k * n + j];
+          for (int64_t h = 0; h < H; ++h) out[t * H + h] += w * in[t * H + h];
+        }
+      }
+      predictions.push_back(prediction);
+    }
+    const Tensor& active = predictions[static_cast<size_t>(s.active)];
+    Tensor normed = layer.input_norm.forward(active);
+
+    Tensor laurel = layer.laurel_right.forward(layer.laurel_left.forward(normed));
+    layer.laurel_norm.forward_inplace(laurel);
+    ops::add(laurel, normed, laurel);
+
+    Tensor attn = attention(l, normed, batch, cache);
+    layer.post_attention_norm.forward_inplace(attn);
+    ops::add(attn, active, attn);
+    ops::add(attn, laurel, attn);
+    ops::scale(attn, 1.0f / std::sqrt(2.0f));  // attn_laurel
+
+    Tensor ffw = mlp(l, layer.pre_feedforward_norm.forward(attn));
+    layer.post_feedforward_norm.forward_inplace(ffw);
+    ops::add(ffw, attn, ffw);  // the activated stream
+
+    // AltUp correct: corrected_k = prediction_k + (activated - prediction_active) * (coefs_k + 1).
+    Tensor correction = layer.altup.correction_coefs.forward(modalities(layer.altup, ffw));
+    Tensor innovation = ffw.clone();
+    add_scaled(innovation, active, -1.0f);
+    std::vector<Tensor> corrected;
+    for (int64_t k = 0; k < n; ++k) {
+      Tensor out = predictions[static_cast<size_t>(k)].clone();
+      float* o = out.data<float>();
+      const float* inv = innovation.data<float>();
+      const float* c = correction.data<float>();
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t h = 0; h < H; ++h) o[t * H + h] += inv[t * H + h] * (c[t * n + k] + 1.0f);
+      corrected.push_back(out);
+    }
+
+    // Per-layer input: gelu(gate(first * correct_output_scale)) * per_layer_input -> projection -> norm,
+    // added to streams 1..n-1.
+    Tensor first = corrected[static_cast<size_t>(s.active)].clone();
+    float* f = first.data<float>();
+    const float* scale = layer.altup.correct_output_scale.data<float>();
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t h = 0; h < H; ++h) f[t * H + h] *= scale[h];
+    Tensor gate = layer.per_layer_input_gate.forward(first);  // [T, P]
+    ops::activation(ops::Activation::GeluTanh, gate, gate);
+    float* g = gate.data<float>();
+    const float* pli = per_layer_inputs.data<float>();
+    int64_t P = s.per_layer, L = s.layers;
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t p = 0; p < P; ++p) g[t * P + p] *= pli[(t * L + l) * P + p];
+    Tensor projected = layer.per_layer_projection.forward(gate);
+    layer.post_per_layer_input_norm.forward_inplace(projected);
+    for (int64_t k = 1; k < n; ++k) ops::add(corrected[static_cast<size_t>(k)], projected, corrected[static_cast<size_t>(k)]);
+    return corrected;
+  }
+
+  Tensor attention(int64_t l, const Tensor& hidden, const BatchMetadata& batch, KVCache& cache) {
+    const Gemma3nSpec& s = spec_;
+    const Layer& layer = layers_[static_cast<size_t>(l)];
+    int64_t tokens = hidden.size(0), q_size = s.heads * s.head_dim, kv_size = s.kv_heads * s.head_dim;
+    int64_t slot = cache_index_[static_cast<size_t>(l)];
+    Tensor query = layer.q_proj.forward(hidden).view({tokens, s.heads, s.head_dim});
+    layer.q_norm.forward_inplace(query);
+    if (s.kv_source[static_cast<size_t>(l)] == l) {
+      Tensor kv = layer.kv_proj.forward(hidden);  // [T, 2 kv_size]
+      Tensor key = kv.slice(1, 0, kv_size).contiguous().view({tokens, s.kv_heads, s.head_dim});
+      Tensor value = kv.slice(1, kv_size, 2 * kv_size).contiguous().view({tokens, s.kv_heads, s.head_dim});
+      layer.k_norm.forward_inplace(key);
+      float* v = value.data<float>();  // v_norm: RMSNorm without a weight, per head
+      for (int64_t r = 0; r < tokens * s.kv_heads; ++r) {
+        double sum = 0;
+        for (int64_t d = 0; d < s.head_dim; ++d) sum += static_cast<double>(v[r * s.head_dim + d]) * v[r * s.head_dim + d];
+        float inv = static_cast<float>(1.0 / std::sqrt(sum / s.head_dim + s.eps));
+        for (int64_t d = 0; d < s.head_dim; ++d) v[r * s.head_dim + d] *= inv;
+      }
+      layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
+      size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(cache_groups_[static_cast<size_t>(slot)]);
+      ops::reshape_and_cache(key, value, cache.key[slot], cache.value[slot], batch.slot_mappings[group]);
+    } else {
+      Tensor unused_key = Tensor::zeros({tokens, 1, s.head_dim}, DType::F32);  // K comes rotated from the source layer
+      layer.rotary->forward(batch.positions, batch.token_seq_lens, query, unused_key);
+    }
+    size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(cache_groups_[static_cast<size_t>(slot)]);
+    ops::AttentionParams params;
+    params.scale = 1.0f;
+    params.sliding_window = s.sliding[static_cast<size_t>(l)] ? s.sliding_window : 0;
+    Tensor out = Tensor::empty({tokens, s.heads, s.head_dim}, DType::F32);
+    ops::paged_attention(query, cache.key[slot], cache.value[slot], batch.query_start, batch.seq_lens,
+                         batch.block_tables[group], params, out);
+    return layer.o_proj.forward(out.view({tokens, q_size}));
+  }
+
+  Tensor mlp(int64_t l, const Tensor& x) const {
+    const Layer& layer = layers_[static_cast<size_t>(l)];
+    Tensor gate = layer.gate_proj.forward(x);  // [T, I]
+    double sparsity = spec_.sparsity[static_cast<size_t>(l)];
+    if (sparsity > 0.0) {  // Gemma3nTextMLP._gaussian_topk: relu(gate - (mean + std * Phi^-1(p)))
+      float multiplier = static_cast<float>(normal_quantile(sparsity));
+      int64_t width = gate.size(1);
+      float* data = gate.data<float>();
+      for (int64_t t = 0; t < gate.size(0); ++t) {
+        float* row = data + t * width;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < width; ++i) mean += row[i];
+        mean /= width;
+        for (int64_t i = 0; i < width; ++i) var += (row[i] - mean) * (row[i] - mean);
+        float cutoff = static_cast<float>(mean + std::sqrt(var / width) * multiplier);
+        for (int64_t i = 0; i < width; ++i) row[i] = std::max(row[i] - cutoff, 0.0f);
+      }
+    }
+    ops::activation(ops::Activation::GeluTanh, gate, gate);
+    Tensor up = layer.up_proj.forward(x);
+    float* g = gate.data<float>();
+    const float* u = up.data<float>();
+    for (int64_t i = 0; i < gate.numel(); ++i) g[i] *= u[i];
+    return layer.down_proj.forward(gate);
+  }
+
+  Gemma3nSpec spec_;
+  KVCacheSpec kv_cache_spec_;
+  std::vector<int64_t> cache_index_;  // the KV cache each layer reads (a shared layer: its source's)
+  std::vector<int64_t> cache_groups_;  // KV-cache group of each cache
+  Tensor embed_tokens_, embed_per_layer_, lm_head_;
+  Linear per_layer_model_projection_;
+  Norm per_layer_projection_norm_, final_norm_;
+  std::vector<Linear> altup_projections_, altup_unembed_projections_;
+  std::vector<Layer> layers_;
+};
+
+json describe(const Gemma3nSpec& s) {
+  json layers = json::array();
+  for (int64_t l = 0; l < s.layers; ++l)
+    layers.push_back({{"sliding", static_cast<bool>(s.sliding[static_cast<size_t>(l)])},
+                      {"intermediate", s.intermediate[static_cast<size_t>(l)]},
+                      {"activation_sparsity", s.sparsity[static_cast<size_t>(l)]},
+                      {"kv_from_layer", s.kv_source[static_cast<size_t>(l)]}});
+  return {{"model", "Gemma 3n text decoder (src/models/gemma3n.cpp)"}, {"vocab_size", s.vocab_size},
+          {"hidden_size", s.hidden}, {"hidden_size_per_layer_input", s.per_layer}, {"num_heads", s.heads},
+          {"num_kv_heads", s.kv_heads}, {"head_dim", s.head_dim}, {"altup_num_inputs", s.streams},
+          {"altup_active_idx", s.active}, {"laurel_rank", s.laurel_rank}, {"sliding_window", s.sliding_window},
+          {"final_logit_softcap", s.final_softcap}, {"rope_full", s.rope_full}, {"rope_sliding", s.rope_sliding},
+          {"layers", layers}};
+}
+
+ArchitectureInfo gemma3n_info(const char* name) {
+  return {name, "gemma3n", {Task::Generate}, {},
+          [](const ModelConfig& config, const ModelLoadOptions& options) -> std::unique_ptr<Model> {
+            return std::make_unique<Gemma3n>(make_spec(config), options);
+          },
+          [](const ModelConfig& config) { return describe(make_spec(config)); }};
+}
+
+ModelRegistrar gemma3n{gemma3n_info("Gemma3nForConditionalGeneration")};
+ModelRegistrar gemma3n_causal{gemma3n_info("Gemma3nForCausalLM")};
+
+}  // namespace
+}  // namespace vllm
