@@ -105,7 +105,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   if (device.is_cpu()) return contiguous_tensor(shape, dtype, device, Storage::allocate_zeroed);
   Tensor t = empty(shape, dtype, device);
-  t.copy_from(zeros(shape, dtype));
+  require_cuda("zeroing device memory").fill_zero(t.raw_data(), device.index, t.nbytes());
   return t;
 }
 
@@ -245,9 +245,11 @@ void Tensor::copy_from(const Tensor& source) {
     return;
   }
   const DeviceAllocator& cuda = require_cuda("copying to or from a GPU");
-  Tensor packed = source.device().is_cpu() ? source.contiguous() : source;
-  VLLM_CHECK(packed.is_contiguous(), Unsupported, "copy of a non-contiguous device tensor ",
-             source.to_string());
+  if (!source.is_contiguous() && source.device() == device()) {
+    cuda.copy_strided(source, *this);
+    return;
+  }
+  Tensor packed = source.contiguous();
   cuda.copy(raw_data(), device(), packed.raw_data(), packed.device(), nbytes());
 }
 

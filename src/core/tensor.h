@@ -63,12 +63,17 @@ class Storage {
   std::function<void(void*)> deleter_;
 };
 
+class Tensor;
+
 // Hooks the CUDA backend installs so that core allocates device memory without depending on it.
 struct DeviceAllocator {
   void* (*allocate)(size_t bytes, int device_index) = nullptr;
   void (*free)(void* pointer, int device_index) = nullptr;
   // Copies between any pair of host/device pointers (kind of each side given).
   void (*copy)(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) = nullptr;
+  void (*fill_zero)(void* dst, int device_index, size_t bytes) = nullptr;
+  // dst (contiguous) = src (strided), both on one device.
+  void (*copy_strided)(const Tensor& src, Tensor& dst) = nullptr;
 };
 void set_cuda_allocator(const DeviceAllocator& allocator);
 const DeviceAllocator* cuda_allocator();  // nullptr when no CUDA backend is linked

@@ -51,7 +51,7 @@ template <Activation kind>
 void launch(const Tensor& x, Tensor& out) {
   const int64_t n = x.numel();
   if (n == 0) return;
-  activation_kernel<kind><<<grid_for(n, kThreads), kThreads>>>(x.data<float>(), out.data<float>(), n);
+  activation_kernel<kind><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x.data<float>(), out.data<float>(), n);
   check_launch("activation_kernel");
 }
 
@@ -59,7 +59,7 @@ template <Activation kind>
 void launch_and_mul(const Tensor& x, Tensor& out) {
   const int64_t rows = out.size(0), width = out.size(1);
   if (rows * width == 0) return;
-  activation_and_mul_kernel<kind><<<grid_for(rows * width, kThreads), kThreads>>>(
+  activation_and_mul_kernel<kind><<<grid_for(rows * width, kThreads), kThreads, 0, stream()>>>(
       x.data<float>(), x.stride(0), out.data<float>(), rows, width);
   check_launch("activation_and_mul_kernel");
 }

@@ -7,9 +7,12 @@
 // entry points (shapes, dtypes, strides, devices); the kernels assume valid input. Index data that
 // lives on the device (token ids, rows, slots, positions, block tables) is not read back to the
 // host: an out-of-range index is skipped (or, for embedding/gather_rows, yields a NaN row) rather
-// than raising InvalidArgument as the CPU kernels do. All launches use the default stream.
+// than raising InvalidArgument as the CPU kernels do. Every launch and copy runs on the device's
+// one stream (cuda_common.cuh's stream()), in order.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <string>
 
 #include "core/tensor.h"
@@ -29,6 +32,49 @@ void check(int status, const char* what);
 void check_launch(const char* kernel);
 // Makes `device` current (every entry point calls it for its tensors' device).
 void set_device(Device device);
+// Waits for everything queued on the device's stream.
+void synchronize(Device device);
+
+// The caching allocator's counters, in bytes: held from the driver, handed out now, and the
+// most handed out at once since the last reset_peak_memory.
+struct MemoryStats {
+  size_t reserved = 0;
+  size_t allocated = 0;
+  size_t peak_allocated = 0;
+};
+MemoryStats memory_stats(Device device);
+void reset_peak_memory(Device device);
+// Returns the allocator's cached free blocks to the driver.
+void empty_cache(Device device);
+struct DeviceMemory {
+  size_t free = 0;
+  size_t total = 0;
+};
+DeviceMemory device_memory(Device device);  // cudaMemGetInfo
+
+// A CUDA graph of the work queued on the device's stream between begin_capture and end_capture;
+// replay() queues it again. Buffers allocated during capture come from a private pool shared by
+// every graph, which eager work never reuses.
+class Graph {
+ public:
+  Graph();
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  void begin_capture(Device device);
+  void end_capture();
+  void abort_capture();  // after an error thrown inside the captured region
+  void replay();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// dst (contiguous) = src (any strides, up to 4 dims), both on the same device.
+void copy_strided(const Tensor& src, Tensor& dst);
+// dst = src converted between f32, bf16 and f16, same shape, both contiguous on the device.
+void cast(const Tensor& src, Tensor& dst);
 
 // linear_cuda.cu
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out);

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_stream.h"
 #include "core/error.h"
 
 namespace vllm::cuda::detail {

@@ -1,7 +1,24 @@
+// The CUDA runtime glue: device discovery, the one stream every kernel and copy runs on, the
+// caching device allocator core's Tensor allocates through, and CUDA graph capture/replay.
+//
+// The allocator keeps freed blocks in per-size free lists instead of returning them to the
+// driver (cudaFree synchronises the device), so a decode step allocates nothing from CUDA once
+// warm. All work runs on one stream per device, so a block freed on the host while kernels that
+// use it are still queued is safe to hand out again: its next user's kernels run after them.
+// Blocks allocated while a graph is being captured belong to a private pool that only later
+// captures reuse, so eager work between replays never writes into a graph's buffers.
 #include <cuda_runtime.h>
 
+#include <array>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_stream.h"
 #include "core/error.h"
+#include "core/logging.h"
 
 namespace vllm::cuda {
 
@@ -17,6 +34,8 @@ void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 void set_device(Device device) {
   VLLM_CHECK(device.is_cuda(), InvalidArgument, "cuda: tensor on ", device.to_string(),
              " passed to a CUDA kernel");
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == device.index) return;
   check(cudaSetDevice(device.index), "cudaSetDevice");
 }
 
@@ -42,28 +61,228 @@ std::string device_name(int index) {
 
 namespace {
 
-void* allocate(size_t bytes, int device) {
-  check(cudaSetDevice(device), "cudaSetDevice");
-  void* pointer = nullptr;
-  check(cudaMalloc(&pointer, bytes), "cudaMalloc");
-  return pointer;
+constexpr int kMaxDevices = 16;
+
+int current_device() {
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  return device;
 }
 
-void release(void* pointer, int device) {
-  cudaSetDevice(device);
-  cudaFree(pointer);
+// Requests round up to 512 bytes (2 MiB past 1 MiB); a cached block serves a request it exceeds
+// by at most a quarter (best fit), so steps whose token counts vary reuse each other's blocks.
+size_t round_size(size_t bytes) {
+  constexpr size_t kSmall = size_t{1} << 20, kLargeStep = size_t{2} << 20;
+  if (bytes <= kSmall) return (bytes + 511) / 512 * 512;
+  return (bytes + kLargeStep - 1) / kLargeStep * kLargeStep;
 }
+
+struct Block {
+  size_t bytes = 0;
+  bool graph = false;  // from the graph pool
+};
+
+class CachingAllocator {
+ public:
+  void* allocate(size_t bytes, int device) {
+    size_t rounded = round_size(bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    const bool graph = capturing_;
+    auto& pool = graph ? graph_free_ : free_;
+    auto it = pool.lower_bound(rounded);
+    void* pointer = nullptr;
+    if (it != pool.end() && it->first <= rounded + rounded / 4) {
+      rounded = it->first;
+      pointer = it->second;
+      pool.erase(it);
+    } else {
+      pointer = fresh(rounded, device);
+    }
+    live_[pointer] = {rounded, graph};
+    allocated_ += rounded;
+    if (allocated_ > peak_) peak_ = allocated_;
+    return pointer;
+  }
+
+  void release(void* pointer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_.find(pointer);
+    if (it == live_.end()) return;
+    const Block block = it->second;
+    live_.erase(it);
+    allocated_ -= block.bytes;
+    (block.graph ? graph_free_ : free_).emplace(block.bytes, pointer);
+  }
+
+  // Returns every cached (free) block of the general pool to the driver.
+  void empty_cache() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_cached();
+  }
+
+  void set_capturing(bool capturing) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    capturing_ = capturing;
+  }
+
+  MemoryStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {reserved_, allocated_, peak_};
+  }
+
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peak_ = allocated_;
+  }
+
+ private:
+  void* fresh(size_t bytes, int device) {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    void* pointer = nullptr;
+    cudaError_t status = cudaMalloc(&pointer, bytes);
+    if (status == cudaErrorMemoryAllocation && !capturing_) {
+      cudaGetLastError();
+      release_cached();  // fragmentation: give the cache back and try once more
+      status = cudaMalloc(&pointer, bytes);
+    }
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      size_t free_bytes = 0, total = 0;
+      cudaMemGetInfo(&free_bytes, &total);
+      fail(ErrorKind::OutOfMemory, "CUDA out of memory allocating ", bytes >> 20, " MiB on cuda:", device,
+           " (", free_bytes >> 20, " MiB free of ", total >> 20, " MiB; ", allocated_ >> 20,
+           " MiB in use by vllm-cpp): lower --gpu-memory-utilization, --max-num-batched-tokens or "
+           "--max-num-seqs");
+    }
+    check(status, "cudaMalloc");
+    reserved_ += bytes;
+    return pointer;
+  }
+
+  void release_cached() {
+    if (free_.empty()) return;
+    cudaDeviceSynchronize();
+    for (auto& [bytes, pointer] : free_) {
+      cudaFree(pointer);
+      reserved_ -= bytes;
+    }
+    free_.clear();
+  }
+
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_, graph_free_;  // cached blocks by size
+  std::unordered_map<void*, Block> live_;
+  size_t reserved_ = 0, allocated_ = 0, peak_ = 0;
+  bool capturing_ = false;
+};
+
+CachingAllocator& allocator(int device) {
+  static std::array<CachingAllocator, kMaxDevices> allocators;
+  VLLM_CHECK(device >= 0 && device < kMaxDevices, InvalidArgument, "cuda: device index ", device,
+             " out of range");
+  return allocators[static_cast<size_t>(device)];
+}
+
+void* allocate(size_t bytes, int device) { return allocator(device).allocate(bytes, device); }
+
+void release(void* pointer, int device) { allocator(device).release(pointer); }
 
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
-  cudaMemcpyKind kind = dst_device.is_cuda() ? (src_device.is_cuda() ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                                             : cudaMemcpyDeviceToHost;
-  check(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy");
+  const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
+  check(cudaSetDevice(device), "cudaSetDevice");
+  cudaStream_t s = stream();
+  if (dst_device.is_cuda() && src_device.is_cuda()) {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync");
+  } else if (dst_device.is_cuda()) {
+    // From pageable host memory the call returns once the bytes are staged: the source may be
+    // reused at once.
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
+  } else {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync");
+    check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  }
+}
+
+void fill_zero(void* dst, int device, size_t bytes) {
+  check(cudaSetDevice(device), "cudaSetDevice");
+  check(cudaMemsetAsync(dst, 0, bytes, stream()), "cudaMemsetAsync");
 }
 
 // Installs the device allocator into core when the backend is linked (whole-archive).
 struct Registration {
-  Registration() { set_cuda_allocator({allocate, release, copy}); }
+  Registration() { set_cuda_allocator({allocate, release, copy, fill_zero, copy_strided}); }
 } registration;
 
 }  // namespace
+
+cudaStream_t stream() {
+  static std::array<cudaStream_t, kMaxDevices> streams{};
+  static std::mutex mutex;
+  const int device = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  cudaStream_t& s = streams[static_cast<size_t>(device)];
+  if (!s) check(cudaStreamCreate(&s), "cudaStreamCreate");
+  return s;
+}
+
+void synchronize(Device device) {
+  set_device(device);
+  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+}
+
+MemoryStats memory_stats(Device device) { return allocator(device.index).stats(); }
+void reset_peak_memory(Device device) { allocator(device.index).reset_peak(); }
+void empty_cache(Device device) { allocator(device.index).empty_cache(); }
+
+DeviceMemory device_memory(Device device) {
+  set_device(device);
+  size_t free_bytes = 0, total = 0;
+  check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo");
+  return {free_bytes, total};
+}
+
+struct Graph::State {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  Device device;
+};
+
+Graph::Graph() : state_(std::make_unique<State>()) {}
+
+Graph::~Graph() {
+  if (state_->exec) cudaGraphExecDestroy(state_->exec);
+  if (state_->graph) cudaGraphDestroy(state_->graph);
+}
+
+void Graph::begin_capture(Device device) {
+  VLLM_CHECK(!state_->exec, Internal, "cuda: graph captured twice");
+  set_device(device);
+  state_->device = device;
+  synchronize(device);
+  allocator(device.index).set_capturing(true);
+  check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+}
+
+void Graph::end_capture() {
+  set_device(state_->device);
+  cudaError_t status = cudaStreamEndCapture(stream(), &state_->graph);
+  allocator(state_->device.index).set_capturing(false);
+  check(status, "cudaStreamEndCapture");
+  check(cudaGraphInstantiate(&state_->exec, state_->graph, 0), "cudaGraphInstantiate");
+}
+
+void Graph::abort_capture() {
+  cudaGraph_t graph = nullptr;
+  cudaStreamEndCapture(stream(), &graph);
+  cudaGetLastError();
+  if (graph) cudaGraphDestroy(graph);
+  allocator(state_->device.index).set_capturing(false);
+}
+
+void Graph::replay() {
+  VLLM_CHECK(state_->exec, Internal, "cuda: replay of a graph never captured");
+  set_device(state_->device);
+  check(cudaGraphLaunch(state_->exec, stream()), "cudaGraphLaunch");
+}
+
 }  // namespace vllm::cuda

@@ -98,7 +98,7 @@ void softmax(Tensor& x) {
   set_device(x.device());
   const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
   if (rows == 0) return;
-  softmax_kernel<<<static_cast<unsigned>(rows), row_threads(n)>>>(x.data<float>(), n);
+  softmax_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(x.data<float>(), n);
   check_launch("softmax_kernel");
 }
 
@@ -106,7 +106,7 @@ void log_softmax(const Tensor& x, Tensor& out) {
   set_device(x.device());
   const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
   if (rows == 0) return;
-  log_softmax_kernel<<<static_cast<unsigned>(rows), row_threads(n)>>>(x.data<float>(),
+  log_softmax_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(x.data<float>(),
                                                                       out.data<float>(), n);
   check_launch("log_softmax_kernel");
 }
@@ -115,7 +115,7 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
   set_device(ids.device());
   const int64_t tokens = ids.size(0), hidden = table.size(1);
   if (tokens == 0 || hidden == 0) return;
-  embedding_kernel<<<static_cast<unsigned>(tokens), row_threads(hidden)>>>(
+  embedding_kernel<<<static_cast<unsigned>(tokens), row_threads(hidden), 0, stream()>>>(
       ids.data<int32_t>(), weight_ref(table), table.stride(0), table.size(0), out.data<float>(),
       hidden);
   check_launch("embedding_kernel");
@@ -125,7 +125,7 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
   set_device(a.device());
   const int64_t n = a.numel();
   if (n == 0) return;
-  add_kernel<<<grid_for(n, kThreads), kThreads>>>(a.data<float>(), b.data<float>(),
+  add_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a.data<float>(), b.data<float>(),
                                                   out.data<float>(), n);
   check_launch("add_kernel");
 }
@@ -134,7 +134,7 @@ void scale(Tensor& x, float factor) {
   set_device(x.device());
   const int64_t n = x.numel();
   if (n == 0) return;
-  scale_kernel<<<grid_for(n, kThreads), kThreads>>>(x.data<float>(), factor, n);
+  scale_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x.data<float>(), factor, n);
   check_launch("scale_kernel");
 }
 
@@ -142,7 +142,7 @@ void clamp(Tensor& x, float lo, float hi) {
   set_device(x.device());
   const int64_t n = x.numel();
   if (n == 0) return;
-  clamp_kernel<<<grid_for(n, kThreads), kThreads>>>(x.data<float>(), lo, hi, n);
+  clamp_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x.data<float>(), lo, hi, n);
   check_launch("clamp_kernel");
 }
 
@@ -150,7 +150,7 @@ void softcap(Tensor& x, float cap) {
   set_device(x.device());
   const int64_t n = x.numel();
   if (n == 0) return;
-  softcap_kernel<<<grid_for(n, kThreads), kThreads>>>(x.data<float>(), cap, 1.0f / cap, n);
+  softcap_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x.data<float>(), cap, 1.0f / cap, n);
   check_launch("softcap_kernel");
 }
 
@@ -158,7 +158,7 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
   set_device(x.device());
   const int64_t count = rows.size(0), width = x.size(1);
   if (count == 0 || width == 0) return;
-  gather_rows_kernel<<<static_cast<unsigned>(count), row_threads(width)>>>(
+  gather_rows_kernel<<<static_cast<unsigned>(count), row_threads(width), 0, stream()>>>(
       x.data<float>(), x.stride(0), x.size(0), rows.data<int32_t>(), out.data<float>(), width);
   check_launch("gather_rows_kernel");
 }

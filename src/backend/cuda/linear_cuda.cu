@@ -2,6 +2,10 @@
 // kernel (64x64 output tiles, K-steps of 16, 4x4 outputs per thread) for prefill-sized T, and a
 // warp-per-output-column kernel for decode-sized T (W is read once for all rows). Weights are
 // widened from bf16/f16 as they are loaded; accumulation is f32.
+#include <cstdlib>
+#include <string>
+
+#include "backend/cuda/cublaslt.h"
 #include "backend/cuda/cuda_common.cuh"
 
 namespace vllm::cuda {
@@ -95,7 +99,7 @@ void launch(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
   const float* b = bias.defined() ? bias.data<float>() : nullptr;
   if (M <= kSmallRows) {
     const unsigned blocks = static_cast<unsigned>((N + kColumnWarps - 1) / kColumnWarps);
-    linear_columns_kernel<W><<<blocks, kColumnWarps * 32>>>(x.data<float>(), x.stride(0), w, b,
+    linear_columns_kernel<W><<<blocks, kColumnWarps * 32, 0, stream()>>>(x.data<float>(), x.stride(0), w, b,
                                                            out.data<float>(), M, N, K);
     check_launch("linear_columns_kernel");
     return;
@@ -103,17 +107,33 @@ void launch(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
   const int64_t grid_m = (M + kTileM - 1) / kTileM;
   VLLM_CHECK(grid_m <= 65535, Unsupported, "linear: ", M, " rows exceed the CUDA kernel's grid");
   const dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>(grid_m));
-  linear_tiled_kernel<W><<<grid, kThreads>>>(x.data<float>(), x.stride(0), w, b, out.data<float>(),
+  linear_tiled_kernel<W><<<grid, kThreads, 0, stream()>>>(x.data<float>(), x.stride(0), w, b, out.data<float>(),
                                              M, N, K);
   check_launch("linear_tiled_kernel");
 }
 
 }  // namespace
 
+// Half-precision weights go through cuBLASLt (tensor cores, fp32 accumulation) with x rounded to
+// the weight's type, as vLLM computes in the model dtype; VLLM_CUDA_MATMUL=builtin keeps the
+// backend's own f32 kernels (exact f32 activations, much slower).
+static bool use_cublaslt(const Tensor& weight) {
+  static const bool builtin = [] {
+    const char* env = std::getenv("VLLM_CUDA_MATMUL");
+    return env && std::string(env) == "builtin";
+  }();
+  return !builtin && weight.dtype() != DType::F32 && cublaslt_available();
+}
+
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   set_device(x.device());
   const int64_t M = x.size(0), N = weight.size(0);
   if (M == 0 || N == 0) return;
+  if (use_cublaslt(weight)) {
+    Tensor half = Tensor::empty(x.shape(), weight.dtype(), x.device());
+    cast(x.contiguous(), half);
+    return cublaslt_linear(half, weight, bias, out);
+  }
   switch (weight_type(weight)) {
     case WType::F32: return launch<WType::F32>(x, weight, bias, out);
     case WType::BF16: return launch<WType::BF16>(x, weight, bias, out);

@@ -69,7 +69,7 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_off
   set_device(x.device());
   const int64_t rows = row_count(x), n = x.size(-1);
   if (rows == 0 || n == 0) return;
-  rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n)>>>(
+  rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(
       x.data<float>(), row_layout(x), out.data<float>(), row_layout(out), weight_ref(weight), n,
       eps, weight_offset);
   check_launch("rms_norm_kernel");
@@ -80,7 +80,7 @@ void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float
   set_device(x.device());
   const int64_t rows = row_count(x), n = x.size(-1);
   if (rows == 0 || n == 0) return;
-  fused_add_rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n)>>>(
+  fused_add_rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(
       x.data<float>(), row_layout(x), residual.data<float>(), row_layout(residual),
       weight_ref(weight), n, eps, weight_offset);
   check_launch("fused_add_rms_norm_kernel");
@@ -90,7 +90,7 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
   set_device(x.device());
   const int64_t rows = row_count(x), n = x.size(-1);
   if (rows == 0 || n == 0) return;
-  layer_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n)>>>(
+  layer_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(
       x.data<float>(), row_layout(x), out.data<float>(), row_layout(out), weight_ref(weight),
       weight_ref(bias), n, eps);
   check_launch("layer_norm_kernel");

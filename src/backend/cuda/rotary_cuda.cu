@@ -59,7 +59,7 @@ void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
   const HeadsView q = heads_view(query), k = heads_view(key);
   const int64_t pairs = (q.heads + k.heads) * (rotary_dim / 2);
   if (pairs == 0) return;
-  rotary_kernel<<<static_cast<unsigned>(tokens), row_threads(pairs)>>>(
+  rotary_kernel<<<static_cast<unsigned>(tokens), row_threads(pairs), 0, stream()>>>(
       positions.data<int32_t>(), q, k, cos_sin_cache.data<float>(), cos_sin_cache.size(0),
       rotary_dim, is_neox);
   check_launch("rotary_kernel");
