@@ -3,12 +3,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 namespace vllm::testing {
 
-inline std::filesystem::path source_dir() { return VLLM_SOURCE_DIR; }
+// The checkout (VLLM_SOURCE_DIR in the environment overrides the build's, for a copied tree).
+inline std::filesystem::path source_dir() {
+  if (const char* env = std::getenv("VLLM_SOURCE_DIR")) return env;
+  return VLLM_SOURCE_DIR;
+}
 
 // ../shared/data beside the checkout; tests that need it call SKIP_WITHOUT_SHARED_DATA().
 inline std::filesystem::path shared_data_dir() {

@@ -33,7 +33,15 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
                  "auto: the registered architecture; generic: an unknown decoder-only architecture with "
                  "Llama-layout weights runs through the generic decoder (with a warning)")
       ->check(CLI::IsMember({"auto", "generic"}));
-  app.add_option("--device", args.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--device", args.device, "auto (cuda when a GPU is present), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_flag("--enforce-eager", args.enforce_eager, "Run every step eagerly (no CUDA graphs)");
+  app.add_option("--kv-cache-dtype", args.kv_cache_dtype,
+                 "auto (the compute dtype: bfloat16 on CUDA unless --dtype says otherwise, float32 on the CPU), "
+                 "bfloat16, float16 or float32")
+      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32"}));
+  app.add_option("--cuda-graph-sizes", args.cuda_graph_sizes,
+                 "Decode batch sizes to capture as CUDA graphs (default: 1 2 4 8 16 24 ... up to --max-num-seqs)");
   app.add_option("--generation-config", args.generation_config,
                  "auto: defaults from the model's generation_config.json; vllm: vLLM's own; or a folder");
   app.add_option("--scheduling-policy", args.scheduling_policy, "fcfs or priority")

@@ -31,7 +31,12 @@ struct EngineArgs {
   double gpu_memory_utilization = 0.9;        // --gpu-memory-utilization
   std::string load_format = "auto";           // auto, safetensors, dummy
   std::string model_impl = "auto";            // --model-impl auto|generic (ModelLoadOptions::model_impl)
-  std::string device = "auto";                // auto, cpu, cuda
+  std::string device = "auto";                // auto, cpu, cuda (auto: cuda when a GPU is present)
+  bool enforce_eager = false;                 // --enforce-eager: no CUDA graphs
+  std::string kv_cache_dtype = "auto";        // --kv-cache-dtype auto (the compute dtype), bfloat16, float16, float32
+  // --cuda-graph-sizes: decode batch sizes captured as CUDA graphs (default 1, 2, 4, 8, 16, 24, ...
+  // up to --max-num-seqs)
+  std::vector<int64_t> cuda_graph_sizes;
   std::string generation_config = "auto";     // auto (the model's generation_config.json), vllm, or a folder
   std::string scheduling_policy = "fcfs";     // fcfs, priority
   std::string chat_template;                  // --chat-template file or inline

@@ -6,6 +6,9 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/parallel.h"
+#ifdef VLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "loader/model_config.h"
 #include "loader/model_path.h"
 #include "models/registry.h"
@@ -18,6 +21,68 @@ constexpr size_t kDefaultCpuKvCacheBytes = size_t{4} << 30;  // vLLM's VLLM_CPU_
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// --device: auto is CUDA when this build has the backend and a GPU is present.
+Device resolve_device(const std::string& name) {
+#ifdef VLLM_HAVE_CUDA
+  const bool have_gpu = cuda::available();
+#else
+  const bool have_gpu = false;
+#endif
+  if (name == "cpu" || (name == "auto" && !have_gpu)) return Device::cpu();
+#ifndef VLLM_HAVE_CUDA
+  fail(ErrorKind::Unsupported, "--device cuda: this build has no CUDA backend (nvcc was not found when it was "
+       "built); use --device cpu");
+#endif
+  VLLM_CHECK(have_gpu, Unavailable, "--device cuda: no CUDA GPU is visible (check the driver and "
+             "CUDA_VISIBLE_DEVICES), or use --device cpu");
+  return Device::cuda(0);
+}
+
+// --kv-cache-dtype auto follows the compute dtype: bf16 on CUDA (f16 with --dtype float16, f32
+// with --dtype float32), f32 on the CPU, whose kernels read f32 caches only.
+DType kv_cache_dtype(const EngineArgs& args, Device device) {
+  if (device.is_cpu()) {
+    VLLM_CHECK(args.kv_cache_dtype == "auto" || args.kv_cache_dtype == "float32", Unsupported, "--kv-cache-dtype ",
+               args.kv_cache_dtype, ": the CPU backend keeps its KV cache in float32 (use auto or float32)");
+    return DType::F32;
+  }
+  std::string name = args.kv_cache_dtype;
+  if (name == "auto") name = args.dtype == "float16" || args.dtype == "half" ? "float16"
+                           : args.dtype == "float32" || args.dtype == "float" ? "float32" : "bfloat16";
+  if (name == "float16") return DType::F16;
+  if (name == "float32") return DType::F32;
+  return DType::BF16;
+}
+
+// vLLM's sizing: a profiling step of max_num_batched_tokens measures the activations' peak; what
+// gpu_memory_utilization of the GPU leaves beside the weights, that peak and the CUDA graphs'
+// buffers holds the KV cache.
+size_t gpu_kv_cache_budget(ModelRunner& runner, Device device, double utilization, int64_t max_batched_tokens,
+                           int64_t max_num_seqs, bool enforce_eager) {
+#ifdef VLLM_HAVE_CUDA
+  const size_t peak = runner.profile(max_batched_tokens, std::min(max_num_seqs, max_batched_tokens));
+  cuda::empty_cache(device);
+  const cuda::DeviceMemory memory = cuda::device_memory(device);
+  const size_t in_use = memory.total - memory.free;  // weights, CUDA context, workspaces (ours and others')
+  // Decode graphs hold activations for up to max_num_seqs tokens.
+  const double graph_share = std::min(1.0, static_cast<double>(max_num_seqs) / static_cast<double>(max_batched_tokens));
+  const size_t graphs = enforce_eager ? 0 : static_cast<size_t>(static_cast<double>(peak) * graph_share) + (size_t{256} << 20);
+  const double allowed = utilization * static_cast<double>(memory.total);
+  const double budget = allowed - static_cast<double>(in_use + peak + graphs);
+  VLLM_CHECK(budget > 0, OutOfMemory, "--gpu-memory-utilization ", utilization, " allows ",
+             static_cast<size_t>(allowed) >> 20, " MiB of ", memory.total >> 20, " MiB, but the weights and CUDA already use ",
+             in_use >> 20, " MiB and a step of ", max_batched_tokens, " tokens needs ", peak >> 20,
+             " MiB more: nothing is left for the KV cache (raise --gpu-memory-utilization or lower "
+             "--max-num-batched-tokens)");
+  log_info("GPU memory: ", memory.total >> 20, " MiB, in use ", in_use >> 20, " MiB, activations peak ", peak >> 20,
+           " MiB, CUDA graphs ~", graphs >> 20, " MiB, KV cache ", static_cast<size_t>(budget) >> 20, " MiB");
+  return static_cast<size_t>(budget);
+#else
+  (void)runner, (void)device, (void)utilization, (void)max_batched_tokens, (void)max_num_seqs, (void)enforce_eager;
+  return 0;
+#endif
 }
 
 // vLLM's bucket bounds (vllm/v1/metrics/loggers.py).
@@ -50,8 +115,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   if (args.cpu_threads > 0) set_cpu_threads(args.cpu_threads);
   std::string model = args.model.empty() ? default_model_path() : args.model;
   model_dir_ = resolve_model_path(model);
-  VLLM_CHECK(args.device != "cuda", Unsupported,
-             "--device cuda: this build runs models on the CPU only so far (use --device cpu or auto)");
+  const Device device = resolve_device(args.device);
   nlohmann::json overrides = args.hf_overrides.empty() ? nlohmann::json::object() : parse_hf_overrides(args.hf_overrides);
 
   ModelLoadOptions options;
@@ -59,6 +123,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   options.dummy_weights = args.load_format == "dummy";
   options.dummy_seed = args.seed.value_or(0);
   options.model_impl = args.model_impl;
+  options.device = device;
   model_ = load_model(options, overrides);
 
   if (!args.skip_tokenizer_init) {
@@ -79,19 +144,33 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   // KV cache: the memory budget in blocks, no more than max_num_seqs full-length sequences use.
   block_size_ = args.block_size;
   const KVCacheSpec& spec = model_->kv_cache_spec();
-  size_t bytes_per_block = spec.bytes_per_block(block_size_, DType::F32);
+  const DType kv_dtype = kv_cache_dtype(args, device);
+  size_t bytes_per_block = spec.bytes_per_block(block_size_, kv_dtype);
   int64_t blocks_per_sequence = (max_model_len + block_size_ - 1) / block_size_;
+  ModelRunnerConfig runner_config;
+  runner_config.device = device;
+  runner_config.block_size = block_size_;
+  runner_config.max_model_len = max_model_len;
+  runner_config.enforce_eager = args.enforce_eager;
+  runner_config.graph_sizes = args.cuda_graph_sizes.empty() ? default_graph_sizes(args.max_num_seqs) : args.cuda_graph_sizes;
+  runner_ = std::make_unique<ModelRunner>(*model_, runner_config);
+  int64_t default_batched = args.enable_chunked_prefill ? 2048 : std::max<int64_t>(2048, max_model_len);
+  const int64_t max_batched_tokens = args.max_num_batched_tokens.value_or(default_batched);
   size_t budget = args.kv_cache_memory ? static_cast<size_t>(*args.kv_cache_memory) : kDefaultCpuKvCacheBytes;
+  if (device.is_cuda() && !args.kv_cache_memory)
+    budget = gpu_kv_cache_budget(*runner_, device, args.gpu_memory_utilization, max_batched_tokens, args.max_num_seqs,
+                                 args.enforce_eager);
   int64_t num_blocks = static_cast<int64_t>(budget / std::max<size_t>(bytes_per_block, 1));
   num_blocks = std::min(num_blocks, args.max_num_seqs * blocks_per_sequence + 1);
-  VLLM_CHECK(num_blocks >= blocks_per_sequence + 1, OutOfMemory, "the KV cache (", budget, " bytes) holds ",
-             num_blocks, " blocks of ", block_size_, " tokens but one sequence of max_model_len=", max_model_len,
-             " needs ", blocks_per_sequence, " (+1): raise --kv-cache-memory or lower --max-model-len");
-  kv_cache_ = KVCache::allocate(spec, num_blocks, block_size_, DType::F32, Device::cpu());
+  VLLM_CHECK(num_blocks >= blocks_per_sequence + 1, OutOfMemory, "the KV cache (", budget >> 20, " MiB on ",
+             device.to_string(), ") holds ", num_blocks, " blocks of ", block_size_,
+             " tokens but one sequence of max_model_len=", max_model_len, " needs ", blocks_per_sequence,
+             " (+1): lower --max-model-len", device.is_cuda() ? " or raise --gpu-memory-utilization" : " or raise --kv-cache-memory");
+  runner_->set_kv_cache(KVCache::allocate(spec, num_blocks, block_size_, kv_dtype, device));
+  runner_->capture_graphs();
 
   SchedulerConfig scheduler_config;
-  int64_t default_batched = args.enable_chunked_prefill ? 2048 : std::max<int64_t>(2048, max_model_len);
-  scheduler_config.max_num_batched_tokens = static_cast<int>(args.max_num_batched_tokens.value_or(default_batched));
+  scheduler_config.max_num_batched_tokens = static_cast<int>(max_batched_tokens);
   VLLM_CHECK(args.enable_chunked_prefill || scheduler_config.max_num_batched_tokens >= max_model_len, InvalidArgument,
              "max_num_batched_tokens (", scheduler_config.max_num_batched_tokens, ") is smaller than max_model_len (",
              max_model_len, ") with chunked prefill off: raise --max-num-batched-tokens or enable chunked prefill");
@@ -130,8 +209,9 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   stats_.e2e_request_latency_seconds = histogram({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
                                                   40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0});
   log_info("engine ready: ", model_->architecture(), ", max_model_len ", max_model_len, ", KV cache ", num_blocks,
-           " blocks of ", block_size_, " tokens (", num_blocks * bytes_per_block / (1 << 20), " MiB), ",
-           cpu_threads(), " CPU threads");
+           " blocks of ", block_size_, " tokens (", num_blocks * bytes_per_block / (1 << 20), " MiB ",
+           dtype_name(kv_dtype), "), device ", device.to_string(),
+           device.is_cpu() ? str(", ", cpu_threads(), " CPU threads") : str(", ", runner_->num_graphs(), " CUDA graphs"));
 }
 
 LLMEngine::~LLMEngine() = default;
@@ -233,8 +313,7 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
     prompt_rows.push_back(wants_prompt_logprobs);
     chunks.push_back(std::move(chunk));
   }
-  FlatBatch batch = build_flat_batch(chunks, block_size_);
-  Tensor logits = model_->forward(batch.token_ids, batch.metadata, kv_cache_);  // [R, vocab]
+  Tensor logits = runner_->execute(chunks);  // [R, vocab] on the host
   int64_t vocab = logits.size(1);
   const float* logits_data = logits.data<float>();
 

@@ -13,6 +13,7 @@
 
 #include "api/engine_args.h"
 #include "api/engine_client.h"
+#include "engine/model_runner.h"
 #include "engine/output_processor.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
@@ -64,7 +65,7 @@ class LLMEngine {
   std::filesystem::path model_dir_;
   std::unique_ptr<Model> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
-  KVCache kv_cache_;
+  std::unique_ptr<ModelRunner> runner_;  // owns the KV cache
   std::unique_ptr<Scheduler> scheduler_;
   Sampler sampler_;
   nlohmann::json generation_config_;

@@ -21,6 +21,11 @@ Tensor Linear::forward(const Tensor& x) const {
   return out;
 }
 
+void Linear::to(Device device) {
+  if (weight.defined()) weight = weight.to(device);
+  if (bias.defined()) bias = bias.to(device);
+}
+
 Norm Norm::load(WeightLoader& loader, const std::string& prefix, int64_t hidden, NormKind kind,
                 float eps, float weight_offset) {
   Norm norm;
@@ -69,6 +74,11 @@ Norm Norm::load_per_head(WeightLoader& loader, const std::string& prefix, int64_
     std::copy(in, in + head_dim, out + h * head_dim);
   }
   return norm;
+}
+
+void Norm::to(Device device) {
+  if (weight.defined()) weight = weight.to(device);
+  if (bias.defined()) bias = bias.to(device);
 }
 
 Tensor Norm::forward(const Tensor& x) const {

@@ -15,6 +15,7 @@ struct Linear {
                      int64_t out_features, bool bias);
   int64_t out_features() const { return weight.size(0); }
   Tensor forward(const Tensor& x) const;  // x [T, in] -> [T, out] f32
+  void to(Device device);  // moves the parameters (the model's device)
 };
 
 enum class NormKind { RMSNorm, LayerNorm };
@@ -41,6 +42,7 @@ struct Norm {
   // The normed copy of x (x itself when there is no norm: callers only read the result).
   Tensor forward(const Tensor& x) const;
   bool defined() const { return present; }
+  void to(Device device);
 };
 
 }  // namespace vllm

@@ -211,10 +211,30 @@ std::vector<float> RotaryEmbedding::inv_freq_for_seq_len(int64_t seq_len) const 
   return inv_freq_;
 }
 
+void RotaryEmbedding::prepare_table(Device device, int64_t max_positions) {
+  if (rope_type_ == "dynamic" || rope_type_ == "longrope") return;
+  const int64_t half = rotary_dim_ / 2;
+  Tensor table = Tensor::empty({max_positions, rotary_dim_}, DType::F32);
+  float* cs = table.data<float>();
+  for (int64_t p = 0; p < max_positions; ++p) {
+    const float position = static_cast<float>(p);
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = position * inv_freq_[static_cast<size_t>(i)];
+      cs[p * rotary_dim_ + i] = std::cos(angle) * attention_scaling_;
+      cs[p * rotary_dim_ + half + i] = std::sin(angle) * attention_scaling_;
+    }
+  }
+  table_ = table.to(device);
+}
+
 void RotaryEmbedding::forward(const Tensor& positions, const Tensor& seq_len_for_token,
                               Tensor& query, Tensor& key) const {
   VLLM_CHECK(positions.defined() && positions.dim() == 1 && positions.dtype() == DType::I32,
              InvalidArgument, "RotaryEmbedding: positions must be int32 [T]");
+  if (table_.defined() && table_.device() == positions.device()) {
+    ops::rotary_embedding(positions, query, key, table_, rotary_dim_, is_neox_);
+    return;
+  }
   const int64_t tokens = positions.size(0), half = rotary_dim_ / 2;
   const Tensor host_positions = positions.to(Device::cpu()).contiguous();
   const int32_t* pos = host_positions.data<int32_t>();

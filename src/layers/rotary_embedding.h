@@ -37,6 +37,11 @@ class RotaryEmbedding {
   int64_t rotary_dim() const { return rotary_dim_; }
   bool is_neox() const { return is_neox_; }
 
+  // Precomputes cos/sin for positions [0, max_positions) on `device`, so that forward() on that
+  // device indexes the table with the positions where they are, with no host round trip (CUDA
+  // graphs need that). Length-dependent types ("dynamic", "longrope") keep the per-call path.
+  void prepare_table(Device device, int64_t max_positions);
+
   // The frequencies for a sequence of `seq_len` tokens (differs from inv_freq() only for "dynamic"
   // and "longrope" past the original maximum).
   std::vector<float> inv_freq_for_seq_len(int64_t seq_len) const;
@@ -52,6 +57,7 @@ class RotaryEmbedding {
   float attention_scaling_ = 1.0f;
   std::vector<float> inv_freq_;       // init-time frequencies (short factors for longrope)
   std::vector<float> long_inv_freq_;  // longrope only: used past the original maximum
+  Tensor table_;                      // prepare_table's [max_positions, rotary_dim] cos | sin
 };
 
 }  // namespace vllm

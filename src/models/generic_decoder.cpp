@@ -7,8 +7,7 @@
 namespace vllm {
 
 GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)) {
-  VLLM_CHECK(options.device.is_cpu(), Unsupported, spec_.architecture, ": device ",
-             options.device.to_string(), " is not supported by this build yet (use --device cpu)");
+  device_ = options.device;
   VLLM_CHECK(static_cast<int64_t>(spec_.layers.size()) == spec_.num_layers, Internal,
              "decoder spec has ", spec_.layers.size(), " layer specs for ", spec_.num_layers, " layers");
   for (const DecoderLayerSpec& layer : spec_.layers)
@@ -28,19 +27,25 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
 void GenericDecoder::load(WeightLoader& loader) {
   const DecoderSpec& s = spec_;
   int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
-  embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
+  // Parameters move to the model's device as they load (one layer's host copies at a time).
+  const Device device = device_;
+  embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
   auto norm = [&](const std::string& name, int64_t size) {
-    if (!s.norm_affine) return Norm::non_affine(s.norm_eps);
-    return Norm::load(loader, name, size, s.norm_kind, s.norm_eps, s.norm_weight_offset);
+    Norm loaded = s.norm_affine ? Norm::load(loader, name, size, s.norm_kind, s.norm_eps, s.norm_weight_offset)
+                                : Norm::non_affine(s.norm_eps);
+    loaded.to(device);
+    return loaded;
   };
-  if (s.learned_positions)
+  if (s.learned_positions)  // rows from position_offset on, so positions index it directly
     embed_positions_ = loader.take("model.embed_positions.weight",
-                                   {s.max_position_embeddings + s.position_offset, s.hidden_size}, ParamStorage::Keep);
+                                   {s.max_position_embeddings + s.position_offset, s.hidden_size}, ParamStorage::Keep)
+                           .slice(0, s.position_offset, s.max_position_embeddings + s.position_offset)
+                           .to(device);
   if (s.embedding_norm) embedding_norm_ = norm("model.embed_layernorm", s.hidden_size);
   if (s.alibi) {
     VLLM_CHECK(static_cast<int64_t>(s.alibi_slopes.size()) == s.num_heads, Internal, s.architecture, ": ",
                s.alibi_slopes.size(), " ALiBi slopes for ", s.num_heads, " heads");
-    alibi_slopes_ = Tensor::from_floats(s.alibi_slopes, {s.num_heads}, DType::F32);
+    alibi_slopes_ = Tensor::from_floats(s.alibi_slopes, {s.num_heads}, DType::F32).to(device);
   }
   for (int64_t i = 0; i < s.num_layers; ++i) {
     std::string prefix = str("model.layers.", i, ".");
@@ -79,9 +84,20 @@ void GenericDecoder::load(WeightLoader& loader) {
     else
       layer.gate_up_proj = Linear::load(loader, prefix + "mlp.up_proj", s.hidden_size, s.intermediate_size, s.mlp_bias);
     layer.down_proj = Linear::load(loader, prefix + "mlp.down_proj", s.intermediate_size, s.hidden_size, s.mlp_bias);
-    if (s.rotary_dim > 0 && s.layers[i].rotary)
-      layer.rotary = std::make_unique<RotaryEmbedding>(s.layers[i].rope, s.rotary_dim, s.max_position_embeddings,
-                                                       s.rope_neox);
+    for (Norm* n : {&layer.q_norm, &layer.k_norm}) n->to(device);
+    for (Linear* l : {&layer.qkv_proj, &layer.o_proj, &layer.gate_up_proj, &layer.down_proj}) l->to(device);
+    if (s.rotary_dim > 0 && s.layers[i].rotary) {
+      // Layers with the same rope parameters share one RotaryEmbedding (and its device table).
+      for (const Layer& previous : layers_)
+        if (previous.rotary && previous.rope_params == s.layers[i].rope) layer.rotary = previous.rotary;
+      if (!layer.rotary) {
+        auto rotary = std::make_shared<RotaryEmbedding>(s.layers[i].rope, s.rotary_dim, s.max_position_embeddings,
+                                                        s.rope_neox);
+        if (device.is_cuda()) rotary->prepare_table(device, s.max_position_embeddings);
+        layer.rotary = std::move(rotary);
+      }
+      layer.rope_params = s.layers[i].rope;
+    }
     layer.sliding_window = s.layers[i].sliding_window;
     layers_.push_back(std::move(layer));
   }
@@ -90,9 +106,9 @@ void GenericDecoder::load(WeightLoader& loader) {
     lm_head_ = embed_tokens_;
     loader.skip("lm_head.weight");  // some checkpoints store the tied copy as well
   } else {
-    lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
+    lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
   }
-  if (s.lm_head_bias) lm_head_bias_ = loader.take("lm_head.bias", {s.vocab_size}, ParamStorage::Float32);
+  if (s.lm_head_bias) lm_head_bias_ = loader.take("lm_head.bias", {s.vocab_size}, ParamStorage::Float32).to(device);
 }
 
 Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,
@@ -131,6 +147,8 @@ Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const
   params.sliding_window = layer.sliding_window;
   params.logit_softcap = s.attn_logit_softcap;
   params.alibi_slopes = alibi_slopes_;
+  params.max_query_len = batch.max_query_len;
+  params.max_seq_len = batch.max_seq_len;
   Tensor out = Tensor::empty({tokens, s.num_heads, s.head_dim}, DType::F32, hidden.device());
   ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, block_table, params, out);
   return layer.o_proj.forward(out.view({tokens, q_size}));
@@ -148,12 +166,8 @@ Tensor GenericDecoder::mlp(const Layer& layer, const Tensor& hidden) const {
 }
 
 void GenericDecoder::add_position_embeddings(const Tensor& positions, Tensor& hidden) const {
-  Tensor host = positions.to(Device::cpu()).contiguous();
-  std::vector<int32_t> ids(host.data<int32_t>(), host.data<int32_t>() + host.numel());
-  for (int32_t& id : ids) id += static_cast<int32_t>(spec_.position_offset);
-  Tensor rows = Tensor::from_ints(ids, {static_cast<int64_t>(ids.size())}).to(hidden.device());
   Tensor position_embeddings = Tensor::empty(hidden.shape(), DType::F32, hidden.device());
-  ops::embedding(rows, embed_positions_, position_embeddings);
+  ops::embedding(positions, embed_positions_, position_embeddings);
   ops::add(hidden, position_embeddings, hidden);
 }
 

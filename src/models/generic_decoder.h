@@ -34,7 +34,8 @@ class GenericDecoder : public Model {
     Norm mlp_output_norm;        // sandwich norms only
     Norm q_norm, k_norm;         // qk_norm only
     Linear qkv_proj, o_proj, gate_up_proj, down_proj;  // gate_up_proj holds up_proj without gated_mlp
-    std::unique_ptr<RotaryEmbedding> rotary;
+    std::shared_ptr<RotaryEmbedding> rotary;
+    nlohmann::json rope_params;
     int64_t sliding_window = 0;
   };
 
@@ -46,10 +47,11 @@ class GenericDecoder : public Model {
   void add_position_embeddings(const Tensor& positions, Tensor& hidden) const;
 
   DecoderSpec spec_;
+  Device device_;
   KVCacheSpec kv_cache_spec_;
   std::vector<int64_t> layer_groups_;  // KV-cache group of each layer
   Tensor embed_tokens_;  // [vocab, hidden]
-  Tensor embed_positions_;  // learned_positions only: [positions + offset, hidden]
+  Tensor embed_positions_;  // learned_positions only: [positions, hidden] (from position_offset on)
   Norm embedding_norm_;
   Tensor alibi_slopes_;     // alibi only: [num_heads] f32
   Tensor lm_head_bias_;

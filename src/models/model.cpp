@@ -42,7 +42,7 @@ KVCache KVCache::allocate(const KVCacheSpec& spec, int64_t num_blocks, int64_t b
   return cache;
 }
 
-FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t block_size) {
+FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t block_size, int64_t table_width) {
   size_t num_groups = 1;
   for (const SequenceChunk& chunk : chunks) num_groups = std::max(num_groups, chunk.group_block_ids.size());
   auto blocks_of = [&](const SequenceChunk& chunk, size_t group) -> const std::vector<int32_t>& {
@@ -53,7 +53,7 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
   };
   std::vector<int32_t> tokens, positions, query_start{0}, seq_lens, token_seq_lens, logits_rows;
   std::vector<std::vector<int32_t>> slots(num_groups);
-  size_t max_blocks = 1;
+  size_t max_blocks = static_cast<size_t>(std::max<int64_t>(table_width, 1));
   for (const SequenceChunk& chunk : chunks)
     for (size_t g = 0; g < num_groups; ++g) max_blocks = std::max(max_blocks, blocks_of(chunk, g).size());
   std::vector<std::vector<int32_t>> block_tables(num_groups, std::vector<int32_t>(chunks.size() * max_blocks, 0));
@@ -94,7 +94,69 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
     batch.metadata.slot_mappings.push_back(Tensor::from_ints(slots[g], {num_tokens}));
   }
   batch.metadata.logits_rows = Tensor::from_ints(logits_rows, {static_cast<int64_t>(logits_rows.size())});
+  int64_t max_query_len = 0, max_seq_len = 0;
+  for (size_t b = 0; b < chunks.size(); ++b) {
+    max_query_len = std::max<int64_t>(max_query_len, query_start[b + 1] - query_start[b]);
+    max_seq_len = std::max<int64_t>(max_seq_len, seq_lens[b]);
+  }
+  batch.metadata.max_query_len = max_query_len;
+  batch.metadata.max_seq_len = max_seq_len;
   return batch;
+}
+
+namespace {
+
+// Every int32 array of a batch, in a fixed order (the packed layout of upload_batch).
+std::vector<Tensor*> batch_arrays(FlatBatch& batch) {
+  BatchMetadata& m = batch.metadata;
+  std::vector<Tensor*> arrays{&batch.token_ids, &m.positions, &m.query_start, &m.seq_lens, &m.token_seq_lens,
+                              &m.logits_rows};
+  for (Tensor& t : m.block_tables) arrays.push_back(&t);
+  for (Tensor& t : m.slot_mappings) arrays.push_back(&t);
+  return arrays;
+}
+
+}  // namespace
+
+int64_t packed_batch_size(const FlatBatch& batch) {
+  int64_t total = 0;
+  for (Tensor* t : batch_arrays(const_cast<FlatBatch&>(batch)))
+    if (t->defined()) total += t->numel();
+  return total;
+}
+
+FlatBatch upload_batch(const FlatBatch& batch, Device device, const Tensor* into) {
+  if (device.is_cpu()) return batch;
+  FlatBatch host = batch;
+  const int64_t total = packed_batch_size(host);
+  Tensor packed = Tensor::empty({std::max<int64_t>(total, 1)}, DType::I32);
+  int32_t* out = packed.data<int32_t>();
+  for (Tensor* t : batch_arrays(host)) {
+    if (!t->defined()) continue;
+    Tensor contiguous = t->contiguous();
+    std::copy(contiguous.data<int32_t>(), contiguous.data<int32_t>() + contiguous.numel(), out);
+    out += contiguous.numel();
+  }
+  Tensor target;
+  if (into) {
+    VLLM_CHECK(into->device() == device && into->dtype() == DType::I32 && into->numel() >= total, Internal,
+               "upload_batch: the input buffer ", into->to_string(), " cannot hold ", total, " values");
+    target = into->slice(0, 0, std::max<int64_t>(total, 1));
+    target.copy_from(packed);
+  } else {
+    target = packed.to(device);
+  }
+  FlatBatch result = host;
+  int64_t offset = 0;
+  std::vector<Tensor*> host_arrays = batch_arrays(host);
+  std::vector<Tensor*> device_arrays = batch_arrays(result);
+  for (size_t i = 0; i < host_arrays.size(); ++i) {
+    if (!host_arrays[i]->defined()) continue;
+    const int64_t n = host_arrays[i]->numel();
+    *device_arrays[i] = target.slice(0, offset, offset + n).view(host_arrays[i]->shape());
+    offset += n;
+  }
+  return result;
 }
 
 }  // namespace vllm

@@ -21,6 +21,11 @@ struct BatchMetadata {
   std::vector<Tensor> block_tables;   // [B, max_blocks_per_seq] int32: KV blocks of each sequence
   std::vector<Tensor> slot_mappings;  // [T] int32: block * block_size + offset of each token's K/V
   Tensor logits_rows;      // [R] int32: rows of T whose logits the step returns
+  // Host-side bounds, so device kernels pick their launch shapes without reading device memory:
+  // the largest new-token count of a sequence, and an upper bound on every seq_lens[b] (a CUDA
+  // graph captured once for many steps is given max_model_len). -1: unknown.
+  int64_t max_query_len = -1;
+  int64_t max_seq_len = -1;
 };
 
 // What the KV cache of one attention layer holds, so the engine can size and group pools.
@@ -89,6 +94,13 @@ struct FlatBatch {
   BatchMetadata metadata;
 };
 
-FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t block_size);
+// table_width: block-table columns (at least the longest sequence's block count; 0: just that).
+FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t block_size, int64_t table_width = 0);
+
+// The batch's int32 arrays copied to `device` in one transfer, as views of one packed buffer
+// (the host bounds carried over). With `into` (an int32 device tensor at least
+// packed_batch_size(batch) long) the arrays land there: the fixed input buffers of a CUDA graph.
+FlatBatch upload_batch(const FlatBatch& batch, Device device, const Tensor* into = nullptr);
+int64_t packed_batch_size(const FlatBatch& batch);
 
 }  // namespace vllm

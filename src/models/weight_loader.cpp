@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace vllm {
 
@@ -103,10 +104,27 @@ std::optional<std::vector<std::string>> WeightLoader::packed_sources(const std::
 
 Tensor WeightLoader::dummy(const Shape& shape, ParamStorage storage) {
   DType dtype = storage == ParamStorage::Float32 ? DType::F32 : dummy_dtype_;
-  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-  std::uniform_real_distribution<float> uniform(-1e-3f, 1e-3f);
-  for (float& value : values) value = uniform(random_);
-  return Tensor::from_floats(values, shape, dtype);
+  // Counter-based (splitmix64 of the tensor's seed and the element index), so billions of
+  // values fill in parallel and the same seed gives the same weights.
+  const uint64_t tensor_seed = random_();
+  Tensor tensor = Tensor::empty(shape, dtype);
+  void* data = tensor.raw_data();
+  parallel_for(tensor.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      uint64_t z = tensor_seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(i + 1);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      z ^= z >> 31;
+      const float unit = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+      const float value = (unit * 2.0f - 1.0f) * 1e-3f;
+      switch (dtype) {
+        case DType::BF16: static_cast<uint16_t*>(data)[i] = float_to_bf16(value); break;
+        case DType::F16: static_cast<uint16_t*>(data)[i] = float_to_f16(value); break;
+        default: static_cast<float*>(data)[i] = value; break;
+      }
+    }
+  });
+  return tensor;
 }
 
 Tensor WeightLoader::take(const std::string& name, const Shape& shape, ParamStorage storage) {
