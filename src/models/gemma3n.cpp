@@ -11,6 +11,8 @@
 // Norms are RMSNorm with a plain weight (no 1 + w); attention scale is 1 (q/k are normed).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <memory>
 
 #include "core/error.h"
 #include "layers/linear.h"
@@ -126,43 +128,14 @@ Gemma3nSpec make_spec(const ModelConfig& outer) {
   return s;
 }
 
-// Rows of x [T, n] f32 scaled so each row's RMS equals target[t] (the magnitude matching of
-// Gemma3nTextModel's altup projections: sqrt(max(mean(x^2), 1e-5))).
-void match_magnitude(Tensor& x, const std::vector<float>& target) {
-  int64_t n = x.size(1);
-  float* data = x.data<float>();
-  for (int64_t t = 0; t < x.size(0); ++t) {
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(data[t * n + i]) * data[t * n + i];
-    float scale = target[static_cast<size_t>(t)] / static_cast<float>(std::sqrt(std::max(sum / n, 1e-5)));
-    for (int64_t i = 0; i < n; ++i) data[t * n + i] *= scale;
-  }
-}
-
-std::vector<float> row_rms(const Tensor& x) {
-  int64_t n = x.size(1);
-  const float* data = x.data<float>();
-  std::vector<float> out;
-  for (int64_t t = 0; t < x.size(0); ++t) {
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(data[t * n + i]) * data[t * n + i];
-    out.push_back(static_cast<float>(std::sqrt(sum / n)));
-  }
-  return out;
-}
-
-// a += b * factor, elementwise (same shapes, contiguous f32).
-void add_scaled(Tensor& a, const Tensor& b, float factor) {
-  float* x = a.data<float>();
-  const float* y = b.data<float>();
-  for (int64_t i = 0; i < a.numel(); ++i) x[i] += y[i] * factor;
+// Stream k of an AltUp stack [n, T, H]: a contiguous [T, H] view into it.
+Tensor stream(const Tensor& streams, int64_t k) {
+  return streams.slice(0, k, k + 1).view({streams.size(1), streams.size(2)});
 }
 
 class Gemma3n : public Model {
  public:
-  Gemma3n(Gemma3nSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)) {
-    VLLM_CHECK(options.device.is_cpu(), Unsupported, spec_.architecture, ": device ", options.device.to_string(),
-               " is not supported by this build yet (use --device cpu)");
+  Gemma3n(Gemma3nSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)), device_(options.device) {
     for (int64_t i = 0; i < spec_.layers; ++i) {
       if (spec_.kv_source[static_cast<size_t>(i)] != i) {
         cache_index_.push_back(cache_index_[static_cast<size_t>(spec_.kv_source[static_cast<size_t>(i)])]);
@@ -192,121 +165,189 @@ class Gemma3n : public Model {
   Tensor forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) override {
     const Gemma3nSpec& s = spec_;
     int64_t tokens = token_ids.size(0), n = s.streams, L = s.layers, P = s.per_layer;
-    Tensor x0 = Tensor::empty({tokens, s.hidden}, DType::F32);
+    const Device device = token_ids.device();
+    Tensor x0 = Tensor::empty({tokens, s.hidden}, DType::F32, device);
     ops::embedding(token_ids, embed_tokens_, x0);
     ops::scale(x0, std::sqrt(static_cast<float>(s.hidden)));
 
-    // Per-layer inputs [T, L, P]: (norm(project(x0) / sqrt(H)) + table(ids) * sqrt(P)) / sqrt(2).
-    Tensor ids = token_ids.contiguous();
-    std::vector<int32_t> rows(ids.data<int32_t>(), ids.data<int32_t>() + tokens);
-    for (int32_t& id : rows) if (id >= s.vocab_per_layer) id = 0;  // Gemma3nModel: multimodal ids read row 0
-    Tensor per_layer_table = Tensor::empty({tokens, L * P}, DType::F32);
-    ops::embedding(Tensor::from_ints(rows, {tokens}), embed_per_layer_, per_layer_table);
+    // Per-layer inputs [T, L * P]: (norm(project(x0) / sqrt(H)) + table(ids) * sqrt(P)) / sqrt(2).
+    // Multimodal ids (>= vocab_size_per_layer_input) read row 0 through the padded table.
+    Tensor per_layer_table = Tensor::empty({tokens, L * P}, DType::F32, device);
+    ops::embedding(token_ids, embed_per_layer_, per_layer_table);
+    ops::scale(per_layer_table, std::sqrt(static_cast<float>(P)));
     Tensor projected = per_layer_model_projection_.forward(x0);
     ops::scale(projected, 1.0f / std::sqrt(static_cast<float>(s.hidden)));
     Tensor projected_rows = projected.view({tokens * L, P});
     per_layer_projection_norm_.forward_inplace(projected_rows);
-    add_scaled(projected, per_layer_table, std::sqrt(static_cast<float>(P)));
+    ops::add(projected, per_layer_table, projected);
     ops::scale(projected, 1.0f / std::sqrt(2.0f));
-    Tensor per_layer_inputs = projected;  // [T, L * P]
+    const Tensor& per_layer_inputs = projected;  // [T, L * P]
 
-    std::vector<Tensor> streams{x0};
-    std::vector<float> target = row_rms(x0);
+    // The AltUp stack [n, T, H]: x0, then each altup projection of x0 at x0's per-row RMS.
+    Tensor streams = Tensor::empty({n, tokens, s.hidden}, DType::F32, device);
+    Tensor first_stream = stream(streams, 0);
+    first_stream.copy_from(x0);
     for (int64_t i = 1; i < n; ++i) {
-      Tensor stream = altup_projections_[static_cast<size_t>(i - 1)].forward(x0);
-      match_magnitude(stream, target);
-      streams.push_back(stream);
+      Tensor slot = stream(streams, i);
+      const Linear& projection = altup_projections_[static_cast<size_t>(i - 1)];
+      ops::linear(x0, projection.weight, projection.bias, slot);
+      ops::match_rms(slot, x0, kMinMeanSquare);
     }
 
     for (int64_t l = 0; l < L; ++l) streams = layer(l, streams, per_layer_inputs, batch, cache);
 
-    target = row_rms(streams[0]);
-    Tensor hidden = streams[0].clone();
+    Tensor target = stream(streams, 0);
+    Tensor hidden = target.clone();
     for (int64_t i = 1; i < n; ++i) {
-      Tensor stream = altup_unembed_projections_[static_cast<size_t>(i - 1)].forward(streams[static_cast<size_t>(i)]);
-      match_magnitude(stream, target);
-      ops::add(hidden, stream, hidden);
+      Tensor unembedded = altup_unembed_projections_[static_cast<size_t>(i - 1)].forward(stream(streams, i));
+      ops::match_rms(unembedded, target, kMinMeanSquare);
+      ops::add(hidden, unembedded, hidden);
     }
     ops::scale(hidden, 1.0f / static_cast<float>(n));
-    Tensor out_rows = Tensor::empty({batch.logits_rows.size(0), s.hidden}, DType::F32);
+    Tensor out_rows = Tensor::empty({batch.logits_rows.size(0), s.hidden}, DType::F32, device);
     ops::gather_rows(hidden, batch.logits_rows, out_rows);
     final_norm_.forward_inplace(out_rows);
-    Tensor logits = Tensor::empty({out_rows.size(0), s.vocab_size}, DType::F32);
+    Tensor logits = Tensor::empty({out_rows.size(0), s.vocab_size}, DType::F32, device);
     ops::linear(out_rows, lm_head_, Tensor(), logits);
     if (s.final_softcap > 0.0f) ops::softcap(logits, s.final_softcap);
     return logits;
   }
 
  private:
+  // Gemma3nTextModel's magnitude matching: sqrt(max(mean(x^2), 1e-5)).
+  static constexpr float kMinMeanSquare = 1e-5f;
+
   struct AltUp {
-    Linear correction_coefs, prediction_coefs, modality_router;
+    Linear correction_coefs;  // with a bias of ones: the correction's (coefs + 1)
+    Linear prediction_coefs, modality_router;
     Norm router_norm;
-    Tensor correct_output_scale;  // [H] f32
   };
   struct Layer {
     AltUp altup;
     Norm input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm, post_per_layer_input_norm;
     Norm q_norm, k_norm, laurel_norm;
     Linear q_proj, kv_proj, o_proj, gate_proj, up_proj, down_proj, laurel_left, laurel_right;
-    Linear per_layer_input_gate, per_layer_projection;
-    std::unique_ptr<RotaryEmbedding> rotary;
+    Linear per_layer_input_gate;  // correct_output_scale folded into its columns
+    Linear per_layer_projection;
+    float sparsity_multiplier = 0.0f;  // Phi^-1(activation_sparsity); 0: no sparsity
+    bool sparse = false;
+    std::shared_ptr<RotaryEmbedding> rotary;  // one per layer type, shared
   };
 
   Norm rms(WeightLoader& loader, const std::string& name, int64_t size) const {
-    return Norm::load(loader, name, size, NormKind::RMSNorm, spec_.eps, 0.0f);
+    Norm norm = Norm::load(loader, name, size, NormKind::RMSNorm, spec_.eps, 0.0f);
+    norm.to(device_);
+    return norm;
+  }
+  Linear linear(WeightLoader& loader, const std::string& name, int64_t in, int64_t out) const {
+    Linear loaded = Linear::load(loader, name, in, out, false);
+    loaded.to(device_);
+    return loaded;
+  }
+
+  // Gemma3nModel reads row 0 of embed_tokens_per_layer for ids past its vocabulary (multimodal
+  // tokens); the table gets rows up to vocab_size holding copies of row 0, so no id is clamped
+  // at run time.
+  Tensor padded_per_layer_table(const Tensor& table) const {
+    const Gemma3nSpec& s = spec_;
+    if (s.vocab_size <= s.vocab_per_layer) return table.to(device_);
+    int64_t width = table.size(1), extra = s.vocab_size - s.vocab_per_layer;
+    Tensor padded = Tensor::empty({s.vocab_size, width}, table.dtype(), device_);
+    Tensor head = padded.slice(0, 0, s.vocab_per_layer);
+    head.copy_from(table);
+    Tensor row0 = table.slice(0, 0, 1).contiguous();
+    Tensor copies = Tensor::empty({extra, width}, table.dtype());
+    size_t row_bytes = row0.nbytes();
+    for (int64_t r = 0; r < extra; ++r)
+      std::memcpy(static_cast<char*>(copies.raw_data()) + static_cast<size_t>(r) * row_bytes, row0.raw_data(), row_bytes);
+    Tensor tail = padded.slice(0, s.vocab_per_layer, s.vocab_size);
+    tail.copy_from(copies);
+    return padded;
   }
 
   void load(WeightLoader& loader) {
+    // Parameters move to the model's device as they load; load-time folds happen on the host first.
     const Gemma3nSpec& s = spec_;
+    const Device device = device_;
     int64_t H = s.hidden, n = s.streams, L = s.layers, P = s.per_layer;
-    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, H}, ParamStorage::Keep);
-    embed_per_layer_ = loader.take("model.embed_tokens_per_layer.weight", {s.vocab_per_layer, L * P}, ParamStorage::Keep);
-    per_layer_model_projection_ = Linear::load(loader, "model.per_layer_model_projection", H, L * P, false);
+    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, H}, ParamStorage::Keep).to(device);
+    embed_per_layer_ = padded_per_layer_table(
+        loader.take("model.embed_tokens_per_layer.weight", {s.vocab_per_layer, L * P}, ParamStorage::Keep));
+    per_layer_model_projection_ = linear(loader, "model.per_layer_model_projection", H, L * P);
     per_layer_projection_norm_ = rms(loader, "model.per_layer_projection_norm", P);
     for (int64_t i = 1; i < n; ++i) {
-      altup_projections_.push_back(Linear::load(loader, str("model.altup_projections.", i - 1), H, H, false));
-      altup_unembed_projections_.push_back(Linear::load(loader, str("model.altup_unembed_projections.", i - 1), H, H, false));
+      altup_projections_.push_back(linear(loader, str("model.altup_projections.", i - 1), H, H));
+      altup_unembed_projections_.push_back(linear(loader, str("model.altup_unembed_projections.", i - 1), H, H));
     }
+    // v_norm (Gemma3nTextAttention): RMSNorm over head_dim without a weight.
+    v_norm_.kind = NormKind::RMSNorm;
+    v_norm_.eps = s.eps;
+    v_norm_.present = true;
+    v_norm_.weight = Tensor::from_floats(std::vector<float>(static_cast<size_t>(s.head_dim), 1.0f), {s.head_dim}, DType::F32);
+    v_norm_.to(device);
+    std::shared_ptr<RotaryEmbedding> rotary_full, rotary_sliding;
     int64_t q_size = s.heads * s.head_dim, kv_size = s.kv_heads * s.head_dim;
     for (int64_t l = 0; l < L; ++l) {
       std::string p = str("model.layers.", l, ".");
       Layer layer;
-      layer.altup.correction_coefs = Linear::load(loader, p + "altup.correction_coefs", n, n, false);
+      AltUp& altup = layer.altup;
+      altup.correction_coefs = Linear::load(loader, p + "altup.correction_coefs", n, n, false);
       if (s.coef_clip > 0.0f) {  // Gemma3nTextAltUp.correct clamps the weights (also in eval)
-        layer.altup.correction_coefs.weight = layer.altup.correction_coefs.weight.to(DType::F32).contiguous();
-        ops::clamp(layer.altup.correction_coefs.weight, -s.coef_clip, s.coef_clip);
+        altup.correction_coefs.weight = altup.correction_coefs.weight.to(DType::F32).contiguous();
+        ops::clamp(altup.correction_coefs.weight, -s.coef_clip, s.coef_clip);
       }
-      layer.altup.prediction_coefs = Linear::load(loader, p + "altup.prediction_coefs", n, n * n, false);
-      layer.altup.modality_router = Linear::load(loader, p + "altup.modality_router", H, n, false);
-      layer.altup.router_norm = rms(loader, p + "altup.router_norm", H);
-      layer.altup.correct_output_scale = loader.take(p + "altup.correct_output_scale", {H}, ParamStorage::Float32);
+      altup.correction_coefs.bias = Tensor::from_floats(std::vector<float>(static_cast<size_t>(n), 1.0f), {n}, DType::F32);
+      altup.correction_coefs.to(device);
+      altup.prediction_coefs = linear(loader, p + "altup.prediction_coefs", n, n * n);
+      altup.modality_router = linear(loader, p + "altup.modality_router", H, n);
+      altup.router_norm = rms(loader, p + "altup.router_norm", H);
+      Tensor correct_output_scale = loader.take(p + "altup.correct_output_scale", {H}, ParamStorage::Float32);
       layer.input_norm = rms(loader, p + "input_layernorm", H);
       layer.post_attention_norm = rms(loader, p + "post_attention_layernorm", H);
       layer.pre_feedforward_norm = rms(loader, p + "pre_feedforward_layernorm", H);
       layer.post_feedforward_norm = rms(loader, p + "post_feedforward_layernorm", H);
       layer.post_per_layer_input_norm = rms(loader, p + "post_per_layer_input_norm", H);
-      layer.laurel_left = Linear::load(loader, p + "laurel.linear_left", H, s.laurel_rank, false);
-      layer.laurel_right = Linear::load(loader, p + "laurel.linear_right", s.laurel_rank, H, false);
+      layer.laurel_left = linear(loader, p + "laurel.linear_left", H, s.laurel_rank);
+      layer.laurel_right = linear(loader, p + "laurel.linear_right", s.laurel_rank, H);
       layer.laurel_norm = rms(loader, p + "laurel.post_laurel_norm", H);
-      layer.q_proj = Linear::load(loader, p + "self_attn.q_proj", H, q_size, false);
+      layer.q_proj = linear(loader, p + "self_attn.q_proj", H, q_size);
       layer.q_norm = rms(loader, p + "self_attn.q_norm", s.head_dim);
       if (s.kv_source[static_cast<size_t>(l)] == l) {
-        layer.kv_proj = Linear::load(loader, p + "self_attn.kv_proj", H, 2 * kv_size, false);
+        layer.kv_proj = linear(loader, p + "self_attn.kv_proj", H, 2 * kv_size);
         layer.k_norm = rms(loader, p + "self_attn.k_norm", s.head_dim);
       } else {  // shared layers' k/v projections exist in checkpoints but are never used
         for (const char* unused : {"self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.k_norm.weight"})
           loader.skip(p + unused);
       }
-      layer.o_proj = Linear::load(loader, p + "self_attn.o_proj", q_size, H, false);
+      layer.o_proj = linear(loader, p + "self_attn.o_proj", q_size, H);
       int64_t inter = s.intermediate[static_cast<size_t>(l)];
-      layer.gate_proj = Linear::load(loader, p + "mlp.gate_proj", H, inter, false);
-      layer.up_proj = Linear::load(loader, p + "mlp.up_proj", H, inter, false);
-      layer.down_proj = Linear::load(loader, p + "mlp.down_proj", inter, H, false);
+      layer.gate_proj = linear(loader, p + "mlp.gate_proj", H, inter);
+      layer.up_proj = linear(loader, p + "mlp.up_proj", H, inter);
+      layer.down_proj = linear(loader, p + "mlp.down_proj", inter, H);
+      double sparsity = s.sparsity[static_cast<size_t>(l)];
+      layer.sparse = sparsity > 0.0;
+      if (layer.sparse) layer.sparsity_multiplier = static_cast<float>(normal_quantile(sparsity));
+      // gate(first * correct_output_scale) == first @ (W * correct_output_scale)^T: the scale is
+      // folded into the gate's columns (f32) on the host.
       layer.per_layer_input_gate = Linear::load(loader, p + "per_layer_input_gate", H, P, false);
-      layer.per_layer_projection = Linear::load(loader, p + "per_layer_projection", P, H, false);
+      {
+        Tensor weight = layer.per_layer_input_gate.weight.to(DType::F32).contiguous().clone();  // [P, H]
+        float* w = weight.data<float>();
+        const float* column_scale = correct_output_scale.data<float>();
+        for (int64_t r = 0; r < P; ++r)
+          for (int64_t h = 0; h < H; ++h) w[r * H + h] *= column_scale[h];
+        layer.per_layer_input_gate.weight = weight;
+        layer.per_layer_input_gate.to(device);
+      }
+      layer.per_layer_projection = linear(loader, p + "per_layer_projection", P, H);
       bool sliding = s.sliding[static_cast<size_t>(l)];
-      layer.rotary = std::make_unique<RotaryEmbedding>(sliding ? s.rope_sliding : s.rope_full, s.head_dim,
-                                                       s.max_positions, true);
+      std::shared_ptr<RotaryEmbedding>& rotary = sliding ? rotary_sliding : rotary_full;
+      if (!rotary) {
+        rotary = std::make_shared<RotaryEmbedding>(sliding ? s.rope_sliding : s.rope_full, s.head_dim,
+                                                   s.max_positions, true);
+        if (device.is_cuda()) rotary->prepare_table(device, s.max_positions);
+      }
+      layer.rotary = rotary;
       layers_.push_back(std::move(layer));
     }
     final_norm_ = rms(loader, "model.norm", H);
@@ -314,7 +355,7 @@ class Gemma3n : public Model {
       lm_head_ = embed_tokens_;
       loader.skip("lm_head.weight");
     } else {
-      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, H}, ParamStorage::Keep);
+      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, H}, ParamStorage::Keep).to(device);
     }
   }
 
@@ -323,34 +364,22 @@ class Gemma3n : public Model {
     Tensor normed = altup.router_norm.forward(x);
     ops::scale(normed, 1.0f / static_cast<float>(spec_.hidden));
     Tensor routed = altup.modality_router.forward(normed);
-    float* data = routed.data<float>();
-    for (int64_t i = 0; i < routed.numel(); ++i) data[i] = std::tanh(data[i]);
+    ops::softcap(routed, 1.0f);  // 1 * tanh(x / 1)
     return routed;
   }
 
-  std::vector<Tensor> layer(int64_t l, const std::vector<Tensor>& streams, const Tensor& per_layer_inputs,
-                            const BatchMetadata& batch, KVCache& cache) {
+  // streams [n, T, H] -> the corrected streams [n, T, H].
+  Tensor layer(int64_t l, const Tensor& streams, const Tensor& per_layer_inputs, const BatchMetadata& batch,
+               KVCache& cache) {
     const Gemma3nSpec& s = spec_;
     const Layer& layer = layers_[static_cast<size_t>(l)];
-    int64_t tokens = streams[0].size(0), n = s.streams, H = s.hidden;
+    int64_t tokens = streams.size(1), n = s.streams, P = s.per_layer;
 
     // AltUp predict: prediction_k = stream_k + sum_j coefs[t, k * n + j] * stream_j.
-    Tensor coefs = layer.altup.prediction_coefs.forward(modalities(layer.altup, streams[static_cast<size_t>(s.active)]));
-    std::vector<Tensor> predictions;
-    for (int64_t k = 0; k < n; ++k) {
-      Tensor prediction = streams[static_cast<size_t>(k)].clone();
-      float* out = prediction.data<float>();
-      const float* c = coefs.data<float>();
-      for (int64_t j = 0; j < n; ++j) {
-        const float* in = streams[static_cast<size_t>(j)].data<float>();
-        for (int64_t t = 0; t < tokens; ++t) {
-          float w = c[t * n * n + k * n + j];
-          for (int64_t h = 0; h < H; ++h) out[t * H + h] += w * in[t * H + h];
-        }
-      }
-      predictions.push_back(prediction);
-    }
-    const Tensor& active = predictions[static_cast<size_t>(s.active)];
+    Tensor coefs = layer.altup.prediction_coefs.forward(modalities(layer.altup, stream(streams, s.active)));
+    Tensor predictions = streams.clone();
+    ops::mix_streams(streams, coefs.view({tokens, n, n}), predictions);
+    Tensor active = stream(predictions, s.active);
     Tensor normed = layer.input_norm.forward(active);
 
     Tensor laurel = layer.laurel_right.forward(layer.laurel_left.forward(normed));
@@ -367,38 +396,27 @@ class Gemma3n : public Model {
     layer.post_feedforward_norm.forward_inplace(ffw);
     ops::add(ffw, attn, ffw);  // the activated stream
 
-    // AltUp correct: corrected_k = prediction_k + (activated - prediction_active) * (coefs_k + 1).
-    Tensor correction = layer.altup.correction_coefs.forward(modalities(layer.altup, ffw));
-    Tensor innovation = ffw.clone();
-    add_scaled(innovation, active, -1.0f);
-    std::vector<Tensor> corrected;
-    for (int64_t k = 0; k < n; ++k) {
-      Tensor out = predictions[static_cast<size_t>(k)].clone();
-      float* o = out.data<float>();
-      const float* inv = innovation.data<float>();
-      const float* c = correction.data<float>();
-      for (int64_t t = 0; t < tokens; ++t)
-        for (int64_t h = 0; h < H; ++h) o[t * H + h] += inv[t * H + h] * (c[t * n + k] + 1.0f);
-      corrected.push_back(out);
-    }
+    // AltUp correct: corrected_k = prediction_k + (activated - prediction_active) * (coefs_k + 1),
+    // the + 1 being correction_coefs' bias.
+    Tensor correction = layer.altup.correction_coefs.forward(modalities(layer.altup, ffw));  // [T, n]
+    Tensor innovation = active.clone();
+    ops::scale(innovation, -1.0f);
+    ops::add(ffw, innovation, innovation);
+    Tensor corrected = predictions.clone();
+    ops::mix_streams(innovation.view({1, tokens, s.hidden}), correction.view({tokens, n, 1}), corrected);
 
     // Per-layer input: gelu(gate(first * correct_output_scale)) * per_layer_input -> projection -> norm,
     // added to streams 1..n-1.
-    Tensor first = corrected[static_cast<size_t>(s.active)].clone();
-    float* f = first.data<float>();
-    const float* scale = layer.altup.correct_output_scale.data<float>();
-    for (int64_t t = 0; t < tokens; ++t)
-      for (int64_t h = 0; h < H; ++h) f[t * H + h] *= scale[h];
-    Tensor gate = layer.per_layer_input_gate.forward(first);  // [T, P]
+    Tensor gate = layer.per_layer_input_gate.forward(stream(corrected, s.active));  // [T, P]
     ops::activation(ops::Activation::GeluTanh, gate, gate);
-    float* g = gate.data<float>();
-    const float* pli = per_layer_inputs.data<float>();
-    int64_t P = s.per_layer, L = s.layers;
-    for (int64_t t = 0; t < tokens; ++t)
-      for (int64_t p = 0; p < P; ++p) g[t * P + p] *= pli[(t * L + l) * P + p];
+    Tensor layer_input = per_layer_inputs.slice(1, l * P, (l + 1) * P).contiguous();  // [T, P]
+    ops::mul(gate, layer_input, gate);
     Tensor projected = layer.per_layer_projection.forward(gate);
     layer.post_per_layer_input_norm.forward_inplace(projected);
-    for (int64_t k = 1; k < n; ++k) ops::add(corrected[static_cast<size_t>(k)], projected, corrected[static_cast<size_t>(k)]);
+    for (int64_t k = 1; k < n; ++k) {
+      Tensor target = stream(corrected, k);
+      ops::add(target, projected, target);
+    }
     return corrected;
   }
 
@@ -407,6 +425,7 @@ class Gemma3n : public Model {
     const Layer& layer = layers_[static_cast<size_t>(l)];
     int64_t tokens = hidden.size(0), q_size = s.heads * s.head_dim, kv_size = s.kv_heads * s.head_dim;
     int64_t slot = cache_index_[static_cast<size_t>(l)];
+    size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(cache_groups_[static_cast<size_t>(slot)]);
     Tensor query = layer.q_proj.forward(hidden).view({tokens, s.heads, s.head_dim});
     layer.q_norm.forward_inplace(query);
     if (s.kv_source[static_cast<size_t>(l)] == l) {
@@ -414,25 +433,19 @@ class Gemma3n : public Model {
       Tensor key = kv.slice(1, 0, kv_size).contiguous().view({tokens, s.kv_heads, s.head_dim});
       Tensor value = kv.slice(1, kv_size, 2 * kv_size).contiguous().view({tokens, s.kv_heads, s.head_dim});
       layer.k_norm.forward_inplace(key);
-      float* v = value.data<float>();  // v_norm: RMSNorm without a weight, per head
-      for (int64_t r = 0; r < tokens * s.kv_heads; ++r) {
-        double sum = 0;
-        for (int64_t d = 0; d < s.head_dim; ++d) sum += static_cast<double>(v[r * s.head_dim + d]) * v[r * s.head_dim + d];
-        float inv = static_cast<float>(1.0 / std::sqrt(sum / s.head_dim + s.eps));
-        for (int64_t d = 0; d < s.head_dim; ++d) v[r * s.head_dim + d] *= inv;
-      }
+      v_norm_.forward_inplace(value);
       layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
-      size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(cache_groups_[static_cast<size_t>(slot)]);
       ops::reshape_and_cache(key, value, cache.key[slot], cache.value[slot], batch.slot_mappings[group]);
-    } else {
-      Tensor unused_key = Tensor::zeros({tokens, 1, s.head_dim}, DType::F32);  // K comes rotated from the source layer
-      layer.rotary->forward(batch.positions, batch.token_seq_lens, query, unused_key);
+    } else {  // K comes rotated from the source layer's cache
+      Tensor no_key;
+      layer.rotary->forward(batch.positions, batch.token_seq_lens, query, no_key);
     }
-    size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(cache_groups_[static_cast<size_t>(slot)]);
     ops::AttentionParams params;
     params.scale = 1.0f;
     params.sliding_window = s.sliding[static_cast<size_t>(l)] ? s.sliding_window : 0;
-    Tensor out = Tensor::empty({tokens, s.heads, s.head_dim}, DType::F32);
+    params.max_query_len = batch.max_query_len;
+    params.max_seq_len = batch.max_seq_len;
+    Tensor out = Tensor::empty({tokens, s.heads, s.head_dim}, DType::F32, hidden.device());
     ops::paged_attention(query, cache.key[slot], cache.value[slot], batch.query_start, batch.seq_lens,
                          batch.block_tables[group], params, out);
     return layer.o_proj.forward(out.view({tokens, q_size}));
@@ -441,36 +454,23 @@ class Gemma3n : public Model {
   Tensor mlp(int64_t l, const Tensor& x) const {
     const Layer& layer = layers_[static_cast<size_t>(l)];
     Tensor gate = layer.gate_proj.forward(x);  // [T, I]
-    double sparsity = spec_.sparsity[static_cast<size_t>(l)];
-    if (sparsity > 0.0) {  // Gemma3nTextMLP._gaussian_topk: relu(gate - (mean + std * Phi^-1(p)))
-      float multiplier = static_cast<float>(normal_quantile(sparsity));
-      int64_t width = gate.size(1);
-      float* data = gate.data<float>();
-      for (int64_t t = 0; t < gate.size(0); ++t) {
-        float* row = data + t * width;
-        double mean = 0, var = 0;
-        for (int64_t i = 0; i < width; ++i) mean += row[i];
-        mean /= width;
-        for (int64_t i = 0; i < width; ++i) var += (row[i] - mean) * (row[i] - mean);
-        float cutoff = static_cast<float>(mean + std::sqrt(var / width) * multiplier);
-        for (int64_t i = 0; i < width; ++i) row[i] = std::max(row[i] - cutoff, 0.0f);
-      }
-    }
+    // Gemma3nTextMLP._gaussian_topk: relu(gate - (mean + std * Phi^-1(p)))
+    if (layer.sparse) ops::gaussian_topk(gate, layer.sparsity_multiplier);
     ops::activation(ops::Activation::GeluTanh, gate, gate);
     Tensor up = layer.up_proj.forward(x);
-    float* g = gate.data<float>();
-    const float* u = up.data<float>();
-    for (int64_t i = 0; i < gate.numel(); ++i) g[i] *= u[i];
+    ops::mul(gate, up, gate);
     return layer.down_proj.forward(gate);
   }
 
   Gemma3nSpec spec_;
+  Device device_;
   KVCacheSpec kv_cache_spec_;
   std::vector<int64_t> cache_index_;  // the KV cache each layer reads (a shared layer: its source's)
   std::vector<int64_t> cache_groups_;  // KV-cache group of each cache
-  Tensor embed_tokens_, embed_per_layer_, lm_head_;
+  Tensor embed_tokens_, lm_head_;
+  Tensor embed_per_layer_;  // [max(vocab_size, vocab_size_per_layer_input), L * P]
   Linear per_layer_model_projection_;
-  Norm per_layer_projection_norm_, final_norm_;
+  Norm per_layer_projection_norm_, final_norm_, v_norm_;
   std::vector<Linear> altup_projections_, altup_unembed_projections_;
   std::vector<Layer> layers_;
 };

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "core/error.h"
 #include "layers/linear.h"
@@ -49,9 +50,7 @@ bool contains(const std::vector<int64_t>& list, int64_t value) {
 
 class LayerwiseLlama : public Model {
  public:
-  LayerwiseLlama(LayerwiseSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)) {
-    VLLM_CHECK(options.device.is_cpu(), Unsupported, spec_.architecture, ": device ", options.device.to_string(),
-               " is not supported by this build yet (use --device cpu)");
+  LayerwiseLlama(LayerwiseSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)), device_(options.device) {
     for (const BlockPlan& block : spec_.blocks) {
       cache_index_.push_back(block.kv_heads ? static_cast<int64_t>(kv_cache_spec_.layers.size()) : -1);
       if (block.kv_heads) kv_cache_spec_.layers.push_back({block.kv_heads, spec_.head_dim, spec_.head_dim, 0});
@@ -119,12 +118,15 @@ class LayerwiseLlama : public Model {
     int64_t kv_heads = 0, intermediate = 0;
     Norm input_norm, mlp_norm;
     Linear qkv_proj, o_proj, gate_up_proj, down_proj;
-    std::unique_ptr<RotaryEmbedding> rotary;
+    std::shared_ptr<RotaryEmbedding> rotary;  // one for every layer (same rope parameters)
   };
 
   void load(WeightLoader& loader) {
+    // Parameters move to the model's device as they load (one layer's host copies at a time).
     const LayerwiseSpec& s = spec_;
-    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
+    const Device device = device_;
+    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
+    std::shared_ptr<RotaryEmbedding> rotary;
     int64_t q_size = s.num_heads * s.head_dim;
     for (size_t i = 0; i < s.blocks.size(); ++i) {
       std::string prefix = str("model.layers.", i, ".");
@@ -136,7 +138,11 @@ class LayerwiseLlama : public Model {
         layer.qkv_proj = Linear::load(loader, prefix + "self_attn.qkv_proj", s.hidden_size,
                                       q_size + 2 * layer.kv_heads * s.head_dim, false);
         layer.o_proj = Linear::load(loader, prefix + "self_attn.o_proj", q_size, s.hidden_size, s.o_bias);
-        layer.rotary = std::make_unique<RotaryEmbedding>(s.rope, s.head_dim, s.max_position_embeddings, true);
+        if (!rotary) {
+          rotary = std::make_shared<RotaryEmbedding>(s.rope, s.head_dim, s.max_position_embeddings, true);
+          if (device.is_cuda()) rotary->prepare_table(device, s.max_position_embeddings);
+        }
+        layer.rotary = rotary;
       }
       if (layer.intermediate) {
         layer.mlp_norm = Norm::load(loader, prefix + "post_attention_layernorm", s.hidden_size, NormKind::RMSNorm,
@@ -144,14 +150,17 @@ class LayerwiseLlama : public Model {
         layer.gate_up_proj = Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * layer.intermediate, false);
         layer.down_proj = Linear::load(loader, prefix + "mlp.down_proj", layer.intermediate, s.hidden_size, s.down_bias);
       }
+      for (Norm* norm : {&layer.input_norm, &layer.mlp_norm}) norm->to(device);
+      for (Linear* linear : {&layer.qkv_proj, &layer.o_proj, &layer.gate_up_proj, &layer.down_proj}) linear->to(device);
       layers_.push_back(std::move(layer));
     }
     final_norm_ = Norm::load(loader, "model.norm", s.hidden_size, NormKind::RMSNorm, s.norm_eps, 0.0f);
+    final_norm_.to(device);
     if (s.tie_word_embeddings) {
       lm_head_ = embed_tokens_;
       loader.skip("lm_head.weight");
     } else {
-      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep);
+      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
     }
   }
 
@@ -169,6 +178,8 @@ class LayerwiseLlama : public Model {
     ops::reshape_and_cache(key, value, key_cache, value_cache, batch.slot_mappings[0]);
     ops::AttentionParams params;
     params.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+    params.max_query_len = batch.max_query_len;
+    params.max_seq_len = batch.max_seq_len;
     Tensor out = Tensor::empty({tokens, s.num_heads, s.head_dim}, DType::F32, hidden.device());
     ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, batch.block_tables[0],
                          params, out);
@@ -176,6 +187,7 @@ class LayerwiseLlama : public Model {
   }
 
   LayerwiseSpec spec_;
+  Device device_;
   KVCacheSpec kv_cache_spec_;
   std::vector<int64_t> cache_index_;  // KV cache of each layer; -1 where its attention is a no-op
   Tensor embed_tokens_, lm_head_;

@@ -6,5 +6,6 @@
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/mixing.h"
 #include "ops/norm.h"
 #include "ops/rotary.h"

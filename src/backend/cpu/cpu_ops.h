@@ -38,4 +38,10 @@ void clamp(Tensor& x, float lo, float hi);
 void softcap(Tensor& x, float cap);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 
+// src/ops/mixing.h
+void mul(const Tensor& a, const Tensor& b, Tensor& out);
+void mix_streams(const Tensor& streams, const Tensor& coefs, Tensor& out);
+void match_rms(Tensor& x, const Tensor& reference, float min_mean_square);
+void gaussian_topk(Tensor& x, float multiplier);
+
 }  // namespace vllm::cpu
