@@ -170,29 +170,39 @@ __global__ void __launch_bounds__(kAttentionThreads)
 // out[t, h] = sum_s w_s partial_out[s, t, h] / sum_s w_s with w_s = 2^(lse_s - max lse), for the
 // query rows of sequence blockIdx.x and head blockIdx.y; parts that saw no key (lse = -inf) are
 // skipped. Rows of no sequence stay untouched.
-__global__ void merge_attention_splits_kernel(const float* __restrict__ partial_out,
-                                              const float* __restrict__ partial_lse,
-                                              const int32_t* __restrict__ query_start,
-                                              int num_splits, int64_t tokens, int num_heads,
-                                              int head_size, float* __restrict__ out) {
+// The weights are computed once per row in shared memory (threads over parts), then each thread
+// sums its output dims over the parts with independent loads in flight.
+constexpr int kMaxSplits = 64;
+constexpr int kMergeThreads = 128;
+__global__ void __launch_bounds__(kMergeThreads)
+    merge_attention_splits_kernel(const float* __restrict__ partial_out,
+                                  const float* __restrict__ partial_lse,
+                                  const int32_t* __restrict__ query_start, int num_splits,
+                                  int64_t tokens, int num_heads, int head_size,
+                                  float* __restrict__ out) {
+  __shared__ float weights[kMaxSplits];
+  __shared__ float scratch[32];
   const int b = blockIdx.x, h = blockIdx.y;
   const int begin = query_start[b], end = query_start[b + 1];
   const int64_t split_stride = tokens * num_heads;
   for (int t = begin; t < end; ++t) {
     const int64_t row = static_cast<int64_t>(t) * num_heads + h;
-    float max_lse = -INFINITY;
-    for (int s = 0; s < num_splits; ++s) max_lse = fmaxf(max_lse, partial_lse[s * split_stride + row]);
+    const float lse = threadIdx.x < num_splits ? partial_lse[threadIdx.x * split_stride + row]
+                                               : -INFINITY;
+    const float max_lse = block_max(lse, scratch);
+    const float w = lse == -INFINITY ? 0.0f : exp2f(lse - max_lse);
+    if (threadIdx.x < num_splits) weights[threadIdx.x] = w;
+    const float sum = block_sum(w, scratch);  // ends with a barrier: weights are visible
+    const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int d = threadIdx.x; d < head_size; d += blockDim.x) {
-      float sum = 0.0f, o = 0.0f;
-      for (int s = 0; s < num_splits; ++s) {
-        const float lse = partial_lse[s * split_stride + row];
-        if (lse == -INFINITY) continue;
-        const float w = exp2f(lse - max_lse);
-        sum += w;
-        o += w * partial_out[(s * split_stride + row) * head_size + d];
-      }
-      out[row * head_size + d] = sum > 0.0f ? o / sum : 0.0f;
+      float o = 0.0f;
+#pragma unroll 8
+      for (int s = 0; s < num_splits; ++s)
+        if (weights[s] != 0.0f)
+          o += weights[s] * partial_out[(s * split_stride + row) * head_size + d];
+      out[row * head_size + d] = o * inverse;
     }
+    __syncthreads();  // weights are rewritten for the next row
   }
 }
 
@@ -243,6 +253,9 @@ void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const T
   args.table_stride = block_table.stride(0);
   args.max_blocks = static_cast<int>(max_blocks);
   args.block_size = static_cast<int>(block_size);
+  args.block_shift = -1;
+  for (int shift = 0; shift < 31; ++shift)
+    if ((int64_t{1} << shift) == block_size) args.block_shift = shift;
   args.num_blocks = static_cast<int>(key_cache.size(0));
   args.num_heads = static_cast<int>(num_heads);
   args.num_kv_heads = static_cast<int>(num_kv_heads);
@@ -263,14 +276,16 @@ void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const T
              " kv heads)");
   Tensor partial_out, partial_lse;
   if (decode) {
-    // Split the context until the grid covers the GPU about four blocks deep (three decode blocks
-    // fit one multiprocessor), but keep at least 128 keys (two key tiles) per part and at most 64
-    // parts. The parts are cut on the device from each sequence's actual length.
+    // Split the context until the grid holds about six blocks per multiprocessor (three decode
+    // blocks fit one at a time: two waves), keeping at least 128 keys (two key tiles) per part and
+    // at most kMaxSplits parts. The parts are cut on the device from each
+    // sequence's actual length, so an over-estimated max_seq_len only costs empty blocks.
     static const int multiprocessors = multiprocessor_count();
     const int64_t base_blocks = num_seqs * num_kv_heads * row_tiles;
-    const int64_t wanted = (4 * multiprocessors + base_blocks - 1) / base_blocks;
+    const int64_t wanted = (6 * multiprocessors + base_blocks - 1) / base_blocks;
     const int64_t by_length = (max_seq_len + 127) / 128;
-    args.num_splits = static_cast<int>(std::max<int64_t>(1, std::min({wanted, by_length, int64_t{64}})));
+    args.num_splits =
+        static_cast<int>(std::max<int64_t>(1, std::min({wanted, by_length, int64_t{kMaxSplits}})));
   }
   VLLM_CHECK(num_seqs * args.num_splits <= 0x7fffffff, Unsupported,
              "paged_attention: grid too large (", num_seqs, " sequences)");
@@ -286,11 +301,9 @@ void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const T
                          num_seqs, row_tiles);
   if (args.num_splits > 1) {
     const dim3 grid(static_cast<unsigned>(num_seqs), static_cast<unsigned>(num_heads));
-    merge_attention_splits_kernel<<<grid, std::min<int>(128, static_cast<int>(head_size)), 0,
-                                    stream()>>>(args.partial_out, args.partial_lse,
-                                                args.query_start, args.num_splits, tokens,
-                                                static_cast<int>(num_heads),
-                                                static_cast<int>(head_size), args.out);
+    merge_attention_splits_kernel<<<grid, kMergeThreads, 0, stream()>>>(
+        args.partial_out, args.partial_lse, args.query_start, args.num_splits, tokens,
+        static_cast<int>(num_heads), static_cast<int>(head_size), args.out);
     check_launch("merge_attention_splits_kernel");
   }
 }

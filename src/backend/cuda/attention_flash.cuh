@@ -22,6 +22,7 @@ struct FlashArgs {
   int64_t table_stride;
   int max_blocks;  // usable columns of block_table
   int block_size;
+  int block_shift;  // log2(block_size) when a power of two, else -1
   int num_blocks;
   int num_heads;
   int num_kv_heads;

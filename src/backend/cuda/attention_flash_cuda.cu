@@ -85,22 +85,31 @@ struct FlashShape {
   static constexpr int kKeysPerWarp = kDecode ? BN / kWarps : BN;
   static constexpr int kStride = D + 8;  // elements per shared row: 16 bytes of padding keeps
                                          // ldmatrix's eight 16-byte rows in distinct banks
-  static constexpr size_t kSharedBytes =
-      sizeof(uint16_t) * static_cast<size_t>(kRows + 4 * BN) * kStride;
   static_assert(kKeysPerWarp % 16 == 0 && D % 16 == 0, "tile shapes");
+  // Up to D = 128 the query's A fragments live in registers, and the query is staged through
+  // shared memory that the first key/value tiles overwrite later (one block more per
+  // multiprocessor); at D = 256 they would not fit, so the query keeps its own shared rows.
+  static constexpr bool kQueryInRegisters = D <= 128;
+  static_assert(!kQueryInRegisters || kRows <= 2 * BN, "query staging fits two tile stages");
+  static constexpr size_t kSharedBytes =
+      sizeof(uint16_t) * static_cast<size_t>((kQueryInRegisters ? 0 : kRows) + 4 * BN) * kStride;
 };
 
+// Prefill blocks up to D = 128 are held to 170 registers, so that three fit a multiprocessor as
+// their shared memory allows.
 template <WType W, int D, int BN, bool kDecode>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
     flash_paged_attention_kernel(const FlashArgs args) {
   using Shape = FlashShape<D, BN, kDecode>;
   constexpr int kRows = Shape::kRows, kStride = Shape::kStride, kKeysPerWarp = Shape::kKeysPerWarp;
   constexpr int kScoreTiles = kKeysPerWarp / 8;  // n-tiles of 8 keys per warp
   constexpr int kOutTiles = D / 8;               // n-tiles of 8 output dims
+  constexpr bool kQueryInRegisters = Shape::kQueryInRegisters;
   extern __shared__ __align__(16) uint16_t shared[];
-  uint16_t* q_shared = shared;                      // [kRows][kStride]
-  uint16_t* k_shared = q_shared + kRows * kStride;  // [2][BN][kStride]
-  uint16_t* v_shared = k_shared + 2 * BN * kStride;  // [2][BN][kStride]
+  uint16_t* k_shared = shared + (kQueryInRegisters ? 0 : kRows * kStride);  // [2][BN][kStride]
+  uint16_t* v_shared = k_shared + 2 * BN * kStride;                         // [2][BN][kStride]
+  // [kRows][kStride]: in registers' case staged over key stage 1 and value stage 0.
+  uint16_t* q_shared = kQueryInRegisters ? k_shared + BN * kStride : shared;
 
   const int b = blockIdx.x / args.num_splits, split = blockIdx.x % args.num_splits;
   const int kv_head = blockIdx.y;
@@ -124,10 +133,6 @@ __global__ void __launch_bounds__(kThreads)
   const int kv_end = min(min(pos_hi + 1, kv_len), split_begin + split_size);
   const int num_tiles = kv_end > kv_begin ? (kv_end - kv_begin + BN - 1) / BN : 0;
 
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int warp_row = kDecode ? 0 : warp * 16;
-  const int warp_key = kDecode ? warp * kKeysPerWarp : 0;
-
   const uint16_t* key_cache = static_cast<const uint16_t*>(args.key_cache);
   const uint16_t* value_cache = static_cast<const uint16_t*>(args.value_cache);
   const int32_t* blocks = args.block_table + b * args.table_stride;
@@ -142,20 +147,17 @@ __global__ void __launch_bounds__(kThreads)
       bool valid = j < kv_end;
       int64_t offset = 0;
       if (valid) {
-        const int block = blocks[j / args.block_size];
+        const bool shift = args.block_shift >= 0;
+        const int block = blocks[shift ? j >> args.block_shift : j / args.block_size];
+        const int in_block = shift ? j & (args.block_size - 1) : j % args.block_size;
         valid = block >= 0 && block < args.num_blocks;
-        offset = ((static_cast<int64_t>(block) * args.block_size + j % args.block_size) *
+        offset = ((static_cast<int64_t>(block) * args.block_size + in_block) *
                       args.num_kv_heads + kv_head) * D + c * 8;
       }
       cp_async_16(k_dst + r * kStride + c * 8, key_cache + offset, valid);
       cp_async_16(v_dst + r * kStride + c * 8, value_cache + offset, valid);
     }
   };
-  if (num_tiles > 0) {
-    load_tile(0, 0);
-    cp_async_commit();
-  }
-
   // Query rows, rounded to the operand type; rows past the sequence are zero.
   for (int index = threadIdx.x; index < kRows * D; index += kThreads) {
     const int r = index / D, d = index % D, row = row0 + r;
@@ -165,6 +167,23 @@ __global__ void __launch_bounds__(kThreads)
       v = args.query[token * args.query_stride + static_cast<int64_t>(head) * D + d];
     }
     q_shared[r * kStride + d] = to_bits<W>(v);
+  }
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int warp_row = kDecode ? 0 : warp * 16;
+  const int warp_key = kDecode ? warp * kKeysPerWarp : 0;
+  auto load_query = [&](uint32_t (&frag)[4], int kk) {
+    ldmatrix_x4(frag, q_shared + (warp_row + lane % 16) * kStride + kk * 16 + (lane / 16) * 8);
+  };
+  uint32_t q_frags[kQueryInRegisters ? D / 16 : 1][4];
+  if constexpr (kQueryInRegisters) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) load_query(q_frags[kk], kk);
+    __syncthreads();  // the staging area becomes key/value tiles
+  }
+  if (num_tiles > 0) {
+    load_tile(0, 0);
+    cp_async_commit();
   }
 
   // The two rows this thread holds in the mma accumulators: lane / 4 and lane / 4 + 8.
@@ -178,6 +197,18 @@ __global__ void __launch_bounds__(kThreads)
     window_first[h] = args.sliding_window > 0 ? row_pos[h] - args.sliding_window + 1 : 0;
     slope[h] = valid && args.alibi_slopes ? args.alibi_slopes[kv_head * group + row % group] : 0.0f;
   }
+  // A key tile needs no mask when every key of it is visible to every row of the warp (rows past
+  // the sequence have position -1, so their warps always mask).
+  int warp_min_pos = min(row_pos[0], row_pos[1]);
+  int warp_max_window_first = max(window_first[0], window_first[1]);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    warp_min_pos = min(warp_min_pos, __shfl_xor_sync(0xffffffffu, warp_min_pos, offset));
+    warp_max_window_first =
+        max(warp_max_window_first, __shfl_xor_sync(0xffffffffu, warp_max_window_first, offset));
+  }
+  const bool plain_scores = args.softcap <= 0.0f && !args.alibi_slopes;
+  const float scale_log2 = args.scale * kLog2e;
 
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
   float acc[kOutTiles][4];
@@ -203,7 +234,12 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       uint32_t q_frag[4];
-      ldmatrix_x4(q_frag, q_shared + (warp_row + lane % 16) * kStride + kk * 16 + (lane / 16) * 8);
+      if constexpr (kQueryInRegisters) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) q_frag[i] = q_frags[kk][i];
+      } else {
+        load_query(q_frag, kk);
+      }
 #pragma unroll
       for (int np = 0; np < kScoreTiles / 2; ++np) {
         uint32_t k_frag[4];
@@ -215,18 +251,27 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     // Scale, soft-cap, ALiBi and the causal / window / split mask, in log2 units.
-    const int key0 = kv_begin + tile * BN + warp_key + (lane % 4) * 2;
+    const int warp_first_key = kv_begin + tile * BN + warp_key;
+    const int key0 = warp_first_key + (lane % 4) * 2;
+    const int warp_last_key = warp_first_key + kKeysPerWarp - 1;
+    const bool masked = warp_last_key >= kv_end || warp_last_key > warp_min_pos ||
+                        warp_first_key < warp_max_window_first;
     float new_max[2] = {row_max[0], row_max[1]};
 #pragma unroll
     for (int n = 0; n < kScoreTiles; ++n) {
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
         const int h = c / 2, j = key0 + n * 8 + (c & 1);
-        float x = s[n][c] * args.scale;
-        if (args.softcap > 0.0f) x = args.softcap * tanhf(x / args.softcap);
-        if (args.alibi_slopes) x += slope[h] * static_cast<float>(j - row_pos[h]);
-        const bool visible = j <= row_pos[h] && j >= window_first[h] && j < kv_end;
-        x = visible ? x * kLog2e : -INFINITY;
+        float x;
+        if (plain_scores) {
+          x = s[n][c] * scale_log2;
+        } else {
+          x = s[n][c] * args.scale;
+          if (args.softcap > 0.0f) x = args.softcap * tanhf(x / args.softcap);
+          if (args.alibi_slopes) x += slope[h] * static_cast<float>(j - row_pos[h]);
+          x *= kLog2e;
+        }
+        if (masked && !(j <= row_pos[h] && j >= window_first[h] && j < kv_end)) x = -INFINITY;
         s[n][c] = x;
         new_max[h] = fmaxf(new_max[h], x);
       }
