@@ -12,6 +12,7 @@
 #include "loader/model_config.h"
 #include "loader/model_path.h"
 #include "models/registry.h"
+#include "ops/ops.h"
 
 namespace vllm {
 
@@ -83,6 +84,17 @@ size_t gpu_kv_cache_budget(ModelRunner& runner, Device device, double utilizatio
   (void)runner, (void)device, (void)utilization, (void)max_batched_tokens, (void)max_num_seqs, (void)enforce_eager;
   return 0;
 #endif
+}
+
+// Whether the request's next token can be drawn on the GPU by ops::sample_tokens: greedy or plain
+// temperature sampling, no logprobs, no logits processor that changes anything at this step.
+bool samples_on_device(const Request& request) {
+  const SamplingParams& p = request.sampling_params;
+  if (p.logprobs || p.allowed_token_ids || !p.bad_words_token_ids.empty() || !p.logit_bias.empty()) return false;
+  if (p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 || p.repetition_penalty != 1.0) return false;
+  if (p.min_tokens > 0 && static_cast<int>(request.output_token_ids().size()) < p.min_tokens) return false;
+  if (p.is_greedy()) return true;
+  return p.top_k <= 0 && p.top_p >= 1.0 && p.min_p <= 0.0;
 }
 
 // vLLM's bucket bounds (vllm/v1/metrics/loggers.py).
@@ -313,44 +325,117 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
     prompt_rows.push_back(wants_prompt_logprobs);
     chunks.push_back(std::move(chunk));
   }
-  Tensor logits = runner_->execute(chunks);  // [R, vocab] on the host
-  int64_t vocab = logits.size(1);
-  const float* logits_data = logits.data<float>();
+  Tensor logits = runner_->execute(chunks);  // [R, vocab] on the model's device
+  const int64_t vocab = logits.size(1);
+  const bool on_gpu = !logits.device().is_cpu();
 
-  std::vector<float> sample_logits;  // rows to sample, gathered [S, vocab]
-  std::vector<SamplingRow> sample_rows;
-  std::vector<size_t> sample_owner;
+  // Rows by use: prompt-logprob rows and rows the CPU sampler needs come to the host; on a GPU,
+  // rows that need neither logprobs nor logits processors are sampled where the logits are.
+  struct SampleRow {
+    size_t owner;  // index into out.scheduled
+    int64_t row;   // row of logits
+  };
+  std::vector<SampleRow> host_samples, device_samples;
+  std::vector<std::pair<size_t, int64_t>> prompt_starts;  // (owner, first row) of prompt-logprob rows
+  std::vector<int32_t> host_row_ids;                      // logits rows the host needs, in order
   int64_t row = 0;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     const ScheduledRequest& scheduled = out.scheduled[i];
-    const Request& request = *scheduled.request;
     if (prompt_rows[i]) {
-      auto [state, index] = sequences_.at(scheduled.request_id);
-      std::span<const int32_t> tokens = request.all_token_ids();
-      for (int p = scheduled.num_computed_tokens; p < scheduled.num_computed_tokens + scheduled.num_new_tokens; ++p, ++row) {
-        if (p + 1 >= request.num_prompt_tokens() || index != 0) continue;
-        std::span<const float> logits_row(logits_data + row * vocab, static_cast<size_t>(vocab));
-        PositionLogprobs lp = Sampler::compute_logprobs(logits_row, tokens[p + 1], *request.sampling_params.prompt_logprobs);
-        (*state->prompt_logprobs)[p + 1] = to_token_logprobs(lp, tokenizer_.get());
-      }
-      --row;  // the last position's row is also the sampling row, when there is one
+      prompt_starts.emplace_back(i, row);
+      for (int p = 0; p < scheduled.num_new_tokens; ++p) host_row_ids.push_back(static_cast<int32_t>(row + p));
+      row += scheduled.num_new_tokens - 1;  // the last position's row is also the sampling row, when there is one
       if (!scheduled.needs_sampling) ++row;
     }
     if (scheduled.needs_sampling) {
-      sample_logits.insert(sample_logits.end(), logits_data + row * vocab, logits_data + (row + 1) * vocab);
-      // The scheduler owns the request; the sampler advances its seeded generator.
-      sample_rows.push_back(SamplingRow::of(const_cast<Request&>(request)));
-      sample_owner.push_back(i);
+      const Request& request = *scheduled.request;
+      if (on_gpu && samples_on_device(request)) {
+        device_samples.push_back({i, row});
+      } else {
+        host_samples.push_back({i, row});
+        if (!prompt_rows[i]) host_row_ids.push_back(static_cast<int32_t>(row));
+      }
       ++row;
     }
   }
   VLLM_ASSERT(row == logits.size(0), "logits rows ", logits.size(0), " but consumed ", row);
   rows.sampled.assign(out.scheduled.size(), {});
-  if (sample_rows.empty()) return;
+
+  if (!device_samples.empty()) {
+    std::vector<int32_t> ids;
+    std::vector<float> temperatures;
+    std::vector<int64_t> seeds;
+    for (const SampleRow& sample : device_samples) {
+      Request& request = const_cast<Request&>(*out.scheduled[sample.owner].request);  // advances its generator
+      const SamplingParams& params = request.sampling_params;
+      ids.push_back(static_cast<int32_t>(sample.row));
+      temperatures.push_back(params.is_greedy() ? 0.0f : static_cast<float>(params.temperature));
+      seeds.push_back(params.is_greedy() ? 0 : static_cast<int64_t>(request.generator ? (*request.generator)()
+                                                                                        : sampler_.generator()()));
+    }
+    const Device device = logits.device();
+    const int64_t count = static_cast<int64_t>(ids.size());
+    Tensor picked = Tensor::empty({count, vocab}, DType::F32, device);
+    ops::gather_rows(logits, Tensor::from_ints(ids, {count}).to(device), picked);
+    Tensor seed_tensor = Tensor::empty({count}, DType::I64);
+    std::copy(seeds.begin(), seeds.end(), seed_tensor.data<int64_t>());
+    Tensor tokens = Tensor::empty({count}, DType::I32, device);
+    ops::sample_tokens(picked, Tensor::from_floats(temperatures, {count}).to(device), seed_tensor.to(device), tokens);
+    Tensor host_tokens = tokens.to(Device::cpu());
+    for (int64_t s = 0; s < count; ++s) {
+      const SampleRow& sample = device_samples[static_cast<size_t>(s)];
+      rows.sampled[sample.owner] = {host_tokens.data<int32_t>()[s]};
+      rows.logprobs[out.scheduled[sample.owner].request_id] = std::nullopt;
+    }
+  }
+  if (host_row_ids.empty()) return;
+
+  // The host's rows, packed in host_row_ids order (all of them, in place, on the CPU).
+  Tensor host_logits = logits;
+  std::vector<int64_t> host_index(static_cast<size_t>(logits.size(0)), -1);
+  if (on_gpu) {
+    const int64_t count = static_cast<int64_t>(host_row_ids.size());
+    Tensor picked = Tensor::empty({count, vocab}, DType::F32, logits.device());
+    ops::gather_rows(logits, Tensor::from_ints(host_row_ids, {count}).to(logits.device()), picked);
+    host_logits = picked.to(Device::cpu());
+    for (int64_t h = 0; h < count; ++h) host_index[static_cast<size_t>(host_row_ids[static_cast<size_t>(h)])] = h;
+  } else {
+    for (size_t r = 0; r < host_index.size(); ++r) host_index[r] = static_cast<int64_t>(r);
+  }
+  const float* logits_data = host_logits.data<float>();
+  auto host_row = [&](int64_t r) {
+    const int64_t h = host_index[static_cast<size_t>(r)];
+    VLLM_ASSERT(h >= 0, "logits row ", r, " was not brought to the host");
+    return logits_data + h * vocab;
+  };
+
+  for (const auto& [owner, first_row] : prompt_starts) {
+    const ScheduledRequest& scheduled = out.scheduled[owner];
+    const Request& request = *scheduled.request;
+    auto [state, index] = sequences_.at(scheduled.request_id);
+    std::span<const int32_t> tokens = request.all_token_ids();
+    int64_t r = first_row;
+    for (int p = scheduled.num_computed_tokens; p < scheduled.num_computed_tokens + scheduled.num_new_tokens; ++p, ++r) {
+      if (p + 1 >= request.num_prompt_tokens() || index != 0) continue;
+      std::span<const float> logits_row(host_row(r), static_cast<size_t>(vocab));
+      PositionLogprobs lp = Sampler::compute_logprobs(logits_row, tokens[p + 1], *request.sampling_params.prompt_logprobs);
+      (*state->prompt_logprobs)[p + 1] = to_token_logprobs(lp, tokenizer_.get());
+    }
+  }
+  if (host_samples.empty()) return;
+  std::vector<float> sample_logits;  // rows to sample, gathered [S, vocab]
+  std::vector<SamplingRow> sample_rows;
+  for (const SampleRow& sample : host_samples) {
+    const float* data = host_row(sample.row);
+    sample_logits.insert(sample_logits.end(), data, data + vocab);
+    // The scheduler owns the request; the sampler advances its seeded generator.
+    sample_rows.push_back(SamplingRow::of(const_cast<Request&>(*out.scheduled[sample.owner].request)));
+  }
   SamplerOutput sampled = sampler_.sample(sample_logits, static_cast<int>(vocab), sample_rows);
-  for (size_t s = 0; s < sample_owner.size(); ++s) {
-    rows.sampled[sample_owner[s]] = {sampled.sampled_token_ids[s]};
-    rows.logprobs[out.scheduled[sample_owner[s]].request_id] = sampled.logprobs[s];
+  for (size_t s = 0; s < host_samples.size(); ++s) {
+    const size_t owner = host_samples[s].owner;
+    rows.sampled[owner] = {sampled.sampled_token_ids[s]};
+    rows.logprobs[out.scheduled[owner].request_id] = sampled.logprobs[s];
   }
 }
 

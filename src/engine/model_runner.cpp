@@ -163,7 +163,7 @@ Tensor ModelRunner::replay(CapturedGraph& graph, const std::vector<SequenceChunk
   FlatBatch host = padded_decode_batch(chunks, graph.size);
   upload_batch(host, config_.device, &graph.inputs);  // into the buffers the graph reads
   graph.graph.replay();
-  return graph_logits_.slice(0, 0, static_cast<int64_t>(chunks.size())).to(Device::cpu());
+  return graph_logits_.slice(0, 0, static_cast<int64_t>(chunks.size()));
 #else
   (void)graph;
   (void)chunks;
@@ -174,8 +174,7 @@ Tensor ModelRunner::replay(CapturedGraph& graph, const std::vector<SequenceChunk
 Tensor ModelRunner::execute(const std::vector<SequenceChunk>& chunks) {
   if (CapturedGraph* graph = graph_for(chunks)) return replay(*graph, chunks);
   FlatBatch batch = upload_batch(build_flat_batch(chunks, config_.block_size), config_.device);
-  Tensor logits = model_.forward(batch.token_ids, batch.metadata, cache_);
-  return logits.to(Device::cpu());
+  return model_.forward(batch.token_ids, batch.metadata, cache_);
 }
 
 }  // namespace vllm

@@ -41,7 +41,8 @@ class ModelRunner {
   void capture_graphs();
   size_t num_graphs() const { return graphs_.size(); }
 
-  // Runs one step: logits [R, vocab] f32 on the host for the rows the chunks ask for.
+  // Runs one step: logits [R, vocab] f32 on the model's device for the rows the chunks ask for
+  // (a graph's logits stay valid until the next step).
   Tensor execute(const std::vector<SequenceChunk>& chunks);
 
  private:

@@ -9,3 +9,4 @@
 #include "ops/mixing.h"
 #include "ops/norm.h"
 #include "ops/rotary.h"
+#include "ops/sampling.h"

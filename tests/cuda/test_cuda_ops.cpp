@@ -83,6 +83,8 @@ TEST(CudaOps, MixedDevicesAreRejected) {
   EXPECT_THROW(ops::add(a, b, out), Error);
 }
 
+// Half-precision weights run through cuBLASLt with x rounded to the weight's type (vLLM computes
+// in the model dtype), so the CPU reference gets the same rounded x; f32 weights keep exact f32.
 TEST(CudaOps, LinearMatchesCpu) {
   SKIP_WITHOUT_GPU();
   struct Size { int64_t t, k, n; };
@@ -96,7 +98,8 @@ TEST(CudaOps, LinearMatchesCpu) {
           Tensor weight = random_tensor({s.n, s.k}, wtype);
           Tensor bias = with_bias ? random_tensor({s.n}) : Tensor();
           Tensor cpu_out = Tensor::empty({s.t, s.n}, DType::F32);
-          ops::linear(x, weight, bias, cpu_out);
+          Tensor x_rounded = wtype == DType::F32 ? x : x.to(wtype).to(DType::F32);
+          ops::linear(x_rounded, weight, bias, cpu_out);
           Tensor gx = gpu(x_base).slice(1, 0, s.k);
           Tensor gpu_out = filled({s.t, s.n}, kPoison, Device::cuda());
           ops::linear(gx, gpu(weight), with_bias ? gpu(bias) : Tensor(), gpu_out);
@@ -453,3 +456,22 @@ TEST(CudaOps, GatherRowsMatchesCpu) {
 }
 
 }  // namespace
+
+// The GPU draws exactly the CPU's tokens from the same logits, temperatures and seeds.
+TEST(CudaOps, SampleTokensMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t rows = 37, vocab = 50000;
+  Tensor logits = random_tensor({rows, vocab}, DType::F32, 3.0f);
+  std::vector<float> temperatures;
+  Tensor seeds = Tensor::empty({rows}, DType::I64);
+  for (int64_t r = 0; r < rows; ++r) {
+    temperatures.push_back(r % 3 == 0 ? 0.0f : 0.5f + 0.1f * static_cast<float>(r % 7));
+    seeds.data<int64_t>()[r] = 977 * r + 5;
+  }
+  Tensor t = Tensor::from_floats(temperatures, {rows});
+  Tensor cpu_out = Tensor::empty({rows}, DType::I32), gpu_out = Tensor::empty({rows}, DType::I32, Device::cuda());
+  ops::sample_tokens(logits, t, seeds, cpu_out);
+  ops::sample_tokens(gpu(logits), gpu(t), gpu(seeds), gpu_out);
+  Tensor back = gpu_out.to(Device::cpu());
+  for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(back.data<int32_t>()[r], cpu_out.data<int32_t>()[r]) << "row " << r;
+}

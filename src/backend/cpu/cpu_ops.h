@@ -37,6 +37,7 @@ void scale(Tensor& x, float factor);
 void clamp(Tensor& x, float lo, float hi);
 void softcap(Tensor& x, float cap);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
+void sample_tokens(const Tensor& logits, const Tensor& temperatures, const Tensor& seeds, Tensor& out);
 
 // src/ops/mixing.h
 void mul(const Tensor& a, const Tensor& b, Tensor& out);

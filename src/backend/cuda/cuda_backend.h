@@ -112,4 +112,7 @@ void clamp(Tensor& x, float lo, float hi);
 void softcap(Tensor& x, float cap);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 
+// sampling_cuda.cu
+void sample_tokens(const Tensor& logits, const Tensor& temperatures, const Tensor& seeds, Tensor& out);
+
 }  // namespace vllm::cuda
