@@ -53,13 +53,13 @@ template <WType W>
 __device__ __forceinline__ void mma_16x8x16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                             uint32_t b1) {
   if constexpr (W == WType::BF16) {
-    asm volatile(
+    asm(  // no side effects: the compiler may schedule it freely
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
         "{%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   } else {
-    asm volatile(
+    asm(  // no side effects: the compiler may schedule it freely
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
         "{%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -117,7 +117,9 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
   const int q_begin = args.query_start[b];
   const int q_len = args.query_start[b + 1] - q_begin;
   const int rows_total = q_len * group;
-  const int row0 = blockIdx.z * kRows;
+  // Longest row tiles (the last query rows, which see the most keys) first, so that short ones
+  // fill the tail of the grid.
+  const int row0 = (gridDim.z - 1 - blockIdx.z) * kRows;
   if (row0 >= rows_total) return;  // past this sequence's query rows
   const int seq_len = args.seq_lens[b];
   const int kv_len = min(seq_len, args.max_blocks * args.block_size);
