@@ -42,6 +42,9 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
       ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32"}));
   app.add_option("--cuda-graph-sizes", args.cuda_graph_sizes,
                  "Decode batch sizes to capture as CUDA graphs (default: 1 2 4 8 16 24 ... up to --max-num-seqs)");
+  app.add_option("--max-seq-len-to-capture", args.max_seq_len_to_capture,
+                 "Longest sequence a CUDA graph serves; longer ones decode eagerly")
+      ->check(CLI::PositiveNumber);
   app.add_option("--generation-config", args.generation_config,
                  "auto: defaults from the model's generation_config.json; vllm: vLLM's own; or a folder");
   app.add_option("--scheduling-policy", args.scheduling_policy, "fcfs or priority")

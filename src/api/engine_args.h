@@ -22,8 +22,12 @@ struct EngineArgs {
   std::string hf_overrides;                   // --hf-overrides JSON
   bool skip_tokenizer_init = false;           // --skip-tokenizer-init
   std::optional<uint64_t> seed;               // --seed
-  int64_t max_num_seqs = 256;                 // --max-num-seqs
-  std::optional<int64_t> max_num_batched_tokens;  // --max-num-batched-tokens (default 2048 when chunked)
+  // --max-num-seqs and --max-num-batched-tokens; unset: vLLM's defaults for the device (see
+  // docs/engine.md): 1024 sequences and 16384 tokens (8192 for `serve`) on GPUs of 70 GiB or
+  // more, 256 and 8192 (2048 for `serve`) on smaller GPUs, 256 and 2048 on the CPU.
+  std::optional<int64_t> max_num_seqs;
+  std::optional<int64_t> max_num_batched_tokens;
+  bool api_server = false;                    // set by `serve` (vLLM's usage context): smaller token budget
   bool enable_chunked_prefill = true;
   bool enable_prefix_caching = true;          // --enable-prefix-caching / --no-enable-prefix-caching
   int64_t block_size = 16;                    // --block-size
@@ -37,6 +41,7 @@ struct EngineArgs {
   // --cuda-graph-sizes: decode batch sizes captured as CUDA graphs (default 1, 2, 4, 8, 16, 24, ...
   // up to --max-num-seqs)
   std::vector<int64_t> cuda_graph_sizes;
+  int64_t max_seq_len_to_capture = 8192;      // --max-seq-len-to-capture: longer sequences decode eagerly
   std::string generation_config = "auto";     // auto (the model's generation_config.json), vllm, or a folder
   std::string scheduling_policy = "fcfs";     // fcfs, priority
   std::string chat_template;                  // --chat-template file or inline

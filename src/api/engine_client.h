@@ -38,6 +38,7 @@ struct ModelInfo {
   std::vector<std::string> served_model_names;  // --served-model-name, else {model}
   int64_t max_model_len = 0;
   int64_t vocab_size = 0;
+  int64_t max_num_seqs = 0;  // the engine's effective --max-num-seqs
 };
 
 // Histogram in Prometheus' cumulative form.

@@ -62,7 +62,7 @@ int run(int argc, char** argv) {
   }
   if (options.api_keys.empty())
     if (const char* key = std::getenv("VLLM_API_KEY"); key && *key) options.api_keys.push_back(key);
-  options.max_num_seqs = args.max_num_seqs;
+  args.api_server = true;  // vLLM's server defaults (a smaller per-step token budget)
 
   // SIGINT/SIGTERM are taken by sigwait below; blocked before any thread starts (every thread
   // inherits the mask), so a signal during model loading waits for the graceful path too.
@@ -82,6 +82,7 @@ int run(int argc, char** argv) {
   fs::path model_dir = resolve_model_path(args.model);
   log_info("serve: loading ", args.model);
   std::unique_ptr<EngineClient> engine = create_engine_client(args);
+  options.max_num_seqs = engine->model_info().max_num_seqs;
   server::ServingModel model = server::make_serving_model(*engine, args, model_dir);
   model.response_role = response_role;
   model.max_logprobs = args.max_logprobs;

@@ -164,16 +164,27 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   runner_config.block_size = block_size_;
   runner_config.max_model_len = max_model_len;
   runner_config.enforce_eager = args.enforce_eager;
-  runner_config.graph_sizes = args.cuda_graph_sizes.empty() ? default_graph_sizes(args.max_num_seqs) : args.cuda_graph_sizes;
-  runner_ = std::make_unique<ModelRunner>(*model_, runner_config);
-  int64_t default_batched = args.enable_chunked_prefill ? 2048 : std::max<int64_t>(2048, max_model_len);
+  runner_config.max_seq_len_to_capture = args.max_seq_len_to_capture;
+  // vLLM's defaults by device (its arg_utils): H100/H200-class GPUs batch far more per step.
+#ifdef VLLM_HAVE_CUDA
+  const bool large_gpu = device.is_cuda() && cuda::device_memory(device).total >= (size_t{70} << 30);
+#else
+  const bool large_gpu = false;
+#endif
+  const int64_t max_num_seqs = args.max_num_seqs.value_or(large_gpu ? 1024 : 256);
+  int64_t default_batched = device.is_cpu() ? 2048 : large_gpu ? (args.api_server ? 8192 : 16384)
+                                                               : (args.api_server ? 2048 : 8192);
+  if (!args.enable_chunked_prefill) default_batched = std::max<int64_t>(default_batched, max_model_len);
   const int64_t max_batched_tokens = args.max_num_batched_tokens.value_or(default_batched);
+  runner_config.graph_sizes = args.cuda_graph_sizes.empty() ? default_graph_sizes(std::min<int64_t>(max_num_seqs, 512))
+                                                            : args.cuda_graph_sizes;
+  runner_ = std::make_unique<ModelRunner>(*model_, runner_config);
   size_t budget = args.kv_cache_memory ? static_cast<size_t>(*args.kv_cache_memory) : kDefaultCpuKvCacheBytes;
   if (device.is_cuda() && !args.kv_cache_memory)
-    budget = gpu_kv_cache_budget(*runner_, device, args.gpu_memory_utilization, max_batched_tokens, args.max_num_seqs,
+    budget = gpu_kv_cache_budget(*runner_, device, args.gpu_memory_utilization, max_batched_tokens, max_num_seqs,
                                  args.enforce_eager);
   int64_t num_blocks = static_cast<int64_t>(budget / std::max<size_t>(bytes_per_block, 1));
-  num_blocks = std::min(num_blocks, args.max_num_seqs * blocks_per_sequence + 1);
+  num_blocks = std::min(num_blocks, max_num_seqs * blocks_per_sequence + 1);
   VLLM_CHECK(num_blocks >= blocks_per_sequence + 1, OutOfMemory, "the KV cache (", budget >> 20, " MiB on ",
              device.to_string(), ") holds ", num_blocks, " blocks of ", block_size_,
              " tokens but one sequence of max_model_len=", max_model_len, " needs ", blocks_per_sequence,
@@ -186,7 +197,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   VLLM_CHECK(args.enable_chunked_prefill || scheduler_config.max_num_batched_tokens >= max_model_len, InvalidArgument,
              "max_num_batched_tokens (", scheduler_config.max_num_batched_tokens, ") is smaller than max_model_len (",
              max_model_len, ") with chunked prefill off: raise --max-num-batched-tokens or enable chunked prefill");
-  scheduler_config.max_num_seqs = static_cast<int>(args.max_num_seqs);
+  scheduler_config.max_num_seqs = static_cast<int>(max_num_seqs);
   scheduler_config.max_model_len = static_cast<int>(max_model_len);
   scheduler_config.enable_chunked_prefill = args.enable_chunked_prefill;
   scheduler_config.policy = parse_scheduling_policy(args.scheduling_policy);
@@ -213,6 +224,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   model_info_.served_model_names = args.served_model_name.empty() ? std::vector<std::string>{model} : args.served_model_name;
   model_info_.max_model_len = max_model_len;
   model_info_.vocab_size = model_->vocab_size();
+  model_info_.max_num_seqs = max_num_seqs;
 
   stats_.time_to_first_token_seconds = histogram({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
                                                   1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0});

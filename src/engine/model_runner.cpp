@@ -31,7 +31,8 @@ struct ModelRunner::CapturedGraph {
 };
 
 ModelRunner::ModelRunner(Model& model, ModelRunnerConfig config) : model_(model), config_(std::move(config)) {
-  table_width_ = (config_.max_model_len + config_.block_size - 1) / config_.block_size;
+  graph_seq_len_ = std::min(config_.max_model_len, config_.max_seq_len_to_capture);
+  table_width_ = (graph_seq_len_ + config_.block_size - 1) / config_.block_size;
 }
 
 ModelRunner::~ModelRunner() = default;
@@ -99,7 +100,7 @@ FlatBatch ModelRunner::padded_decode_batch(const std::vector<SequenceChunk>& chu
   FlatBatch batch = build_flat_batch(padded, config_.block_size, table_width_);
   drop_slots(batch, static_cast<int64_t>(chunks.size()));
   batch.metadata.max_query_len = 1;
-  batch.metadata.max_seq_len = config_.max_model_len;
+  batch.metadata.max_seq_len = graph_seq_len_;
   return batch;
 }
 
@@ -148,7 +149,7 @@ void ModelRunner::capture_graphs() {
 ModelRunner::CapturedGraph* ModelRunner::graph_for(const std::vector<SequenceChunk>& chunks) {
   if (graphs_.empty() || chunks.empty() || static_cast<int64_t>(chunks.size()) > graphs_.back()->size) return nullptr;
   for (const SequenceChunk& chunk : chunks) {
-    if (chunk.token_ids.size() != 1 || !chunk.want_logits) return nullptr;
+    if (chunk.token_ids.size() != 1 || !chunk.want_logits || chunk.num_computed_tokens + 1 > graph_seq_len_) return nullptr;
     for (const std::vector<int32_t>& blocks : chunk.group_block_ids)
       if (static_cast<int64_t>(blocks.size()) > table_width_) return nullptr;
     if (static_cast<int64_t>(chunk.block_ids.size()) > table_width_) return nullptr;

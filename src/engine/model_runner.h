@@ -18,6 +18,9 @@ struct ModelRunnerConfig {
   int64_t max_model_len = 0;
   bool enforce_eager = false;
   std::vector<int64_t> graph_sizes;  // decode batch sizes to capture (CUDA only)
+  // Longest sequence a graph serves (vLLM's max_seq_len_to_capture): graphs read a block table of
+  // this many tokens and size attention for it; longer sequences run eagerly.
+  int64_t max_seq_len_to_capture = 8192;
 };
 
 // vLLM's capture sizes: 1, 2, 4, then every 8 up to 256, then every 16, up to max_num_seqs.
@@ -54,7 +57,8 @@ class ModelRunner {
   Model& model_;
   ModelRunnerConfig config_;
   KVCache cache_;
-  int64_t table_width_ = 0;  // block-table columns of a captured batch (max_model_len in blocks)
+  int64_t graph_seq_len_ = 0;  // min(max_model_len, max_seq_len_to_capture)
+  int64_t table_width_ = 0;    // block-table columns of a captured batch (graph_seq_len_ in blocks)
   std::vector<std::unique_ptr<CapturedGraph>> graphs_;  // ascending size
   Tensor graph_logits_;  // [largest size, vocab]: every graph writes its logits here
 };

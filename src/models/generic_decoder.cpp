@@ -119,17 +119,25 @@ Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const
   int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
   Tensor qkv = layer.qkv_proj.forward(hidden);  // [T, q_size + 2 kv_size]
   if (s.clip_qkv > 0.0f) ops::clamp(qkv, -s.clip_qkv, s.clip_qkv);
-  Tensor query = qkv.slice(1, 0, q_size).contiguous();
-  Tensor key = qkv.slice(1, q_size, q_size + kv_size).contiguous();
-  Tensor value = qkv.slice(1, q_size + kv_size, q_size + 2 * kv_size).contiguous();
   bool full_qk_norm = s.qk_norm && s.qk_norm_kind == QkNorm::Full;
-  if (full_qk_norm) {  // over the whole projection, before the heads split
-    layer.q_norm.forward_inplace(query);
-    layer.k_norm.forward_inplace(key);
+  Tensor query, key, value;
+  if (s.qk_norm) {  // the norms work on packed copies
+    query = qkv.slice(1, 0, q_size).contiguous();
+    key = qkv.slice(1, q_size, q_size + kv_size).contiguous();
+    value = qkv.slice(1, q_size + kv_size, q_size + 2 * kv_size).contiguous();
+    if (full_qk_norm) {  // over the whole projection, before the heads split
+      layer.q_norm.forward_inplace(query);
+      layer.k_norm.forward_inplace(key);
+    }
+    query = query.view({tokens, s.num_heads, s.head_dim});
+    key = key.view({tokens, s.num_kv_heads, s.head_dim});
+    value = value.view({tokens, s.num_kv_heads, s.head_dim});
+  } else {  // views into qkv: rotary, the cache write and attention take row-strided heads
+    Tensor heads = qkv.view({tokens, s.num_heads + 2 * s.num_kv_heads, s.head_dim});
+    query = heads.slice(1, 0, s.num_heads);
+    key = heads.slice(1, s.num_heads, s.num_heads + s.num_kv_heads);
+    value = heads.slice(1, s.num_heads + s.num_kv_heads, s.num_heads + 2 * s.num_kv_heads);
   }
-  query = query.view({tokens, s.num_heads, s.head_dim});
-  key = key.view({tokens, s.num_kv_heads, s.head_dim});
-  value = value.view({tokens, s.num_kv_heads, s.head_dim});
   bool head_qk_norm = s.qk_norm && !full_qk_norm && s.qk_norm_kind != QkNorm::None;
   if (head_qk_norm && !s.qk_norm_after_rotary) {
     layer.q_norm.forward_inplace(query);
