@@ -136,6 +136,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   options.dummy_seed = args.seed.value_or(0);
   options.model_impl = args.model_impl;
   options.device = device;
+  options.dtype = args.dtype;
   model_ = load_model(options, overrides);
 
   if (!args.skip_tokenizer_init) {

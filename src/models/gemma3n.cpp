@@ -148,10 +148,12 @@ class Gemma3n : public Model {
     cache_groups_ = kv_cache_spec_.layer_groups();
     if (options.dummy_weights) {
       WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
+      loader.set_weight_dtype(options.weight_dtype);
       load(loader);
     } else {
       Checkpoint checkpoint = Checkpoint::open(options.model_dir);
       WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
+      loader.set_weight_dtype(options.weight_dtype);
       load(loader);
       loader.finish();
     }

@@ -15,10 +15,12 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
   layer_groups_ = kv_cache_spec_.layer_groups();
   if (options.dummy_weights) {
     WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
+    loader.set_weight_dtype(options.weight_dtype);
     load(loader);
   } else {
     Checkpoint checkpoint = Checkpoint::open(options.model_dir);
     WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
+    loader.set_weight_dtype(options.weight_dtype);
     load(loader);
     loader.finish();
   }
@@ -188,9 +190,21 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
   if (s.learned_positions) add_position_embeddings(batch.positions, hidden);
   if (embedding_norm_.defined()) embedding_norm_.forward_inplace(hidden);
 
+  // A residual add followed by an RMSNorm of the sum runs as one fused_add_rms_norm (vLLM's
+  // fusion): the branch output becomes the normed sum.
+  auto fusable = [](const Norm& norm) {
+    return norm.defined() && norm.kind == NormKind::RMSNorm && norm.weight.defined() && norm.weight.dim() == 1;
+  };
+  auto add_and_norm = [](Tensor& branch, Tensor& residual, const Norm& norm) {
+    ops::fused_add_rms_norm(branch, residual, norm.weight, norm.eps, norm.weight_offset);
+  };
+  Tensor next_normed;  // the next layer's normed input, when the previous add was fused with it
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
-    Tensor normed = layer.input_norm.defined() ? layer.input_norm.forward(hidden) : hidden;
+    Tensor normed = next_normed.defined()         ? next_normed
+                    : layer.input_norm.defined() ? layer.input_norm.forward(hidden)
+                                                 : hidden;
+    next_normed = Tensor();
     // One table serves every layer, or each KV-cache group has its own.
     size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(layer_groups_[i]);
     VLLM_CHECK(group < batch.block_tables.size(), InvalidArgument, "batch has ", batch.block_tables.size(),
@@ -207,13 +221,22 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
       ops::add(hidden, mlp_out, hidden);
       continue;
     }
-    ops::add(hidden, attention_out, hidden);
-
-    normed = layer.mlp_input_norm.defined() ? layer.mlp_input_norm.forward(hidden) : hidden;
+    if (fusable(layer.mlp_input_norm)) {
+      add_and_norm(attention_out, hidden, layer.mlp_input_norm);
+      normed = attention_out;
+    } else {
+      ops::add(hidden, attention_out, hidden);
+      normed = layer.mlp_input_norm.defined() ? layer.mlp_input_norm.forward(hidden) : hidden;
+    }
     Tensor mlp_out = mlp(layer, normed);
     if (layer.mlp_output_norm.defined()) layer.mlp_output_norm.forward_inplace(mlp_out);
     if (s.residual_multiplier != 1.0f) ops::scale(mlp_out, s.residual_multiplier);
-    ops::add(hidden, mlp_out, hidden);
+    if (i + 1 < layers_.size() && fusable(layers_[i + 1].input_norm)) {
+      add_and_norm(mlp_out, hidden, layers_[i + 1].input_norm);
+      next_normed = mlp_out;
+    } else {
+      ops::add(hidden, mlp_out, hidden);
+    }
   }
 
   // Only the rows whose logits are wanted go through the final norm and the LM head.

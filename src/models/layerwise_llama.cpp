@@ -57,10 +57,12 @@ class LayerwiseLlama : public Model {
     }
     if (options.dummy_weights) {
       WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
+      loader.set_weight_dtype(options.weight_dtype);
       load(loader);
     } else {
       Checkpoint checkpoint = Checkpoint::open(options.model_dir);
       WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
+      loader.set_weight_dtype(options.weight_dtype);
       load(loader);
       loader.finish();
     }

@@ -67,11 +67,26 @@ const ArchitectureInfo& ModelRegistry::resolve(const ModelConfig& config, const 
   return get(config);
 }
 
+std::optional<DType> resolve_weight_dtype(const std::string& dtype, Device device, const ModelConfig& config) {
+  VLLM_CHECK(dtype == "auto" || dtype == "half" || dtype == "float16" || dtype == "bfloat16" || dtype == "float" ||
+                 dtype == "float32",
+             InvalidArgument, "--dtype ", dtype, ": expected auto, half, float16, bfloat16, float or float32");
+  if (device.is_cpu()) return std::nullopt;  // the CPU widens weights in its kernels and computes in f32
+  if (dtype == "half" || dtype == "float16") return DType::F16;
+  if (dtype == "bfloat16") return DType::BF16;
+  if (dtype == "float" || dtype == "float32") return DType::F32;
+  std::optional<DType> stored = config.dtype();
+  if (stored == DType::F32) return DType::F16;  // vLLM's auto: FP16 for FP32 checkpoints
+  return stored;
+}
+
 std::unique_ptr<Model> load_model(const ModelLoadOptions& options, const nlohmann::json& hf_overrides) {
   ModelConfig config = ModelConfig::from_directory(options.model_dir, hf_overrides);
   const ArchitectureInfo& info = ModelRegistry::resolve(config, options.model_impl);
   log_info("loading ", info.name, " (family ", info.family, ") from ", options.model_dir.string());
-  return info.build(config, options);
+  ModelLoadOptions resolved = options;
+  if (!resolved.weight_dtype) resolved.weight_dtype = resolve_weight_dtype(options.dtype, options.device, config);
+  return info.build(config, resolved);
 }
 
 }  // namespace vllm

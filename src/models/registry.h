@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,12 @@ struct ModelLoadOptions {
   // --model-impl: "auto" (the registered architecture, else Unsupported) or "generic" (an
   // unregistered architecture runs as the Llama layout through the generic decoder, with a warning).
   std::string model_impl = "auto";
+  // --dtype (vLLM's values: auto, half, float16, bfloat16, float, float32). On CUDA it sets the
+  // dtype matmul and embedding weights are converted to at load; auto keeps bf16/f16 checkpoints
+  // as stored and makes float32 ones float16, as vLLM does. The CPU keeps weights as stored.
+  std::string dtype = "auto";
+  // Resolved by load_model from dtype, the device and config.json; unset: as stored.
+  std::optional<DType> weight_dtype;
 };
 
 using ModelBuilder =
@@ -71,6 +78,10 @@ struct ModelRegistrar {
 };
 
 // Reads config.json from options.model_dir (hf_overrides merged) and builds the model.
+// The weight dtype --dtype gives on `device` for `config` (unset: as stored); InvalidArgument for
+// an unknown name.
+std::optional<DType> resolve_weight_dtype(const std::string& dtype, Device device, const ModelConfig& config);
+
 std::unique_ptr<Model> load_model(const ModelLoadOptions& options,
                                   const nlohmann::json& hf_overrides = nlohmann::json::object());
 

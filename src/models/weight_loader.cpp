@@ -86,7 +86,13 @@ bool WeightLoader::has(const std::string& name) const {
 Tensor WeightLoader::load(const std::string& checkpoint_name, ParamStorage storage) const {
   Tensor tensor = checkpoint_->get(checkpoint_name);
   if (storage == ParamStorage::Float32 || !is_floating(tensor.dtype())) return tensor.to(DType::F32);
+  if (weight_dtype_ && tensor.dtype() != *weight_dtype_) return tensor.to(*weight_dtype_);
   return tensor;
+}
+
+void WeightLoader::set_weight_dtype(std::optional<DType> dtype) {
+  weight_dtype_ = dtype;
+  if (dtype) dummy_dtype_ = *dtype;
 }
 
 std::optional<std::vector<std::string>> WeightLoader::packed_sources(const std::string& name) const {

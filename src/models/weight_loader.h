@@ -63,6 +63,8 @@ class WeightLoader {
   void skip(const std::string& name);
   // InvalidArgument naming every checkpoint tensor nothing consumed.
   void finish() const;
+  // ParamStorage::Keep parameters (and dummy weights) converted to `dtype` (unset: as stored).
+  void set_weight_dtype(std::optional<DType> dtype);
 
  private:
   Tensor load(const std::string& checkpoint_name, ParamStorage storage) const;
@@ -76,6 +78,7 @@ class WeightLoader {
   std::set<std::string> consumed_;
   std::mt19937_64 random_;
   DType dummy_dtype_ = DType::BF16;
+  std::optional<DType> weight_dtype_;
 };
 
 }  // namespace vllm

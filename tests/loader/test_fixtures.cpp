@@ -23,8 +23,11 @@ TEST(Fixtures, EveryCheckpointLoads) {
     if (!fs::exists(item.path() / "config.json")) continue;
     SCOPED_TRACE(item.path().filename().string());
     ++count;
-    ModelConfig config = ModelConfig::from_directory(item.path());
-    EXPECT_FALSE(config.architecture().empty());
+    // Multimodal wrappers (Gemma 3n) name the architecture at the top and keep the decoder's
+    // fields under text_config.
+    ModelConfig wrapper = ModelConfig::from_directory(item.path());
+    EXPECT_FALSE(wrapper.architecture().empty());
+    ModelConfig config = wrapper.text_config();
     EXPECT_EQ(config.dtype(), DType::BF16);
     EXPECT_GT(config.hidden_size(), 0);
     EXPECT_EQ(config.num_attention_heads() % config.num_key_value_heads(), 0);

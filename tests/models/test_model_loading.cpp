@@ -1,6 +1,7 @@
 // Loading failures a user can cause each give one clear error naming the file and the problem.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "loader/safetensors.h"
 #include "models/registry.h"
+#include "models/weight_loader.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -201,3 +203,44 @@ TEST(ModelImpl, GenericFallsBackToTheLlamaLayout) {
   EXPECT_THROW(load_model(options), Error);
   fs::remove_all(dir);
 }
+
+namespace {
+
+// --dtype: the CPU keeps weights as stored; on CUDA, auto keeps bf16/f16 and makes float32
+// float16 (vLLM's rule), explicit names win, unknown names are an error naming the value.
+TEST(WeightDType, DtypeFlagResolvesPerDeviceAndCheckpoint) {
+  ModelConfig bf16 = ModelConfig::from_json(nlohmann::json{{"torch_dtype", "bfloat16"}});
+  ModelConfig f32 = ModelConfig::from_json(nlohmann::json{{"dtype", "float32"}});
+  EXPECT_FALSE(resolve_weight_dtype("auto", Device::cpu(), f32).has_value());
+  EXPECT_FALSE(resolve_weight_dtype("half", Device::cpu(), bf16).has_value());
+  EXPECT_EQ(resolve_weight_dtype("auto", Device::cuda(0), bf16), DType::BF16);
+  EXPECT_EQ(resolve_weight_dtype("auto", Device::cuda(0), f32), DType::F16);
+  EXPECT_EQ(resolve_weight_dtype("half", Device::cuda(0), bf16), DType::F16);
+  EXPECT_EQ(resolve_weight_dtype("bfloat16", Device::cuda(0), f32), DType::BF16);
+  EXPECT_EQ(resolve_weight_dtype("float32", Device::cuda(0), bf16), DType::F32);
+  try {
+    resolve_weight_dtype("fp7", Device::cuda(0), bf16);
+    FAIL() << "no error for --dtype fp7";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::InvalidArgument);
+    expect_contains(error.what(), "fp7");
+  }
+}
+
+// With a weight dtype set, matmul/embedding weights arrive converted; f32 parameters stay f32.
+TEST(WeightDType, LoaderConvertsKeptWeights) {
+  Checkpoint checkpoint = Checkpoint::open(fixture("llama_gqa_5x"));
+  WeightLoader loader(checkpoint, WeightMap{}, "LlamaForCausalLM");
+  loader.set_weight_dtype(DType::F16);
+  Tensor stored = checkpoint.get("model.embed_tokens.weight");
+  ASSERT_EQ(stored.dtype(), DType::BF16);
+  Tensor embed = loader.take("model.embed_tokens.weight", stored.shape(), ParamStorage::Keep);
+  EXPECT_EQ(embed.dtype(), DType::F16);
+  std::vector<float> a = stored.to_float_vector(), b = embed.to_float_vector();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-3f * std::abs(a[i]) + 1e-6f) << i;
+  Tensor norm = loader.take("model.norm.weight", {checkpoint.get("model.norm.weight").size(0)}, ParamStorage::Float32);
+  EXPECT_EQ(norm.dtype(), DType::F32);
+}
+
+}  // namespace
