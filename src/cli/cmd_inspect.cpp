@@ -95,9 +95,13 @@ int run_inspect(int argc, char** argv) {
   json report;
   report["architecture"] = config.architecture();
   report["family"] = info.family;
-  report["implementation"] = info.name == config.architecture()
-                                 ? std::string(info.describe ? "generic decoder" : "model class")
-                                 : "generic decoder as " + info.name + " (--model-impl generic)";
+  json spec = info.describe ? info.describe(config) : json();
+  // Family files with their own model class name it in their spec's "model".
+  const std::string own_class = spec.is_object() && spec.contains("model") ? spec["model"].get<std::string>() : "";
+  report["implementation"] = info.name != config.architecture() ? "generic decoder as " + info.name + " (--model-impl generic)"
+                             : !own_class.empty()               ? own_class
+                             : info.describe                    ? "generic decoder"
+                                                                : "model class";
   json tasks = json::array();
   for (Task task : info.tasks) tasks.push_back(task_name(task));
   report["tasks"] = tasks;
@@ -107,7 +111,6 @@ int run_inspect(int argc, char** argv) {
   } catch (const Error& error) {
     report["parameters"] = {{"error", error.what()}};
   }
-  json spec = info.describe ? info.describe(config) : json();
   report["spec"] = spec;
   report["fields_without_effect"] = fields_without_effect(config, info, spec);
 

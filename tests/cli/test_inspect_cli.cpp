@@ -87,3 +87,20 @@ TEST(InspectCli, ModelImplGenericRunsAnUnknownLlamaLayoutName) {
 }
 
 }  // namespace
+
+namespace {
+
+// Families with their own model class are named as such, not as the generic decoder.
+TEST(InspectCli, OwnModelClassesAreNamed) {
+  int status = 0;
+  std::string out = run("--json " + fixture("decilm_variable_4x").string(), &status);
+  ASSERT_EQ(status, 0) << out;
+  nlohmann::json report = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(report["implementation"], "layerwise Llama (src/models/layerwise_llama.cpp)");
+  out = run("--json " + fixture("llama_gqa_5x").string(), &status);
+  ASSERT_EQ(status, 0) << out;
+  report = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(report["implementation"], "generic decoder");
+}
+
+}  // namespace
