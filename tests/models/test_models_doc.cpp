@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -35,6 +36,40 @@ TEST(ModelsDoc, ListsEveryRegisteredArchitecture) {
   ASSERT_FALSE(names.empty());
   for (const std::string& name : names)
     EXPECT_TRUE(contains_word(doc, name)) << name << " is registered but docs/models.md does not list it";
+}
+
+// ../shared/MODELS.md's dense-decoder rows: each is listed in docs/models.md, and each is
+// registered unless docs/models.md lists it under "Not yet supported".
+TEST(ModelsDoc, EveryDenseRowOfTheSupportedListIsServedAndListed) {
+  const std::filesystem::path list = vllm::testing::shared_data_dir().parent_path() / "MODELS.md";
+  if (!std::filesystem::exists(list)) GTEST_SKIP() << list << " not found";
+  std::ifstream models(list), docs(vllm::testing::source_dir() / "docs" / "models.md");
+  std::stringstream buffer;
+  buffer << docs.rdbuf();
+  const std::string doc = buffer.str();
+  const size_t not_yet = doc.find("## Not yet supported");
+  ASSERT_NE(not_yet, std::string::npos) << "docs/models.md has no 'Not yet supported' section";
+  const std::string unsupported = doc.substr(not_yet);
+  int rows = 0;
+  for (std::string line; std::getline(models, line);) {
+    // | `Name` | dense decoder | example |, or several names: | `A`, `B` | or | `A, B` |
+    if (line.rfind("| `", 0) != 0 || line.find("| dense decoder |") == std::string::npos) continue;
+    std::string names = line.substr(2, line.find(" |", 2) - 2);
+    std::string name;
+    for (char c : names + ",") {
+      if (c == '`' || c == ' ') continue;
+      if (c != ',') {
+        name += c;
+        continue;
+      }
+      ++rows;
+      EXPECT_TRUE(contains_word(doc, name)) << name << " is missing from docs/models.md";
+      EXPECT_TRUE(ModelRegistry::find(name) != nullptr || contains_word(unsupported, name))
+          << name << " (a dense decoder row of MODELS.md) is neither registered nor listed as not yet supported";
+      name.clear();
+    }
+  }
+  EXPECT_GT(rows, 40);
 }
 
 }  // namespace
