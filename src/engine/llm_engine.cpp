@@ -86,15 +86,14 @@ size_t gpu_kv_cache_budget(ModelRunner& runner, Device device, double utilizatio
 #endif
 }
 
-// Whether the request's next token can be drawn on the GPU by ops::sample_tokens: greedy or plain
-// temperature sampling, no logprobs, no logits processor that changes anything at this step.
+// Whether the request's next token can be drawn on the GPU by ops::sample_tokens: greedy, or
+// temperature with top-k/top-p/min-p; no logprobs, and no logits processor that changes anything
+// at this step (penalties, bias, allowed or bad words, min_tokens still pending).
 bool samples_on_device(const Request& request) {
   const SamplingParams& p = request.sampling_params;
   if (p.logprobs || p.allowed_token_ids || !p.bad_words_token_ids.empty() || !p.logit_bias.empty()) return false;
   if (p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 || p.repetition_penalty != 1.0) return false;
-  if (p.min_tokens > 0 && static_cast<int>(request.output_token_ids().size()) < p.min_tokens) return false;
-  if (p.is_greedy()) return true;
-  return p.top_k <= 0 && p.top_p >= 1.0 && p.min_p <= 0.0;
+  return p.min_tokens <= 0 || static_cast<int>(request.output_token_ids().size()) >= p.min_tokens;
 }
 
 // vLLM's bucket bounds (vllm/v1/metrics/loggers.py).
@@ -375,14 +374,17 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
   rows.sampled.assign(out.scheduled.size(), {});
 
   if (!device_samples.empty()) {
-    std::vector<int32_t> ids;
-    std::vector<float> temperatures;
+    std::vector<int32_t> ids, top_ks;
+    std::vector<float> temperatures, top_ps, min_ps;
     std::vector<int64_t> seeds;
     for (const SampleRow& sample : device_samples) {
       Request& request = const_cast<Request&>(*out.scheduled[sample.owner].request);  // advances its generator
       const SamplingParams& params = request.sampling_params;
       ids.push_back(static_cast<int32_t>(sample.row));
       temperatures.push_back(params.is_greedy() ? 0.0f : static_cast<float>(params.temperature));
+      top_ks.push_back(params.top_k);
+      top_ps.push_back(static_cast<float>(params.top_p));
+      min_ps.push_back(static_cast<float>(params.min_p));
       seeds.push_back(params.is_greedy() ? 0 : static_cast<int64_t>(request.generator ? (*request.generator)()
                                                                                         : sampler_.generator()()));
     }
@@ -393,7 +395,11 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
     Tensor seed_tensor = Tensor::empty({count}, DType::I64);
     std::copy(seeds.begin(), seeds.end(), seed_tensor.data<int64_t>());
     Tensor tokens = Tensor::empty({count}, DType::I32, device);
-    ops::sample_tokens(picked, Tensor::from_floats(temperatures, {count}).to(device), seed_tensor.to(device), tokens);
+    ops::SamplingTensors params{Tensor::from_floats(temperatures, {count}).to(device), seed_tensor.to(device),
+                                Tensor::from_ints(top_ks, {count}).to(device),
+                                Tensor::from_floats(top_ps, {count}).to(device),
+                                Tensor::from_floats(min_ps, {count}).to(device)};
+    ops::sample_tokens(picked, params, tokens);
     Tensor host_tokens = tokens.to(Device::cpu());
     for (int64_t s = 0; s < count; ++s) {
       const SampleRow& sample = device_samples[static_cast<size_t>(s)];

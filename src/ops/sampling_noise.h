@@ -25,4 +25,8 @@ VLLM_HOST_DEVICE float race_log_exponential(uint64_t seed, int64_t index) {
   return logf(e > 1e-30f ? e : 1e-30f);
 }
 
+// The bisection step of the sampling filters' thresholds: the midpoint of [lo, hi] computed the
+// same way on every device (halves summed, so no overflow at the float range's ends).
+VLLM_HOST_DEVICE float bisect_midpoint(float lo, float hi) { return lo * 0.5f + hi * 0.5f; }
+
 }  // namespace vllm::ops::detail

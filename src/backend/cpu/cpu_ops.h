@@ -7,6 +7,7 @@
 #include "core/tensor.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/sampling.h"
 
 namespace vllm::cpu {
 
@@ -37,7 +38,7 @@ void scale(Tensor& x, float factor);
 void clamp(Tensor& x, float lo, float hi);
 void softcap(Tensor& x, float cap);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
-void sample_tokens(const Tensor& logits, const Tensor& temperatures, const Tensor& seeds, Tensor& out);
+void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Tensor& out);
 
 // src/ops/mixing.h
 void mul(const Tensor& a, const Tensor& b, Tensor& out);

@@ -18,6 +18,7 @@
 #include "core/tensor.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/sampling.h"
 
 namespace vllm::cuda {
 
@@ -113,6 +114,6 @@ void softcap(Tensor& x, float cap);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 
 // sampling_cuda.cu
-void sample_tokens(const Tensor& logits, const Tensor& temperatures, const Tensor& seeds, Tensor& out);
+void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Tensor& out);
 
 }  // namespace vllm::cuda
