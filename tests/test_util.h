@@ -23,6 +23,14 @@ inline std::filesystem::path shared_data_dir() {
 
 inline bool have_shared_data() { return std::filesystem::is_directory(shared_data_dir()); }
 
+// The device the engine tests run on: the CPU, whose numerics their expectations pin, unless
+// VLLM_TEST_DEVICE says otherwise (VLLM_TEST_DEVICE=cuda runs them on a GPU; tests/cuda holds
+// the bf16 checks made for it).
+inline std::string test_device() {
+  const char* env = std::getenv("VLLM_TEST_DEVICE");
+  return env && *env ? env : "cpu";
+}
+
 }  // namespace vllm::testing
 
 #define SKIP_WITHOUT_SHARED_DATA()                                                         \

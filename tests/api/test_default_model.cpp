@@ -26,6 +26,7 @@ class DefaultModel : public ::testing::Test {
     EngineArgs args;
     args.model = model_dir().string();
     args.seed = 0;
+    args.device = vllm::testing::test_device();
     llm_ = new LLM(args);
   }
   static void TearDownTestSuite() {

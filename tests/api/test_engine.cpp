@@ -8,6 +8,9 @@
 
 #include "api/llm.h"
 #include "core/error.h"
+#ifdef VLLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "test_util.h"
 
 using namespace vllm;
@@ -21,6 +24,7 @@ EngineArgs tiny_args(const std::string& name) {
   args.model = fixture(name);
   args.skip_tokenizer_init = true;
   args.seed = 0;
+  args.device = vllm::testing::test_device();
   return args;
 }
 
@@ -219,6 +223,47 @@ TEST(Engine, ModelImplGenericRunsAnUnknownLlamaLayoutName) {
   std::vector<std::vector<int32_t>> prompt{{5, 6, 7, 8}};
   EXPECT_EQ(llm.generate(prompt, greedy(4))[0].outputs[0].token_ids,
             reference.generate(prompt, greedy(4))[0].outputs[0].token_ids);
+}
+
+}  // namespace
+
+namespace {
+
+std::string engine_error(const EngineArgs& args) {
+  try {
+    LLM llm(args);
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+bool gpu_present() {
+#ifdef VLLM_HAVE_CUDA
+  return cuda::available();
+#else
+  return false;
+#endif
+}
+
+TEST(EngineDevice, CudaWithoutAGpuIsAOneLineError) {
+  if (gpu_present()) GTEST_SKIP() << "a GPU is present: --device cuda works here";
+  EngineArgs args = tiny_args("llama_gqa_5x");
+  args.device = "cuda";
+  const std::string error = engine_error(args);
+  EXPECT_NE(error.find("--device cuda"), std::string::npos) << error;
+  EXPECT_NE(error.find("--device cpu"), std::string::npos) << error;  // what to do instead
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+}
+
+TEST(EngineDevice, CpuKeepsItsKvCacheInFloat32) {
+  EngineArgs args = tiny_args("llama_gqa_5x");
+  args.device = "cpu";
+  args.kv_cache_dtype = "bfloat16";
+  const std::string error = engine_error(args);
+  EXPECT_NE(error.find("--kv-cache-dtype bfloat16"), std::string::npos) << error;
+  args.kv_cache_dtype = "float32";
+  EXPECT_EQ(engine_error(args), "");
 }
 
 }  // namespace
