@@ -146,17 +146,7 @@ class Gemma3n : public Model {
                                        spec_.sliding[static_cast<size_t>(i)] ? spec_.sliding_window : 0});
     }
     cache_groups_ = kv_cache_spec_.layer_groups();
-    if (options.dummy_weights) {
-      WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
-      loader.set_weight_dtype(options.weight_dtype);
-      load(loader);
-    } else {
-      Checkpoint checkpoint = Checkpoint::open(options.model_dir);
-      WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
-      loader.set_weight_dtype(options.weight_dtype);
-      load(loader);
-      loader.finish();
-    }
+    load_weights(options, spec_.weights, spec_.architecture, [this](WeightLoader& loader) { load(loader); });
   }
 
   const KVCacheSpec& kv_cache_spec() const override { return kv_cache_spec_; }

@@ -13,17 +13,7 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
   for (const DecoderLayerSpec& layer : spec_.layers)
     kv_cache_spec_.layers.push_back({spec_.num_kv_heads, spec_.head_dim, spec_.head_dim, layer.sliding_window});
   layer_groups_ = kv_cache_spec_.layer_groups();
-  if (options.dummy_weights) {
-    WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
-    loader.set_weight_dtype(options.weight_dtype);
-    load(loader);
-  } else {
-    Checkpoint checkpoint = Checkpoint::open(options.model_dir);
-    WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
-    loader.set_weight_dtype(options.weight_dtype);
-    load(loader);
-    loader.finish();
-  }
+  load_weights(options, spec_.weights, spec_.architecture, [this](WeightLoader& loader) { load(loader); });
 }
 
 void GenericDecoder::load(WeightLoader& loader) {

@@ -55,17 +55,7 @@ class LayerwiseLlama : public Model {
       cache_index_.push_back(block.kv_heads ? static_cast<int64_t>(kv_cache_spec_.layers.size()) : -1);
       if (block.kv_heads) kv_cache_spec_.layers.push_back({block.kv_heads, spec_.head_dim, spec_.head_dim, 0});
     }
-    if (options.dummy_weights) {
-      WeightLoader loader(options.dummy_seed, DType::BF16, spec_.architecture);
-      loader.set_weight_dtype(options.weight_dtype);
-      load(loader);
-    } else {
-      Checkpoint checkpoint = Checkpoint::open(options.model_dir);
-      WeightLoader loader(checkpoint, spec_.weights, spec_.architecture);
-      loader.set_weight_dtype(options.weight_dtype);
-      load(loader);
-      loader.finish();
-    }
+    load_weights(options, spec_.weights, spec_.architecture, [this](WeightLoader& loader) { load(loader); });
   }
 
   const KVCacheSpec& kv_cache_spec() const override { return kv_cache_spec_; }

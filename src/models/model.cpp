@@ -107,12 +107,13 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
 namespace {
 
 // Every int32 array of a batch, in a fixed order (the packed layout of upload_batch).
-std::vector<Tensor*> batch_arrays(FlatBatch& batch) {
-  BatchMetadata& m = batch.metadata;
-  std::vector<Tensor*> arrays{&batch.token_ids, &m.positions, &m.query_start, &m.seq_lens, &m.token_seq_lens,
-                              &m.logits_rows};
-  for (Tensor& t : m.block_tables) arrays.push_back(&t);
-  for (Tensor& t : m.slot_mappings) arrays.push_back(&t);
+template <typename Batch>  // FlatBatch or const FlatBatch
+auto batch_arrays(Batch& batch) {
+  auto& m = batch.metadata;
+  std::vector<decltype(&batch.token_ids)> arrays{&batch.token_ids, &m.positions, &m.query_start, &m.seq_lens,
+                                                 &m.token_seq_lens, &m.logits_rows};
+  for (auto& t : m.block_tables) arrays.push_back(&t);
+  for (auto& t : m.slot_mappings) arrays.push_back(&t);
   return arrays;
 }
 
@@ -120,18 +121,17 @@ std::vector<Tensor*> batch_arrays(FlatBatch& batch) {
 
 int64_t packed_batch_size(const FlatBatch& batch) {
   int64_t total = 0;
-  for (Tensor* t : batch_arrays(const_cast<FlatBatch&>(batch)))
+  for (const Tensor* t : batch_arrays(batch))
     if (t->defined()) total += t->numel();
   return total;
 }
 
 FlatBatch upload_batch(const FlatBatch& batch, Device device, const Tensor* into) {
   if (device.is_cpu()) return batch;
-  FlatBatch host = batch;
-  const int64_t total = packed_batch_size(host);
+  const int64_t total = packed_batch_size(batch);
   Tensor packed = Tensor::empty({std::max<int64_t>(total, 1)}, DType::I32);
   int32_t* out = packed.data<int32_t>();
-  for (Tensor* t : batch_arrays(host)) {
+  for (const Tensor* t : batch_arrays(batch)) {
     if (!t->defined()) continue;
     Tensor contiguous = t->contiguous();
     std::copy(contiguous.data<int32_t>(), contiguous.data<int32_t>() + contiguous.numel(), out);
@@ -146,9 +146,9 @@ FlatBatch upload_batch(const FlatBatch& batch, Device device, const Tensor* into
   } else {
     target = packed.to(device);
   }
-  FlatBatch result = host;
+  FlatBatch result = batch;
   int64_t offset = 0;
-  std::vector<Tensor*> host_arrays = batch_arrays(host);
+  std::vector<const Tensor*> host_arrays = batch_arrays(batch);
   std::vector<Tensor*> device_arrays = batch_arrays(result);
   for (size_t i = 0; i < host_arrays.size(); ++i) {
     if (!host_arrays[i]->defined()) continue;

@@ -67,6 +67,21 @@ const ArchitectureInfo& ModelRegistry::resolve(const ModelConfig& config, const 
   return get(config);
 }
 
+void load_weights(const ModelLoadOptions& options, const WeightMap& map, const std::string& architecture,
+                  const std::function<void(WeightLoader&)>& load) {
+  if (options.dummy_weights) {
+    WeightLoader loader(options.dummy_seed, DType::BF16, architecture);
+    loader.set_weight_dtype(options.weight_dtype);
+    load(loader);
+    return;
+  }
+  Checkpoint checkpoint = Checkpoint::open(options.model_dir);
+  WeightLoader loader(checkpoint, map, architecture);
+  loader.set_weight_dtype(options.weight_dtype);
+  load(loader);
+  loader.finish();
+}
+
 std::optional<DType> resolve_weight_dtype(const std::string& dtype, Device device, const ModelConfig& config) {
   VLLM_CHECK(dtype == "auto" || dtype == "half" || dtype == "float16" || dtype == "bfloat16" || dtype == "float" ||
                  dtype == "float32",

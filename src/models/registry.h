@@ -13,6 +13,7 @@
 #include "core/tensor.h"
 #include "loader/model_config.h"
 #include "models/model.h"
+#include "models/weight_loader.h"
 
 namespace vllm {
 
@@ -78,6 +79,12 @@ struct ModelRegistrar {
 };
 
 // Reads config.json from options.model_dir (hf_overrides merged) and builds the model.
+// Fills a model's parameters through `load`: random weights for --load-format dummy, else the
+// checkpoint in options.model_dir renamed through `map` (every checkpoint tensor must then have
+// been consumed); matmul weights in options.weight_dtype when set.
+void load_weights(const ModelLoadOptions& options, const WeightMap& map, const std::string& architecture,
+                  const std::function<void(WeightLoader&)>& load);
+
 // The weight dtype --dtype gives on `device` for `config` (unset: as stored); InvalidArgument for
 // an unknown name.
 std::optional<DType> resolve_weight_dtype(const std::string& dtype, Device device, const ModelConfig& config);

@@ -15,37 +15,13 @@
 #include <random>
 
 #include "backend/cuda/cuda_backend.h"
+#include "cuda/cuda_test_util.h"
 #include "ops/ops.h"
 
 using namespace vllm;
+using namespace vllm::cuda_test;
 
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda::available()) GTEST_SKIP() << "no CUDA device: CUDA attention tests need a GPU"
-
-constexpr float kPoison = -7777.0f;
-
-uint32_t fresh_seed() {
-  static std::mt19937 seeds(std::random_device{}());
-  return seeds();
-}
-
-std::vector<float> random_values(int64_t n, float scale = 1.0f) {
-  std::mt19937 random(fresh_seed());
-  std::normal_distribution<float> normal(0.0f, scale);
-  std::vector<float> values(static_cast<size_t>(n));
-  for (float& value : values) value = normal(random);
-  return values;
-}
-
-Tensor filled(const Shape& shape, float value, Device device = Device::cpu()) {
-  return Tensor::from_floats(std::vector<float>(static_cast<size_t>(shape_numel(shape)), value),
-                             shape)
-      .to(device);
-}
-
-Tensor gpu(const Tensor& t) { return t.to(Device::cuda()); }
 
 // Tolerances for bf16/f16 caches. The reference sees the same rounded K/V and the query rounded
 // to the cache type as the kernels do, so what remains is the rounding of the softmax weights P to

@@ -7,38 +7,13 @@
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
+#include "cuda/cuda_test_util.h"
 #include "ops/ops.h"
 
 using namespace vllm;
+using namespace vllm::cuda_test;
 
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda::available()) GTEST_SKIP() << "no CUDA device: CUDA op tests need a GPU"
-
-Tensor random_tensor(const Shape& shape, float scale = 1.0f) {
-  static std::mt19937 random(std::random_device{}());
-  std::normal_distribution<float> normal(0.0f, scale);
-  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-  for (float& value : values) value = normal(random);
-  return Tensor::from_floats(values, shape, DType::F32);
-}
-
-Tensor gpu(const Tensor& t) { return t.to(Device::cuda()); }
-
-// |gpu - cpu| <= atol + rtol |cpu| elementwise, NaN never passes.
-void expect_close(const Tensor& on_gpu, const Tensor& on_cpu, float rtol, float atol, const std::string& what) {
-  ASSERT_TRUE(on_gpu.device().is_cuda()) << what;
-  std::vector<float> a = on_gpu.to(Device::cpu()).to_float_vector(), b = on_cpu.to_float_vector();
-  ASSERT_EQ(a.size(), b.size()) << what;
-  size_t bad = 0, first_bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double diff = std::abs(static_cast<double>(a[i]) - b[i]);
-    if (!(std::isfinite(a[i]) && diff <= atol + rtol * std::abs(b[i])) && bad++ == 0) first_bad = i;
-  }
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << a.size() << " differ; first at " << first_bad
-                     << ": gpu " << a[first_bad] << " cpu " << b[first_bad];
-}
 
 TEST(CudaMixing, MulMatchesCpu) {
   SKIP_WITHOUT_GPU();
@@ -64,7 +39,7 @@ TEST(CudaMixing, MixStreamsMatchesCpu) {
 TEST(CudaMixing, MatchRmsMatchesCpu) {
   SKIP_WITHOUT_GPU();
   for (int64_t H : {1, 33, 2048, 3000}) {
-    Tensor x = random_tensor({6, H}, 3.0f), reference = random_tensor({6, H});
+    Tensor x = random_tensor({6, H}, DType::F32, 3.0f), reference = random_tensor({6, H});
     Tensor gpu_x = gpu(x);
     ops::match_rms(x, reference, 1e-5f);
     ops::match_rms(gpu_x, gpu(reference), 1e-5f);
@@ -75,7 +50,7 @@ TEST(CudaMixing, MatchRmsMatchesCpu) {
 TEST(CudaMixing, GaussianTopkMatchesCpu) {
   SKIP_WITHOUT_GPU();
   for (int64_t N : {1, 100, 4096, 5000}) {
-    Tensor x = random_tensor({5, N}, 2.0f);
+    Tensor x = random_tensor({5, N}, DType::F32, 2.0f);
     Tensor gpu_x = gpu(x);
     ops::gaussian_topk(x, 1.6448536f);
     ops::gaussian_topk(gpu_x, 1.6448536f);

@@ -14,6 +14,7 @@
 
 #include "api/llm.h"
 #include "backend/cuda/cuda_backend.h"
+#include "cuda/cuda_test_util.h"
 #include "engine/model_runner.h"
 #include "models/registry.h"
 #include "ops/ops.h"
@@ -21,11 +22,9 @@
 
 namespace fs = std::filesystem;
 using namespace vllm;
+using namespace vllm::cuda_test;
 
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda::available()) GTEST_SKIP() << "no CUDA device: CUDA model tests need a GPU"
 
 constexpr double kTieMargin = 0.05;  // vLLM's check_logprobs_close: bf16 may part ways below this
 // bf16 rounds activations to 8 bits of mantissa at every matmul input and in the KV cache; on the

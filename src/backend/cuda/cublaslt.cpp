@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <unordered_map>
 
 #include "backend/cuda/cuda_backend.h"
