@@ -245,17 +245,15 @@ DecoderSpec jais_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar internlm2{{"InternLM2ForCausalLM", "internlm2", kGenerate, {}, decoder_builder(internlm2_spec), decoder_describer(internlm2_spec)}};
-ModelRegistrar baichuan7b{{"BaiChuanForCausalLM", "baichuan", kGenerate, {}, decoder_builder(baichuan7b_spec), decoder_describer(baichuan7b_spec)}};
-ModelRegistrar baichuan{{"BaichuanForCausalLM", "baichuan", kGenerate, {}, decoder_builder(baichuan_spec), decoder_describer(baichuan_spec)}};
-ModelRegistrar qwen{{"QWenLMHeadModel", "qwen", kGenerate, {}, decoder_builder(qwen_spec), decoder_describer(qwen_spec)}};
-ModelRegistrar chatglm{{"ChatGLMModel", "chatglm", kGenerate, {}, decoder_builder(chatglm_spec), decoder_describer(chatglm_spec)}};
-ModelRegistrar chatglm_cg{{"ChatGLMForConditionalGeneration", "chatglm", kGenerate, {}, decoder_builder(chatglm_spec), decoder_describer(chatglm_spec)}};
-ModelRegistrar exaone{{"ExaoneForCausalLM", "exaone", kGenerate, {}, decoder_builder(exaone_spec), decoder_describer(exaone_spec)}};
-ModelRegistrar jais{{"JAISLMHeadModel", "jais", kGenerate, {}, decoder_builder(jais_spec), decoder_describer(jais_spec)}};
-ModelRegistrar minicpm{{"MiniCPMForCausalLM", "minicpm", kGenerate, {}, decoder_builder(minicpm_spec), decoder_describer(minicpm_spec)}};
+ModelRegistrar internlm2{decoder_architecture("InternLM2ForCausalLM", "internlm2", internlm2_spec)};
+ModelRegistrar baichuan7b{decoder_architecture("BaiChuanForCausalLM", "baichuan", baichuan7b_spec)};
+ModelRegistrar baichuan{decoder_architecture("BaichuanForCausalLM", "baichuan", baichuan_spec)};
+ModelRegistrar qwen{decoder_architecture("QWenLMHeadModel", "qwen", qwen_spec)};
+ModelRegistrar chatglm{decoder_architecture("ChatGLMModel", "chatglm", chatglm_spec)};
+ModelRegistrar chatglm_cg{decoder_architecture("ChatGLMForConditionalGeneration", "chatglm", chatglm_spec)};
+ModelRegistrar exaone{decoder_architecture("ExaoneForCausalLM", "exaone", exaone_spec)};
+ModelRegistrar jais{decoder_architecture("JAISLMHeadModel", "jais", jais_spec)};
+ModelRegistrar minicpm{decoder_architecture("MiniCPMForCausalLM", "minicpm", minicpm_spec)};
 
 }  // namespace
 }  // namespace vllm

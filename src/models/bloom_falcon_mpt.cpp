@@ -118,12 +118,10 @@ DecoderSpec mpt_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar bloom{{"BloomForCausalLM", "bloom", kGenerate, {}, decoder_builder(bloom_spec), decoder_describer(bloom_spec)}};
-ModelRegistrar falcon{{"FalconForCausalLM", "falcon", kGenerate, {}, decoder_builder(falcon_spec), decoder_describer(falcon_spec)}};
-ModelRegistrar mpt{{"MptForCausalLM", "mpt", kGenerate, {}, decoder_builder(mpt_spec), decoder_describer(mpt_spec)}};
-ModelRegistrar mpt_upper{{"MPTForCausalLM", "mpt", kGenerate, {}, decoder_builder(mpt_spec), decoder_describer(mpt_spec)}};
+ModelRegistrar bloom{decoder_architecture("BloomForCausalLM", "bloom", bloom_spec)};
+ModelRegistrar falcon{decoder_architecture("FalconForCausalLM", "falcon", falcon_spec)};
+ModelRegistrar mpt{decoder_architecture("MptForCausalLM", "mpt", mpt_spec)};
+ModelRegistrar mpt_upper{decoder_architecture("MPTForCausalLM", "mpt", mpt_spec)};
 
 }  // namespace
 }  // namespace vllm

@@ -58,11 +58,9 @@ DecoderSpec gemma3_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar gemma{{"GemmaForCausalLM", "gemma", kGenerate, {}, decoder_builder(gemma_spec), decoder_describer(gemma_spec)}};
-ModelRegistrar gemma2{{"Gemma2ForCausalLM", "gemma2", kGenerate, {}, decoder_builder(gemma2_spec), decoder_describer(gemma2_spec)}};
-ModelRegistrar gemma3{{"Gemma3ForCausalLM", "gemma3", kGenerate, {}, decoder_builder(gemma3_spec), decoder_describer(gemma3_spec)}};
+ModelRegistrar gemma{decoder_architecture("GemmaForCausalLM", "gemma", gemma_spec)};
+ModelRegistrar gemma2{decoder_architecture("Gemma2ForCausalLM", "gemma2", gemma2_spec)};
+ModelRegistrar gemma3{decoder_architecture("Gemma3ForCausalLM", "gemma3", gemma3_spec)};
 
 }  // namespace
 }  // namespace vllm

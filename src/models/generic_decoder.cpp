@@ -244,6 +244,12 @@ ModelDescriber decoder_describer(DecoderSpec (*make_spec)(const ModelConfig&)) {
   return [make_spec](const ModelConfig& config) { return describe_spec(make_spec(config)); };
 }
 
+ArchitectureInfo decoder_architecture(std::string name, std::string family,
+                                      DecoderSpec (*make_spec)(const ModelConfig&)) {
+  return {std::move(name), std::move(family), {Task::Generate}, {}, decoder_builder(make_spec),
+          decoder_describer(make_spec)};
+}
+
 ModelBuilder decoder_builder(DecoderSpec (*make_spec)(const ModelConfig&)) {
   return [make_spec](const ModelConfig& config, const ModelLoadOptions& options) -> std::unique_ptr<Model> {
     return std::make_unique<GenericDecoder>(make_spec(config), options);

@@ -64,5 +64,8 @@ class GenericDecoder : public Model {
 ModelBuilder decoder_builder(DecoderSpec (*make_spec)(const ModelConfig&));
 // The spec a config gives, as JSON (describe_spec), for `vllm-cpp inspect`.
 ModelDescriber decoder_describer(DecoderSpec (*make_spec)(const ModelConfig&));
+// The registry entry of a text-generation architecture served by the generic decoder.
+ArchitectureInfo decoder_architecture(std::string name, std::string family,
+                                      DecoderSpec (*make_spec)(const ModelConfig&));
 
 }  // namespace vllm

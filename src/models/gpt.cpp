@@ -131,13 +131,11 @@ DecoderSpec opt_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar gpt2{{"GPT2LMHeadModel", "gpt2", kGenerate, {}, decoder_builder(gpt2_spec), decoder_describer(gpt2_spec)}};
-ModelRegistrar gpt_bigcode{{"GPTBigCodeForCausalLM", "gpt_bigcode", kGenerate, {}, decoder_builder(gpt_bigcode_spec), decoder_describer(gpt_bigcode_spec)}};
-ModelRegistrar gptj{{"GPTJForCausalLM", "gptj", kGenerate, {}, decoder_builder(gptj_spec), decoder_describer(gptj_spec)}};
-ModelRegistrar gpt_neox{{"GPTNeoXForCausalLM", "gpt_neox", kGenerate, {}, decoder_builder(gpt_neox_spec), decoder_describer(gpt_neox_spec)}};
-ModelRegistrar opt{{"OPTForCausalLM", "opt", kGenerate, {}, decoder_builder(opt_spec), decoder_describer(opt_spec)}};
+ModelRegistrar gpt2{decoder_architecture("GPT2LMHeadModel", "gpt2", gpt2_spec)};
+ModelRegistrar gpt_bigcode{decoder_architecture("GPTBigCodeForCausalLM", "gpt_bigcode", gpt_bigcode_spec)};
+ModelRegistrar gptj{decoder_architecture("GPTJForCausalLM", "gptj", gptj_spec)};
+ModelRegistrar gpt_neox{decoder_architecture("GPTNeoXForCausalLM", "gpt_neox", gpt_neox_spec)};
+ModelRegistrar opt{decoder_architecture("OPTForCausalLM", "opt", opt_spec)};
 
 }  // namespace
 }  // namespace vllm

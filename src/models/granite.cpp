@@ -14,9 +14,7 @@ DecoderSpec granite_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar granite{{"GraniteForCausalLM", "granite", kGenerate, {}, decoder_builder(granite_spec), decoder_describer(granite_spec)}};
+ModelRegistrar granite{decoder_architecture("GraniteForCausalLM", "granite", granite_spec)};
 
 }  // namespace
 }  // namespace vllm

@@ -15,10 +15,8 @@ DecoderSpec mistral_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar llama{{"LlamaForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
-ModelRegistrar mistral{{"MistralForCausalLM", "llama", kGenerate, {}, decoder_builder(mistral_spec), decoder_describer(mistral_spec)}};
+ModelRegistrar llama{decoder_architecture("LlamaForCausalLM", "llama", llama_spec)};
+ModelRegistrar mistral{decoder_architecture("MistralForCausalLM", "llama", mistral_spec)};
 
 }  // namespace
 }  // namespace vllm

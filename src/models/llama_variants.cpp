@@ -136,24 +136,22 @@ DecoderSpec fairseq2_llama_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar glm{{"GlmForCausalLM", "glm", kGenerate, {}, decoder_builder(glm_spec), decoder_describer(glm_spec)}};
-ModelRegistrar glm4{{"Glm4ForCausalLM", "glm4", kGenerate, {}, decoder_builder(glm4_spec), decoder_describer(glm4_spec)}};
-ModelRegistrar arcee{{"ArceeForCausalLM", "arcee", kGenerate, {}, decoder_builder(arcee_spec), decoder_describer(arcee_spec)}};
-ModelRegistrar ernie{{"Ernie4_5_ForCausalLM", "ernie4_5", kGenerate, {}, decoder_builder(ernie4_5_spec), decoder_describer(ernie4_5_spec)}};
-ModelRegistrar ernie_hf{{"Ernie4_5ForCausalLM", "ernie4_5", kGenerate, {}, decoder_builder(ernie4_5_spec), decoder_describer(ernie4_5_spec)}};
-ModelRegistrar hunyuan{{"HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense", kGenerate, {}, decoder_builder(hunyuan_dense_spec), decoder_describer(hunyuan_dense_spec)}};
-ModelRegistrar aquila{{"AquilaForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
-ModelRegistrar aquila_model{{"AquilaModel", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
-ModelRegistrar xverse{{"XverseForCausalLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
-ModelRegistrar gritlm{{"GritLM", "llama", kGenerate, {}, decoder_builder(llama_spec), decoder_describer(llama_spec)}};
-ModelRegistrar internlm{{"InternLMForCausalLM", "internlm", kGenerate, {}, decoder_builder(internlm_spec), decoder_describer(internlm_spec)}};
-ModelRegistrar internlm3{{"InternLM3ForCausalLM", "internlm3", kGenerate, {}, decoder_builder(internlm3_spec), decoder_describer(internlm3_spec)}};
-ModelRegistrar orion{{"OrionForCausalLM", "orion", kGenerate, {}, decoder_builder(orion_spec), decoder_describer(orion_spec)}};
-ModelRegistrar teleflm{{"TeleFLMForCausalLM", "teleflm", kGenerate, {}, decoder_builder(teleflm_spec), decoder_describer(teleflm_spec)}};
-ModelRegistrar fairseq2{{"Fairseq2LlamaForCausalLM", "fairseq2_llama", kGenerate, {}, decoder_builder(fairseq2_llama_spec), decoder_describer(fairseq2_llama_spec)}};
-ModelRegistrar mimo{{"MiMoForCausalLM", "mimo", kGenerate, {}, decoder_builder(mimo_spec), decoder_describer(mimo_spec)}};
+ModelRegistrar glm{decoder_architecture("GlmForCausalLM", "glm", glm_spec)};
+ModelRegistrar glm4{decoder_architecture("Glm4ForCausalLM", "glm4", glm4_spec)};
+ModelRegistrar arcee{decoder_architecture("ArceeForCausalLM", "arcee", arcee_spec)};
+ModelRegistrar ernie{decoder_architecture("Ernie4_5_ForCausalLM", "ernie4_5", ernie4_5_spec)};
+ModelRegistrar ernie_hf{decoder_architecture("Ernie4_5ForCausalLM", "ernie4_5", ernie4_5_spec)};
+ModelRegistrar hunyuan{decoder_architecture("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense", hunyuan_dense_spec)};
+ModelRegistrar aquila{decoder_architecture("AquilaForCausalLM", "llama", llama_spec)};
+ModelRegistrar aquila_model{decoder_architecture("AquilaModel", "llama", llama_spec)};
+ModelRegistrar xverse{decoder_architecture("XverseForCausalLM", "llama", llama_spec)};
+ModelRegistrar gritlm{decoder_architecture("GritLM", "llama", llama_spec)};
+ModelRegistrar internlm{decoder_architecture("InternLMForCausalLM", "internlm", internlm_spec)};
+ModelRegistrar internlm3{decoder_architecture("InternLM3ForCausalLM", "internlm3", internlm3_spec)};
+ModelRegistrar orion{decoder_architecture("OrionForCausalLM", "orion", orion_spec)};
+ModelRegistrar teleflm{decoder_architecture("TeleFLMForCausalLM", "teleflm", teleflm_spec)};
+ModelRegistrar fairseq2{decoder_architecture("Fairseq2LlamaForCausalLM", "fairseq2_llama", fairseq2_llama_spec)};
+ModelRegistrar mimo{decoder_architecture("MiMoForCausalLM", "mimo", mimo_spec)};
 
 }  // namespace
 }  // namespace vllm

@@ -82,16 +82,14 @@ DecoderSpec cohere2_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar olmo{{"OlmoForCausalLM", "olmo", kGenerate, {}, decoder_builder(olmo_spec), decoder_describer(olmo_spec)}};
-ModelRegistrar olmo_upper{{"OLMoForCausalLM", "olmo", kGenerate, {}, decoder_builder(olmo_spec), decoder_describer(olmo_spec)}};
-ModelRegistrar olmo2{{"Olmo2ForCausalLM", "olmo2", kGenerate, {}, decoder_builder(olmo2_spec), decoder_describer(olmo2_spec)}};
+ModelRegistrar olmo{decoder_architecture("OlmoForCausalLM", "olmo", olmo_spec)};
+ModelRegistrar olmo_upper{decoder_architecture("OLMoForCausalLM", "olmo", olmo_spec)};
+ModelRegistrar olmo2{decoder_architecture("Olmo2ForCausalLM", "olmo2", olmo2_spec)};
 // vLLM's supported-models list spells it OLMo2 (as OLMo above); checkpoints say Olmo2.
-ModelRegistrar olmo2_upper{{"OLMo2ForCausalLM", "olmo2", kGenerate, {}, decoder_builder(olmo2_spec), decoder_describer(olmo2_spec)}};
-ModelRegistrar exaone4{{"Exaone4ForCausalLM", "exaone4", kGenerate, {}, decoder_builder(exaone4_spec), decoder_describer(exaone4_spec)}};
-ModelRegistrar cohere{{"CohereForCausalLM", "cohere", kGenerate, {}, decoder_builder(cohere_spec), decoder_describer(cohere_spec)}};
-ModelRegistrar cohere2{{"Cohere2ForCausalLM", "cohere2", kGenerate, {}, decoder_builder(cohere2_spec), decoder_describer(cohere2_spec)}};
+ModelRegistrar olmo2_upper{decoder_architecture("OLMo2ForCausalLM", "olmo2", olmo2_spec)};
+ModelRegistrar exaone4{decoder_architecture("Exaone4ForCausalLM", "exaone4", exaone4_spec)};
+ModelRegistrar cohere{decoder_architecture("CohereForCausalLM", "cohere", cohere_spec)};
+ModelRegistrar cohere2{decoder_architecture("Cohere2ForCausalLM", "cohere2", cohere2_spec)};
 
 }  // namespace
 }  // namespace vllm

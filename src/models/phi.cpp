@@ -90,14 +90,12 @@ DecoderSpec starcoder2_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar phi{{"PhiForCausalLM", "phi", kGenerate, {}, decoder_builder(phi_spec), decoder_describer(phi_spec)}};
-ModelRegistrar stablelm{{"StableLmForCausalLM", "stablelm", kGenerate, {}, decoder_builder(stablelm_spec), decoder_describer(stablelm_spec)}};
-ModelRegistrar stablelm_epoch{{"StableLMEpochForCausalLM", "stablelm", kGenerate, {}, decoder_builder(stablelm_spec), decoder_describer(stablelm_spec)}};
-ModelRegistrar persimmon{{"PersimmonForCausalLM", "persimmon", kGenerate, {}, decoder_builder(persimmon_spec), decoder_describer(persimmon_spec)}};
-ModelRegistrar nemotron{{"NemotronForCausalLM", "nemotron", kGenerate, {}, decoder_builder(nemotron_spec), decoder_describer(nemotron_spec)}};
-ModelRegistrar starcoder2{{"Starcoder2ForCausalLM", "starcoder2", kGenerate, {}, decoder_builder(starcoder2_spec), decoder_describer(starcoder2_spec)}};
+ModelRegistrar phi{decoder_architecture("PhiForCausalLM", "phi", phi_spec)};
+ModelRegistrar stablelm{decoder_architecture("StableLmForCausalLM", "stablelm", stablelm_spec)};
+ModelRegistrar stablelm_epoch{decoder_architecture("StableLMEpochForCausalLM", "stablelm", stablelm_spec)};
+ModelRegistrar persimmon{decoder_architecture("PersimmonForCausalLM", "persimmon", persimmon_spec)};
+ModelRegistrar nemotron{decoder_architecture("NemotronForCausalLM", "nemotron", nemotron_spec)};
+ModelRegistrar starcoder2{decoder_architecture("Starcoder2ForCausalLM", "starcoder2", starcoder2_spec)};
 
 }  // namespace
 }  // namespace vllm

@@ -18,9 +18,7 @@ DecoderSpec phi3_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar phi3{{"Phi3ForCausalLM", "phi3", kGenerate, {}, decoder_builder(phi3_spec), decoder_describer(phi3_spec)}};
+ModelRegistrar phi3{decoder_architecture("Phi3ForCausalLM", "phi3", phi3_spec)};
 
 }  // namespace
 }  // namespace vllm

@@ -27,10 +27,8 @@ DecoderSpec qwen3_spec(const ModelConfig& config) {
   return spec;
 }
 
-const std::vector<Task> kGenerate = {Task::Generate};
-
-ModelRegistrar qwen2{{"Qwen2ForCausalLM", "qwen2", kGenerate, {}, decoder_builder(qwen2_spec), decoder_describer(qwen2_spec)}};
-ModelRegistrar qwen3{{"Qwen3ForCausalLM", "qwen3", kGenerate, {}, decoder_builder(qwen3_spec), decoder_describer(qwen3_spec)}};
+ModelRegistrar qwen2{decoder_architecture("Qwen2ForCausalLM", "qwen2", qwen2_spec)};
+ModelRegistrar qwen3{decoder_architecture("Qwen3ForCausalLM", "qwen3", qwen3_spec)};
 
 }  // namespace
 }  // namespace vllm
