@@ -1,6 +1,7 @@
 #include "ops/sampling.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "backend/cpu/cpu_ops.h"
 #ifdef VLLM_HAVE_CUDA
@@ -12,37 +13,113 @@ namespace vllm::ops {
 
 using namespace detail;
 
-void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& out) {
-  const char* op = "sample_tokens";
+namespace {
+
+// A per-sample tensor: 1-D, contiguous, `count` entries of `dtype` (undefined allowed unless required).
+void check_per_sample(const char* op, const char* name, const Tensor& t, DType dtype, int64_t count,
+                      bool required) {
+  if (!required && !t.defined()) return;
+  check_dim(op, name, t, 1);
+  check_dtype(op, name, t, dtype);
+  check_contiguous(op, name, t);
+  VLLM_CHECK(t.size(0) == count, InvalidArgument, op, ": ", name, " ", describe(t), " must have ", count,
+             " entries, one per sample");
+}
+
+// logits [R, V] f32 with contiguous rows, and the samples' row ids: S = rows.size(0), or R.
+int64_t check_logits_and_rows(const char* op, const Tensor& logits, const Tensor& rows) {
   check_dim(op, "logits", logits, 2);
   check_dtype(op, "logits", logits, DType::F32);
   check_last_dim_contiguous(op, "logits", logits);
+  VLLM_CHECK(logits.size(1) > 0, InvalidArgument, op, ": empty vocabulary");
+  if (!rows.defined()) return logits.size(0);
+  check_dim(op, "rows", rows, 1);
+  check_dtype(op, "rows", rows, DType::I32);
+  check_contiguous(op, "rows", rows);
+  return rows.size(0);
+}
+
+}  // namespace
+
+void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& out) {
+  const char* op = "sample_tokens";
+  const int64_t samples = check_logits_and_rows(op, logits, params.rows);
   check_dim(op, "out", out, 1);
   check_dtype(op, "out", out, DType::I32);
   check_contiguous(op, "out", out);
-  const int64_t rows = logits.size(0);
-  VLLM_CHECK(logits.size(1) > 0, InvalidArgument, op, ": empty vocabulary");
-  VLLM_CHECK(out.size(0) == rows, InvalidArgument, op, ": out ", describe(out), " must have ", rows, " rows");
-  auto check_row_param = [&](const char* name, const Tensor& t, DType dtype, bool required) {
-    if (!required && !t.defined()) return;
-    check_dim(op, name, t, 1);
-    check_dtype(op, name, t, dtype);
-    check_contiguous(op, name, t);
-    VLLM_CHECK(t.size(0) == rows, InvalidArgument, op, ": ", name, " ", describe(t), " must have ", rows,
-               " rows, as logits ", describe(logits));
-  };
-  check_row_param("temperatures", params.temperatures, DType::F32, true);
-  check_row_param("seeds", params.seeds, DType::I64, true);
-  check_row_param("top_k", params.top_k, DType::I32, false);
-  check_row_param("top_p", params.top_p, DType::F32, false);
-  check_row_param("min_p", params.min_p, DType::F32, false);
+  VLLM_CHECK(out.size(0) == samples, InvalidArgument, op, ": out ", describe(out), " must have ", samples,
+             " entries, one per sample of logits ", describe(logits));
+  check_per_sample(op, "temperatures", params.temperatures, DType::F32, samples, true);
+  check_per_sample(op, "seeds", params.seeds, DType::I64, samples, true);
+  check_per_sample(op, "top_k", params.top_k, DType::I32, samples, false);
+  check_per_sample(op, "top_p", params.top_p, DType::F32, samples, false);
+  check_per_sample(op, "min_p", params.min_p, DType::F32, samples, false);
   Device device = common_device(op, {&logits, &params.temperatures, &params.seeds, &params.top_k, &params.top_p,
-                                     &params.min_p, &out});
+                                     &params.min_p, &params.rows, &out});
   if (device.is_cpu()) return cpu::sample_tokens(logits, params, out);
 #ifdef VLLM_HAVE_CUDA
   if (device.is_cuda()) return cuda::sample_tokens(logits, params, out);
 #endif
   no_kernel(op, device);
+}
+
+void apply_penalties(Tensor& logits, const PenaltyTensors& penalties) {
+  const char* op = "apply_penalties";
+  check_dim(op, "logits", logits, 2);
+  check_dtype(op, "logits", logits, DType::F32);
+  check_last_dim_contiguous(op, "logits", logits);
+  const int64_t samples = logits.size(0);
+  check_per_sample(op, "repetition", penalties.repetition, DType::F32, samples, true);
+  check_per_sample(op, "frequency", penalties.frequency, DType::F32, samples, true);
+  check_per_sample(op, "presence", penalties.presence, DType::F32, samples, true);
+  check_per_sample(op, "token_offsets", penalties.token_offsets, DType::I32, samples + 1, true);
+  check_dim(op, "token_ids", penalties.token_ids, 1);
+  check_dtype(op, "token_ids", penalties.token_ids, DType::I32);
+  check_contiguous(op, "token_ids", penalties.token_ids);
+  check_per_sample(op, "output_counts", penalties.output_counts, DType::I32, penalties.token_ids.size(0), true);
+  Device device = common_device(op, {&logits, &penalties.repetition, &penalties.frequency, &penalties.presence,
+                                     &penalties.token_offsets, &penalties.token_ids, &penalties.output_counts});
+  if (device.is_cpu()) return cpu::apply_penalties(logits, penalties);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::apply_penalties(logits, penalties);
+#endif
+  no_kernel(op, device);
+}
+
+void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
+                      Tensor& top_logprobs, Tensor& ranks) {
+  const char* op = "compute_logprobs";
+  const int64_t samples = check_logits_and_rows(op, logits, rows);
+  check_per_sample(op, "token_ids", token_ids, DType::I32, samples, true);
+  check_per_sample(op, "ranks", ranks, DType::I32, samples, true);
+  check_dim(op, "top_ids", top_ids, 2);
+  check_dtype(op, "top_ids", top_ids, DType::I32);
+  check_contiguous(op, "top_ids", top_ids);
+  check_dim(op, "top_logprobs", top_logprobs, 2);
+  check_dtype(op, "top_logprobs", top_logprobs, DType::F32);
+  check_contiguous(op, "top_logprobs", top_logprobs);
+  check_same_shape(op, "top_ids", top_ids, "top_logprobs", top_logprobs);
+  VLLM_CHECK(top_ids.size(0) == samples && top_ids.size(1) >= 1 && top_ids.size(1) <= kMaxTopLogprobs + 1,
+             InvalidArgument, op, ": top_ids ", describe(top_ids), " must be [", samples, ", 1 + num_top] with num_top <= ",
+             kMaxTopLogprobs, " (more logprobs are computed on the host)");
+  Device device = common_device(op, {&logits, &rows, &token_ids, &top_ids, &top_logprobs, &ranks});
+  if (device.is_cpu()) return cpu::compute_logprobs(logits, rows, token_ids, top_ids, top_logprobs, ranks);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::compute_logprobs(logits, rows, token_ids, top_ids, top_logprobs, ranks);
+#endif
+  no_kernel(op, device);
+}
+
+Tensor upload_packed(const void* data, size_t bytes, Device device) {
+  if (device.is_cpu()) {
+    Tensor out = Tensor::empty({static_cast<int64_t>(bytes)}, DType::U8);
+    if (bytes > 0) std::memcpy(out.raw_data(), data, bytes);
+    return out;
+  }
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::upload_packed(data, bytes, device);
+#endif
+  no_kernel("upload_packed", device);
 }
 
 }  // namespace vllm::ops

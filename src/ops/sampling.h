@@ -1,12 +1,17 @@
-// Token sampling on the logits' device: the engine's fast path for rows that need no logprobs
-// and no penalties, bias or allowed/bad-word lists (greedy, temperature, top-k, top-p, min-p).
+// Token sampling on the logits' device: the engine's path for rows that need no logit bias and no
+// allowed/bad-word lists. Penalties are applied by apply_penalties, the draw (greedy, temperature,
+// top-k, top-p, min-p) is sample_tokens, and logprobs of the raw logits are compute_logprobs; the
+// engine packs every per-row input into one buffer and moves it with upload_packed.
 #pragma once
+
+#include <cstddef>
+#include <cstdint>
 
 #include "core/tensor.h"
 
 namespace vllm::ops {
 
-// Per-row parameters, each [R] on the logits' device; an undefined tensor turns its filter off
+// Per-sample parameters, each [S] on the logits' device; an undefined tensor turns its filter off
 // for every row.
 struct SamplingTensors {
   Tensor temperatures;  // f32 (required): 0 takes the argmax (lowest index on ties)
@@ -14,15 +19,54 @@ struct SamplingTensors {
   Tensor top_k;         // i32: keep the k highest logits (<= 0: off)
   Tensor top_p;         // f32: keep the smallest top set holding this much probability (>= 1: off)
   Tensor min_p;         // f32: keep tokens with p >= min_p * p_max (<= 0: off)
+  Tensor rows;          // i32: the logits row sample s reads (undefined: row s)
 };
 
-// One token per row of logits [R, V] f32 into out [R] int32. A row with temperature T > 0 is
-// sampled from softmax(logits / T) restricted to the tokens that pass min-p, then top-k, then
-// top-p (on what the previous filters kept, renormalised), as vLLM's sampler. Each filter keeps
-// an upper set {z >= tau} of z = logits / T: tau is found by bisection on counts (top-k: exactly
-// the k-th largest z, ties kept) and on probability mass summed in double (top-p). The draw is the
-// exponential race: argmax over kept tokens of z_i - log E_i, E_i ~ Exp(1) from a counter-based
-// hash of (seed, i), so every device draws the same token from the same seed.
+// One token per sample into out [S] int32, from logits [R, V] f32 (row rows[s], or row s when
+// `rows` is undefined and S == R). A row with temperature T > 0 is sampled from
+// softmax(logits / T) restricted to the tokens that pass min-p, then top-k, then top-p (on what
+// the previous filters kept, renormalised), as vLLM's sampler. Each filter keeps an upper set
+// {z >= tau} of z = logits / T, and tau is exact: min-p's is max + log(min_p), top-k's the k-th
+// largest z (ties kept), top-p's the largest z whose upper set holds top_p of the kept mass, the
+// mass summed in fixed point (sampling_common.h) so that every device finds the same tau. The
+// draw is the exponential race: argmax over kept tokens of z_i - log E_i, E_i ~ Exp(1) from a
+// counter-based hash of (seed, i), so every device draws the same token from the same seed.
+// On CUDA an out-of-range row id gives token 0 (device indices are not read back); the CPU
+// raises InvalidArgument.
 void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& out);
+
+// vLLM's penalties (vllm/model_executor/layers/utils.py apply_penalties, as the engine's Sampler
+// applies them) on logits [S, V] f32 in place, before temperature: each row's listed tokens, in
+// the row's order repetition (every token of the prompt or the output: positive logits divided,
+// negative ones multiplied), then frequency (minus penalty * output count) and presence (minus
+// penalty once) for the tokens of the output.
+struct PenaltyTensors {
+  Tensor repetition;     // f32 [S]: 1 is off
+  Tensor frequency;      // f32 [S]: 0 is off
+  Tensor presence;       // f32 [S]: 0 is off
+  Tensor token_offsets;  // i32 [S + 1]: row s's tokens are entries [offsets[s], offsets[s + 1])
+  Tensor token_ids;      // i32 [N]: the distinct tokens of the row's prompt and output
+  Tensor output_counts;  // i32 [N]: how often each occurs in the output (0: prompt only)
+};
+void apply_penalties(Tensor& logits, const PenaltyTensors& penalties);
+
+// The most logprobs compute_logprobs returns per row; the engine samples rows asking for more
+// (or for the whole vocabulary, -1) on the host.
+constexpr int64_t kMaxTopLogprobs = 64;
+
+// Logprobs of raw logits (log_softmax of the row, as the engine's Sampler::compute_logprobs):
+// for sample s, logits row rows[s] (undefined: row s), the chosen token token_ids[s] and the
+// num_top = top_ids.size(1) - 1 (<= kMaxTopLogprobs) most likely tokens, highest first, lowest id
+// on ties. top_ids i32 and top_logprobs f32 [S, 1 + num_top]: column 0 is the chosen token, then
+// the top tokens (id -1 and logprob -inf past the vocabulary's end); ranks i32 [S]: the chosen
+// token's 1-based rank, the number of tokens whose logit is >= its own (vLLM's
+// batched_count_greater_than, ties share the lower rank).
+void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
+                      Tensor& top_logprobs, Tensor& ranks);
+
+// `bytes` of host data as a u8 tensor on `device` in one copy (on CUDA through a page-locked
+// staging buffer kept per device, asynchronously on the device's stream). The caller views the
+// result as typed tensors (Tensor::from_blob over its storage).
+Tensor upload_packed(const void* data, size_t bytes, Device device);
 
 }  // namespace vllm::ops

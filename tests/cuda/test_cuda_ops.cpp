@@ -414,31 +414,3 @@ TEST(CudaOps, GatherRowsMatchesCpu) {
 }
 
 }  // namespace
-
-// The GPU draws exactly the CPU's tokens from the same logits and parameters (greedy rows,
-// plain temperature, top-k, top-p, min-p and their combinations, masked logits).
-TEST(CudaOps, SampleTokensMatchesCpu) {
-  SKIP_WITHOUT_GPU();
-  const int64_t rows = 48, vocab = 50000;
-  Tensor logits = random_tensor({rows, vocab}, DType::F32, 3.0f);
-  for (int64_t r = 0; r < rows; r += 5) logits.data<float>()[r * vocab + 17] = -INFINITY;
-  std::vector<float> temperatures, top_p, min_p;
-  std::vector<int32_t> top_k;
-  Tensor seeds = Tensor::empty({rows}, DType::I64);
-  for (int64_t r = 0; r < rows; ++r) {
-    temperatures.push_back(r % 6 == 0 ? 0.0f : 0.5f + 0.1f * static_cast<float>(r % 7));
-    top_k.push_back(r % 4 == 1 ? static_cast<int32_t>(1 + r * 13 % 200) : 0);
-    top_p.push_back(r % 3 == 2 ? 0.5f + 0.01f * static_cast<float>(r) : 1.0f);
-    min_p.push_back(r % 5 == 3 ? 0.05f : 0.0f);
-    seeds.data<int64_t>()[r] = 977 * r + 5;
-  }
-  ops::SamplingTensors cpu_params{Tensor::from_floats(temperatures, {rows}), seeds, Tensor::from_ints(top_k, {rows}),
-                                  Tensor::from_floats(top_p, {rows}), Tensor::from_floats(min_p, {rows})};
-  ops::SamplingTensors gpu_params{gpu(cpu_params.temperatures), gpu(seeds), gpu(cpu_params.top_k),
-                                  gpu(cpu_params.top_p), gpu(cpu_params.min_p)};
-  Tensor cpu_out = Tensor::empty({rows}, DType::I32), gpu_out = Tensor::empty({rows}, DType::I32, Device::cuda());
-  ops::sample_tokens(logits, cpu_params, cpu_out);
-  ops::sample_tokens(gpu(logits), gpu_params, gpu_out);
-  Tensor back = gpu_out.to(Device::cpu());
-  for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(back.data<int32_t>()[r], cpu_out.data<int32_t>()[r]) << "row " << r;
-}

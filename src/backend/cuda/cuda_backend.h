@@ -115,5 +115,10 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 
 // sampling_cuda.cu
 void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Tensor& out);
+void apply_penalties(Tensor& logits, const ops::PenaltyTensors& penalties);
+void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
+                      Tensor& top_logprobs, Tensor& ranks);
+// ops::upload_packed: one asynchronous copy from a page-locked staging buffer kept per device.
+Tensor upload_packed(const void* data, size_t bytes, Device device);
 
 }  // namespace vllm::cuda

@@ -1,0 +1,287 @@
+// The sampling ops on CUDA against the CPU ops on the same inputs (skipped without a GPU):
+// sample_tokens draws exactly the CPU's tokens (greedy, temperature, each filter, ties, masked and
+// non-finite logits, row ids, one row of a Llama-3 vocabulary and many small rows), apply_penalties
+// writes the CPU's floats, compute_logprobs gives the CPU's ids and ranks and its values within
+// 1e-5; and the packed upload round-trips.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "backend/cuda/cuda_backend.h"
+#include "cuda/cuda_test_util.h"
+#include "ops/ops.h"
+
+using namespace vllm;
+using namespace vllm::cuda_test;
+
+namespace {
+
+constexpr int64_t kLlama3Vocab = 128256;
+
+Tensor seeds_tensor(const std::vector<int64_t>& values) {
+  Tensor t = Tensor::empty({static_cast<int64_t>(values.size())}, DType::I64);
+  std::copy(values.begin(), values.end(), t.data<int64_t>());
+  return t;
+}
+
+std::vector<int32_t> to_ints(const Tensor& t) {
+  Tensor host = t.to(Device::cpu());
+  return std::vector<int32_t>(host.data<int32_t>(), host.data<int32_t>() + host.numel());
+}
+
+// Per-row sampling parameters as host vectors; tensors() on either device.
+struct RowParams {
+  std::vector<float> temperatures, top_p, min_p;
+  std::vector<int32_t> top_k, rows;
+  std::vector<int64_t> seeds;
+  bool with_filters = true;
+
+  void add(float temperature, int32_t k, float p, float m, int64_t seed) {
+    temperatures.push_back(temperature);
+    top_k.push_back(k);
+    top_p.push_back(p);
+    min_p.push_back(m);
+    seeds.push_back(seed);
+  }
+  ops::SamplingTensors tensors(Device device) const {
+    const int64_t n = static_cast<int64_t>(temperatures.size());
+    ops::SamplingTensors t;
+    t.temperatures = Tensor::from_floats(temperatures, {n}).to(device);
+    t.seeds = seeds_tensor(seeds).to(device);
+    if (with_filters) {
+      t.top_k = Tensor::from_ints(top_k, {n}).to(device);
+      t.top_p = Tensor::from_floats(top_p, {n}).to(device);
+      t.min_p = Tensor::from_floats(min_p, {n}).to(device);
+    }
+    if (!rows.empty()) t.rows = Tensor::from_ints(rows, {static_cast<int64_t>(rows.size())}).to(device);
+    return t;
+  }
+};
+
+// sample_tokens on the CPU and on the GPU (the same logits, there with the same strides); the
+// tokens must be equal row for row.
+void expect_same_tokens(const Tensor& logits, const Tensor& gpu_logits, const RowParams& params,
+                        const std::string& what) {
+  const int64_t n = static_cast<int64_t>(params.temperatures.size());
+  Tensor cpu_out = Tensor::empty({n}, DType::I32);
+  ops::sample_tokens(logits, params.tensors(Device::cpu()), cpu_out);
+  Tensor gpu_out = Tensor::from_ints(std::vector<int32_t>(static_cast<size_t>(n), -7), {n}).to(Device::cuda());
+  ops::sample_tokens(gpu_logits, params.tensors(Device::cuda()), gpu_out);
+  const std::vector<int32_t> expected = to_ints(cpu_out), got = to_ints(gpu_out);
+  size_t bad = 0;
+  for (size_t r = 0; r < expected.size(); ++r)
+    if (got[r] != expected[r] && bad++ < 10)
+      ADD_FAILURE() << what << ": row " << r << " gpu " << got[r] << " cpu " << expected[r] << " (T "
+                    << params.temperatures[r] << ", top_k " << params.top_k[r] << ", top_p " << params.top_p[r]
+                    << ", min_p " << params.min_p[r] << ")";
+  EXPECT_EQ(bad, 0u) << what;
+}
+
+void expect_same_tokens(const Tensor& logits, const RowParams& params, const std::string& what) {
+  expect_same_tokens(logits, gpu(logits), params, what);
+}
+
+// The GPU draws exactly the CPU's tokens from the same logits and parameters (greedy rows,
+// plain temperature, top-k, top-p, min-p and their combinations, masked logits).
+TEST(CudaSampling, SampleTokensMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t rows = 48, vocab = 50000;
+  Tensor logits = random_tensor({rows, vocab}, DType::F32, 3.0f);
+  for (int64_t r = 0; r < rows; r += 5) logits.data<float>()[r * vocab + 17] = -INFINITY;
+  RowParams params;
+  for (int64_t r = 0; r < rows; ++r)
+    params.add(r % 6 == 0 ? 0.0f : 0.5f + 0.1f * static_cast<float>(r % 7),
+               r % 4 == 1 ? static_cast<int32_t>(1 + r * 13 % 200) : 0, r % 3 == 2 ? 0.5f + 0.01f * static_cast<float>(r) : 1.0f,
+               r % 5 == 3 ? 0.05f : 0.0f, 977 * r + 5);
+  expect_same_tokens(logits, params, "mixed rows");
+  params.with_filters = false;  // the filter tensors undefined: greedy and plain temperature only
+  expect_same_tokens(logits, params, "no filter tensors");
+}
+
+// One decode row of a Llama-3-sized vocabulary (the row split across the whole GPU), under every
+// mode and filter alone and together, and with a tie-heavy row (logits rounded to 1/4).
+TEST(CudaSampling, SampleTokensOneLargeRowMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (bool ties : {false, true}) {
+    Tensor logits = random_tensor({1, kLlama3Vocab}, DType::F32, 4.0f);
+    if (ties)
+      for (int64_t i = 0; i < kLlama3Vocab; ++i) logits.data<float>()[i] = std::round(logits.data<float>()[i] * 4.0f) / 4.0f;
+    struct Mode { float t; int32_t k; float p, m; };
+    for (Mode mode : {Mode{0.0f, 0, 1.0f, 0.0f}, Mode{1.0f, 0, 1.0f, 0.0f}, Mode{0.7f, 50, 1.0f, 0.0f},
+                      Mode{0.7f, 1, 1.0f, 0.0f}, Mode{0.7f, 0, 0.9f, 0.0f}, Mode{1.3f, 0, 0.3f, 0.0f},
+                      Mode{0.7f, 0, 1.0f, 0.1f}, Mode{0.9f, 40, 0.8f, 0.02f}, Mode{1.0f, 128256, 0.999f, 0.0f},
+                      Mode{2.0f, 5000, 0.95f, 0.0f}})
+      for (int64_t seed : {1, 99, 123456789}) {
+        RowParams params;
+        params.add(mode.t, mode.k, mode.p, mode.m, seed);
+        expect_same_tokens(logits, params,
+                           str(ties ? "tied " : "", "T ", mode.t, " k ", mode.k, " p ", mode.p, " min_p ", mode.m, " seed ", seed));
+      }
+  }
+}
+
+// Many rows (few slices each), small and odd vocabularies, rows read through row ids from a
+// strided logits tensor, and edge rows: all masked, NaN, +inf after scaling, flat, tiny top-p,
+// min-p 1, top-k past the vocabulary.
+TEST(CudaSampling, SampleTokensShapesAndEdgeRowsMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t vocab : {int64_t{1}, int64_t{7}, int64_t{1000}, int64_t{3001}}) {
+    const int64_t rows = 700;
+    Tensor logits = random_tensor({rows, vocab}, DType::F32, 2.0f);
+    float* data = logits.data<float>();
+    RowParams params;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = data + r * vocab;
+      switch (r % 10) {
+        case 0: std::fill(row, row + vocab, -INFINITY); break;
+        case 1: row[r % vocab] = NAN; break;
+        case 2: row[(r * 3) % vocab] = 3e38f; break;  // z = +inf at T < 1
+        case 3: std::fill(row, row + vocab, 0.5f); break;
+        case 4: for (int64_t i = 0; i < vocab; ++i) row[i] = std::round(row[i]); break;
+        default: break;
+      }
+      const int64_t kind = (r / 10) % 8;
+      params.add(kind == 0 ? 0.0f : 0.25f + 0.25f * static_cast<float>(r % 5),
+                 kind == 1 ? static_cast<int32_t>(1 + r % 9) : (kind == 5 ? static_cast<int32_t>(vocab + 3) : 0),
+                 kind == 2 ? 0.001f : (kind == 6 ? 0.6f : 1.0f), kind == 3 ? 1.0f : (kind == 7 ? 0.2f : 0.0f), r * 31 + 1);
+    }
+    expect_same_tokens(logits, params, str("vocab ", vocab));
+  }
+  // Row ids into a strided tensor (each row padded to 5003 floats), with repeats.
+  const int64_t vocab = 5000;
+  Tensor base = random_tensor({9, vocab + 3}, DType::F32, 2.0f);
+  Tensor logits = base.slice(1, 0, vocab);
+  RowParams params;
+  for (int32_t s = 0; s < 20; ++s) {
+    params.add(s % 3 == 0 ? 0.0f : 0.8f, s % 4 == 1 ? 10 : 0, s % 4 == 2 ? 0.7f : 1.0f, 0.0f, 17 * s + 3);
+    params.rows.push_back((s * 5) % 9);
+  }
+  expect_same_tokens(logits, gpu(base).slice(1, 0, vocab), params, "row ids into strided logits");
+}
+
+TEST(CudaSampling, SampleTokensIsDeterministic) {
+  SKIP_WITHOUT_GPU();
+  Tensor logits = gpu(random_tensor({3, kLlama3Vocab}, DType::F32, 3.0f));
+  RowParams params;
+  params.add(0.0f, 0, 1.0f, 0.0f, 1);
+  params.add(0.9f, 0, 1.0f, 0.0f, 2);
+  params.add(0.9f, 30, 0.8f, 0.05f, 3);
+  Tensor a = Tensor::empty({3}, DType::I32, Device::cuda()), b = Tensor::empty({3}, DType::I32, Device::cuda());
+  ops::sample_tokens(logits, params.tensors(Device::cuda()), a);
+  ops::sample_tokens(logits, params.tensors(Device::cuda()), b);
+  EXPECT_EQ(to_ints(a), to_ints(b));
+}
+
+// Random distinct token lists per row (some outside the vocabulary), random counts and
+// penalties: the GPU writes exactly the CPU's floats.
+TEST(CudaSampling, ApplyPenaltiesMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 random(fresh_seed());
+  for (int64_t vocab : {int64_t{50}, int64_t{5000}, kLlama3Vocab}) {
+    const int64_t rows = 6;
+    Tensor logits = random_tensor({rows, vocab}, DType::F32, 3.0f);
+    std::vector<float> repetition, frequency, presence;
+    std::vector<int32_t> offsets{0}, ids, counts;
+    for (int64_t r = 0; r < rows; ++r) {
+      repetition.push_back(r % 3 == 0 ? 1.0f : 0.5f + 0.3f * static_cast<float>(r));
+      frequency.push_back(r % 2 ? 0.0f : -1.5f + 0.7f * static_cast<float>(r));
+      presence.push_back(r == 4 ? 0.0f : 0.3f * static_cast<float>(r) - 0.8f);
+      std::vector<int32_t> tokens(static_cast<size_t>(vocab));
+      std::iota(tokens.begin(), tokens.end(), 0);
+      std::shuffle(tokens.begin(), tokens.end(), random);
+      const size_t n = std::min<size_t>(tokens.size(), static_cast<size_t>(r * 400 + 3));
+      for (size_t e = 0; e < n; ++e) {
+        ids.push_back(e == 1 ? static_cast<int32_t>(vocab + 2) : tokens[e]);
+        counts.push_back(static_cast<int32_t>(random() % 4));
+      }
+      offsets.push_back(static_cast<int32_t>(ids.size()));
+    }
+    const int64_t entries = static_cast<int64_t>(ids.size());
+    auto tensors = [&](Device device) {
+      return ops::PenaltyTensors{Tensor::from_floats(repetition, {rows}).to(device),
+                                 Tensor::from_floats(frequency, {rows}).to(device),
+                                 Tensor::from_floats(presence, {rows}).to(device),
+                                 Tensor::from_ints(offsets, {rows + 1}).to(device),
+                                 Tensor::from_ints(ids, {entries}).to(device),
+                                 Tensor::from_ints(counts, {entries}).to(device)};
+    };
+    Tensor on_gpu = gpu(logits);
+    ops::apply_penalties(logits, tensors(Device::cpu()));
+    ops::apply_penalties(on_gpu, tensors(Device::cuda()));
+    expect_close(on_gpu, logits, 0.0f, 0.0f, str("apply_penalties vocab ", vocab));
+  }
+}
+
+// ids and ranks exactly, logprobs within 1e-5, for a Llama-3 row with 20 logprobs, many rows with
+// up to kMaxTopLogprobs, a vocabulary smaller than the top list, tie-heavy and masked rows, and
+// row ids.
+TEST(CudaSampling, ComputeLogprobsMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  struct Case { int64_t rows, vocab, num_top; bool ties, row_ids; };
+  for (Case c : {Case{1, kLlama3Vocab, 20, false, false}, Case{37, 5000, ops::kMaxTopLogprobs, false, true},
+                 Case{5, 10, 20, false, false}, Case{9, 4099, 8, true, true}, Case{4, 3000, 0, false, false},
+                 Case{2, kLlama3Vocab, 5, true, true}}) {
+    const std::string what = str("rows ", c.rows, " vocab ", c.vocab, " top ", c.num_top, c.ties ? " ties" : "");
+    const int64_t logits_rows = c.rows + 2;
+    Tensor logits = random_tensor({logits_rows, c.vocab}, DType::F32, 3.0f);
+    float* data = logits.data<float>();
+    if (c.ties)
+      for (int64_t i = 0; i < logits.numel(); ++i) data[i] = std::round(data[i]);
+    for (int64_t i = 3; i < logits.numel(); i += 7) data[i] = -INFINITY;
+    std::vector<int32_t> rows, tokens;
+    for (int64_t s = 0; s < c.rows; ++s) {
+      rows.push_back(c.row_ids ? static_cast<int32_t>((s * 3 + 1) % logits_rows) : static_cast<int32_t>(s));
+      tokens.push_back(static_cast<int32_t>((s * 7919 + 11) % c.vocab));
+    }
+    Tensor row_tensor = c.row_ids ? Tensor::from_ints(rows, {c.rows}) : Tensor();
+    Tensor cpu_logits = c.row_ids ? logits : logits.slice(0, 0, c.rows);
+    const int64_t columns = 1 + c.num_top;
+    Tensor ids = Tensor::empty({c.rows, columns}, DType::I32), values = Tensor::empty({c.rows, columns}, DType::F32);
+    Tensor ranks = Tensor::empty({c.rows}, DType::I32);
+    ops::compute_logprobs(cpu_logits, row_tensor, Tensor::from_ints(tokens, {c.rows}), ids, values, ranks);
+    Tensor gpu_ids = Tensor::empty({c.rows, columns}, DType::I32, Device::cuda());
+    Tensor gpu_values = filled({c.rows, columns}, kPoison, Device::cuda());
+    Tensor gpu_ranks = Tensor::empty({c.rows}, DType::I32, Device::cuda());
+    ops::compute_logprobs(gpu(cpu_logits.contiguous()), c.row_ids ? gpu(row_tensor) : Tensor(),
+                          gpu(Tensor::from_ints(tokens, {c.rows})), gpu_ids, gpu_values, gpu_ranks);
+    EXPECT_EQ(to_ints(gpu_ids), to_ints(ids)) << what;
+    EXPECT_EQ(to_ints(gpu_ranks), to_ints(ranks)) << what;
+    std::vector<float> expected = values.to_float_vector(), got = gpu_values.to(Device::cpu()).to_float_vector();
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isinf(expected[i])) {
+        EXPECT_EQ(got[i], expected[i]) << what << " entry " << i;
+        continue;
+      }
+      EXPECT_NEAR(got[i], expected[i], 1e-5) << what << " entry " << i;
+    }
+  }
+}
+
+// Back-to-back uploads of growing sizes (the staging buffer grows and is reused while earlier
+// copies may still be in flight) each land intact.
+TEST(CudaSampling, UploadPackedRoundTrips) {
+  SKIP_WITHOUT_GPU();
+  std::vector<Tensor> uploads;
+  std::vector<std::vector<int32_t>> sent;
+  for (size_t n : {size_t{3}, size_t{1000}, size_t{70000}, size_t{5}, size_t{300000}, size_t{17}}) {
+    std::vector<int32_t> values(n);
+    std::iota(values.begin(), values.end(), static_cast<int32_t>(n));
+    uploads.push_back(ops::upload_packed(values.data(), n * sizeof(int32_t), Device::cuda()));
+    sent.push_back(values);
+  }
+  for (size_t u = 0; u < uploads.size(); ++u) {
+    ASSERT_TRUE(uploads[u].device().is_cuda());
+    Tensor back = uploads[u].to(Device::cpu());
+    ASSERT_EQ(static_cast<size_t>(back.numel()), sent[u].size() * sizeof(int32_t));
+    EXPECT_EQ(std::vector<int32_t>(static_cast<const int32_t*>(back.raw_data()),
+                                   static_cast<const int32_t*>(back.raw_data()) + sent[u].size()),
+              sent[u])
+        << "upload " << u;
+  }
+}
+
+}  // namespace
