@@ -9,6 +9,7 @@
 #ifdef VLLM_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
+#include "engine/device_sampling.h"
 #include "loader/model_config.h"
 #include "loader/model_path.h"
 #include "models/registry.h"
@@ -84,16 +85,6 @@ size_t gpu_kv_cache_budget(ModelRunner& runner, Device device, double utilizatio
   (void)runner, (void)device, (void)utilization, (void)max_batched_tokens, (void)max_num_seqs, (void)enforce_eager;
   return 0;
 #endif
-}
-
-// Whether the request's next token can be drawn on the GPU by ops::sample_tokens: greedy, or
-// temperature with top-k/top-p/min-p; no logprobs, and no logits processor that changes anything
-// at this step (penalties, bias, allowed or bad words, min_tokens still pending).
-bool samples_on_device(const Request& request) {
-  const SamplingParams& p = request.sampling_params;
-  if (p.logprobs || p.allowed_token_ids || !p.bad_words_token_ids.empty() || !p.logit_bias.empty()) return false;
-  if (p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 || p.repetition_penalty != 1.0) return false;
-  return p.min_tokens <= 0 || static_cast<int>(request.output_token_ids().size()) >= p.min_tokens;
 }
 
 // vLLM's bucket bounds (vllm/v1/metrics/loggers.py).
@@ -342,7 +333,8 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
   const bool on_gpu = !logits.device().is_cpu();
 
   // Rows by use: prompt-logprob rows and rows the CPU sampler needs come to the host; on a GPU,
-  // rows that need neither logprobs nor logits processors are sampled where the logits are.
+  // rows that samples_on_device accepts (all but logit bias, allowed/bad words, pending
+  // min_tokens and whole-vocabulary logprobs) are sampled where the logits are.
   struct SampleRow {
     size_t owner;  // index into out.scheduled
     int64_t row;   // row of logits
@@ -374,37 +366,19 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
   rows.sampled.assign(out.scheduled.size(), {});
 
   if (!device_samples.empty()) {
-    std::vector<int32_t> ids, top_ks;
-    std::vector<float> temperatures, top_ps, min_ps;
-    std::vector<int64_t> seeds;
+    std::vector<DeviceSampleRow> sample_rows;
     for (const SampleRow& sample : device_samples) {
       Request& request = const_cast<Request&>(*out.scheduled[sample.owner].request);  // advances its generator
       const SamplingParams& params = request.sampling_params;
-      ids.push_back(static_cast<int32_t>(sample.row));
-      temperatures.push_back(params.is_greedy() ? 0.0f : static_cast<float>(params.temperature));
-      top_ks.push_back(params.top_k);
-      top_ps.push_back(static_cast<float>(params.top_p));
-      min_ps.push_back(static_cast<float>(params.min_p));
-      seeds.push_back(params.is_greedy() ? 0 : static_cast<int64_t>(request.generator ? (*request.generator)()
-                                                                                        : sampler_.generator()()));
+      const uint64_t seed =
+          params.is_greedy() ? 0 : (request.generator ? (*request.generator)() : sampler_.generator()());
+      sample_rows.push_back({sample.row, &params, request.prompt_token_ids(), request.output_token_ids(), seed});
     }
-    const Device device = logits.device();
-    const int64_t count = static_cast<int64_t>(ids.size());
-    Tensor picked = Tensor::empty({count, vocab}, DType::F32, device);
-    ops::gather_rows(logits, Tensor::from_ints(ids, {count}).to(device), picked);
-    Tensor seed_tensor = Tensor::empty({count}, DType::I64);
-    std::copy(seeds.begin(), seeds.end(), seed_tensor.data<int64_t>());
-    Tensor tokens = Tensor::empty({count}, DType::I32, device);
-    ops::SamplingTensors params{Tensor::from_floats(temperatures, {count}).to(device), seed_tensor.to(device),
-                                Tensor::from_ints(top_ks, {count}).to(device),
-                                Tensor::from_floats(top_ps, {count}).to(device),
-                                Tensor::from_floats(min_ps, {count}).to(device)};
-    ops::sample_tokens(picked, params, tokens);
-    Tensor host_tokens = tokens.to(Device::cpu());
-    for (int64_t s = 0; s < count; ++s) {
-      const SampleRow& sample = device_samples[static_cast<size_t>(s)];
-      rows.sampled[sample.owner] = {host_tokens.data<int32_t>()[s]};
-      rows.logprobs[out.scheduled[sample.owner].request_id] = std::nullopt;
+    DeviceSamplerOutput sampled = sample_on_device(logits, sample_rows);
+    for (size_t s = 0; s < device_samples.size(); ++s) {
+      const size_t owner = device_samples[s].owner;
+      rows.sampled[owner] = {sampled.sampled_token_ids[s]};
+      rows.logprobs[out.scheduled[owner].request_id] = std::move(sampled.logprobs[s]);
     }
   }
   if (host_row_ids.empty()) return;

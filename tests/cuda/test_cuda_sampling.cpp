@@ -2,17 +2,23 @@
 // sample_tokens draws exactly the CPU's tokens (greedy, temperature, each filter, ties, masked and
 // non-finite logits, row ids, one row of a Llama-3 vocabulary and many small rows), apply_penalties
 // writes the CPU's floats, compute_logprobs gives the CPU's ids and ranks and its values within
-// 1e-5; and the packed upload round-trips.
+// 1e-5; the engine's sample_on_device on GPU logits equals itself on CPU logits; the packed upload
+// round-trips; and the engine on CUDA serves penalties and logprobs from the device path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <numeric>
 #include <random>
 
+#include "api/llm.h"
 #include "backend/cuda/cuda_backend.h"
 #include "cuda/cuda_test_util.h"
+#include "engine/device_sampling.h"
 #include "ops/ops.h"
+#include "test_util.h"
 
 using namespace vllm;
 using namespace vllm::cuda_test;
@@ -261,6 +267,50 @@ TEST(CudaSampling, ComputeLogprobsMatchesCpu) {
   }
 }
 
+// The engine's device path on GPU logits and on the same logits on the CPU: identical tokens
+// (penalised, filtered, greedy and temperature rows mixed), logprob ids and ranks, values to 1e-5.
+TEST(CudaSampling, SampleOnDeviceMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t vocab = 32000, num_logits = 12;
+  Tensor logits = random_tensor({num_logits, vocab}, DType::F32, 3.0f);
+  std::vector<SamplingParams> params(24);
+  std::vector<std::vector<int32_t>> prompts, outputs;
+  std::mt19937 random(fresh_seed());
+  for (size_t r = 0; r < params.size(); ++r) {
+    SamplingParams& p = params[r];
+    p.temperature = r % 3 == 0 ? 0.0 : 0.6 + 0.1 * static_cast<double>(r % 5);
+    if (r % 4 == 1) p.repetition_penalty = 1.25;
+    if (r % 5 == 2) p.frequency_penalty = 0.6;
+    if (r % 6 == 3) p.presence_penalty = -0.3;
+    if (r % 3 == 1) p.top_k = static_cast<int>(5 + r);
+    if (r % 4 == 2) p.top_p = 0.85;
+    if (r % 7 == 5) p.min_p = 0.05;
+    if (r % 2 == 0) p.logprobs = static_cast<int>(r % 11);
+    if (r == 8) p.logprobs = static_cast<int>(ops::kMaxTopLogprobs);
+    std::uniform_int_distribution<int32_t> pick(0, 300);  // repeats
+    std::vector<int32_t> prompt(20 + r * 5), output(r * 3);
+    for (int32_t& t : prompt) t = pick(random);
+    for (int32_t& t : output) t = pick(random);
+    prompts.push_back(prompt);
+    outputs.push_back(output);
+  }
+  std::vector<DeviceSampleRow> rows;
+  for (size_t r = 0; r < params.size(); ++r)
+    rows.push_back({static_cast<int64_t>((r * 5) % num_logits), &params[r], prompts[r], outputs[r], 31 * r + 2});
+  const DeviceSamplerOutput cpu = sample_on_device(logits, rows), cuda = sample_on_device(gpu(logits), rows);
+  EXPECT_EQ(cuda.sampled_token_ids, cpu.sampled_token_ids);
+  ASSERT_EQ(cuda.logprobs.size(), cpu.logprobs.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    ASSERT_EQ(cuda.logprobs[r].has_value(), cpu.logprobs[r].has_value()) << "row " << r;
+    if (!cpu.logprobs[r]) continue;
+    EXPECT_EQ(cuda.logprobs[r]->token_ids, cpu.logprobs[r]->token_ids) << "row " << r;
+    EXPECT_EQ(cuda.logprobs[r]->rank, cpu.logprobs[r]->rank) << "row " << r;
+    ASSERT_EQ(cuda.logprobs[r]->logprobs.size(), cpu.logprobs[r]->logprobs.size()) << "row " << r;
+    for (size_t c = 0; c < cpu.logprobs[r]->logprobs.size(); ++c)
+      EXPECT_NEAR(cuda.logprobs[r]->logprobs[c], cpu.logprobs[r]->logprobs[c], 1e-5) << "row " << r << " column " << c;
+  }
+}
+
 // Back-to-back uploads of growing sizes (the staging buffer grows and is reused while earlier
 // copies may still be in flight) each land intact.
 TEST(CudaSampling, UploadPackedRoundTrips) {
@@ -281,6 +331,85 @@ TEST(CudaSampling, UploadPackedRoundTrips) {
                                    static_cast<const int32_t*>(back.raw_data()) + sent[u].size()),
               sent[u])
         << "upload " << u;
+  }
+}
+
+// The engine on CUDA with penalties, filters and logprobs in one batch with a host row (logit
+// bias): every request gets its tokens, logprobs list the sampled token first with its rank, then
+// the top tokens in order; a seeded request repeats itself.
+TEST(CudaSampling, EngineServesPenaltiesAndLogprobsOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  const std::filesystem::path dir = vllm::testing::source_dir() / "tests" / "data" / "models" / "llama_gqa_5x";
+  EngineArgs args;
+  args.model = dir.string();
+  args.device = "cuda";
+  args.skip_tokenizer_init = true;
+  args.seed = 0;
+  args.gpu_memory_utilization = 0.2;
+  args.max_num_seqs = 8;
+  args.max_logprobs = static_cast<int>(ops::kMaxTopLogprobs);
+  LLM llm(args);
+  std::vector<SamplingParams> params(4);
+  params[0].temperature = 0.0;
+  params[0].repetition_penalty = 1.3;
+  params[0].frequency_penalty = 0.5;
+  params[0].logprobs = 3;
+  params[1].temperature = 0.8;
+  params[1].seed = 7;
+  params[1].top_k = 10;
+  params[1].presence_penalty = 0.5;
+  params[1].logprobs = 0;
+  params[2].temperature = 0.0;
+  params[2].logprobs = static_cast<int>(ops::kMaxTopLogprobs);
+  params[3].temperature = 0.0;
+  params[3].logit_bias[5] = 2.0f;  // the host sampler's row
+  params[3].logprobs = 2;
+  auto run = [&]() {
+    std::map<std::string, RequestOutput> finished;
+    for (size_t i = 0; i < params.size(); ++i) {
+      params[i].max_tokens = 12;
+      params[i].ignore_eos = true;
+      EngineRequest request;
+      request.request_id = str("r", i);
+      request.prompt_token_ids = {1, static_cast<int32_t>(20 + i), 30, 40, 50};
+      request.params = params[i];
+      request.apply_generation_config = false;
+      llm.engine().add_request(request, [&finished](const RequestOutput& out) {
+        if (out.finished) finished[out.request_id] = out;
+      });
+    }
+    while (llm.engine().has_unfinished_requests()) llm.engine().step();
+    return finished;
+  };
+  std::map<std::string, RequestOutput> first = run(), second = run();
+  ASSERT_EQ(first.size(), params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const CompletionOutput& out = first.at(str("r", i)).outputs.at(0);
+    ASSERT_EQ(out.token_ids.size(), 12u) << "request " << i;
+    ASSERT_TRUE(out.logprobs.has_value()) << "request " << i;
+    ASSERT_EQ(out.logprobs->size(), out.token_ids.size()) << "request " << i;
+    for (size_t step = 0; step < out.token_ids.size(); ++step) {
+      const TokenLogprobs& entries = (*out.logprobs)[step];
+      ASSERT_FALSE(entries.empty());
+      EXPECT_EQ(entries[0].token_id, out.token_ids[step]) << "request " << i << " step " << step;
+      EXPECT_GE(entries[0].rank, 1);
+      EXPECT_LE(entries[0].logprob, 0.0f);
+      EXPECT_LE(entries.size(), static_cast<size_t>(1 + *params[i].logprobs));
+      EXPECT_GE(entries.size(), static_cast<size_t>(*params[i].logprobs));  // the chosen token appears once
+      for (size_t e = 1; e < entries.size(); ++e) {
+        EXPECT_LE(entries[e].logprob, 0.0f);
+        if (e > 1) {
+          EXPECT_LE(entries[e].logprob, entries[e - 1].logprob) << "request " << i << " step " << step;
+        }
+      }
+      if (i == 2) {  // greedy without penalties: the argmax, rank 1, the first top entry
+        EXPECT_EQ(entries[0].rank, 1) << "step " << step;
+        if (entries.size() > 1) {
+          EXPECT_GE(entries[0].logprob, entries[1].logprob) << "step " << step;
+        }
+      }
+    }
+    EXPECT_EQ(second.at(str("r", i)).outputs.at(0).token_ids, out.token_ids) << "request " << i << " repeats";
   }
 }
 

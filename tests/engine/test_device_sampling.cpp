@@ -1,0 +1,165 @@
+// sample_on_device on CPU logits (the same code the engine runs on CUDA logits; tests/cuda runs
+// it on the GPU): greedy rows with penalties draw the Sampler's tokens, logprobs equal
+// Sampler::compute_logprobs for the drawn token, rows come back in their own order whatever
+// the packing, and samples_on_device's rule.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "engine/device_sampling.h"
+#include "engine/sampler.h"
+#include "ops/sampling.h"
+
+namespace vllm {
+namespace {
+
+std::vector<float> random_logits(int64_t n, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> values(static_cast<size_t>(n));
+  for (float& v : values) v = normal(random);
+  return values;
+}
+
+std::vector<int32_t> random_tokens(size_t n, int32_t vocab, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int32_t> pick(0, vocab / 8);  // few distinct tokens: repeats
+  std::vector<int32_t> tokens(n);
+  for (int32_t& t : tokens) t = pick(random);
+  return tokens;
+}
+
+// Row r's parameters: greedy or temperature, with or without each penalty, filter and logprobs.
+SamplingParams row_params(int r) {
+  SamplingParams p;
+  p.temperature = r % 3 == 0 ? 0.8 : 0.0;
+  if (r % 4 == 1) p.repetition_penalty = 1.3;
+  if (r % 5 == 2) p.frequency_penalty = 0.7;
+  if (r % 6 == 3) p.presence_penalty = -0.4;
+  if (r % 7 == 4) p.repetition_penalty = 0.8;
+  if (r % 3 == 0 && r % 2 == 0) p.top_k = 20;
+  if (r % 3 == 0 && r % 5 == 0) p.top_p = 0.9;
+  if (r % 2 == 1) p.logprobs = (r * 7) % 9;  // 0..8
+  if (r == 5) p.logprobs = static_cast<int>(ops::kMaxTopLogprobs);
+  return p;
+}
+
+TEST(DeviceSampling, MatchesTheSamplerForGreedyRowsAndLogprobs) {
+  const int64_t vocab = 1500, num_logits = 40;
+  const std::vector<float> logits = random_logits(num_logits * vocab, 3);
+  std::vector<SamplingParams> params;
+  std::vector<std::vector<int32_t>> prompts, outputs;
+  for (int r = 0; r < 30; ++r) {
+    params.push_back(row_params(r));
+    prompts.push_back(random_tokens(static_cast<size_t>(5 + r * 3), static_cast<int32_t>(vocab), 100 + r));
+    outputs.push_back(random_tokens(static_cast<size_t>(r * 2), static_cast<int32_t>(vocab), 200 + r));
+    if (r == 7) outputs.back().push_back(static_cast<int32_t>(vocab + 5));  // outside the vocabulary: ignored
+  }
+  std::vector<DeviceSampleRow> rows;
+  for (size_t r = 0; r < params.size(); ++r) {
+    const int64_t logits_row = static_cast<int64_t>((r * 17) % num_logits);
+    // The row's two most likely tokens in its history, so that penalties move the argmax.
+    const float* raw = logits.data() + logits_row * vocab;
+    std::vector<int32_t> order(static_cast<size_t>(vocab));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + 2, order.end(), [&](int32_t a, int32_t b) { return raw[a] > raw[b]; });
+    (r % 2 ? outputs[r] : prompts[r]).push_back(order[0]);
+    outputs[r].push_back(order[1]);
+    rows.push_back({logits_row, &params[r], prompts[r], outputs[r], 1000 + r});
+  }
+  const DeviceSamplerOutput out = sample_on_device(Tensor::from_floats(logits, {num_logits, vocab}), rows);
+  ASSERT_EQ(out.sampled_token_ids.size(), rows.size());
+
+  Sampler sampler;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const float* raw = logits.data() + rows[r].logits_row * vocab;
+    const std::span<const float> raw_row(raw, static_cast<size_t>(vocab));
+    const int32_t token = out.sampled_token_ids[r];
+    ASSERT_GE(token, 0);
+    ASSERT_LT(token, vocab);
+    if (params[r].is_greedy()) {
+      std::vector<float> copy(raw, raw + vocab);
+      SamplingRow row{&params[r], prompts[r], outputs[r], std::nullopt, nullptr};
+      EXPECT_EQ(token, sampler.sample(copy, static_cast<int>(vocab), std::span(&row, 1)).sampled_token_ids[0])
+          << "row " << r;
+    }
+    ASSERT_EQ(out.logprobs[r].has_value(), params[r].logprobs.has_value()) << "row " << r;
+    if (!params[r].logprobs) continue;
+    const PositionLogprobs expected = Sampler::compute_logprobs(raw_row, token, *params[r].logprobs);
+    EXPECT_EQ(out.logprobs[r]->token_ids, expected.token_ids) << "row " << r;
+    EXPECT_EQ(out.logprobs[r]->rank, expected.rank) << "row " << r;
+    ASSERT_EQ(out.logprobs[r]->logprobs.size(), expected.logprobs.size()) << "row " << r;
+    for (size_t c = 0; c < expected.logprobs.size(); ++c)
+      EXPECT_NEAR(out.logprobs[r]->logprobs[c], expected.logprobs[c], 1e-6) << "row " << r << " column " << c;
+  }
+}
+
+// Penalties move a temperature row's distribution as the Sampler's processing order says:
+// penalties on the logits, then / T.
+TEST(DeviceSampling, PenalisedTemperatureRowsFollowThePenalisedSoftmax) {
+  const int draws = 8000;
+  const std::vector<float> row = {0.0f, 0.5f, 0.0f, -0.5f};
+  const std::vector<int32_t> prompt = {3}, output = {0, 0, 1};
+  SamplingParams p;
+  p.temperature = 0.9;
+  p.repetition_penalty = 1.5;
+  p.frequency_penalty = 0.4;
+  p.presence_penalty = 0.2;
+  std::vector<DeviceSampleRow> rows;
+  for (int d = 0; d < draws; ++d) rows.push_back({0, &p, prompt, output, 7919u * static_cast<uint64_t>(d) + 1});
+  const DeviceSamplerOutput out = sample_on_device(Tensor::from_floats(row, {1, 4}), rows);
+  // Token 0: 0 (repetition leaves 0), -0.8 - 0.2; token 1: 0.5 / 1.5 - 0.4 - 0.2; token 3: -0.5 * 1.5.
+  const std::vector<float> penalised = {0.0f - 0.8f - 0.2f, 0.5f / 1.5f - 0.4f - 0.2f, 0.0f, -0.75f};
+  std::vector<double> expected(4), seen(4, 0.0);
+  double total = 0.0;
+  for (size_t i = 0; i < 4; ++i) total += expected[i] = std::exp(penalised[i] / 0.9);
+  for (int32_t token : out.sampled_token_ids) seen[static_cast<size_t>(token)] += 1.0 / draws;
+  for (size_t i = 0; i < 4; ++i) {
+    expected[i] /= total;
+    EXPECT_NEAR(seen[i], expected[i], 5 * std::sqrt(expected[i] * (1 - expected[i]) / draws) + 1e-3) << "token " << i;
+  }
+}
+
+TEST(DeviceSampling, SamplesOnDeviceAllButLogitsProcessorsAndWholeVocabularyLogprobs) {
+  auto accepts = [](SamplingParams p, int outputs = 0) {
+    Request request("r", {1, 2, 3}, p);
+    for (int i = 0; i < outputs; ++i) request.append_output_token(4);
+    return samples_on_device(request);
+  };
+  SamplingParams p;
+  EXPECT_TRUE(accepts(p));
+  p.repetition_penalty = 1.2;
+  p.frequency_penalty = 0.5;
+  p.presence_penalty = 0.5;
+  p.top_k = 5;
+  p.top_p = 0.5;
+  p.min_p = 0.1;
+  EXPECT_TRUE(accepts(p));
+  p.logprobs = 0;
+  EXPECT_TRUE(accepts(p));
+  p.logprobs = static_cast<int>(ops::kMaxTopLogprobs);
+  EXPECT_TRUE(accepts(p));
+  p.logprobs = static_cast<int>(ops::kMaxTopLogprobs) + 1;
+  EXPECT_FALSE(accepts(p));
+  p.logprobs = -1;
+  EXPECT_FALSE(accepts(p));
+  p.logprobs.reset();
+  p.min_tokens = 2;
+  EXPECT_FALSE(accepts(p, 1));
+  EXPECT_TRUE(accepts(p, 2));
+  SamplingParams bias;
+  bias.logit_bias[3] = 1.0f;
+  EXPECT_FALSE(accepts(bias));
+  SamplingParams allowed;
+  allowed.allowed_token_ids = std::vector<int32_t>{1, 2};
+  EXPECT_FALSE(accepts(allowed));
+  SamplingParams bad;
+  bad.bad_words_token_ids = {{5}};
+  EXPECT_FALSE(accepts(bad));
+}
+
+}  // namespace
+}  // namespace vllm
