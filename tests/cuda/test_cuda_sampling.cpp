@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -331,6 +333,49 @@ TEST(CudaSampling, UploadPackedRoundTrips) {
                                    static_cast<const int32_t*>(back.raw_data()) + sent[u].size()),
               sent[u])
         << "upload " << u;
+  }
+}
+
+// Not a check: the time of one sample_tokens / compute_logprobs call (1 and 64 rows of a Llama-3
+// vocabulary, logits already on the GPU), printed for the benchmarks' notes.
+TEST(CudaSampling, ReportsKernelTimes) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t rows : {int64_t{1}, int64_t{64}}) {
+    Tensor logits = gpu(random_tensor({rows, kLlama3Vocab}, DType::F32, 3.0f));
+    struct Mode { const char* name; float t; int32_t k; float p, m; };
+    for (Mode mode : {Mode{"greedy", 0.0f, 0, 1.0f, 0.0f}, Mode{"temperature", 0.8f, 0, 1.0f, 0.0f},
+                      Mode{"top-k 50", 0.8f, 50, 1.0f, 0.0f}, Mode{"top-p 0.9", 0.8f, 0, 0.9f, 0.0f},
+                      Mode{"top-k 50 top-p 0.9 min-p 0.05", 0.8f, 50, 0.9f, 0.05f}}) {
+      RowParams params;
+      for (int64_t r = 0; r < rows; ++r) params.add(mode.t, mode.k, mode.p, mode.m, r + 1);
+      params.with_filters = mode.k > 0 || mode.p < 1.0f || mode.m > 0.0f;
+      const ops::SamplingTensors tensors = params.tensors(Device::cuda());
+      Tensor out = Tensor::empty({rows}, DType::I32, Device::cuda());
+      ops::sample_tokens(logits, tensors, out);  // warm-up
+      cuda::synchronize(Device::cuda());
+      const int iterations = 200;
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < iterations; ++i) ops::sample_tokens(logits, tensors, out);
+      cuda::synchronize(Device::cuda());
+      const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      std::printf("sample_tokens %ld x %ld %s: %.1f us\n", static_cast<long>(rows), static_cast<long>(kLlama3Vocab),
+                  mode.name, us / iterations);
+    }
+    for (int64_t num_top : {int64_t{0}, int64_t{20}}) {
+      Tensor tokens = gpu(Tensor::from_ints(std::vector<int32_t>(static_cast<size_t>(rows), 5), {rows}));
+      Tensor ids = Tensor::empty({rows, 1 + num_top}, DType::I32, Device::cuda());
+      Tensor values = Tensor::empty({rows, 1 + num_top}, DType::F32, Device::cuda());
+      Tensor ranks = Tensor::empty({rows}, DType::I32, Device::cuda());
+      ops::compute_logprobs(logits, Tensor(), tokens, ids, values, ranks);
+      cuda::synchronize(Device::cuda());
+      const int iterations = 200;
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < iterations; ++i) ops::compute_logprobs(logits, Tensor(), tokens, ids, values, ranks);
+      cuda::synchronize(Device::cuda());
+      const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      std::printf("compute_logprobs %ld x %ld top %ld: %.1f us\n", static_cast<long>(rows),
+                  static_cast<long>(kLlama3Vocab), static_cast<long>(num_top), us / iterations);
+    }
   }
 }
 

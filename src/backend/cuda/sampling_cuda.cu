@@ -641,7 +641,12 @@ Tensor upload_packed(const void* data, size_t bytes, Device device) {
     if (staging.host != nullptr) check(cudaFreeHost(staging.host), "cudaFreeHost");
     staging.host = nullptr;
     staging.capacity = 0;
-    check(cudaHostAlloc(&staging.host, capacity, cudaHostAllocDefault), "cudaHostAlloc");
+    if (cudaHostAlloc(&staging.host, capacity, cudaHostAllocDefault) != cudaSuccess) {
+      cudaGetLastError();  // no page-locked memory to spare: a pageable copy (staged by the driver)
+      staging.host = nullptr;
+      check(cudaMemcpyAsync(out.raw_data(), data, bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync");
+      return out;
+    }
     staging.capacity = capacity;
   }
   std::memcpy(staging.host, data, bytes);
