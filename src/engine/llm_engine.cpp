@@ -1,6 +1,7 @@
 #include "engine/llm_engine.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include "core/error.h"
@@ -199,6 +200,8 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   kv_config.groups.clear();
   for (int64_t window : spec.group_windows()) kv_config.groups.push_back(KVCacheGroupSpec{static_cast<int>(window)});
   scheduler_ = std::make_unique<Scheduler>(scheduler_config, kv_config);
+  if (const char* env = std::getenv("VLLM_STEP_TIMING"); env && std::string(env) == "1")
+    timing_ = std::make_unique<StepTiming>();
 
   if (args.generation_config == "auto")
     generation_config_ = read_generation_config(model_dir_);
@@ -228,6 +231,44 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
            dtype_name(kv_dtype), "), device ", device.to_string(),
            device.is_cpu() ? str(", ", cpu_threads(), " CPU threads") : str(", ", runner_->num_graphs(), " CUDA graphs"));
 }
+
+// VLLM_STEP_TIMING=1: where the steps' wall time goes, logged every 500 steps and at the end:
+// scheduling, building and launching the forward, waiting for the device, sampling (with its
+// copies), and the output updates. The wait is measured by synchronizing after the launch, which
+// the sampler's first copy would do anyway.
+class LLMEngine::StepTiming {
+ public:
+  enum Phase { Schedule, Launch, Device, Sample, Update, kPhases };
+  static constexpr const char* kNames[kPhases] = {"schedule", "launch", "device", "sample", "update"};
+
+  void start() { last_ = Clock::now(); }
+  void mark(Phase phase) {
+    Clock::time_point now = Clock::now();
+    totals_[phase] += std::chrono::duration<double, std::micro>(now - last_).count();
+    last_ = now;
+  }
+  void end_step() {
+    if (++steps_ % 500 == 0) report();
+  }
+  void report() const {
+    if (steps_ == 0) return;
+    std::string line;
+    double total = 0;
+    for (int p = 0; p < kPhases; ++p) {
+      line += " " + std::string(kNames[p]) + " " + std::to_string(static_cast<int64_t>(totals_[p] / steps_));
+      total += totals_[p];
+    }
+    log_info("step timing over ", steps_, " steps (us per step):", line, " total ",
+             static_cast<int64_t>(total / steps_));
+  }
+  ~StepTiming() { report(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_;
+  double totals_[kPhases] = {};
+  int64_t steps_ = 0;
+};
 
 LLMEngine::~LLMEngine() = default;
 
@@ -328,7 +369,13 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
     prompt_rows.push_back(wants_prompt_logprobs);
     chunks.push_back(std::move(chunk));
   }
+  if (timing_) timing_->mark(StepTiming::Schedule);
   Tensor logits = runner_->execute(chunks);  // [R, vocab] on the model's device
+  if (timing_) {
+    timing_->mark(StepTiming::Launch);
+    runner_->synchronize();
+    timing_->mark(StepTiming::Device);
+  }
   const int64_t vocab = logits.size(1);
   const bool on_gpu = !logits.device().is_cpu();
 
@@ -435,6 +482,7 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
 std::vector<RequestOutput> LLMEngine::step() {
   std::vector<RequestOutput> outputs;
   if (requests_.empty()) return outputs;
+  if (timing_) timing_->start();
   SchedulerOutput out = scheduler_->schedule();
   stats_.num_preemptions_total += out.preempted_request_ids.size();
   if (out.scheduled.empty()) return outputs;
@@ -445,8 +493,13 @@ std::vector<RequestOutput> LLMEngine::step() {
   }
   StepRows rows;
   run_model(out, rows);
+  if (timing_) timing_->mark(StepTiming::Sample);
   std::vector<RequestUpdate> updates = scheduler_->update_from_output(out, rows.sampled);
   process_updates(out, rows, updates, outputs);
+  if (timing_) {
+    timing_->mark(StepTiming::Update);
+    timing_->end_step();
+  }
   return outputs;
 }
 

@@ -54,6 +54,7 @@ class LLMEngine {
  private:
   struct RequestState;
   struct StepRows;
+  class StepTiming;
 
   void run_model(const SchedulerOutput& out, StepRows& rows);
   void process_updates(const SchedulerOutput& out, const StepRows& rows,
@@ -76,6 +77,7 @@ class LLMEngine {
   std::map<std::string, std::unique_ptr<RequestState>> requests_;         // by request id
   std::map<std::string, std::pair<RequestState*, int>> sequences_;         // child id -> parent, index
   EngineStats stats_;
+  std::unique_ptr<StepTiming> timing_;  // VLLM_STEP_TIMING=1 only
 };
 
 }  // namespace vllm

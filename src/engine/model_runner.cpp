@@ -178,4 +178,10 @@ Tensor ModelRunner::execute(const std::vector<SequenceChunk>& chunks) {
   return model_.forward(batch.token_ids, batch.metadata, cache_);
 }
 
+void ModelRunner::synchronize() const {
+#ifdef VLLM_HAVE_CUDA
+  if (config_.device.is_cuda()) cuda::synchronize(config_.device);
+#endif
+}
+
 }  // namespace vllm

@@ -47,6 +47,8 @@ class ModelRunner {
   // Runs one step: logits [R, vocab] f32 on the model's device for the rows the chunks ask for
   // (a graph's logits stay valid until the next step).
   Tensor execute(const std::vector<SequenceChunk>& chunks);
+  // Waits for the device's queued work (a no-op on the CPU).
+  void synchronize() const;
 
  private:
   struct CapturedGraph;

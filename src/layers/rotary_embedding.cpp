@@ -8,6 +8,7 @@
 #include <numbers>
 
 #include "core/error.h"
+#include "ops/attention.h"
 #include "ops/rotary.h"
 
 namespace vllm {
@@ -225,6 +226,18 @@ void RotaryEmbedding::prepare_table(Device device, int64_t max_positions) {
     }
   }
   table_ = table.to(device);
+}
+
+void RotaryEmbedding::forward_and_cache(const Tensor& positions, const Tensor& seq_len_for_token, Tensor& query,
+                                        Tensor& key, const Tensor& value, Tensor& key_cache, Tensor& value_cache,
+                                        const Tensor& slot_mapping) const {
+  if (table_.defined() && table_.device() == positions.device()) {
+    ops::rotary_embedding_and_cache(positions, query, key, value, table_, rotary_dim_, is_neox_, key_cache,
+                                    value_cache, slot_mapping);
+    return;
+  }
+  forward(positions, seq_len_for_token, query, key);
+  ops::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 }
 
 void RotaryEmbedding::forward(const Tensor& positions, const Tensor& seq_len_for_token,

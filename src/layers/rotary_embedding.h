@@ -29,6 +29,12 @@ class RotaryEmbedding {
   void forward(const Tensor& positions, const Tensor& seq_len_for_token, Tensor& query,
                Tensor& key) const;
 
+  // forward(), then the rotated key and the value written to the paged cache at slot_mapping
+  // (ops::reshape_and_cache); one fused kernel where the table is prepared on the device.
+  void forward_and_cache(const Tensor& positions, const Tensor& seq_len_for_token, Tensor& query, Tensor& key,
+                         const Tensor& value, Tensor& key_cache, Tensor& value_cache,
+                         const Tensor& slot_mapping) const;
+
   // Frequencies at init time (seq_len <= original max): [rotary_dim / 2].
   const std::vector<float>& inv_freq() const { return inv_freq_; }
   // Multiplies cos and sin (yarn's mscale, longrope's factor), as HF's attention_scaling.

@@ -135,12 +135,17 @@ Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const
     layer.q_norm.forward_inplace(query);
     layer.k_norm.forward_inplace(key);
   }
-  if (layer.rotary) layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
   if (head_qk_norm && s.qk_norm_after_rotary) {
+    if (layer.rotary) layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
     layer.q_norm.forward_inplace(query);
     layer.k_norm.forward_inplace(key);
+    ops::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
+  } else if (layer.rotary) {
+    layer.rotary->forward_and_cache(batch.positions, batch.token_seq_lens, query, key, value, key_cache, value_cache,
+                                    slot_mapping);
+  } else {
+    ops::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
   }
-  ops::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 
   ops::AttentionParams params;
   params.scale = s.attention_scale;

@@ -5,6 +5,7 @@
 #include "backend/cuda/cuda_backend.h"
 #endif
 #include "ops/op_checks.h"
+#include "ops/rotary.h"
 
 namespace vllm::ops {
 
@@ -47,11 +48,8 @@ void check_heads_view(const char* op, const char* name, const Tensor& t) {
              shape_to_string(t.strides()), " must have contiguous heads within each row");
 }
 
-}  // namespace
-
-void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
-                       Tensor& value_cache, const Tensor& slot_mapping) {
-  const char* op = "reshape_and_cache";
+void check_cache_write(const char* op, const Tensor& key, const Tensor& value, const Tensor& key_cache,
+                       const Tensor& value_cache, const Tensor& slot_mapping) {
   check_heads_view(op, "key", key);
   check_heads_view(op, "value", value);
   check_caches(op, key_cache, value_cache);
@@ -67,6 +65,14 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
              InvalidArgument, op, ": key ", describe(key), " / value ", describe(value),
              " do not match key_cache ", describe(key_cache), " / value_cache ",
              describe(value_cache));
+}
+
+}  // namespace
+
+void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
+                       Tensor& value_cache, const Tensor& slot_mapping) {
+  const char* op = "reshape_and_cache";
+  check_cache_write(op, key, value, key_cache, value_cache, slot_mapping);
   Device device = common_device(op, {&key, &value, &key_cache, &value_cache, &slot_mapping});
   if (device.is_cpu()) {
     check_cpu_caches(op, key_cache);
@@ -76,6 +82,23 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
   if (device.is_cuda()) return cuda::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 #endif
   no_kernel(op, device);
+}
+
+void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& key, const Tensor& value,
+                                const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox, Tensor& key_cache,
+                                Tensor& value_cache, const Tensor& slot_mapping) {
+  const char* op = "rotary_embedding_and_cache";
+  check_rotary_args(op, positions, query, key, cos_sin_cache, rotary_dim);
+  check_cache_write(op, key, value, key_cache, value_cache, slot_mapping);
+  Device device = common_device(op, {&positions, &query, &key, &value, &cos_sin_cache, &key_cache, &value_cache,
+                                     &slot_mapping});
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda())
+    return cuda::rotary_embedding_and_cache(positions, query, key, value, cos_sin_cache, rotary_dim, is_neox,
+                                            key_cache, value_cache, slot_mapping);
+#endif
+  rotary_embedding(positions, query, key, cos_sin_cache, rotary_dim, is_neox);
+  reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 }
 
 void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,

@@ -16,6 +16,12 @@ namespace vllm::ops {
 void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache,
                        Tensor& value_cache, const Tensor& slot_mapping);
 
+// rotary_embedding (ops/rotary.h) of query and key in place, then reshape_and_cache of the rotated
+// key and of value: vLLM's fused rotary + cache write, one kernel on CUDA (elsewhere the two ops).
+void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& key, const Tensor& value,
+                                const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox, Tensor& key_cache,
+                                Tensor& value_cache, const Tensor& slot_mapping);
+
 struct AttentionParams {
   float scale = 1.0f;
   // 0: none. Else key j is visible to the query at position p iff p - j < sliding_window

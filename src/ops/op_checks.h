@@ -77,4 +77,8 @@ inline Device common_device(const char* op, std::initializer_list<const Tensor*>
        " (this build implements it on cpu only)");
 }
 
+// The argument checks of rotary_embedding (rotary.cpp), shared with rotary_embedding_and_cache.
+void check_rotary_args(const char* op, const Tensor& positions, const Tensor& query, const Tensor& key,
+                       const Tensor& cos_sin_cache, int64_t rotary_dim);
+
 }  // namespace vllm::ops::detail

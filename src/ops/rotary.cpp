@@ -10,9 +10,8 @@ namespace vllm::ops {
 
 using namespace detail;
 
-void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
-                      const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox) {
-  const char* op = "rotary_embedding";
+void detail::check_rotary_args(const char* op, const Tensor& positions, const Tensor& query, const Tensor& key,
+                               const Tensor& cos_sin_cache, int64_t rotary_dim) {
   check_dim(op, "positions", positions, 1);
   check_dtype(op, "positions", positions, DType::I32);
   check_contiguous(op, "positions", positions);
@@ -38,6 +37,12 @@ void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
                describe(key), " must be [", tokens, ", num_kv_heads, ", head_size, "] like query ",
                describe(query));
   }
+}
+
+void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
+                      const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox) {
+  const char* op = "rotary_embedding";
+  check_rotary_args(op, positions, query, key, cos_sin_cache, rotary_dim);
   Device device = common_device(op, {&positions, &query, &key, &cos_sin_cache});
   if (device.is_cpu())
     return cpu::rotary_embedding(positions, query, key, cos_sin_cache, rotary_dim, is_neox);

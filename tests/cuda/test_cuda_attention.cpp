@@ -239,6 +239,65 @@ TEST(CudaAttention, ReshapeAndCacheRoundsToNearest) {
   }
 }
 
+// The fused rotary + cache write equals rotary_embedding then reshape_and_cache on the GPU, bit
+// for bit: the rotated query and key in place and both caches (padding slots untouched).
+TEST(CudaAttention, RotaryAndCacheEqualsTheTwoOps) {
+  SKIP_WITHOUT_GPU();
+  const int64_t hq = 6, hk = 2, head = 64, blocks = 6, block_size = 16, max_pos = 200;
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+    for (bool is_neox : {true, false})
+      for (int64_t rotary_dim : {int64_t{64}, int64_t{32}})
+        for (int64_t tokens : {int64_t{1}, int64_t{37}})
+          for (int64_t value_head : {head, int64_t{32}}) {
+            const std::string what = str(dtype_name(dtype), " neox=", is_neox, " rd=", rotary_dim, " T=", tokens,
+                                         " Dv=", value_head);
+            std::vector<int32_t> slots(static_cast<size_t>(blocks * block_size));
+            std::iota(slots.begin(), slots.end(), 0);
+            std::shuffle(slots.begin(), slots.end(), std::mt19937(fresh_seed()));
+            slots.resize(static_cast<size_t>(tokens));
+            if (tokens > 3) slots[2] = -1;  // padding token
+            Tensor slot_mapping = gpu(Tensor::from_ints(slots, {tokens}));
+            std::vector<int32_t> position_values(static_cast<size_t>(tokens));
+            std::mt19937 random(fresh_seed());
+            for (int32_t& p : position_values) p = std::uniform_int_distribution<int32_t>(0, max_pos - 1)(random);
+            Tensor positions = gpu(Tensor::from_ints(position_values, {tokens}));
+            Tensor table = gpu(random_tensor({max_pos, rotary_dim}));
+            Tensor qkv = random_tensor({tokens, hq + 2 * hk, head});
+            Tensor separate_value = random_tensor({tokens, hk, value_head});
+            const Tensor key_cache = random_tensor({blocks, block_size, hk, head}, dtype);
+            const Tensor value_cache = random_tensor({blocks, block_size, hk, value_head}, dtype);
+            struct Run {
+              Tensor qkv, value_source, kc, vc;
+            };
+            auto start = [&]() {
+              Run run{gpu(qkv), gpu(separate_value), gpu(key_cache), gpu(value_cache)};
+              return run;
+            };
+            auto value_of = [&](Run& run) {
+              return value_head == head ? run.qkv.slice(1, hq + hk, hq + 2 * hk) : run.value_source;
+            };
+            Run fused = start(), split = start();
+            Tensor fq = fused.qkv.slice(1, 0, hq), fk = fused.qkv.slice(1, hq, hq + hk);
+            ops::rotary_embedding_and_cache(positions, fq, fk, value_of(fused), table, rotary_dim, is_neox, fused.kc,
+                                            fused.vc, slot_mapping);
+            Tensor sq = split.qkv.slice(1, 0, hq), sk = split.qkv.slice(1, hq, hq + hk);
+            ops::rotary_embedding(positions, sq, sk, table, rotary_dim, is_neox);
+            ops::reshape_and_cache(sk, value_of(split), split.kc, split.vc, slot_mapping);
+            EXPECT_EQ(fused.qkv.to(Device::cpu()).to_float_vector(), split.qkv.to(Device::cpu()).to_float_vector())
+                << what;
+            EXPECT_EQ(fused.kc.to(Device::cpu()).to(DType::F32).to_float_vector(),
+                      split.kc.to(Device::cpu()).to(DType::F32).to_float_vector())
+                << what;
+            EXPECT_EQ(fused.vc.to(Device::cpu()).to(DType::F32).to_float_vector(),
+                      split.vc.to(Device::cpu()).to(DType::F32).to_float_vector())
+                << what;
+            // The writes happened: a written slot differs from the initial cache.
+            EXPECT_NE(fused.kc.to(Device::cpu()).to(DType::F32).to_float_vector(),
+                      key_cache.to(DType::F32).to_float_vector())
+                << what;
+          }
+}
+
 TEST(CudaAttention, CpuRejectsLowPrecisionCaches) {
   // Runs without a GPU too: the CPU op refuses bf16/f16 caches by name.
   Tensor kc = Tensor::zeros({2, 4, 1, 8}, DType::BF16), vc = Tensor::zeros({2, 4, 1, 8}, DType::BF16);

@@ -48,7 +48,8 @@ TEST(CudaOps, LinearMatchesCpu) {
   struct Size { int64_t t, k, n; };
   for (DType wtype : kWeightTypes)
     for (Size s : {Size{1, 64, 96}, Size{3, 257, 129}, Size{8, 1000, 77}, Size{9, 33, 65},
-                   Size{70, 300, 130}, Size{130, 1024, 257}, Size{64, 16, 64}, Size{5, 1, 3}})
+                   Size{70, 300, 130}, Size{130, 1024, 257}, Size{64, 16, 64}, Size{5, 1, 3},
+                   Size{2, 256, 5000}, Size{1, 136, 9000}, Size{4, 64, 16400}})  // the GEMV's splits 4, 2, 1
       for (bool with_bias : {false, true})
         for (int64_t pad : {int64_t{0}, int64_t{5}}) {
           Tensor x_base = random_tensor({s.t, s.k + pad});
@@ -70,7 +71,7 @@ TEST(CudaOps, LinearMatchesCpu) {
 TEST(CudaOps, RmsNormMatchesCpu) {
   SKIP_WITHOUT_GPU();
   for (DType wtype : kWeightTypes)
-    for (int64_t hidden : {33, 64, 1000, 4096})
+    for (int64_t hidden : {33, 64, 1000, 4096, 16388})  // 16388: past the register path
       for (int64_t tokens : {1, 7})
         for (float offset : {0.0f, 1.0f}) {
           Tensor x = random_tensor({tokens, hidden}), weight = random_tensor({hidden}, wtype);

@@ -218,6 +218,40 @@ TEST(ReshapeAndCache, WritesSlotsAndSkipsNegative) {
   EXPECT_EQ(rest, 0.0);
 }
 
+// The fused rotary + cache write: the rotated key lands in the cache (the rotated query in place),
+// padding slots write nothing, and its argument checks are both ops' checks.
+TEST(RotaryAndCacheOp, RotatesThenWritesTheCache) {
+  std::mt19937 rng(fresh_seed());
+  const int64_t T = 3, Hq = 4, Hk = 2, D = 8, P = 10;
+  Tensor q = random_tensor({T, Hq, D}, rng), k = random_tensor({T, Hk, D}, rng), v = random_tensor({T, Hk, D}, rng);
+  Tensor table = random_tensor({P, D}, rng);
+  Tensor positions = Tensor::from_ints({3, 9, 0}, {T}), slots = Tensor::from_ints({5, -1, 0}, {T});
+  Tensor q_ref = q.clone(), k_ref = k.clone();
+  ops::rotary_embedding(positions, q_ref, k_ref, table, D, true);
+  Tensor kc = Tensor::zeros({2, 4, Hk, D}, DType::F32), vc = Tensor::zeros({2, 4, Hk, D}, DType::F32);
+  ops::rotary_embedding_and_cache(positions, q, k, v, table, D, true, kc, vc, slots);
+  EXPECT_EQ(q.to_float_vector(), q_ref.to_float_vector());
+  EXPECT_EQ(k.to_float_vector(), k_ref.to_float_vector());
+  const std::vector<float> keys = k_ref.to_float_vector(), values = v.to_float_vector();
+  const std::vector<float> cached_k = kc.to_float_vector(), cached_v = vc.to_float_vector();
+  const int64_t row = Hk * D;
+  for (int64_t i = 0; i < row; ++i) {
+    EXPECT_EQ(cached_k[5 * row + i], keys[0 * row + i]);
+    EXPECT_EQ(cached_k[0 * row + i], keys[2 * row + i]);
+    EXPECT_EQ(cached_v[5 * row + i], values[0 * row + i]);
+  }
+  double rest = 0;
+  for (int slot : {1, 2, 3, 4, 6, 7})
+    for (int64_t i = 0; i < row; ++i) rest += std::abs(cached_k[slot * row + i]) + std::abs(cached_v[slot * row + i]);
+  EXPECT_EQ(rest, 0.0) << "the padding token (slot -1) must write nothing";
+  // Wrong shapes fail like the two ops do.
+  Tensor short_slots = Tensor::from_ints({0, 1}, {2});
+  EXPECT_VLLM_ERROR(ops::rotary_embedding_and_cache(positions, q, k, v, table, D, true, kc, vc, short_slots),
+                    InvalidArgument);
+  EXPECT_VLLM_ERROR(ops::rotary_embedding_and_cache(positions, q, k, v, table, 6, true, kc, vc, slots),
+                    InvalidArgument);
+}
+
 // Rotary op: neox vs GPT-J pairing and partial rotary against a direct formula.
 TEST(RotaryOp, NeoxGptjAndPartial) {
   for (bool neox : {true, false}) {

@@ -1,5 +1,7 @@
 // Activations and their gated forms on the GPU, in f32 with the CPU's formulas (expf/erff/tanhf,
 // not the fast intrinsics).
+#include <algorithm>
+
 #include "backend/cuda/cuda_common.cuh"
 
 namespace vllm::cuda {
@@ -34,16 +36,18 @@ __global__ void activation_kernel(const float* x, float* out, int64_t n) {
     out[i] = apply<kind>(x[i]);
 }
 
-// x rows may be strided (x_stride), out contiguous [rows, width].
+// x rows may be strided (x_stride), out contiguous [rows, width]: blockIdx.y strides over rows,
+// the threads of the x blocks over the row's columns (no per-element index division).
 template <Activation kind>
 __global__ void activation_and_mul_kernel(const float* __restrict__ x, int64_t x_stride,
                                           float* __restrict__ out, int64_t rows, int64_t width) {
-  const int64_t total = rows * width;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t row = i / width, column = i % width;
+  allow_dependents();  // the down projection's GEMV may start loading its weights
+  for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
     const float* x_row = x + row * x_stride;
-    out[i] = apply<kind>(x_row[column]) * x_row[width + column];
+    float* out_row = out + row * width;
+    for (int64_t column = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; column < width;
+         column += static_cast<int64_t>(gridDim.x) * blockDim.x)
+      out_row[column] = apply<kind>(x_row[column]) * x_row[width + column];
   }
 }
 
@@ -59,7 +63,9 @@ template <Activation kind>
 void launch_and_mul(const Tensor& x, Tensor& out) {
   const int64_t rows = out.size(0), width = out.size(1);
   if (rows * width == 0) return;
-  activation_and_mul_kernel<kind><<<grid_for(rows * width, kThreads), kThreads, 0, stream()>>>(
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((width + kThreads - 1) / kThreads, 1024)),
+                  static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+  activation_and_mul_kernel<kind><<<grid, kThreads, 0, stream()>>>(
       x.data<float>(), x.stride(0), out.data<float>(), rows, width);
   check_launch("activation_and_mul_kernel");
 }

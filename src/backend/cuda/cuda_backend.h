@@ -89,6 +89,10 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
 // rotary_cuda.cu
 void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
                       const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox);
+void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& key,
+                                const Tensor& value, const Tensor& cos_sin_cache, int64_t rotary_dim,
+                                bool is_neox, Tensor& key_cache, Tensor& value_cache,
+                                const Tensor& slot_mapping);
 
 // attention_cuda.cu (+ attention_flash_cuda.cu): f32, bf16 or f16 KV caches; bf16/f16 caches
 // take the tensor-core kernels, chosen from shapes and params.max_query_len / max_seq_len.

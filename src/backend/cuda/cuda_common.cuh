@@ -2,10 +2,14 @@
 // and launch sizing.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_stream.h"
@@ -44,6 +48,14 @@ __device__ __forceinline__ float widen(typename WeightStorage<W>::type v) {
   } else {
     return __half2float(__ushort_as_half(v));
   }
+}
+
+// Rounds to nearest into a cache or weight element type.
+template <WType W>
+__device__ __forceinline__ typename WeightStorage<W>::type narrow(float v) {
+  if constexpr (W == WType::F32) return v;
+  else if constexpr (W == WType::BF16) return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+  else return __half_as_ushort(__float2half_rn(v));
 }
 
 // Runtime-typed weight read (small 1-D weights: norm scales, biases, embedding rows).
@@ -130,6 +142,50 @@ __device__ inline float block_max(float v, float* scratch) {
   total = warp_max(total);
   __syncthreads();
   return total;
+}
+
+// Programmatic dependent launch (Hopper): a kernel launched with launch_dependent() may start while
+// the kernel before it in the stream still runs, and must call wait_for_producer() before it reads
+// anything that kernel wrote (the wait returns once the producer has finished and its writes are
+// visible). What comes before the wait (loading weights) overlaps the producer's tail and the
+// launch gap; decode's GEMVs use it. Producers call allow_dependents() to let the dependent
+// start early. VLLM_CUDA_PDL=0 turns it off (plain launches).
+__device__ __forceinline__ void wait_for_producer() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::);
+#endif
+}
+
+inline bool programmatic_launch_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("VLLM_CUDA_PDL");
+    if (env && std::strcmp(env, "0") == 0) return false;
+    int device = 0, major = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
+    return major >= 9;
+  }();
+  return enabled;
+}
+
+template <typename... Params, typename... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args&&... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream();
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = programmatic_launch_enabled() ? 1 : 0;
+  check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), "cudaLaunchKernelEx");
 }
 
 // Threads per block for a row of `n` elements: a multiple of 32 in [32, 1024].

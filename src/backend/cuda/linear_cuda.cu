@@ -4,6 +4,7 @@
 // Without cuBLASLt, and for f32 weights: a tiled shared-memory f32 kernel (64x64 output tiles,
 // K-steps of 16, 4x4 outputs per thread) and a warp-per-output-column kernel for small T.
 // Weights are widened from bf16/f16 as they are loaded; accumulation is f32.
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -96,9 +97,13 @@ __global__ void __launch_bounds__(kColumnWarps * 32)
   }
 }
 
-// Decode GEMV: one warp per output column, each lane streaming 8 weights (16 bytes) per load,
-// 4 loads in flight; x rows (f32, at most kSmallRows) are read through L1. K % 8 == 0.
+// Decode GEMV: each output column n is summed by `Split` warps, each over its share of K, every
+// lane streaming 8 weights (16 bytes) per load with 4 loads in flight; the warps' partial sums
+// meet in shared memory (fixed order). Split grows for small N so that about 32K warps stream at
+// once: with one warp per column, a 4096-column matrix leaves the memory system underfed. x rows
+// (f32, at most kSmallRows) are read through L1. K % 8 == 0.
 constexpr int kGemvWarps = 8;
+constexpr int kGemvWarpsWanted = 32768;  // H200 sweep of 4K..128K at batch 1: 32K best (docs/benchmarks.md)
 
 template <WType W>
 __device__ __forceinline__ void widen8(const uint4& packed, float (&w)[8]) {
@@ -114,28 +119,35 @@ __device__ __forceinline__ float round_to(float v) {
   else return __half2float(__float2half_rn(v));
 }
 
-template <WType W, int Rows>
+template <WType W, int Rows, int Split>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_kernel(const float* __restrict__ x, int64_t x_stride, const uint16_t* __restrict__ weight,
                 const float* __restrict__ bias, float* __restrict__ out, int64_t N, int64_t K) {
-  const int lane = threadIdx.x % 32;
-  const int64_t n = static_cast<int64_t>(blockIdx.x) * kGemvWarps + threadIdx.x / 32;
-  if (n >= N) return;
+  constexpr int kColumnsPerBlock = kGemvWarps / Split;
+  __shared__ float partial[kGemvWarps][Rows];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, part = warp % Split;
+  const int64_t n = static_cast<int64_t>(blockIdx.x) * kColumnsPerBlock + warp / Split;
+  const int64_t chunks = K / 8, share = (chunks + Split - 1) / Split;
+  const int64_t begin = part * share, end = n < N ? min(chunks, begin + share) : begin;
   const uint4* w_row = reinterpret_cast<const uint4*>(weight + n * K);
-  const int64_t chunks = K / 8;
   float acc[Rows] = {};
   constexpr int kUnroll = 4;
-  for (int64_t base = 0; base < chunks; base += 32 * kUnroll) {
-    uint4 packed[kUnroll];
+  uint4 packed[kUnroll];
+  auto load = [&](int64_t base) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = base + u * 32 + lane;
-      packed[u] = c < chunks ? __ldg(w_row + c) : make_uint4(0, 0, 0, 0);
+      packed[u] = c < end ? __ldg(w_row + c) : make_uint4(0, 0, 0, 0);
     }
+  };
+  load(begin);          // the first weights stream in while the producer of x finishes
+  wait_for_producer();  // launched with launch_dependent: x is ready only after this
+  for (int64_t base = begin; base < end; base += 32 * kUnroll) {
+    if (base != begin) load(base);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = base + u * 32 + lane;
-      if (c >= chunks) break;
+      if (c >= end) break;
       float w[8];
       widen8<W>(packed[u], w);
 #pragma unroll
@@ -149,33 +161,65 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     }
   }
 #pragma unroll
-  for (int r = 0; r < Rows; ++r) {
-    const float total = warp_sum(acc[r]);
-    if (lane == 0) out[r * N + n] = total + (bias ? bias[n] : 0.0f);
+  for (int r = 0; r < Rows; ++r) acc[r] = warp_sum(acc[r]);
+  if constexpr (Split == 1) {
+    if (lane == 0 && n < N)
+#pragma unroll
+      for (int r = 0; r < Rows; ++r) out[r * N + n] = acc[r] + (bias ? bias[n] : 0.0f);
+  } else {
+    if (lane == 0)
+#pragma unroll
+      for (int r = 0; r < Rows; ++r) partial[warp][r] = acc[r];
+    __syncthreads();
+    if (part == 0 && lane < Rows && n < N) {
+      float total = 0.0f;
+#pragma unroll
+      for (int s = 0; s < Split; ++s) total += partial[warp + s][lane];
+      out[lane * N + n] = total + (bias ? bias[n] : 0.0f);
+    }
   }
 }
 
-template <WType W, int Rows>
+template <WType W, int Rows, int Split>
 void launch_gemv(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   const int64_t N = weight.size(0), K = weight.size(1);
-  const unsigned blocks = static_cast<unsigned>((N + kGemvWarps - 1) / kGemvWarps);
-  gemv_kernel<W, Rows><<<blocks, kGemvWarps * 32, 0, stream()>>>(
-      x.data<float>(), x.stride(0), static_cast<const uint16_t*>(weight.raw_data()),
-      bias.defined() ? bias.data<float>() : nullptr, out.data<float>(), N, K);
+  constexpr int kColumnsPerBlock = kGemvWarps / Split;
+  const unsigned blocks = static_cast<unsigned>((N + kColumnsPerBlock - 1) / kColumnsPerBlock);
+  launch_dependent(gemv_kernel<W, Rows, Split>, dim3(blocks), dim3(kGemvWarps * 32), 0, x.data<float>(), x.stride(0),
+                   static_cast<const uint16_t*>(weight.raw_data()), bias.defined() ? bias.data<float>() : nullptr,
+                   out.data<float>(), N, K);
   check_launch("gemv_kernel");
+}
+
+// VLLM_GEMV_WARPS overrides kGemvWarpsWanted (for tuning runs).
+int64_t gemv_warps_wanted() {
+  static const int64_t wanted = [] {
+    const char* env = std::getenv("VLLM_GEMV_WARPS");
+    return env ? std::max<int64_t>(1, std::atoll(env)) : int64_t{kGemvWarpsWanted};
+  }();
+  return wanted;
+}
+
+template <WType W, int Rows>
+void gemv_split(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
+  const int64_t N = weight.size(0), wanted = gemv_warps_wanted();
+  if (N * 4 < wanted) return launch_gemv<W, Rows, 8>(x, weight, bias, out);
+  if (N * 2 < wanted) return launch_gemv<W, Rows, 4>(x, weight, bias, out);
+  if (N < wanted) return launch_gemv<W, Rows, 2>(x, weight, bias, out);
+  return launch_gemv<W, Rows, 1>(x, weight, bias, out);
 }
 
 template <WType W>
 void gemv(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   switch (x.size(0)) {
-    case 1: return launch_gemv<W, 1>(x, weight, bias, out);
-    case 2: return launch_gemv<W, 2>(x, weight, bias, out);
-    case 3: return launch_gemv<W, 3>(x, weight, bias, out);
-    case 4: return launch_gemv<W, 4>(x, weight, bias, out);
-    case 5: return launch_gemv<W, 5>(x, weight, bias, out);
-    case 6: return launch_gemv<W, 6>(x, weight, bias, out);
-    case 7: return launch_gemv<W, 7>(x, weight, bias, out);
-    default: return launch_gemv<W, 8>(x, weight, bias, out);
+    case 1: return gemv_split<W, 1>(x, weight, bias, out);
+    case 2: return gemv_split<W, 2>(x, weight, bias, out);
+    case 3: return gemv_split<W, 3>(x, weight, bias, out);
+    case 4: return gemv_split<W, 4>(x, weight, bias, out);
+    case 5: return gemv_split<W, 5>(x, weight, bias, out);
+    case 6: return gemv_split<W, 6>(x, weight, bias, out);
+    case 7: return gemv_split<W, 7>(x, weight, bias, out);
+    default: return gemv_split<W, 8>(x, weight, bias, out);
   }
 }
 

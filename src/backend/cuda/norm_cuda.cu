@@ -1,5 +1,11 @@
 // RMSNorm, fused add + RMSNorm and LayerNorm on the GPU: one block per row (leading dims may be
-// strided), statistics accumulated in double as the CPU kernels do.
+// strided), statistics accumulated in double as the CPU kernels do. RMSNorm rows of up to 16384
+// floats with 16-byte alignment take the register path: each thread loads its (at most four)
+// float4s of the row, the residual and the weight in one go, so a row costs one memory round
+// trip and one block reduction (a decode step runs two per layer).
+#include <algorithm>
+#include <type_traits>
+
 #include "backend/cuda/cuda_common.cuh"
 
 namespace vllm::cuda {
@@ -39,6 +45,98 @@ __global__ void fused_add_rms_norm_kernel(float* x, RowLayout x_rows, float* res
     x_row[i] = res_row[i] * inverse * (weight[i] + weight_offset);
 }
 
+constexpr int kVecPerThread = 4;
+constexpr int64_t kVecMaxRow = 1024 * kVecPerThread * 4;
+
+template <WType W>
+__device__ __forceinline__ float4 load_weight4(const void* weight, int i) {
+  if constexpr (W == WType::F32) {
+    return reinterpret_cast<const float4*>(weight)[i];
+  } else {
+    const uint2 packed = reinterpret_cast<const uint2*>(weight)[i];
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(&packed);
+    return make_float4(widen<W>(h[0]), widen<W>(h[1]), widen<W>(h[2]), widen<W>(h[3]));
+  }
+}
+
+// out = x * inverse_rms * (weight + offset); with kAdd, first residual += x and the sum is normed
+// (out may alias x). n4 = row length / 4.
+template <WType W, bool kAdd>
+__global__ void __launch_bounds__(1024)
+    rms_norm_vec_kernel(const float* x, RowLayout x_rows, float* residual, RowLayout res_rows,
+                        float* out, RowLayout out_rows, const void* weight, int n4, float eps,
+                        float weight_offset) {
+  __shared__ double scratch[32];
+  allow_dependents();  // the next GEMV may start loading its weights
+  const float4* x_row = reinterpret_cast<const float4*>(x + x_rows.offset(blockIdx.x));
+  float4* res_row = kAdd ? reinterpret_cast<float4*>(residual + res_rows.offset(blockIdx.x)) : nullptr;
+  float4* out_row = reinterpret_cast<float4*>(out + out_rows.offset(blockIdx.x));
+  float4 v[kVecPerThread], w[kVecPerThread];
+  double sum = 0.0;
+#pragma unroll
+  for (int j = 0; j < kVecPerThread; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i >= n4) break;
+    v[j] = x_row[i];
+    w[j] = load_weight4<W>(weight, i);
+    if constexpr (kAdd) {
+      const float4 r = res_row[i];
+      v[j] = make_float4(r.x + v[j].x, r.y + v[j].y, r.z + v[j].z, r.w + v[j].w);
+      res_row[i] = v[j];
+    }
+    sum += static_cast<double>(v[j].x) * v[j].x + static_cast<double>(v[j].y) * v[j].y +
+           static_cast<double>(v[j].z) * v[j].z + static_cast<double>(v[j].w) * v[j].w;
+  }
+  sum = block_sum(sum, scratch);
+  const float inverse = static_cast<float>(1.0 / sqrt(sum / static_cast<double>(4 * n4) + eps));
+#pragma unroll
+  for (int j = 0; j < kVecPerThread; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i >= n4) break;
+    out_row[i] = make_float4(v[j].x * inverse * (w[j].x + weight_offset), v[j].y * inverse * (w[j].y + weight_offset),
+                             v[j].z * inverse * (w[j].z + weight_offset), v[j].w * inverse * (w[j].w + weight_offset));
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Whether t's rows suit the register path: 16-byte aligned rows of a multiple of 4 floats.
+bool vec_rows(const Tensor& t) {
+  const int64_t n = t.size(-1);
+  if (n % 4 != 0 || n > kVecMaxRow || t.stride(-1) != 1 || !aligned16(t.raw_data())) return false;
+  for (int64_t d = 0; d + 1 < t.dim(); ++d)
+    if (t.stride(d) % 4 != 0) return false;
+  return true;
+}
+
+// Launches the register path when every operand suits it; false otherwise.
+template <bool kAdd>
+bool launch_rms_norm_vec(const Tensor& x, Tensor* residual, const Tensor& weight, float eps,
+                         float weight_offset, Tensor& out) {
+  const int64_t rows = row_count(x), n = x.size(-1);
+  if (!weight.defined() || !vec_rows(x) || !vec_rows(out) || (residual && !vec_rows(*residual)) || weight.dim() != 1 ||
+      weight.stride(0) != 1 || !aligned16(weight.raw_data()))
+    return false;
+  const int n4 = static_cast<int>(n / 4);
+  const int per_thread_rows = (n4 + kVecPerThread - 1) / kVecPerThread;
+  const int threads = std::max(32, (per_thread_rows + 31) / 32 * 32);
+  float* res = residual ? residual->data<float>() : nullptr;
+  const RowLayout res_rows = residual ? row_layout(*residual) : RowLayout{};
+  auto run = [&](auto type) {
+    constexpr WType W = decltype(type)::value;
+    rms_norm_vec_kernel<W, kAdd><<<static_cast<unsigned>(rows), threads, 0, stream()>>>(
+        x.data<float>(), row_layout(x), res, res_rows, out.data<float>(), row_layout(out), weight.raw_data(), n4,
+        eps, weight_offset);
+  };
+  switch (weight_type(weight)) {
+    case WType::F32: run(std::integral_constant<WType, WType::F32>{}); break;
+    case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}); break;
+    case WType::F16: run(std::integral_constant<WType, WType::F16>{}); break;
+  }
+  check_launch("rms_norm_vec_kernel");
+  return true;
+}
+
 __global__ void layer_norm_kernel(const float* x, RowLayout x_rows, float* out,
                                   RowLayout out_rows, WeightRef weight, WeightRef bias, int64_t n,
                                   float eps) {
@@ -69,6 +167,7 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_off
   set_device(x.device());
   const int64_t rows = row_count(x), n = x.size(-1);
   if (rows == 0 || n == 0) return;
+  if (launch_rms_norm_vec<false>(x, nullptr, weight, eps, weight_offset, out)) return;
   rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(
       x.data<float>(), row_layout(x), out.data<float>(), row_layout(out), weight_ref(weight), n,
       eps, weight_offset);
@@ -80,6 +179,7 @@ void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float
   set_device(x.device());
   const int64_t rows = row_count(x), n = x.size(-1);
   if (rows == 0 || n == 0) return;
+  if (launch_rms_norm_vec<true>(x, &residual, weight, eps, weight_offset, x)) return;
   fused_add_rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(
       x.data<float>(), row_layout(x), residual.data<float>(), row_layout(residual),
       weight_ref(weight), n, eps, weight_offset);
