@@ -8,10 +8,10 @@
 namespace vllm {
 
 Linear Linear::load(WeightLoader& loader, const std::string& prefix, int64_t in_features,
-                    int64_t out_features, bool bias) {
+                    int64_t out_features, bool bias, Device device) {
   Linear linear;
-  linear.weight = loader.take(prefix + ".weight", {out_features, in_features}, ParamStorage::Keep);
-  if (bias) linear.bias = loader.take(prefix + ".bias", {out_features}, ParamStorage::Float32);
+  linear.weight = loader.take(prefix + ".weight", {out_features, in_features}, ParamStorage::Keep, device);
+  if (bias) linear.bias = loader.take(prefix + ".bias", {out_features}, ParamStorage::Float32, device);
   return linear;
 }
 

@@ -11,8 +11,9 @@ struct Linear {
   Tensor weight;  // [out_features, in_features]
   Tensor bias;    // [out_features] f32, or undefined
 
+  // Loaded onto `device` (a GPU: straight from the checkpoint mapping, see WeightLoader::take).
   static Linear load(WeightLoader& loader, const std::string& prefix, int64_t in_features,
-                     int64_t out_features, bool bias);
+                     int64_t out_features, bool bias, Device device = Device::cpu());
   int64_t out_features() const { return weight.size(0); }
   Tensor forward(const Tensor& x) const;  // x [T, in] -> [T, out] f32
   void to(Device device);  // moves the parameters (the model's device)

@@ -232,9 +232,7 @@ class Gemma3n : public Model {
     return norm;
   }
   Linear linear(WeightLoader& loader, const std::string& name, int64_t in, int64_t out) const {
-    Linear loaded = Linear::load(loader, name, in, out, false);
-    loaded.to(device_);
-    return loaded;
+    return Linear::load(loader, name, in, out, false, device_);
   }
 
   // Gemma3nModel reads row 0 of embed_tokens_per_layer for ids past its vocabulary (multimodal
@@ -262,7 +260,7 @@ class Gemma3n : public Model {
     const Gemma3nSpec& s = spec_;
     const Device device = device_;
     int64_t H = s.hidden, n = s.streams, L = s.layers, P = s.per_layer;
-    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, H}, ParamStorage::Keep).to(device);
+    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, H}, ParamStorage::Keep, device);
     embed_per_layer_ = padded_per_layer_table(
         loader.take("model.embed_tokens_per_layer.weight", {s.vocab_per_layer, L * P}, ParamStorage::Keep));
     per_layer_model_projection_ = linear(loader, "model.per_layer_model_projection", H, L * P);
@@ -347,7 +345,7 @@ class Gemma3n : public Model {
       lm_head_ = embed_tokens_;
       loader.skip("lm_head.weight");
     } else {
-      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, H}, ParamStorage::Keep).to(device);
+      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, H}, ParamStorage::Keep, device);
     }
   }
 

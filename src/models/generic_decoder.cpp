@@ -19,9 +19,10 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
 void GenericDecoder::load(WeightLoader& loader) {
   const DecoderSpec& s = spec_;
   int64_t q_size = s.num_heads * s.head_dim, kv_size = s.num_kv_heads * s.head_dim;
-  // Parameters move to the model's device as they load (one layer's host copies at a time).
+  // Parameters load onto the model's device as they are read (matmul weights straight from the
+  // checkpoint mapping, see WeightLoader::take).
   const Device device = device_;
-  embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
+  embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep, device);
   auto norm = [&](const std::string& name, int64_t size) {
     Norm loaded = s.norm_affine ? Norm::load(loader, name, size, s.norm_kind, s.norm_eps, s.norm_weight_offset)
                                 : Norm::non_affine(s.norm_eps);
@@ -30,9 +31,9 @@ void GenericDecoder::load(WeightLoader& loader) {
   };
   if (s.learned_positions)  // rows from position_offset on, so positions index it directly
     embed_positions_ = loader.take("model.embed_positions.weight",
-                                   {s.max_position_embeddings + s.position_offset, s.hidden_size}, ParamStorage::Keep)
-                           .slice(0, s.position_offset, s.max_position_embeddings + s.position_offset)
-                           .to(device);
+                                   {s.max_position_embeddings + s.position_offset, s.hidden_size}, ParamStorage::Keep,
+                                   device)
+                           .slice(0, s.position_offset, s.max_position_embeddings + s.position_offset);
   if (s.embedding_norm) embedding_norm_ = norm("model.embed_layernorm", s.hidden_size);
   if (s.alibi) {
     VLLM_CHECK(static_cast<int64_t>(s.alibi_slopes.size()) == s.num_heads, Internal, s.architecture, ": ",
@@ -68,16 +69,18 @@ void GenericDecoder::load(WeightLoader& loader) {
           break;
       }
     }
-    layer.qkv_proj = Linear::load(loader, prefix + "self_attn.qkv_proj", s.hidden_size, q_size + 2 * kv_size, s.qkv_bias);
-    layer.o_proj = Linear::load(loader, prefix + "self_attn.o_proj", q_size, s.hidden_size, s.o_bias);
+    layer.qkv_proj =
+        Linear::load(loader, prefix + "self_attn.qkv_proj", s.hidden_size, q_size + 2 * kv_size, s.qkv_bias, device);
+    layer.o_proj = Linear::load(loader, prefix + "self_attn.o_proj", q_size, s.hidden_size, s.o_bias, device);
     if (s.gated_mlp)
       layer.gate_up_proj =
-          Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * s.intermediate_size, s.mlp_bias);
+          Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * s.intermediate_size, s.mlp_bias, device);
     else
-      layer.gate_up_proj = Linear::load(loader, prefix + "mlp.up_proj", s.hidden_size, s.intermediate_size, s.mlp_bias);
-    layer.down_proj = Linear::load(loader, prefix + "mlp.down_proj", s.intermediate_size, s.hidden_size, s.mlp_bias);
+      layer.gate_up_proj =
+          Linear::load(loader, prefix + "mlp.up_proj", s.hidden_size, s.intermediate_size, s.mlp_bias, device);
+    layer.down_proj =
+        Linear::load(loader, prefix + "mlp.down_proj", s.intermediate_size, s.hidden_size, s.mlp_bias, device);
     for (Norm* n : {&layer.q_norm, &layer.k_norm}) n->to(device);
-    for (Linear* l : {&layer.qkv_proj, &layer.o_proj, &layer.gate_up_proj, &layer.down_proj}) l->to(device);
     if (s.rotary_dim > 0 && s.layers[i].rotary) {
       // Layers with the same rope parameters share one RotaryEmbedding (and its device table).
       for (const Layer& previous : layers_)
@@ -98,9 +101,9 @@ void GenericDecoder::load(WeightLoader& loader) {
     lm_head_ = embed_tokens_;
     loader.skip("lm_head.weight");  // some checkpoints store the tied copy as well
   } else {
-    lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
+    lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep, device);
   }
-  if (s.lm_head_bias) lm_head_bias_ = loader.take("lm_head.bias", {s.vocab_size}, ParamStorage::Float32).to(device);
+  if (s.lm_head_bias) lm_head_bias_ = loader.take("lm_head.bias", {s.vocab_size}, ParamStorage::Float32, device);
 }
 
 Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,

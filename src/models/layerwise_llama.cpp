@@ -114,10 +114,11 @@ class LayerwiseLlama : public Model {
   };
 
   void load(WeightLoader& loader) {
-    // Parameters move to the model's device as they load (one layer's host copies at a time).
+    // Parameters load onto the model's device as they are read (matmul weights straight from the
+    // checkpoint mapping, see WeightLoader::take).
     const LayerwiseSpec& s = spec_;
     const Device device = device_;
-    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
+    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep, device);
     std::shared_ptr<RotaryEmbedding> rotary;
     int64_t q_size = s.num_heads * s.head_dim;
     for (size_t i = 0; i < s.blocks.size(); ++i) {
@@ -128,8 +129,8 @@ class LayerwiseLlama : public Model {
       if (layer.kv_heads) {
         layer.input_norm = Norm::load(loader, prefix + "input_layernorm", s.hidden_size, NormKind::RMSNorm, s.norm_eps, 0.0f);
         layer.qkv_proj = Linear::load(loader, prefix + "self_attn.qkv_proj", s.hidden_size,
-                                      q_size + 2 * layer.kv_heads * s.head_dim, false);
-        layer.o_proj = Linear::load(loader, prefix + "self_attn.o_proj", q_size, s.hidden_size, s.o_bias);
+                                      q_size + 2 * layer.kv_heads * s.head_dim, false, device);
+        layer.o_proj = Linear::load(loader, prefix + "self_attn.o_proj", q_size, s.hidden_size, s.o_bias, device);
         if (!rotary) {
           rotary = std::make_shared<RotaryEmbedding>(s.rope, s.head_dim, s.max_position_embeddings, true);
           if (device.is_cuda()) rotary->prepare_table(device, s.max_position_embeddings);
@@ -139,11 +140,12 @@ class LayerwiseLlama : public Model {
       if (layer.intermediate) {
         layer.mlp_norm = Norm::load(loader, prefix + "post_attention_layernorm", s.hidden_size, NormKind::RMSNorm,
                                     s.norm_eps, 0.0f);
-        layer.gate_up_proj = Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * layer.intermediate, false);
-        layer.down_proj = Linear::load(loader, prefix + "mlp.down_proj", layer.intermediate, s.hidden_size, s.down_bias);
+        layer.gate_up_proj =
+            Linear::load(loader, prefix + "mlp.gate_up_proj", s.hidden_size, 2 * layer.intermediate, false, device);
+        layer.down_proj =
+            Linear::load(loader, prefix + "mlp.down_proj", layer.intermediate, s.hidden_size, s.down_bias, device);
       }
       for (Norm* norm : {&layer.input_norm, &layer.mlp_norm}) norm->to(device);
-      for (Linear* linear : {&layer.qkv_proj, &layer.o_proj, &layer.gate_up_proj, &layer.down_proj}) linear->to(device);
       layers_.push_back(std::move(layer));
     }
     final_norm_ = Norm::load(loader, "model.norm", s.hidden_size, NormKind::RMSNorm, s.norm_eps, 0.0f);
@@ -152,7 +154,7 @@ class LayerwiseLlama : public Model {
       lm_head_ = embed_tokens_;
       loader.skip("lm_head.weight");
     } else {
-      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep).to(device);
+      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, s.hidden_size}, ParamStorage::Keep, device);
     }
   }
 

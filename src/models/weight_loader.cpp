@@ -1,9 +1,11 @@
 #include "models/weight_loader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "ops/elementwise.h"
 
 namespace vllm {
 
@@ -34,6 +36,28 @@ std::string replace_component(const std::string& name, const std::string& compon
   if (at == std::string::npos) return "";
   padded.replace(at + 1, component.size(), replacement);
   return padded.substr(1);
+}
+}  // namespace
+
+namespace {
+// dst (on a GPU) = host `src` converted to dst's dtype. A conversion uploads the stored dtype
+// and casts on the device, a block of rows at a time so the upload buffer stays small.
+void upload_converted(const Tensor& src, Tensor& dst) {
+  if (src.dtype() == dst.dtype()) {
+    dst.copy_from(src);
+    return;
+  }
+  constexpr size_t kBlockBytes = size_t{64} << 20;
+  const int64_t rows = src.dim() == 0 ? 1 : src.size(0);
+  const size_t row_bytes = rows > 0 ? src.nbytes() / static_cast<size_t>(rows) : 0;
+  const int64_t block = std::max<int64_t>(1, static_cast<int64_t>(kBlockBytes / std::max<size_t>(row_bytes, 1)));
+  for (int64_t begin = 0; begin < rows; begin += block) {
+    const int64_t end = std::min(rows, begin + block);
+    const bool whole = begin == 0 && end == rows;
+    Tensor stored = (whole ? src : src.slice(0, begin, end)).to(dst.device());
+    Tensor out = whole ? dst : dst.slice(0, begin, end);
+    ops::cast(stored, out);
+  }
 }
 }  // namespace
 
@@ -83,11 +107,9 @@ bool WeightLoader::has(const std::string& name) const {
   return by_name_.count(name) || packed_sources(name).has_value();
 }
 
-Tensor WeightLoader::load(const std::string& checkpoint_name, ParamStorage storage) const {
-  Tensor tensor = checkpoint_->get(checkpoint_name);
-  if (storage == ParamStorage::Float32 || !is_floating(tensor.dtype())) return tensor.to(DType::F32);
-  if (weight_dtype_ && tensor.dtype() != *weight_dtype_) return tensor.to(*weight_dtype_);
-  return tensor;
+DType WeightLoader::parameter_dtype(DType stored, ParamStorage storage) const {
+  if (storage == ParamStorage::Float32 || !is_floating(stored)) return DType::F32;
+  return weight_dtype_.value_or(stored);
 }
 
 void WeightLoader::set_weight_dtype(std::optional<DType> dtype) {
@@ -133,50 +155,90 @@ Tensor WeightLoader::dummy(const Shape& shape, ParamStorage storage) {
   return tensor;
 }
 
-Tensor WeightLoader::take(const std::string& name, const Shape& shape, ParamStorage storage) {
-  Tensor tensor = take_optional(name, shape, storage);
+Tensor WeightLoader::take(const std::string& name, const Shape& shape, ParamStorage storage, Device device) {
+  Tensor tensor = take_optional(name, shape, storage, device);
   if (tensor.defined()) return tensor;
   fail(ErrorKind::InvalidArgument, checkpoint_->directory().string(), ": parameter '", name,
        "' of ", architecture_, " ", shape_to_string(shape),
        " is not in the checkpoint (wrong architecture in config.json, or a missing shard?)");
 }
 
-Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, ParamStorage storage) {
-  if (!checkpoint_) return dummy(shape, storage);
-  Tensor tensor;
-  auto it = by_name_.find(name);
-  if (it != by_name_.end()) {
-    tensor = load(it->second, storage);
-    consumed_.insert(it->second);
-  } else if (auto sources = packed_sources(name)) {
-    std::vector<Tensor> parts;
-    int64_t rows = 0;
-    for (const std::string& source : *sources) {
-      parts.push_back(load(by_name_.at(source), storage));
-      consumed_.insert(by_name_.at(source));
-      VLLM_CHECK(parts.back().dim() >= 1 && parts.back().dtype() == parts.front().dtype(),
-                 InvalidArgument, "checkpoint tensor '", by_name_.at(source), "' cannot be fused into '",
-                 name, "'");
-      rows += parts.back().size(0);
-    }
-    Shape fused_shape = parts.front().shape();
-    fused_shape[0] = rows;
-    tensor = Tensor::empty(fused_shape, parts.front().dtype());
-    char* out = static_cast<char*>(tensor.raw_data());
-    for (const Tensor& part : parts) {
-      Tensor packed = part.contiguous();
-      std::memcpy(out, packed.raw_data(), packed.nbytes());
-      out += packed.nbytes();
-    }
+Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, ParamStorage storage,
+                                   Device device) {
+  if (!checkpoint_) return dummy(shape, storage).to(device);
+  std::vector<std::string> sources;  // checkpoint tensors, concatenated along dim 0 when several
+  if (auto it = by_name_.find(name); it != by_name_.end()) {
+    sources.push_back(it->second);
+  } else if (auto packed = packed_sources(name)) {
+    for (const std::string& source : *packed) sources.push_back(by_name_.at(source));
   } else {
     return Tensor();
   }
+  std::vector<Tensor> parts;  // views of the mapping
+  for (const std::string& source : sources) {
+    parts.push_back(checkpoint_->get(source));
+    consumed_.insert(source);
+  }
+  const Tensor& first = parts.front();
+  Shape stored_shape = first.shape();
+  if (parts.size() > 1) {
+    int64_t rows = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Tensor& part = parts[i];
+      VLLM_CHECK(part.dim() >= 1 && part.dim() == first.dim() && part.dtype() == first.dtype() &&
+                     std::equal(part.shape().begin() + 1, part.shape().end(), first.shape().begin() + 1),
+                 InvalidArgument, "checkpoint tensor '", sources[i], "' (", dtype_name(part.dtype()), " ",
+                 shape_to_string(part.shape()), ") cannot be fused into '", name, "' with '", sources[0], "' (",
+                 dtype_name(first.dtype()), " ", shape_to_string(first.shape()), ")");
+      rows += part.size(0);
+    }
+    stored_shape[0] = rows;
+  }
+  const DType stored = first.dtype();
+  const DType dtype = parameter_dtype(stored, storage);
+  bool transformed = false;
+  for (const auto& [suffix, fix] : map_.transforms) transformed = transformed || ends_with(name, suffix);
+  auto check_shape = [&](const Shape& loaded) {
+    VLLM_CHECK(loaded == shape, InvalidArgument, checkpoint_->directory().string(), ": tensor '", name,
+               "' has shape ", shape_to_string(loaded), " but ", architecture_,
+               " with this config.json expects ", shape_to_string(shape));
+  };
+  // Straight onto the GPU; the transforms rewrite host tensors, and integer tensors are not
+  // converted there (the host conversion names the dtype it cannot convert).
+  if (device.is_cuda() && !transformed && is_floating(stored)) {
+    check_shape(stored_shape);
+    Tensor tensor = Tensor::empty(stored_shape, dtype, device);
+    if (parts.size() == 1) {
+      upload_converted(first, tensor);
+    } else {
+      int64_t row = 0;
+      for (const Tensor& part : parts) {
+        Tensor rows = tensor.slice(0, row, row + part.size(0));
+        upload_converted(part, rows);
+        row += part.size(0);
+      }
+    }
+    return tensor;
+  }
+  Tensor tensor;
+  if (parts.size() == 1) {
+    tensor = first.to(dtype);  // the mapping itself when kept as stored
+  } else {
+    tensor = Tensor::empty(stored_shape, dtype);
+    int64_t row = 0;
+    for (const Tensor& part : parts) {
+      Tensor rows = tensor.slice(0, row, row + part.size(0));
+      if (part.dtype() == dtype)
+        rows.copy_from(part);
+      else
+        ops::cast(part.contiguous(), rows);
+      row += part.size(0);
+    }
+  }
   for (const auto& [suffix, fix] : map_.transforms)
     if (ends_with(name, suffix)) tensor = fix(tensor);
-  VLLM_CHECK(tensor.shape() == shape, InvalidArgument, checkpoint_->directory().string(), ": tensor '",
-             name, "' has shape ", shape_to_string(tensor.shape()), " but ", architecture_,
-             " with this config.json expects ", shape_to_string(shape));
-  return tensor;
+  check_shape(tensor.shape());
+  return tensor.to(device);
 }
 
 void WeightLoader::skip(const std::string& name) {

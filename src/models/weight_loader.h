@@ -55,10 +55,15 @@ class WeightLoader {
   WeightLoader(uint64_t seed, DType dtype, std::string architecture);
 
   bool has(const std::string& name) const;
-  // The parameter `name`, which must have `shape`.
-  Tensor take(const std::string& name, const Shape& shape, ParamStorage storage);
+  // The parameter `name`, which must have `shape`, on `device`. On a GPU the weight goes from the
+  // mmapped checkpoint straight into its device tensor: fused parts into their rows, a --dtype
+  // or f32 conversion on the device after the upload, so no host copy of it is ever made (except
+  // where a `transforms` fix rewrites it on the host first). On the CPU a tensor kept as stored
+  // is a view of the mapping.
+  Tensor take(const std::string& name, const Shape& shape, ParamStorage storage, Device device = Device::cpu());
   // Tensor() when the checkpoint lacks it (optional parameters such as biases).
-  Tensor take_optional(const std::string& name, const Shape& shape, ParamStorage storage);
+  Tensor take_optional(const std::string& name, const Shape& shape, ParamStorage storage,
+                       Device device = Device::cpu());
   // A checkpoint tensor read and deliberately not used (lm_head.weight with tied embeddings).
   void skip(const std::string& name);
   // InvalidArgument naming every checkpoint tensor nothing consumed.
@@ -67,7 +72,8 @@ class WeightLoader {
   void set_weight_dtype(std::optional<DType> dtype);
 
  private:
-  Tensor load(const std::string& checkpoint_name, ParamStorage storage) const;
+  // The dtype a parameter stored as `stored` gets.
+  DType parameter_dtype(DType stored, ParamStorage storage) const;
   std::optional<std::vector<std::string>> packed_sources(const std::string& name) const;
   Tensor dummy(const Shape& shape, ParamStorage storage);
 

@@ -112,6 +112,22 @@ void softcap(Tensor& x, float cap) {
   no_kernel(op, x.device());
 }
 
+void cast(const Tensor& x, Tensor& out) {
+  const char* op = "cast";
+  check_float_weight(op, "x", x);
+  check_float_weight(op, "out", out);
+  check_contiguous(op, "x", x);
+  check_contiguous(op, "out", out);
+  check_same_shape(op, "x", x, "out", out);
+  Device device = common_device(op, {&x, &out});
+  if (device.is_cpu())
+    return convert_floats(x.raw_data(), x.dtype(), out.raw_data(), out.dtype(), static_cast<size_t>(x.numel()));
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::cast(x, out);
+#endif
+  no_kernel(op, device);
+}
+
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
   const char* op = "gather_rows";
   check_dim(op, "x", x, 2);

@@ -1,5 +1,5 @@
 // Small row-wise and elementwise ops: softmax, embedding lookup, residual adds, scaling,
-// soft-capping, row gathers.
+// soft-capping, dtype casts, row gathers.
 #pragma once
 
 #include "core/tensor.h"
@@ -23,6 +23,10 @@ void scale(Tensor& x, float factor);
 void clamp(Tensor& x, float lo, float hi);
 // x = cap * tanh(x / cap), in place (Gemma 2 final logits).
 void softcap(Tensor& x, float cap);
+
+// out = x converted between f32, bf16 and f16 (round to nearest even), same shape, both
+// contiguous on one device (weights converted on the GPU after the upload, for --dtype).
+void cast(const Tensor& x, Tensor& out);
 
 // out[i] = x[rows[i]]: x [R, N] (rows may be strided), rows [M] int32, out [M, N] (picks the
 // logits rows).

@@ -131,6 +131,18 @@ TEST(ModelLoading, ShapeMismatchNamesBothShapes) {
   expect_contains(error, "expects [192, 64]");
 }
 
+TEST(ModelLoading, FusedPartsThatDisagreeAreNamed) {
+  fs::path dir = copy_fixture("llama_gqa_5x");
+  rewrite_weights(dir, [](auto& tensors) {
+    for (auto& [name, tensor] : tensors)
+      if (name == "model.layers.0.self_attn.k_proj.weight") tensor = Tensor::zeros({tensor.size(0), 3}, DType::BF16);
+  });
+  std::string error = load_error(dir);
+  expect_contains(error, "'model.layers.0.self_attn.k_proj.weight' (bfloat16 [");
+  expect_contains(error, "cannot be fused into 'model.layers.0.self_attn.qkv_proj.weight' with "
+                         "'model.layers.0.self_attn.q_proj.weight'");
+}
+
 TEST(ModelLoading, TruncatedWeightsNameTheFile) {
   fs::path dir = copy_fixture("llama_gqa_5x");
   fs::resize_file(dir / "model.safetensors", fs::file_size(dir / "model.safetensors") / 2);

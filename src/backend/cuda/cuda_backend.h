@@ -47,6 +47,15 @@ MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);
 // Returns the allocator's cached free blocks to the driver.
 void empty_cache(Device device);
+// Host-to-device copies of at least kUploadStagingThreshold bytes (core's DeviceAllocator::copy,
+// so every Tensor::to(cuda) of a weight) go through kUploadStagingBuffers page-locked buffers of
+// kUploadStagingChunk bytes per device, allocated at the first such copy; smaller copies, copies
+// during graph capture, and all copies when no page-locked memory is left, go straight from
+// pageable memory. True once the device's staging buffers exist.
+constexpr size_t kUploadStagingThreshold = size_t{4} << 20;
+constexpr size_t kUploadStagingChunk = size_t{64} << 20;
+constexpr size_t kUploadStagingBuffers = 2;
+bool upload_staging_active(Device device);
 struct DeviceMemory {
   size_t free = 0;
   size_t total = 0;

@@ -7,9 +7,15 @@
 // use it are still queued is safe to hand out again: its next user's kernels run after them.
 // Blocks allocated while a graph is being captured belong to a private pool that only later
 // captures reuse, so eager work between replays never writes into a graph's buffers.
+//
+// Large host-to-device copies (weights read from the mmapped checkpoint) go through page-locked
+// staging buffers of our own, chunk by chunk, so the DMA of one chunk overlaps the host's read of
+// the next; a copy from pageable memory would otherwise go through the driver's small staging.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -19,6 +25,7 @@
 #include "backend/cuda/cuda_stream.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/parallel.h"
 
 namespace vllm::cuda {
 
@@ -187,6 +194,83 @@ void* allocate(size_t bytes, int device) { return allocator(device).allocate(byt
 
 void release(void* pointer, int device) { allocator(device).release(pointer); }
 
+// kUploadStagingBuffers page-locked buffers of kUploadStagingChunk bytes per device, allocated
+// at the first large upload. Buffer i % n takes chunk i; its event, recorded after the chunk's
+// DMA, must have completed before the host writes the buffer again.
+class UploadStaging {
+ public:
+  // Copies host `src` to device `dst` on stream `s` (the device is current). False, having
+  // copied nothing, when no page-locked memory could be had: the caller copies directly.
+  bool upload(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!allocate()) return false;
+    auto* out = static_cast<char*>(dst);
+    const auto* in = static_cast<const char*>(src);
+    for (size_t offset = 0, chunk = 0; offset < bytes; offset += kUploadStagingChunk, ++chunk) {
+      const size_t n = std::min(kUploadStagingChunk, bytes - offset);
+      const size_t slot = chunk % kUploadStagingBuffers;
+      check(cudaEventSynchronize(copied_[slot]), "cudaEventSynchronize");
+      parallel_copy(host_[slot], in + offset, n);
+      check(cudaMemcpyAsync(out + offset, host_[slot], n, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
+      check(cudaEventRecord(copied_[slot], s), "cudaEventRecord");
+    }
+    return true;
+  }
+
+  bool active() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return allocated_;
+  }
+
+ private:
+  // The buffers and their events, made once; after a failure, never tried again.
+  bool allocate() {
+    if (allocated_ || failed_) return allocated_;
+    for (size_t i = 0; i < kUploadStagingBuffers; ++i) {
+      if (cudaHostAlloc(&host_[i], kUploadStagingChunk, cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        for (size_t j = 0; j < i; ++j) cudaFreeHost(host_[j]);
+        failed_ = true;
+        log_warning("cuda: no page-locked memory for upload staging (", kUploadStagingBuffers, " x ",
+                    kUploadStagingChunk >> 20, " MiB); host-to-device copies go through the driver's staging");
+        return false;
+      }
+    }
+    for (cudaEvent_t& event : copied_) check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
+    allocated_ = true;
+    return true;
+  }
+
+  // memcpy split over the CPU threads: reading a cold mmapped checkpoint is bound by page
+  // faults, which several threads take in parallel.
+  static void parallel_copy(void* dst, const char* src, size_t bytes) {
+    constexpr int64_t kGrain = int64_t{4} << 20;
+    parallel_for(static_cast<int64_t>(bytes), kGrain, [&](int64_t begin, int64_t end) {
+      std::memcpy(static_cast<char*>(dst) + begin, src + begin, static_cast<size_t>(end - begin));
+    });
+  }
+
+  std::mutex mutex_;
+  std::array<void*, kUploadStagingBuffers> host_{};
+  std::array<cudaEvent_t, kUploadStagingBuffers> copied_{};
+  bool allocated_ = false, failed_ = false;
+};
+
+UploadStaging& upload_staging(int device) {
+  static std::array<UploadStaging, kMaxDevices> staging;
+  VLLM_CHECK(device >= 0 && device < kMaxDevices, InvalidArgument, "cuda: device index ", device,
+             " out of range");
+  return staging[static_cast<size_t>(device)];
+}
+
+bool capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(s, &status), "cudaStreamIsCapturing");
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// When it returns, `src` may be reused: a host-to-device copy has read all of it (into staging,
+// or into the driver's staging for a pageable copy), and a device-to-host copy has landed.
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
   const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
   check(cudaSetDevice(device), "cudaSetDevice");
@@ -194,6 +278,9 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, size
   if (dst_device.is_cuda() && src_device.is_cuda()) {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync");
   } else if (dst_device.is_cuda()) {
+    // A graph must not capture a copy out of staging (replays would read whatever it then holds).
+    if (bytes >= kUploadStagingThreshold && !capturing(s) && upload_staging(device).upload(dst, src, bytes, s))
+      return;
     // From pageable host memory the call returns once the bytes are staged: the source may be
     // reused at once.
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
@@ -229,6 +316,8 @@ void synchronize(Device device) {
   set_device(device);
   check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
+
+bool upload_staging_active(Device device) { return upload_staging(device.index).active(); }
 
 MemoryStats memory_stats(Device device) { return allocator(device.index).stats(); }
 void reset_peak_memory(Device device) { allocator(device.index).reset_peak(); }
