@@ -232,42 +232,57 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
            device.is_cpu() ? str(", ", cpu_threads(), " CPU threads") : str(", ", runner_->num_graphs(), " CUDA graphs"));
 }
 
-// VLLM_STEP_TIMING=1: where the steps' wall time goes, logged every 500 steps and at the end:
-// scheduling, building and launching the forward, waiting for the device, sampling (with its
-// copies), and the output updates. The wait is measured by synchronizing after the launch, which
-// the sampler's first copy would do anyway.
+// VLLM_STEP_TIMING=1: where the steps' wall time goes, logged every 500 steps and at the end, for
+// decode-only steps and for steps with prompt tokens apart: scheduling, building and launching the
+// forward, waiting for the device, sampling (with its copies), and the output updates. The wait
+// is measured by synchronizing after the launch, which the sampler's first copy would do anyway.
 class LLMEngine::StepTiming {
  public:
   enum Phase { Schedule, Launch, Device, Sample, Update, kPhases };
   static constexpr const char* kNames[kPhases] = {"schedule", "launch", "device", "sample", "update"};
 
-  void start() { last_ = Clock::now(); }
+  void start() {
+    last_ = Clock::now();
+    for (double& phase : current_) phase = 0;
+  }
   void mark(Phase phase) {
     Clock::time_point now = Clock::now();
-    totals_[phase] += std::chrono::duration<double, std::micro>(now - last_).count();
+    current_[phase] += std::chrono::duration<double, std::micro>(now - last_).count();
     last_ = now;
   }
-  void end_step() {
-    if (++steps_ % 500 == 0) report();
+  void end_step(bool decode_only) {
+    Totals& totals = decode_only ? decode_ : mixed_;
+    for (int p = 0; p < kPhases; ++p) totals.phases[p] += current_[p];
+    ++totals.steps;
+    if ((decode_.steps + mixed_.steps) % 500 == 0) report();
   }
   void report() const {
-    if (steps_ == 0) return;
-    std::string line;
-    double total = 0;
-    for (int p = 0; p < kPhases; ++p) {
-      line += " " + std::string(kNames[p]) + " " + std::to_string(static_cast<int64_t>(totals_[p] / steps_));
-      total += totals_[p];
-    }
-    log_info("step timing over ", steps_, " steps (us per step):", line, " total ",
-             static_cast<int64_t>(total / steps_));
+    report("decode-only", decode_);
+    report("with prompt tokens", mixed_);
   }
   ~StepTiming() { report(); }
 
  private:
   using Clock = std::chrono::steady_clock;
+  struct Totals {
+    double phases[kPhases] = {};
+    int64_t steps = 0;
+  };
+  static void report(const char* kind, const Totals& totals) {
+    if (totals.steps == 0) return;
+    std::string line;
+    double total = 0;
+    for (int p = 0; p < kPhases; ++p) {
+      line += " " + std::string(kNames[p]) + " " + std::to_string(static_cast<int64_t>(totals.phases[p] / totals.steps));
+      total += totals.phases[p];
+    }
+    log_info("step timing, ", kind, ", ", totals.steps, " steps (us per step):", line, " total ",
+             static_cast<int64_t>(total / totals.steps));
+  }
+
   Clock::time_point last_;
-  double totals_[kPhases] = {};
-  int64_t steps_ = 0;
+  double current_[kPhases] = {};
+  Totals decode_, mixed_;
 };
 
 LLMEngine::~LLMEngine() = default;
@@ -498,7 +513,9 @@ std::vector<RequestOutput> LLMEngine::step() {
   process_updates(out, rows, updates, outputs);
   if (timing_) {
     timing_->mark(StepTiming::Update);
-    timing_->end_step();
+    bool decode_only = std::all_of(out.scheduled.begin(), out.scheduled.end(),
+                                   [](const ScheduledRequest& scheduled) { return scheduled.num_new_tokens == 1; });
+    timing_->end_step(decode_only);
   }
   return outputs;
 }

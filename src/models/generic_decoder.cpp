@@ -14,6 +14,14 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
     kv_cache_spec_.layers.push_back({spec_.num_kv_heads, spec_.head_dim, spec_.head_dim, layer.sliding_window});
   layer_groups_ = kv_cache_spec_.layer_groups();
   load_weights(options, spec_.weights, spec_.architecture, [this](WeightLoader& loader) { load(loader); });
+  if (device_.is_cuda() && !layers_.empty()) {
+    const DType type = layers_[0].qkv_proj.weight.dtype();
+    bool uniform = type == DType::BF16 || type == DType::F16;
+    for (const Layer& layer : layers_)
+      for (const Linear* linear : {&layer.qkv_proj, &layer.gate_up_proj, &layer.down_proj})
+        uniform = uniform && linear->weight.defined() && linear->weight.dtype() == type;
+    if (uniform) matmul_input_dtype_ = type;
+  }
 }
 
 void GenericDecoder::load(WeightLoader& loader) {
@@ -168,7 +176,7 @@ Tensor GenericDecoder::mlp(const Layer& layer, const Tensor& hidden) const {
     ops::activation(spec_.activation, gate_up, gate_up);
     return layer.down_proj.forward(gate_up);
   }
-  Tensor activated = Tensor::empty({hidden.size(0), spec_.intermediate_size}, DType::F32, hidden.device());
+  Tensor activated = Tensor::empty({hidden.size(0), spec_.intermediate_size}, matmul_input_dtype_, hidden.device());
   ops::activation_and_mul(spec_.activation, gate_up, activated);
   return layer.down_proj.forward(activated);
 }
@@ -193,8 +201,15 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
   auto fusable = [](const Norm& norm) {
     return norm.defined() && norm.kind == NormKind::RMSNorm && norm.weight.defined() && norm.weight.dim() == 1;
   };
-  auto add_and_norm = [](Tensor& branch, Tensor& residual, const Norm& norm) {
-    ops::fused_add_rms_norm(branch, residual, norm.weight, norm.eps, norm.weight_offset);
+  // Returns the normed sum: the branch itself (f32), or a matmul_input_dtype_ tensor.
+  auto add_and_norm = [this](Tensor& branch, Tensor& residual, const Norm& norm) {
+    if (matmul_input_dtype_ == DType::F32) {
+      ops::fused_add_rms_norm(branch, residual, norm.weight, norm.eps, norm.weight_offset);
+      return branch;
+    }
+    Tensor normed = Tensor::empty(branch.shape(), matmul_input_dtype_, branch.device());
+    ops::fused_add_rms_norm(branch, residual, norm.weight, norm.eps, norm.weight_offset, normed);
+    return normed;
   };
   Tensor next_normed;  // the next layer's normed input, when the previous add was fused with it
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -220,8 +235,7 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
       continue;
     }
     if (fusable(layer.mlp_input_norm)) {
-      add_and_norm(attention_out, hidden, layer.mlp_input_norm);
-      normed = attention_out;
+      normed = add_and_norm(attention_out, hidden, layer.mlp_input_norm);
     } else {
       ops::add(hidden, attention_out, hidden);
       normed = layer.mlp_input_norm.defined() ? layer.mlp_input_norm.forward(hidden) : hidden;
@@ -230,8 +244,7 @@ Tensor GenericDecoder::forward(const Tensor& token_ids, const BatchMetadata& bat
     if (layer.mlp_output_norm.defined()) layer.mlp_output_norm.forward_inplace(mlp_out);
     if (s.residual_multiplier != 1.0f) ops::scale(mlp_out, s.residual_multiplier);
     if (i + 1 < layers_.size() && fusable(layers_[i + 1].input_norm)) {
-      add_and_norm(mlp_out, hidden, layers_[i + 1].input_norm);
-      next_normed = mlp_out;
+      next_normed = add_and_norm(mlp_out, hidden, layers_[i + 1].input_norm);
     } else {
       ops::add(hidden, mlp_out, hidden);
     }

@@ -58,6 +58,10 @@ class GenericDecoder : public Model {
   std::vector<Layer> layers_;
   Norm final_norm_;
   Tensor lm_head_;       // [vocab, hidden]; the embedding itself when tied
+  // What the fused add+RMSNorm and the gated activation write when only matmuls read the result:
+  // f32, or on CUDA the layers' bf16/f16 weight type (the matmul rounds its input to it anyway, so
+  // this skips an f32 round trip and a cast kernel per matmul without changing a value).
+  DType matmul_input_dtype_ = DType::F32;
 };
 
 // Builds a GenericDecoder from a spec function: the one line a family registers.

@@ -30,7 +30,9 @@ void activation_and_mul(Activation kind, const Tensor& x, Tensor& out) {
   check_dim(op, "x", x, 2);
   check_dim(op, "out", out, 2);
   check_dtype(op, "x", x, DType::F32);
-  check_dtype(op, "out", out, DType::F32);
+  // out: f32, or on CUDA bf16/f16 (the input of a half-precision matmul, rounded to nearest).
+  if (!out.device().is_cuda() || (out.dtype() != DType::BF16 && out.dtype() != DType::F16))
+    check_dtype(op, "out", out, DType::F32);
   check_last_dim_contiguous(op, "x", x);
   check_contiguous(op, "out", out);
   VLLM_CHECK(x.size(1) % 2 == 0 && out.size(0) == x.size(0) && out.size(1) * 2 == x.size(1),

@@ -15,8 +15,14 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
   check_dim(op, "x", x, 2);
   check_dim(op, "weight", weight, 2);
   check_dim(op, "out", out, 2);
-  check_dtype(op, "x", x, DType::F32);
   check_float_weight(op, "weight", weight);
+  // x: f32, or on CUDA already in the weight's half type (a norm or activation wrote it so).
+  const bool half_x = x.defined() && x.device().is_cuda() && (x.dtype() == DType::BF16 || x.dtype() == DType::F16);
+  if (half_x)
+    VLLM_CHECK(x.dtype() == weight.dtype(), InvalidArgument, op, ": x ", describe(x), " must be f32 or have the weight's dtype ",
+               dtype_name(weight.dtype()));
+  else
+    check_dtype(op, "x", x, DType::F32);
   check_dtype(op, "out", out, DType::F32);
   check_last_dim_contiguous(op, "x", x);
   check_contiguous(op, "weight", weight);

@@ -28,12 +28,23 @@ void check_norm_input(const char* op, const char* name, const Tensor& x) {
   check_last_dim_contiguous(op, name, x);
 }
 
+// out of rms_norm / fused_add_rms_norm: f32 anywhere, bf16/f16 on CUDA.
+void check_norm_output(const char* op, const Tensor& out) {
+  check_defined(op, "out", out);
+  if (out.dtype() == DType::F32 || !out.device().is_cuda()) return check_norm_input(op, "out", out);
+  VLLM_CHECK(out.dtype() == DType::BF16 || out.dtype() == DType::F16, InvalidArgument, op, ": out ",
+             describe(out), " must be f32, bf16 or f16");
+  VLLM_CHECK(out.dim() >= 1 && out.dim() <= 4, InvalidArgument, op, ": out must have 1 to 4 dimensions, got ",
+             describe(out));
+  check_last_dim_contiguous(op, "out", out);
+}
+
 }  // namespace
 
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset, Tensor& out) {
   const char* op = "rms_norm";
   check_norm_input(op, "x", x);
-  check_norm_input(op, "out", out);
+  check_norm_output(op, out);
   check_same_shape(op, "x", x, "out", out);
   check_norm_weight(op, "weight", weight, x);
   Device device = common_device(op, {&x, &weight, &out});
@@ -54,7 +65,27 @@ void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float
   Device device = common_device(op, {&x, &residual, &weight});
   if (device.is_cpu()) return cpu::fused_add_rms_norm(x, residual, weight, eps, weight_offset);
 #ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::fused_add_rms_norm(x, residual, weight, eps, weight_offset);
+  if (device.is_cuda()) return cuda::fused_add_rms_norm(x, residual, weight, eps, weight_offset, x);
+#endif
+  no_kernel(op, device);
+}
+
+void fused_add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& weight, float eps, float weight_offset,
+                        Tensor& out) {
+  const char* op = "fused_add_rms_norm";
+  check_norm_input(op, "x", x);
+  check_norm_input(op, "residual", residual);
+  check_norm_output(op, out);
+  check_same_shape(op, "x", x, "residual", residual);
+  check_same_shape(op, "x", x, "out", out);
+  check_norm_weight(op, "weight", weight, x);
+  Device device = common_device(op, {&x, &residual, &weight, &out});
+  if (device.is_cpu()) {
+    if (out.raw_data() != x.raw_data()) out.copy_from(x);
+    return cpu::fused_add_rms_norm(out, residual, weight, eps, weight_offset);
+  }
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::fused_add_rms_norm(x, residual, weight, eps, weight_offset, out);
 #endif
   no_kernel(op, device);
 }

@@ -137,6 +137,64 @@ TEST(CudaOps, FusedAddRmsNormMatchesCpu) {
       }
 }
 
+// Norms and gated activations may write bf16/f16 for a half-precision matmul, which may take x in
+// its weight's type: the same values as the f32 path rounded to nearest (one ulp of slack for
+// f32 results that sit on a rounding boundary), on the register path and off it.
+TEST(CudaOps, HalfOutputsFeedHalfMatmuls) {
+  SKIP_WITHOUT_GPU();
+  for (DType half : {DType::BF16, DType::F16}) {
+    const float rtol = half == DType::BF16 ? 8e-3f : 1e-3f;
+    auto rounded = [&](const Tensor& t) { return t.to(Device::cpu()).to(half).to(DType::F32); };
+    auto widened = [&](const Tensor& t) { return t.to(Device::cpu()).to(DType::F32); };
+    for (int64_t hidden : {4096, 33})
+      for (int64_t tokens : {1, 5}) {
+        const std::string what = str(dtype_name(half), " ", tokens, "x", hidden);
+        Tensor x = random_tensor({tokens, hidden}), residual = random_tensor({tokens, hidden});
+        Tensor weight = random_tensor({hidden});
+        Tensor f32_out = Tensor::empty(x.shape(), DType::F32, Device::cuda());
+        ops::rms_norm(gpu(x), gpu(weight), 1e-6f, 0.0f, f32_out);
+        Tensor half_out = Tensor::empty(x.shape(), half, Device::cuda());
+        ops::rms_norm(gpu(x), gpu(weight), 1e-6f, 0.0f, half_out);
+        EXPECT_EQ(half_out.dtype(), half);
+        expect_close(gpu(widened(half_out)), rounded(f32_out), rtol, 1e-6f, "rms_norm -> " + what);
+
+        Tensor gx = gpu(x), gr = gpu(residual);
+        ops::fused_add_rms_norm(gx, gr, gpu(weight), 1e-6f, 1.0f);  // in place: the reference
+        Tensor gr2 = gpu(residual), fused_out = Tensor::empty(x.shape(), half, Device::cuda());
+        const Tensor input = gpu(x);
+        ops::fused_add_rms_norm(input, gr2, gpu(weight), 1e-6f, 1.0f, fused_out);
+        EXPECT_EQ(widened(gr2).to_float_vector(), widened(gr).to_float_vector()) << what << " residual";
+        expect_close(gpu(widened(fused_out)), rounded(gx), rtol, 1e-6f, "fused_add_rms_norm -> " + what);
+        EXPECT_EQ(widened(input).to_float_vector(), x.to_float_vector()) << what << ": x is read only";
+
+        Tensor gate_up = random_tensor({tokens, 2 * hidden}, DType::F32, 3.0f);
+        Tensor act_f32 = Tensor::empty({tokens, hidden}, DType::F32, Device::cuda());
+        ops::activation_and_mul(ops::Activation::Silu, gpu(gate_up), act_f32);
+        Tensor act_half = Tensor::empty({tokens, hidden}, half, Device::cuda());
+        ops::activation_and_mul(ops::Activation::Silu, gpu(gate_up), act_half);
+        expect_close(gpu(widened(act_half)), rounded(act_f32), rtol, 1e-6f, "silu_and_mul -> " + what);
+      }
+    // Half x into linear: the GEMV (decode rows, each split) and cuBLASLt (more rows), strided x too.
+    struct Size { int64_t t, k, n, pad; };
+    for (Size size : {Size{1, 4096, 64, 0}, Size{3, 256, 5000, 8}, Size{8, 512, 20000, 0}, Size{20, 512, 300, 0},
+                      Size{6, 40, 70, 3}}) {
+      const std::string what = str("linear ", dtype_name(half), " x T=", size.t, " K=", size.k, " N=", size.n,
+                                   " pad=", size.pad);
+      Tensor x_base = random_tensor({size.t, size.k + size.pad}).to(half);
+      Tensor weight = random_tensor({size.n, size.k}, half), bias = random_tensor({size.n});
+      Tensor cpu_out = Tensor::empty({size.t, size.n}, DType::F32);
+      ops::linear(x_base.slice(1, 0, size.k).to(DType::F32), weight, bias, cpu_out);
+      Tensor gpu_out = filled({size.t, size.n}, kPoison, Device::cuda());
+      ops::linear(gpu(x_base).slice(1, 0, size.k), gpu(weight), gpu(bias), gpu_out);
+      expect_close(gpu_out, cpu_out, 1e-5f, 2e-6f * static_cast<float>(size.k) + 1e-5f, what);
+    }
+    // x in a half type other than the weight's is refused.
+    Tensor other = Tensor::empty({2, 16}, half == DType::BF16 ? DType::F16 : DType::BF16, Device::cuda());
+    Tensor w = gpu(random_tensor({4, 16}, half)), out = Tensor::empty({2, 4}, DType::F32, Device::cuda());
+    EXPECT_THROW(ops::linear(other, w, Tensor(), out), Error);
+  }
+}
+
 TEST(CudaOps, LayerNormMatchesCpu) {
   SKIP_WITHOUT_GPU();
   for (DType wtype : kWeightTypes)

@@ -67,9 +67,16 @@ TEST(RmsNorm, FusedAddMatchesTwoSteps) {
   std::vector<double> sum = to_doubles(x), r = to_doubles(residual);
   for (size_t i = 0; i < sum.size(); ++i) sum[i] += r[i];
   std::vector<double> expected = rms_reference(sum, to_doubles(w), 40, 1e-5, 1.0);
+  Tensor x_copy = x.clone(), residual_copy = residual.clone(), out = Tensor::empty({6, 40}, DType::F32);
   ops::fused_add_rms_norm(x, residual, w, 1e-5f, 1.0f);
   expect_close(sum, residual, 1e-6, 1e-6, "residual");
   expect_close(expected, x, 1e-5, 1e-5, "normed");
+  // Into a separate out: x stays as it was.
+  const std::vector<float> x_before = x_copy.to_float_vector();
+  ops::fused_add_rms_norm(static_cast<const Tensor&>(x_copy), residual_copy, w, 1e-5f, 1.0f, out);
+  expect_close(sum, residual_copy, 1e-6, 1e-6, "residual (out)");
+  expect_close(expected, out, 1e-5, 1e-5, "normed (out)");
+  EXPECT_EQ(x_copy.to_float_vector(), x_before);
 }
 
 TEST(LayerNorm, MatchesReferenceWithAndWithoutAffine) {
@@ -109,6 +116,17 @@ TEST(Norms, RejectBadShapes) {
   EXPECT_VLLM_ERROR(ops::layer_norm(x, Tensor::zeros({8}, DType::F32), Tensor::zeros({3}, DType::F32),
                                     1e-5f, out),
                     InvalidArgument);
+  // Half-precision outputs (for half matmuls) are a CUDA feature.
+  Tensor half_out = Tensor::empty({2, 8}, DType::BF16);
+  EXPECT_VLLM_ERROR(ops::rms_norm(x, Tensor::zeros({8}, DType::F32), 1e-6f, 0, half_out), InvalidArgument);
+  Tensor residual_ok = Tensor::zeros({2, 8}, DType::F32);
+  EXPECT_VLLM_ERROR(ops::fused_add_rms_norm(static_cast<const Tensor&>(x), residual_ok, Tensor::zeros({8}, DType::F32),
+                                            1e-6f, 0, half_out),
+                    InvalidArgument);
+  EXPECT_VLLM_ERROR(ops::activation_and_mul(ops::Activation::Silu, Tensor::zeros({2, 16}, DType::F32), half_out),
+                    InvalidArgument);
+  Tensor bf16_x = Tensor::zeros({2, 8}, DType::BF16), logits = Tensor::empty({2, 3}, DType::F32);
+  EXPECT_VLLM_ERROR(ops::linear(bf16_x, Tensor::zeros({3, 8}, DType::BF16), Tensor(), logits), InvalidArgument);
 }
 
 double act_reference(ops::Activation kind, double x) {

@@ -1,6 +1,7 @@
 // Activations and their gated forms on the GPU, in f32 with the CPU's formulas (expf/erff/tanhf,
 // not the fast intrinsics).
 #include <algorithm>
+#include <type_traits>
 
 #include "backend/cuda/cuda_common.cuh"
 
@@ -38,16 +39,18 @@ __global__ void activation_kernel(const float* x, float* out, int64_t n) {
 
 // x rows may be strided (x_stride), out contiguous [rows, width]: blockIdx.y strides over rows,
 // the threads of the x blocks over the row's columns (no per-element index division).
-template <Activation kind>
+// out elements are O: f32, or bf16/f16 rounded to nearest (the next matmul's input).
+template <Activation kind, WType O>
 __global__ void activation_and_mul_kernel(const float* __restrict__ x, int64_t x_stride,
-                                          float* __restrict__ out, int64_t rows, int64_t width) {
+                                          typename WeightStorage<O>::type* __restrict__ out, int64_t rows,
+                                          int64_t width) {
   allow_dependents();  // the down projection's GEMV may start loading its weights
   for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
     const float* x_row = x + row * x_stride;
-    float* out_row = out + row * width;
+    auto* out_row = out + row * width;
     for (int64_t column = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; column < width;
          column += static_cast<int64_t>(gridDim.x) * blockDim.x)
-      out_row[column] = apply<kind>(x_row[column]) * x_row[width + column];
+      out_row[column] = narrow<O>(apply<kind>(x_row[column]) * x_row[width + column]);
   }
 }
 
@@ -65,8 +68,16 @@ void launch_and_mul(const Tensor& x, Tensor& out) {
   if (rows * width == 0) return;
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>((width + kThreads - 1) / kThreads, 1024)),
                   static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
-  activation_and_mul_kernel<kind><<<grid, kThreads, 0, stream()>>>(
-      x.data<float>(), x.stride(0), out.data<float>(), rows, width);
+  auto run = [&](auto out_tag) {
+    constexpr WType O = decltype(out_tag)::value;
+    activation_and_mul_kernel<kind, O><<<grid, kThreads, 0, stream()>>>(
+        x.data<float>(), x.stride(0), static_cast<typename WeightStorage<O>::type*>(out.raw_data()), rows, width);
+  };
+  switch (weight_type(out)) {
+    case WType::F32: run(std::integral_constant<WType, WType::F32>{}); break;
+    case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}); break;
+    case WType::F16: run(std::integral_constant<WType, WType::F16>{}); break;
+  }
   check_launch("activation_and_mul_kernel");
 }
 

@@ -91,8 +91,9 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
 
 // norm_cuda.cu
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset, Tensor& out);
-void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps,
-                        float weight_offset);
+// residual += x; out = rms_norm(residual); out may alias x and may be bf16/f16.
+void fused_add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& weight, float eps,
+                        float weight_offset, Tensor& out);
 void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, Tensor& out);
 
 // rotary_cuda.cu

@@ -99,9 +99,9 @@ __global__ void __launch_bounds__(kColumnWarps * 32)
 
 // Decode GEMV: each output column n is summed by `Split` warps, each over its share of K, every
 // lane streaming 8 weights (16 bytes) per load with 4 loads in flight; the warps' partial sums
-// meet in shared memory (fixed order). Split grows for small N so that about 32K warps stream at
-// once: with one warp per column, a 4096-column matrix leaves the memory system underfed. x rows
-// (f32, at most kSmallRows) are read through L1. K % 8 == 0.
+// meet in shared memory (fixed order). Split (up to 4) grows for small N so that about 32K warps
+// stream at once: with one warp per column, a 4096-column matrix leaves the memory system
+// underfed. x rows (f32, at most kSmallRows) are read through L1. K % 8 == 0.
 constexpr int kGemvWarps = 8;
 constexpr int kGemvWarpsWanted = 32768;  // H200 sweep of 4K..128K at batch 1: 32K best (docs/benchmarks.md)
 
@@ -119,9 +119,26 @@ __device__ __forceinline__ float round_to(float v) {
   else return __half2float(__float2half_rn(v));
 }
 
-template <WType W, int Rows, int Split>
+// x elements: f32 (rounded to W in registers) or, with kHalfX, already W (16-byte loads of 8).
+template <WType W, bool kHalfX>
+__device__ __forceinline__ float dot8(const void* x, int64_t offset, const float (&w)[8]) {
+  if constexpr (kHalfX) {
+    const uint4 packed = *reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(x) + offset);
+    float v[8];
+    widen8<W>(packed, v);
+    return v[0] * w[0] + v[1] * w[1] + v[2] * w[2] + v[3] * w[3] + v[4] * w[4] + v[5] * w[5] + v[6] * w[6] +
+           v[7] * w[7];
+  } else {
+    const float4* xr = reinterpret_cast<const float4*>(static_cast<const float*>(x) + offset);
+    const float4 a = xr[0], b = xr[1];
+    return round_to<W>(a.x) * w[0] + round_to<W>(a.y) * w[1] + round_to<W>(a.z) * w[2] + round_to<W>(a.w) * w[3] +
+           round_to<W>(b.x) * w[4] + round_to<W>(b.y) * w[5] + round_to<W>(b.z) * w[6] + round_to<W>(b.w) * w[7];
+  }
+}
+
+template <WType W, int Rows, int Split, bool kHalfX>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_kernel(const float* __restrict__ x, int64_t x_stride, const uint16_t* __restrict__ weight,
+    gemv_kernel(const void* __restrict__ x, int64_t x_stride, const uint16_t* __restrict__ weight,
                 const float* __restrict__ bias, float* __restrict__ out, int64_t N, int64_t K) {
   constexpr int kColumnsPerBlock = kGemvWarps / Split;
   __shared__ float partial[kGemvWarps][Rows];
@@ -151,13 +168,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       float w[8];
       widen8<W>(packed[u], w);
 #pragma unroll
-      for (int r = 0; r < Rows; ++r) {
-        const float4* xr = reinterpret_cast<const float4*>(x + r * x_stride + c * 8);
-        const float4 a = xr[0], b = xr[1];
-        acc[r] += round_to<W>(a.x) * w[0] + round_to<W>(a.y) * w[1] + round_to<W>(a.z) * w[2] +
-                  round_to<W>(a.w) * w[3] + round_to<W>(b.x) * w[4] + round_to<W>(b.y) * w[5] +
-                  round_to<W>(b.z) * w[6] + round_to<W>(b.w) * w[7];
-      }
+      for (int r = 0; r < Rows; ++r) acc[r] += dot8<W, kHalfX>(x, r * x_stride + c * 8, w);
     }
   }
 #pragma unroll
@@ -185,7 +196,8 @@ void launch_gemv(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
   const int64_t N = weight.size(0), K = weight.size(1);
   constexpr int kColumnsPerBlock = kGemvWarps / Split;
   const unsigned blocks = static_cast<unsigned>((N + kColumnsPerBlock - 1) / kColumnsPerBlock);
-  launch_dependent(gemv_kernel<W, Rows, Split>, dim3(blocks), dim3(kGemvWarps * 32), 0, x.data<float>(), x.stride(0),
+  auto kernel = x.dtype() == DType::F32 ? gemv_kernel<W, Rows, Split, false> : gemv_kernel<W, Rows, Split, true>;
+  launch_dependent(kernel, dim3(blocks), dim3(kGemvWarps * 32), 0, static_cast<const void*>(x.raw_data()), x.stride(0),
                    static_cast<const uint16_t*>(weight.raw_data()), bias.defined() ? bias.data<float>() : nullptr,
                    out.data<float>(), N, K);
   check_launch("gemv_kernel");
@@ -202,8 +214,8 @@ int64_t gemv_warps_wanted() {
 
 template <WType W, int Rows>
 void gemv_split(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
+  // At most 4 warps per column: Llama-8B's qkv (6144 x 4096) ran 16.1 us with 4, 18.0 with 8.
   const int64_t N = weight.size(0), wanted = gemv_warps_wanted();
-  if (N * 4 < wanted) return launch_gemv<W, Rows, 8>(x, weight, bias, out);
   if (N * 2 < wanted) return launch_gemv<W, Rows, 4>(x, weight, bias, out);
   if (N < wanted) return launch_gemv<W, Rows, 2>(x, weight, bias, out);
   return launch_gemv<W, Rows, 1>(x, weight, bias, out);
@@ -226,7 +238,8 @@ void gemv(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out
 // The GEMV's alignment needs: 16-byte weight rows and x rows, K a multiple of 8.
 bool gemv_fits(const Tensor& x, const Tensor& weight) {
   const int64_t K = weight.size(1);
-  return x.size(0) <= kSmallRows && K % 8 == 0 && x.stride(0) % 4 == 0 &&
+  const int64_t x_alignment = x.dtype() == DType::F32 ? 4 : 8;  // elements per 16 bytes
+  return x.size(0) <= kSmallRows && K % 8 == 0 && x.stride(0) % x_alignment == 0 &&
          reinterpret_cast<uintptr_t>(x.raw_data()) % 16 == 0 && reinterpret_cast<uintptr_t>(weight.raw_data()) % 16 == 0;
 }
 
@@ -273,6 +286,16 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
   set_device(x.device());
   const int64_t M = x.size(0), N = weight.size(0);
   if (M == 0 || N == 0) return;
+  if (x.dtype() != DType::F32) {  // already the weight's half type (ops::linear checked)
+    if (matmul_mode().empty() && gemv_fits(x, weight)) {
+      if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
+      return gemv<WType::F16>(x, weight, bias, out);
+    }
+    if (use_cublaslt(weight)) return cublaslt_linear(x.contiguous(), weight, bias, out);
+    Tensor widened = Tensor::empty(x.shape(), DType::F32, x.device());  // builtin kernels: exact in f32
+    cast(x.contiguous(), widened);
+    return linear(widened, weight, bias, out);
+  }
   if (weight.dtype() != DType::F32 && matmul_mode().empty() && gemv_fits(x, weight)) {
     if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
     return gemv<WType::F16>(x, weight, bias, out);

@@ -59,18 +59,34 @@ __device__ __forceinline__ float4 load_weight4(const void* weight, int i) {
   }
 }
 
+// Stores 4 floats at element 4 * i of an O-typed row (16 bytes for f32, 8 for bf16/f16).
+template <WType O>
+__device__ __forceinline__ void store4(void* row, int i, float4 v) {
+  if constexpr (O == WType::F32) {
+    reinterpret_cast<float4*>(row)[i] = v;
+  } else {
+    uint2 packed;
+    uint16_t* h = reinterpret_cast<uint16_t*>(&packed);
+    h[0] = narrow<O>(v.x);
+    h[1] = narrow<O>(v.y);
+    h[2] = narrow<O>(v.z);
+    h[3] = narrow<O>(v.w);
+    reinterpret_cast<uint2*>(row)[i] = packed;
+  }
+}
+
 // out = x * inverse_rms * (weight + offset); with kAdd, first residual += x and the sum is normed
-// (out may alias x). n4 = row length / 4.
-template <WType W, bool kAdd>
+// (out may alias x). n4 = row length / 4. out elements are O (f32, or bf16/f16 rounded to nearest).
+template <WType W, bool kAdd, WType O>
 __global__ void __launch_bounds__(1024)
     rms_norm_vec_kernel(const float* x, RowLayout x_rows, float* residual, RowLayout res_rows,
-                        float* out, RowLayout out_rows, const void* weight, int n4, float eps,
+                        void* out, RowLayout out_rows, const void* weight, int n4, float eps,
                         float weight_offset) {
   __shared__ double scratch[32];
   allow_dependents();  // the next GEMV may start loading its weights
   const float4* x_row = reinterpret_cast<const float4*>(x + x_rows.offset(blockIdx.x));
   float4* res_row = kAdd ? reinterpret_cast<float4*>(residual + res_rows.offset(blockIdx.x)) : nullptr;
-  float4* out_row = reinterpret_cast<float4*>(out + out_rows.offset(blockIdx.x));
+  void* out_row = static_cast<char*>(out) + out_rows.offset(blockIdx.x) * (O == WType::F32 ? 4 : 2);
   float4 v[kVecPerThread], w[kVecPerThread];
   double sum = 0.0;
 #pragma unroll
@@ -93,17 +109,20 @@ __global__ void __launch_bounds__(1024)
   for (int j = 0; j < kVecPerThread; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
     if (i >= n4) break;
-    out_row[i] = make_float4(v[j].x * inverse * (w[j].x + weight_offset), v[j].y * inverse * (w[j].y + weight_offset),
-                             v[j].z * inverse * (w[j].z + weight_offset), v[j].w * inverse * (w[j].w + weight_offset));
+    store4<O>(out_row, i,
+              make_float4(v[j].x * inverse * (w[j].x + weight_offset), v[j].y * inverse * (w[j].y + weight_offset),
+                          v[j].z * inverse * (w[j].z + weight_offset), v[j].w * inverse * (w[j].w + weight_offset)));
   }
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// Whether t's rows suit the register path: 16-byte aligned rows of a multiple of 4 floats.
+// Whether t's rows suit the register path: rows of a multiple of 4 elements, aligned to 4 of them.
 bool vec_rows(const Tensor& t) {
   const int64_t n = t.size(-1);
-  if (n % 4 != 0 || n > kVecMaxRow || t.stride(-1) != 1 || !aligned16(t.raw_data())) return false;
+  const uintptr_t alignment = 4 * static_cast<uintptr_t>(dtype_size(t.dtype()));
+  if (n % 4 != 0 || n > kVecMaxRow || t.stride(-1) != 1 || reinterpret_cast<uintptr_t>(t.raw_data()) % alignment != 0)
+    return false;
   for (int64_t d = 0; d + 1 < t.dim(); ++d)
     if (t.stride(d) % 4 != 0) return false;
   return true;
@@ -122,16 +141,23 @@ bool launch_rms_norm_vec(const Tensor& x, Tensor* residual, const Tensor& weight
   const int threads = std::max(32, (per_thread_rows + 31) / 32 * 32);
   float* res = residual ? residual->data<float>() : nullptr;
   const RowLayout res_rows = residual ? row_layout(*residual) : RowLayout{};
-  auto run = [&](auto type) {
-    constexpr WType W = decltype(type)::value;
-    rms_norm_vec_kernel<W, kAdd><<<static_cast<unsigned>(rows), threads, 0, stream()>>>(
-        x.data<float>(), row_layout(x), res, res_rows, out.data<float>(), row_layout(out), weight.raw_data(), n4,
+  auto run = [&](auto weight_tag, auto out_tag) {
+    constexpr WType W = decltype(weight_tag)::value, O = decltype(out_tag)::value;
+    rms_norm_vec_kernel<W, kAdd, O><<<static_cast<unsigned>(rows), threads, 0, stream()>>>(
+        x.data<float>(), row_layout(x), res, res_rows, out.raw_data(), row_layout(out), weight.raw_data(), n4,
         eps, weight_offset);
   };
-  switch (weight_type(weight)) {
-    case WType::F32: run(std::integral_constant<WType, WType::F32>{}); break;
-    case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}); break;
-    case WType::F16: run(std::integral_constant<WType, WType::F16>{}); break;
+  auto for_weight = [&](auto out_tag) {
+    switch (weight_type(weight)) {
+      case WType::F32: run(std::integral_constant<WType, WType::F32>{}, out_tag); break;
+      case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}, out_tag); break;
+      case WType::F16: run(std::integral_constant<WType, WType::F16>{}, out_tag); break;
+    }
+  };
+  switch (weight_type(out)) {
+    case WType::F32: for_weight(std::integral_constant<WType, WType::F32>{}); break;
+    case WType::BF16: for_weight(std::integral_constant<WType, WType::BF16>{}); break;
+    case WType::F16: for_weight(std::integral_constant<WType, WType::F16>{}); break;
   }
   check_launch("rms_norm_vec_kernel");
   return true;
@@ -161,6 +187,13 @@ __global__ void layer_norm_kernel(const float* x, RowLayout x_rows, float* out,
   }
 }
 
+// Writes an f32 tensor into out (f32 or half, any row layout cast() accepts).
+void cast_into(const Tensor& normed, Tensor& out) {
+  if (out.dtype() == DType::F32) return out.copy_from(normed);
+  VLLM_CHECK(out.is_contiguous(), Unsupported, "cuda norm: a bf16/f16 out must be contiguous, got ", out.to_string());
+  cast(normed, out);
+}
+
 }  // namespace
 
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset, Tensor& out) {
@@ -168,22 +201,31 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_off
   const int64_t rows = row_count(x), n = x.size(-1);
   if (rows == 0 || n == 0) return;
   if (launch_rms_norm_vec<false>(x, nullptr, weight, eps, weight_offset, out)) return;
+  if (out.dtype() != DType::F32) {  // half out off the register path: f32, then rounded
+    Tensor normed = Tensor::empty(x.shape(), DType::F32, x.device());
+    rms_norm(x, weight, eps, weight_offset, normed);
+    return cast_into(normed, out);
+  }
   rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(
       x.data<float>(), row_layout(x), out.data<float>(), row_layout(out), weight_ref(weight), n,
       eps, weight_offset);
   check_launch("rms_norm_kernel");
 }
 
-void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps,
-                        float weight_offset) {
+void fused_add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& weight, float eps,
+                        float weight_offset, Tensor& out) {
   set_device(x.device());
   const int64_t rows = row_count(x), n = x.size(-1);
   if (rows == 0 || n == 0) return;
-  if (launch_rms_norm_vec<true>(x, &residual, weight, eps, weight_offset, x)) return;
+  if (launch_rms_norm_vec<true>(x, &residual, weight, eps, weight_offset, out)) return;
+  // Off the register path: the in-place kernel on x (or on an f32 copy), then out.
+  const bool in_place = out.dtype() == DType::F32 && out.raw_data() == x.raw_data();
+  Tensor normed = in_place ? out : x.clone();
   fused_add_rms_norm_kernel<<<static_cast<unsigned>(rows), row_threads(n), 0, stream()>>>(
-      x.data<float>(), row_layout(x), residual.data<float>(), row_layout(residual),
+      normed.data<float>(), row_layout(normed), residual.data<float>(), row_layout(residual),
       weight_ref(weight), n, eps, weight_offset);
   check_launch("fused_add_rms_norm_kernel");
+  if (!in_place) cast_into(normed, out);
 }
 
 void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, Tensor& out) {
