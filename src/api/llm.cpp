@@ -21,7 +21,10 @@ std::vector<RequestOutput> LLM::run(std::vector<EngineRequest> requests) {
   std::vector<RequestOutput> results(requests.size());
   size_t remaining = requests.size();
   try {
-    for (EngineRequest& request : requests) engine_->add_request(std::move(request));
+    for (EngineRequest& request : requests) {
+      request.params.output_kind = SamplingParams::OutputKind::FinalOnly;  // as vLLM's LLM: only finished outputs
+      engine_->add_request(std::move(request));
+    }
     while (remaining > 0 && engine_->has_unfinished_requests()) {
       for (RequestOutput& output : engine_->step()) {
         if (!output.finished) continue;

@@ -561,7 +561,7 @@ void LLMEngine::process_updates(const SchedulerOutput&, const StepRows& rows, co
   for (RequestState* state : changed) {
     if (state->num_finished == state->sequences.size()) {
       finish_state(*state, outputs);
-    } else {
+    } else if (state->request.params.output_kind == SamplingParams::OutputKind::Cumulative) {
       outputs.push_back(make_output(*state));
       if (state->on_output) state->on_output(outputs.back());
     }

@@ -50,6 +50,11 @@ struct SamplingParams {
   bool spaces_between_special_tokens = true;
   std::optional<int> truncate_prompt_tokens;  // -1: truncate to max_model_len
   bool detokenize = true;
+  // vLLM's RequestOutputKind: CUMULATIVE (every step that changes the request yields its whole
+  // output so far) or FINAL_ONLY (only the finished output: what the offline LLM asks for, which
+  // spares a copy of every sequence's tokens per step). Set by the API layer, never from JSON.
+  enum class OutputKind { Cumulative, FinalOnly };
+  OutputKind output_kind = OutputKind::Cumulative;
 
   // Token sequences of `bad_words`, filled by `set_bad_words_token_ids` once a tokenizer is known.
   std::vector<std::vector<int32_t>> bad_words_token_ids;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "api/llm.h"
@@ -152,6 +153,29 @@ TEST(Engine, RandomAbortsLeaveNoBlockAllocated) {
   EXPECT_GT(finished, 0);
   EXPECT_EQ(engine.scheduler().kv_cache_manager().usage(), 0.0);
   EXPECT_EQ(engine.scheduler().num_running() + engine.scheduler().num_waiting(), 0);
+}
+
+// vLLM's output kinds: CUMULATIVE yields the request at every step that changes it (streaming),
+// FINAL_ONLY (the offline LLM's) only once, finished, with the same tokens.
+TEST(Engine, FinalOnlyRequestsYieldOnlyTheirFinishedOutput) {
+  LLMEngine engine(tiny_args("llama_gqa_5x"));
+  std::vector<int32_t> prompt = random_prompts(1, 8, 8, 11)[0];
+  std::map<std::string, std::vector<RequestOutput>> seen;
+  for (auto kind : {SamplingParams::OutputKind::Cumulative, SamplingParams::OutputKind::FinalOnly}) {
+    EngineRequest request;
+    request.request_id = kind == SamplingParams::OutputKind::Cumulative ? "cumulative" : "final";
+    request.prompt_token_ids = prompt;
+    request.params = greedy(5);
+    request.params.output_kind = kind;
+    engine.add_request(std::move(request));
+  }
+  while (engine.has_unfinished_requests())
+    for (RequestOutput& output : engine.step()) seen[output.request_id].push_back(std::move(output));
+  ASSERT_EQ(seen["cumulative"].size(), 5u);  // one per generated token
+  ASSERT_EQ(seen["final"].size(), 1u);
+  EXPECT_TRUE(seen["final"][0].finished);
+  EXPECT_EQ(seen["final"][0].outputs[0].token_ids, seen["cumulative"].back().outputs[0].token_ids);
+  EXPECT_EQ(seen["final"][0].outputs[0].token_ids.size(), 5u);
 }
 
 TEST(Engine, PromptLongerThanTheContextIsRejectedWithTheNumbers) {
