@@ -201,7 +201,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   for (int64_t window : spec.group_windows()) kv_config.groups.push_back(KVCacheGroupSpec{static_cast<int>(window)});
   scheduler_ = std::make_unique<Scheduler>(scheduler_config, kv_config);
   if (const char* env = std::getenv("VLLM_STEP_TIMING"); env && std::string(env) == "1")
-    timing_ = std::make_unique<StepTiming>();
+    timing_ = std::make_unique<StepTiming>(runner_->device());
 
   if (args.generation_config == "auto")
     generation_config_ = read_generation_config(model_dir_);
@@ -238,6 +238,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
 // is measured by synchronizing after the launch, which the sampler's first copy would do anyway.
 class LLMEngine::StepTiming {
  public:
+  explicit StepTiming(vllm::Device device) : device_(device) {}
   enum Phase { Schedule, Launch, Device, Sample, Update, kPhases };
   static constexpr const char* kNames[kPhases] = {"schedule", "launch", "device", "sample", "update"};
 
@@ -259,6 +260,13 @@ class LLMEngine::StepTiming {
   void report() const {
     report("decode-only", decode_);
     report("with prompt tokens", mixed_);
+#ifdef VLLM_HAVE_CUDA
+    if (device_.is_cuda()) {
+      const cuda::MemoryStats memory = cuda::memory_stats(device_);
+      log_info("device memory: ", memory.driver_allocations, " driver allocations, ", memory.cache_flushes,
+               " cache flushes, ", memory.reserved >> 20, " MiB reserved");
+    }
+#endif
   }
   ~StepTiming() { report(); }
 
@@ -280,6 +288,7 @@ class LLMEngine::StepTiming {
              static_cast<int64_t>(total / totals.steps));
   }
 
+  vllm::Device device_;
   Clock::time_point last_;
   double current_[kPhases] = {};
   Totals decode_, mixed_;

@@ -370,7 +370,7 @@ TEST(CudaOps, ActivationsMatchCpu) {
         expect_close(gx, cpu_out, 2e-6f, 1e-6f, what + " in place");
 
         // Gated, x a row-strided [T, 2I] view.
-        Tensor x2_base = random_tensor({tokens, 2 * width + 6}, DType::F32, 3.0f);
+        Tensor x2_base = random_tensor({tokens, 2 * width + 8}, DType::F32, 3.0f);  // 4096: the 4-wide path
         Tensor x2 = x2_base.slice(1, 0, 2 * width);
         Tensor cpu_gated = Tensor::empty({tokens, width}, DType::F32);
         ops::activation_and_mul(kind, x2, cpu_gated);

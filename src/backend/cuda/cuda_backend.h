@@ -42,6 +42,8 @@ struct MemoryStats {
   size_t reserved = 0;
   size_t allocated = 0;
   size_t peak_allocated = 0;
+  uint64_t driver_allocations = 0;  // cudaMalloc calls (cache misses)
+  uint64_t cache_flushes = 0;       // times a failed cudaMalloc made the cache go back to the driver
 };
 MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);

@@ -134,7 +134,7 @@ class CachingAllocator {
 
   MemoryStats stats() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {reserved_, allocated_, peak_};
+    return {reserved_, allocated_, peak_, driver_allocations_, cache_flushes_};
   }
 
   void reset_peak() {
@@ -163,11 +163,13 @@ class CachingAllocator {
     }
     check(status, "cudaMalloc");
     reserved_ += bytes;
+    ++driver_allocations_;
     return pointer;
   }
 
   void release_cached() {
     if (free_.empty()) return;
+    ++cache_flushes_;
     cudaDeviceSynchronize();
     for (auto& [bytes, pointer] : free_) {
       cudaFree(pointer);
@@ -177,6 +179,7 @@ class CachingAllocator {
   }
 
   std::mutex mutex_;
+  uint64_t driver_allocations_ = 0, cache_flushes_ = 0;
   std::multimap<size_t, void*> free_, graph_free_;  // cached blocks by size
   std::unordered_map<void*, Block> live_;
   size_t reserved_ = 0, allocated_ = 0, peak_ = 0;
