@@ -1,7 +1,6 @@
 // Activations and their gated forms on the GPU, in f32 with the CPU's formulas (expf/erff/tanhf,
 // not the fast intrinsics).
 #include <algorithm>
-#include <type_traits>
 
 #include "backend/cuda/cuda_common.cuh"
 
@@ -58,17 +57,7 @@ __global__ void activation_and_mul_kernel(const float* __restrict__ x, int64_t x
         const float4 up = *reinterpret_cast<const float4*>(x_row + width + column);
         const float4 v = make_float4(apply<kind>(gate.x) * up.x, apply<kind>(gate.y) * up.y,
                                      apply<kind>(gate.z) * up.z, apply<kind>(gate.w) * up.w);
-        if constexpr (O == WType::F32) {
-          *reinterpret_cast<float4*>(out_row + column) = v;
-        } else {
-          uint2 packed;
-          uint16_t* h = reinterpret_cast<uint16_t*>(&packed);
-          h[0] = narrow<O>(v.x);
-          h[1] = narrow<O>(v.y);
-          h[2] = narrow<O>(v.z);
-          h[3] = narrow<O>(v.w);
-          *reinterpret_cast<uint2*>(out_row + column) = packed;
-        }
+        store4<O>(out_row, column / 4, v);
       }
     }
   }
@@ -102,11 +91,7 @@ void launch_and_mul(const Tensor& x, Tensor& out) {
       activation_and_mul_kernel<kind, O, 1><<<grid, kThreads, 0, stream()>>>(x.data<float>(), x.stride(0), out_data,
                                                                              rows, width);
   };
-  switch (weight_type(out)) {
-    case WType::F32: run(std::integral_constant<WType, WType::F32>{}); break;
-    case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}); break;
-    case WType::F16: run(std::integral_constant<WType, WType::F16>{}); break;
-  }
+  dispatch_type(weight_type(out), run);
   check_launch("activation_and_mul_kernel");
 }
 

@@ -322,11 +322,7 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
         static_cast<Storage*>(key_cache.raw_data()), static_cast<Storage*>(value_cache.raw_data()),
         slot_mapping.data<int32_t>(), num_slots, key_row, value_row);
   };
-  switch (weight_type(key_cache)) {
-    case WType::F32: run(std::integral_constant<WType, WType::F32>{}); break;
-    case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}); break;
-    case WType::F16: run(std::integral_constant<WType, WType::F16>{}); break;
-  }
+  dispatch_type(weight_type(key_cache), run);
   check_launch("reshape_and_cache_kernel");
 }
 

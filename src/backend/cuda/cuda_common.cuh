@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "backend/cuda/cuda_backend.h"
@@ -56,6 +57,34 @@ __device__ __forceinline__ typename WeightStorage<W>::type narrow(float v) {
   if constexpr (W == WType::F32) return v;
   else if constexpr (W == WType::BF16) return __bfloat16_as_ushort(__float2bfloat16_rn(v));
   else return __half_as_ushort(__float2half_rn(v));
+}
+
+// Calls fn(std::integral_constant<WType, T>{}) for the runtime type T: kernels templated on an
+// element type are instantiated once per type and picked here.
+template <typename Fn>
+void dispatch_type(WType type, Fn&& fn) {
+  switch (type) {
+    case WType::F32: return fn(std::integral_constant<WType, WType::F32>{});
+    case WType::BF16: return fn(std::integral_constant<WType, WType::BF16>{});
+    case WType::F16: return fn(std::integral_constant<WType, WType::F16>{});
+  }
+}
+
+// Stores 4 floats at element 4 * i of an O-typed row (16 bytes for f32; 8 for bf16/f16, rounded
+// to nearest).
+template <WType O>
+__device__ __forceinline__ void store4(void* row, int64_t i, float4 v) {
+  if constexpr (O == WType::F32) {
+    reinterpret_cast<float4*>(row)[i] = v;
+  } else {
+    uint2 packed;
+    uint16_t* h = reinterpret_cast<uint16_t*>(&packed);
+    h[0] = narrow<O>(v.x);
+    h[1] = narrow<O>(v.y);
+    h[2] = narrow<O>(v.z);
+    h[3] = narrow<O>(v.w);
+    reinterpret_cast<uint2*>(row)[i] = packed;
+  }
 }
 
 // Runtime-typed weight read (small 1-D weights: norm scales, biases, embedding rows).

@@ -286,19 +286,15 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
   set_device(x.device());
   const int64_t M = x.size(0), N = weight.size(0);
   if (M == 0 || N == 0) return;
+  if (weight.dtype() != DType::F32 && matmul_mode().empty() && gemv_fits(x, weight)) {
+    if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
+    return gemv<WType::F16>(x, weight, bias, out);
+  }
   if (x.dtype() != DType::F32) {  // already the weight's half type (ops::linear checked)
-    if (matmul_mode().empty() && gemv_fits(x, weight)) {
-      if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
-      return gemv<WType::F16>(x, weight, bias, out);
-    }
     if (use_cublaslt(weight)) return cublaslt_linear(x.contiguous(), weight, bias, out);
     Tensor widened = Tensor::empty(x.shape(), DType::F32, x.device());  // builtin kernels: exact in f32
     cast(x.contiguous(), widened);
     return linear(widened, weight, bias, out);
-  }
-  if (weight.dtype() != DType::F32 && matmul_mode().empty() && gemv_fits(x, weight)) {
-    if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
-    return gemv<WType::F16>(x, weight, bias, out);
   }
   if (use_cublaslt(weight)) {
     Tensor half = Tensor::empty(x.shape(), weight.dtype(), x.device());

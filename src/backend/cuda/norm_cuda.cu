@@ -4,7 +4,6 @@
 // float4s of the row, the residual and the weight in one go, so a row costs one memory round
 // trip and one block reduction (a decode step runs two per layer).
 #include <algorithm>
-#include <type_traits>
 
 #include "backend/cuda/cuda_common.cuh"
 
@@ -56,22 +55,6 @@ __device__ __forceinline__ float4 load_weight4(const void* weight, int i) {
     const uint2 packed = reinterpret_cast<const uint2*>(weight)[i];
     const uint16_t* h = reinterpret_cast<const uint16_t*>(&packed);
     return make_float4(widen<W>(h[0]), widen<W>(h[1]), widen<W>(h[2]), widen<W>(h[3]));
-  }
-}
-
-// Stores 4 floats at element 4 * i of an O-typed row (16 bytes for f32, 8 for bf16/f16).
-template <WType O>
-__device__ __forceinline__ void store4(void* row, int i, float4 v) {
-  if constexpr (O == WType::F32) {
-    reinterpret_cast<float4*>(row)[i] = v;
-  } else {
-    uint2 packed;
-    uint16_t* h = reinterpret_cast<uint16_t*>(&packed);
-    h[0] = narrow<O>(v.x);
-    h[1] = narrow<O>(v.y);
-    h[2] = narrow<O>(v.z);
-    h[3] = narrow<O>(v.w);
-    reinterpret_cast<uint2*>(row)[i] = packed;
   }
 }
 
@@ -147,18 +130,9 @@ bool launch_rms_norm_vec(const Tensor& x, Tensor* residual, const Tensor& weight
         x.data<float>(), row_layout(x), res, res_rows, out.raw_data(), row_layout(out), weight.raw_data(), n4,
         eps, weight_offset);
   };
-  auto for_weight = [&](auto out_tag) {
-    switch (weight_type(weight)) {
-      case WType::F32: run(std::integral_constant<WType, WType::F32>{}, out_tag); break;
-      case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}, out_tag); break;
-      case WType::F16: run(std::integral_constant<WType, WType::F16>{}, out_tag); break;
-    }
-  };
-  switch (weight_type(out)) {
-    case WType::F32: for_weight(std::integral_constant<WType, WType::F32>{}); break;
-    case WType::BF16: for_weight(std::integral_constant<WType, WType::BF16>{}); break;
-    case WType::F16: for_weight(std::integral_constant<WType, WType::F16>{}); break;
-  }
+  dispatch_type(weight_type(out), [&](auto out_tag) {
+    dispatch_type(weight_type(weight), [&](auto weight_tag) { run(weight_tag, out_tag); });
+  });
   check_launch("rms_norm_vec_kernel");
   return true;
 }

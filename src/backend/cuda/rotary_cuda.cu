@@ -4,7 +4,6 @@
 // the rotated key and the value into the paged cache from the same block (vLLM's fusion): the
 // thread that rotates a key pair stores it, then the block copies the unrotated dims and the value.
 #include <algorithm>
-#include <type_traits>
 
 #include "backend/cuda/cuda_common.cuh"
 
@@ -136,11 +135,7 @@ void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& 
         static_cast<Storage*>(key_cache.raw_data()), static_cast<Storage*>(value_cache.raw_data()),
         slot_mapping.data<int32_t>(), num_slots);
   };
-  switch (weight_type(key_cache)) {
-    case WType::F32: run(std::integral_constant<WType, WType::F32>{}); break;
-    case WType::BF16: run(std::integral_constant<WType, WType::BF16>{}); break;
-    case WType::F16: run(std::integral_constant<WType, WType::F16>{}); break;
-  }
+  dispatch_type(weight_type(key_cache), run);
   check_launch("rotary_and_cache_kernel");
 }
 
