@@ -434,6 +434,7 @@ class Gemma3n : public Model {
     params.scale = 1.0f;
     params.sliding_window = s.sliding[static_cast<size_t>(l)] ? s.sliding_window : 0;
     params.max_query_len = batch.max_query_len;
+    params.num_decode_seqs = batch.num_decode_seqs;
     params.max_seq_len = batch.max_seq_len;
     Tensor out = Tensor::empty({tokens, s.heads, s.head_dim}, DType::F32, hidden.device());
     ops::paged_attention(query, cache.key[slot], cache.value[slot], batch.query_start, batch.seq_lens,

@@ -164,6 +164,7 @@ Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const
   params.logit_softcap = s.attn_logit_softcap;
   params.alibi_slopes = alibi_slopes_;
   params.max_query_len = batch.max_query_len;
+  params.num_decode_seqs = batch.num_decode_seqs;
   params.max_seq_len = batch.max_seq_len;
   Tensor out = Tensor::empty({tokens, s.num_heads, s.head_dim}, DType::F32, hidden.device());
   ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, block_table, params, out);

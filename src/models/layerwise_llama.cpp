@@ -173,6 +173,7 @@ class LayerwiseLlama : public Model {
     ops::AttentionParams params;
     params.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
     params.max_query_len = batch.max_query_len;
+    params.num_decode_seqs = batch.num_decode_seqs;
     params.max_seq_len = batch.max_seq_len;
     Tensor out = Tensor::empty({tokens, s.num_heads, s.head_dim}, DType::F32, hidden.device());
     ops::paged_attention(query, key_cache, value_cache, batch.query_start, batch.seq_lens, batch.block_tables[0],

@@ -101,6 +101,9 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
   }
   batch.metadata.max_query_len = max_query_len;
   batch.metadata.max_seq_len = max_seq_len;
+  int64_t decodes = 0;
+  while (decodes < num_seqs && query_start[decodes + 1] - query_start[decodes] == 1) ++decodes;
+  batch.metadata.num_decode_seqs = decodes;
   return batch;
 }
 

@@ -26,6 +26,7 @@ struct BatchMetadata {
   // graph captured once for many steps is given max_model_len). -1: unknown.
   int64_t max_query_len = -1;
   int64_t max_seq_len = -1;
+  int64_t num_decode_seqs = -1;  // leading sequences with one new token each (AttentionParams)
 };
 
 // What the KV cache of one attention layer holds, so the engine can size and group pools.

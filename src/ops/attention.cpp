@@ -148,6 +148,8 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
   VLLM_CHECK(params.max_query_len >= -1 && params.max_seq_len >= -1, InvalidArgument, op,
              ": max_query_len / max_seq_len hints must be >= -1, got ", params.max_query_len, " / ",
              params.max_seq_len);
+  VLLM_CHECK(params.num_decode_seqs >= -1 && params.num_decode_seqs <= seq_lens.size(0), InvalidArgument, op,
+             ": num_decode_seqs ", params.num_decode_seqs, " must be in [-1, ", seq_lens.size(0), "]");
   if (device.is_cpu()) {
     check_cpu_caches(op, key_cache);
     return cpu::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,

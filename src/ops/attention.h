@@ -38,6 +38,10 @@ struct AttentionParams {
   // as block_table.size(1) * block_size).
   int64_t max_query_len = -1;
   int64_t max_seq_len = -1;
+  // How many leading sequences have exactly one query token (rows 0..D-1): a batch of decodes and
+  // prompts then runs the decode kernel for those and the prefill kernel for the rest (-1 or 0:
+  // unknown, one kernel for all).
+  int64_t num_decode_seqs = -1;
 };
 
 // Flattened batch: sequence b owns query rows [query_start[b], query_start[b+1]) (query_start

@@ -141,6 +141,13 @@ void run_attention(const AttentionCase& c, DType cache_dtype) {
   if (c.alibi) gparams.alibi_slopes = gpu(params.alibi_slopes);
   gparams.max_query_len =
       c.unknown_query_len ? -1 : *std::max_element(c.q_lens.begin(), c.q_lens.end());
+  // As build_flat_batch: the leading one-token sequences (decodes ahead of prompts take the
+  // decode kernel, the prompts the prefill kernel).
+  if (!c.unknown_query_len) {
+    gparams.num_decode_seqs = 0;
+    while (gparams.num_decode_seqs < num_seqs && c.q_lens[static_cast<size_t>(gparams.num_decode_seqs)] == 1)
+      ++gparams.num_decode_seqs;
+  }
   gparams.max_seq_len = c.max_seq_len_hint != 0
                             ? c.max_seq_len_hint
                             : *std::max_element(c.seq_lens.begin(), c.seq_lens.end());
@@ -182,6 +189,13 @@ const std::vector<AttentionCase>& attention_cases() {
       {"prefill sliding window GQA 8", {400, 40}, {150, 40}, 16, 2, 128, 128, 16, 64},
       {"prefill unknown hints", {70, 90}, {70, 2}, 8, 4, 128, 128, 32, 0, 0.0f, false, false, 0, 1,
        -1, true},
+      // Decodes ahead of prompts (num_decode_seqs): two launches, the decodes split over their
+      // contexts.
+      {"decodes then prompts GQA 4", {2000, 3000, 900, 150, 400}, {1, 1, 1, 150, 64}, 32, 8, 128,
+       128, 16},
+      {"one long decode then a prompt, softcap + window", {6000, 300}, {1, 200}, 16, 4, 128, 128,
+       16, 1000, 25.0f, false, false, 2},
+      {"decodes then a prefill chunk D64", {70, 1200, 500}, {1, 1, 100}, 8, 8, 64, 64, 16},
       // The generic fallback with low-precision caches.
       {"fallback head 32", {40, 8}, {8, 1}, 4, 2, 32, 32, 16},
       {"fallback value head differs", {40, 8}, {8, 8}, 4, 2, 64, 32, 8},

@@ -218,11 +218,61 @@ bool use_flash(const Tensor& query, const Tensor& key_cache, const Tensor& value
          key_cache.numel() < (int64_t{1} << 31) * 8;  // int block ids times row sizes fit int64
 }
 
+// One launch (plus the merge of its context splits) over sequences [first, first + count) of the
+// batch. `tokens` bounds the query rows of those sequences (the split buffers' row count); the
+// rows of sequence b are query_start[b].. as for the whole batch.
+void launch_flash_part(FlashArgs args, const Tensor& query, int64_t first, int64_t count, int64_t tokens,
+                       int64_t max_query_len, int64_t max_seq_len) {
+  const int64_t num_heads = args.num_heads, num_kv_heads = args.num_kv_heads, head_size = query.size(2);
+  args.query_start += first;
+  args.seq_lens += first;
+  args.block_table += first * args.table_stride;
+  args.tokens = tokens;
+  args.num_splits = 1;
+  const bool decode = max_query_len * args.group <= kFlashDecodeRows;
+  const int64_t rows = decode ? kFlashDecodeRows : kFlashPrefillRows;
+  const int64_t row_tiles = (max_query_len * args.group + rows - 1) / rows;
+  VLLM_CHECK(row_tiles <= 65535 && num_kv_heads <= 65535, Unsupported,
+             "paged_attention: grid too large (", row_tiles, " row tiles x ", num_kv_heads,
+             " kv heads)");
+  Tensor partial_out, partial_lse;
+  if (decode) {
+    // Split the context until the grid fills one wave (three decode blocks fit a multiprocessor
+    // at a time), keeping at least 128 keys (two key tiles) per part and at most kMaxSplits parts.
+    // The parts are cut on the device from each sequence's actual length, so an over-estimated
+    // max_seq_len (a CUDA graph's) only costs empty blocks, which exit at once; a second wave
+    // would cost a whole block's latency (measured on an H200 at batch 1: 14.9 us with 1.3 waves).
+    static const int multiprocessors = multiprocessor_count();
+    const int64_t base_blocks = count * num_kv_heads * row_tiles;
+    const int64_t wanted = std::max<int64_t>(1, 3 * multiprocessors / base_blocks);
+    const int64_t by_length = (max_seq_len + 127) / 128;
+    args.num_splits =
+        static_cast<int>(std::max<int64_t>(1, std::min({wanted, by_length, int64_t{kMaxSplits}})));
+  }
+  VLLM_CHECK(count * args.num_splits <= 0x7fffffff, Unsupported,
+             "paged_attention: grid too large (", count, " sequences)");
+  if (args.num_splits > 1) {
+    // [num_splits, T, Hq, D] and [num_splits, T, Hq], from the caching allocator (capture-safe).
+    partial_out = Tensor::empty({args.num_splits, tokens, num_heads, head_size}, DType::F32, query.device());
+    partial_lse = Tensor::empty({args.num_splits, tokens, num_heads}, DType::F32, query.device());
+    args.partial_out = partial_out.data<float>();
+    args.partial_lse = partial_lse.data<float>();
+  }
+  launch_flash_attention(args.cache_type, static_cast<int>(head_size), decode, args, count, row_tiles);
+  if (args.num_splits > 1) {
+    const dim3 grid(static_cast<unsigned>(count), static_cast<unsigned>(num_heads));
+    merge_attention_splits_kernel<<<grid, kMergeThreads, 0, stream()>>>(
+        args.partial_out, args.partial_lse, args.query_start, args.num_splits, tokens,
+        static_cast<int>(num_heads), static_cast<int>(head_size), args.out);
+    check_launch("merge_attention_splits_kernel");
+  }
+}
+
 void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
                            const Tensor& query_start, const Tensor& seq_lens,
                            const Tensor& block_table, const ops::AttentionParams& params,
                            Tensor& out) {
-  const int64_t tokens = query.size(0), num_heads = query.size(1), head_size = query.size(2);
+  const int64_t tokens = query.size(0), num_heads = query.size(1);
   const int64_t num_seqs = seq_lens.size(0), num_kv_heads = key_cache.size(2);
   const int64_t group = num_heads / num_kv_heads;
   const int64_t block_size = key_cache.size(1), max_blocks = block_table.size(1);
@@ -241,6 +291,7 @@ void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const T
   args.query_stride = query.stride(0);
   args.key_cache = key_cache.raw_data();
   args.value_cache = value_cache.raw_data();
+  args.cache_type = weight_type(key_cache);
   args.query_start = query_start.data<int32_t>();
   args.seq_lens = seq_lens.data<int32_t>();
   args.block_table = block_table.data<int32_t>();
@@ -258,49 +309,19 @@ void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const T
   args.softcap = params.logit_softcap;
   args.sliding_window = static_cast<int>(std::min<int64_t>(params.sliding_window, capacity + 1));
   args.alibi_slopes = params.alibi_slopes.defined() ? params.alibi_slopes.data<float>() : nullptr;
-  args.tokens = tokens;
   args.out = out.data<float>();
-  args.num_splits = 1;
 
-  const bool decode = max_query_len * group <= kFlashDecodeRows;
-  const int64_t rows = decode ? kFlashDecodeRows : kFlashPrefillRows;
-  const int64_t row_tiles = (max_query_len * group + rows - 1) / rows;
-  VLLM_CHECK(row_tiles <= 65535 && num_kv_heads <= 65535, Unsupported,
-             "paged_attention: grid too large (", row_tiles, " row tiles x ", num_kv_heads,
-             " kv heads)");
-  Tensor partial_out, partial_lse;
-  if (decode) {
-    // Split the context until the grid fills one wave (three decode blocks fit a multiprocessor
-    // at a time), keeping at least 128 keys (two key tiles) per part and at most kMaxSplits parts.
-    // The parts are cut on the device from each sequence's actual length, so an over-estimated
-    // max_seq_len (a CUDA graph's) only costs empty blocks, which exit at once; a second wave
-    // would cost a whole block's latency (measured on an H200 at batch 1: 14.9 us with 1.3 waves).
-    static const int multiprocessors = multiprocessor_count();
-    const int64_t base_blocks = num_seqs * num_kv_heads * row_tiles;
-    const int64_t wanted = std::max<int64_t>(1, 3 * multiprocessors / base_blocks);
-    const int64_t by_length = (max_seq_len + 127) / 128;
-    args.num_splits =
-        static_cast<int>(std::max<int64_t>(1, std::min({wanted, by_length, int64_t{kMaxSplits}})));
+  // A batch of decodes and prompts (the leading num_decode_seqs sequences have one query token
+  // each, rows 0..D-1): the decodes go through the split decode kernel and the prompts through the
+  // prefill kernel sized by the prompts alone, instead of one prefill grid whose decode blocks
+  // each hold one row of 64 and run their context unsplit.
+  const int64_t decodes = params.num_decode_seqs;
+  if (decodes > 0 && decodes < num_seqs && max_query_len * group > kFlashDecodeRows) {
+    launch_flash_part(args, query, 0, decodes, decodes, 1, max_seq_len);
+    launch_flash_part(args, query, decodes, num_seqs - decodes, tokens, max_query_len, max_seq_len);
+    return;
   }
-  VLLM_CHECK(num_seqs * args.num_splits <= 0x7fffffff, Unsupported,
-             "paged_attention: grid too large (", num_seqs, " sequences)");
-  if (args.num_splits > 1) {
-    // [num_splits, T, Hq, D] and [num_splits, T, Hq], from the caching allocator (capture-safe).
-    partial_out = Tensor::empty({args.num_splits, tokens, num_heads, head_size}, DType::F32,
-                                query.device());
-    partial_lse = Tensor::empty({args.num_splits, tokens, num_heads}, DType::F32, query.device());
-    args.partial_out = partial_out.data<float>();
-    args.partial_lse = partial_lse.data<float>();
-  }
-  launch_flash_attention(weight_type(key_cache), static_cast<int>(head_size), decode, args,
-                         num_seqs, row_tiles);
-  if (args.num_splits > 1) {
-    const dim3 grid(static_cast<unsigned>(num_seqs), static_cast<unsigned>(num_heads));
-    merge_attention_splits_kernel<<<grid, kMergeThreads, 0, stream()>>>(
-        args.partial_out, args.partial_lse, args.query_start, args.num_splits, tokens,
-        static_cast<int>(num_heads), static_cast<int>(head_size), args.out);
-    check_launch("merge_attention_splits_kernel");
-  }
+  launch_flash_part(args, query, 0, num_seqs, tokens, max_query_len, max_seq_len);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ struct FlashArgs {
   int64_t query_stride;
   const void* key_cache;    // [num_blocks, block_size, Hk, D] bf16/f16
   const void* value_cache;  // [num_blocks, block_size, Hk, D]
+  WType cache_type;         // bf16 or f16
   const int32_t* query_start;  // [B + 1]
   const int32_t* seq_lens;     // [B]
   const int32_t* block_table;  // [B, table_stride]
