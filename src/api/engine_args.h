@@ -37,6 +37,9 @@ struct EngineArgs {
   std::string model_impl = "auto";            // --model-impl auto|generic (ModelLoadOptions::model_impl)
   std::string device = "auto";                // auto, cpu, cuda (auto: cuda when a GPU is present)
   bool enforce_eager = false;                 // --enforce-eager: no CUDA graphs
+  // --async-scheduling / --no-async-scheduling: queue step N + 1 while step N runs (unset: on
+  // for CUDA, off for the CPU, where it gains nothing)
+  std::optional<bool> async_scheduling;
   std::string kv_cache_dtype = "auto";        // --kv-cache-dtype auto (the compute dtype), bfloat16, float16, float32
   // --cuda-graph-sizes: decode batch sizes captured as CUDA graphs (default 1, 2, 4, 8, 16, 24, ...
   // up to --max-num-seqs)

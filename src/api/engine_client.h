@@ -59,6 +59,7 @@ struct EngineStats {
   uint64_t prompt_tokens_total = 0;
   uint64_t generation_tokens_total = 0;
   uint64_t num_preemptions_total = 0;
+  uint64_t steps_queued_ahead = 0;     // steps queued before the previous step's tokens were back (--async-scheduling)
   std::map<std::string, uint64_t> request_success_total;  // by finish reason
   Histogram time_to_first_token_seconds;
   Histogram inter_token_latency_seconds;

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "core/error.h"
+
 namespace vllm {
 
 LLM::LLM(const EngineArgs& args)
@@ -55,12 +57,19 @@ std::vector<RequestOutput> LLM::generate(const std::vector<std::string>& prompts
 
 std::vector<RequestOutput> LLM::generate(const std::vector<std::vector<int32_t>>& prompt_token_ids,
                                          const SamplingParams& params) {
+  return generate(prompt_token_ids, std::vector<SamplingParams>(prompt_token_ids.size(), params));
+}
+
+std::vector<RequestOutput> LLM::generate(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                         const std::vector<SamplingParams>& params) {
+  VLLM_CHECK(params.size() == prompt_token_ids.size(), InvalidArgument, "generate: ", params.size(),
+             " sampling params for ", prompt_token_ids.size(), " prompts (give one, or one per prompt)");
   std::vector<EngineRequest> requests;
-  for (const std::vector<int32_t>& ids : prompt_token_ids) {
+  for (size_t i = 0; i < prompt_token_ids.size(); ++i) {
     EngineRequest request;
     request.request_id = std::to_string(next_id_++);
-    request.prompt_token_ids = ids;
-    request.params = params;
+    request.prompt_token_ids = prompt_token_ids[i];
+    request.params = params[i];
     request.apply_generation_config = false;
     requests.push_back(std::move(request));
   }

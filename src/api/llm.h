@@ -30,6 +30,9 @@ class LLM {
   std::vector<RequestOutput> generate(const std::vector<std::string>& prompts, const SamplingParams& params);
   std::vector<RequestOutput> generate(const std::vector<std::vector<int32_t>>& prompt_token_ids,
                                       const SamplingParams& params);
+  // One SamplingParams per prompt (vLLM's list form of sampling_params).
+  std::vector<RequestOutput> generate(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                      const std::vector<SamplingParams>& params);
   // Chat conversations (OpenAI message lists) rendered with the model's chat template.
   std::vector<RequestOutput> chat(const std::vector<nlohmann::json>& conversations, const SamplingParams& params,
                                   const ChatTemplateOptions& options = {});

@@ -85,12 +85,15 @@ bool samples_on_device(const Request& request) {
   return p.min_tokens <= 0 || request.num_output_tokens() >= p.min_tokens;
 }
 
-DeviceSamplerOutput sample_on_device(const Tensor& logits, std::span<const DeviceSampleRow> rows) {
+bool draws_without_output_tokens(const Request& request) {
+  return samples_on_device(request) && !has_penalties(request.sampling_params);
+}
+
+DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const DeviceSampleRow> rows) {
   const int64_t count = static_cast<int64_t>(rows.size()), vocab = logits.size(1);
   const Device device = logits.device();
-  DeviceSamplerOutput result;
-  result.sampled_token_ids.assign(rows.size(), 0);
-  result.logprobs.resize(rows.size());
+  DeviceSampling result;
+  result.count_ = count;
   if (count == 0) return result;
 
   // Rows asking for logprobs first, so that compute_logprobs reads a prefix of the samples.
@@ -180,21 +183,44 @@ DeviceSamplerOutput sample_on_device(const Tensor& logits, std::span<const Devic
     ops::compute_logprobs(logits, upload.view(rows_at, {with_logprobs}, DType::I32),
                           view32(out, 0, {with_logprobs}, DType::I32), ids, values, ranks);
   }
-  const Tensor host = out.to(Device::cpu());
-  const int32_t* data = host.data<int32_t>();
-  const float* logprob_values = reinterpret_cast<const float*>(data + logprobs_at);
+  result.with_logprobs_ = with_logprobs;
+  result.columns_ = columns;
+  result.position_.assign(rows.size(), 0);
+  result.num_top_.assign(rows.size(), -1);
   for (int64_t j = 0; j < count; ++j) {
     const size_t i = order[static_cast<size_t>(j)];
+    result.position_[i] = static_cast<int32_t>(j);
+    if (j < with_logprobs) result.num_top_[i] = std::min<int64_t>(*rows[i].params->logprobs, vocab);
+  }
+  result.tokens_ = tokens;
+  result.read_back_ = ops::HostCopy(out);
+  return result;
+}
+
+DeviceSamplerOutput DeviceSampling::finish() const {
+  DeviceSamplerOutput result;
+  result.sampled_token_ids.assign(position_.size(), 0);
+  result.logprobs.resize(position_.size());
+  if (count_ == 0) return result;
+  const int64_t ranks_at = count_, ids_at = ranks_at + with_logprobs_, logprobs_at = ids_at + with_logprobs_ * columns_;
+  const auto* data = static_cast<const int32_t*>(read_back_.wait());
+  const float* logprob_values = reinterpret_cast<const float*>(data + logprobs_at);
+  for (size_t i = 0; i < position_.size(); ++i) {
+    const int64_t j = position_[i];
     result.sampled_token_ids[i] = data[j];
-    if (j >= with_logprobs) continue;
-    const int64_t k = std::min<int64_t>(*rows[i].params->logprobs, vocab);
+    if (num_top_[i] < 0) continue;
+    const int64_t k = num_top_[i];
     PositionLogprobs lp;
-    lp.token_ids.assign(data + ids_at + j * columns, data + ids_at + j * columns + 1 + k);
-    lp.logprobs.assign(logprob_values + j * columns, logprob_values + j * columns + 1 + k);
+    lp.token_ids.assign(data + ids_at + j * columns_, data + ids_at + j * columns_ + 1 + k);
+    lp.logprobs.assign(logprob_values + j * columns_, logprob_values + j * columns_ + 1 + k);
     lp.rank = data[ranks_at + j];
     result.logprobs[i] = std::move(lp);
   }
   return result;
+}
+
+DeviceSamplerOutput sample_on_device(const Tensor& logits, std::span<const DeviceSampleRow> rows) {
+  return launch_device_sampling(logits, rows).finish();
 }
 
 }  // namespace vllm

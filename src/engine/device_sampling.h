@@ -17,12 +17,17 @@
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
+#include "ops/sampling.h"
 
 namespace vllm {
 
 // Whether the request's next token can be drawn by sample_on_device: no logit bias, allowed or
 // bad words, no pending min_tokens, and logprobs (if any) of at most ops::kMaxTopLogprobs tokens.
 bool samples_on_device(const Request& request);
+
+// Whether the request's next draw on the device needs none of its previous output tokens (no
+// penalties): asynchronous scheduling may queue it before they reach the host.
+bool draws_without_output_tokens(const Request& request);
 
 // One row to draw.
 struct DeviceSampleRow {
@@ -38,8 +43,33 @@ struct DeviceSamplerOutput {
   std::vector<std::optional<PositionLogprobs>> logprobs;  // per row, when params->logprobs
 };
 
-// Draws one token per row from logits [R, vocab] f32 (any device; the engine calls it for CUDA
-// logits). Penalised rows are copied first (the raw rows stay for the logprobs).
+// The draw of one step, queued on the logits' device: `tokens` holds the sampled ids there
+// (token_index(i) is row i's entry) until the next step reads them, and the read-back of the
+// tokens and logprobs is on its way to the host.
+class DeviceSampling {
+ public:
+  DeviceSampling() = default;
+  bool empty() const { return count_ == 0; }
+  const Tensor& tokens() const { return tokens_; }  // i32 [S] on the device, in the draw's order
+  int32_t token_index(size_t row) const { return position_[row]; }
+  // Waits for the read-back (once the device finished the step) and unpacks it.
+  DeviceSamplerOutput finish() const;
+
+ private:
+  friend DeviceSampling launch_device_sampling(const Tensor&, std::span<const DeviceSampleRow>);
+  int64_t count_ = 0, with_logprobs_ = 0, columns_ = 1;
+  std::vector<int32_t> position_;  // row -> entry of tokens_
+  std::vector<int64_t> num_top_;   // per row: logprobs asked (-1: none)
+  Tensor tokens_;
+  ops::HostCopy read_back_;
+};
+
+// Queues the draw of one token per row from logits [R, vocab] f32 (any device; the engine calls
+// it for CUDA logits, and for CPU logits under asynchronous scheduling). Penalised rows are
+// copied first (the raw rows stay for the logprobs).
+DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const DeviceSampleRow> rows);
+
+// launch_device_sampling(...).finish().
 DeviceSamplerOutput sample_on_device(const Tensor& logits, std::span<const DeviceSampleRow> rows);
 
 }  // namespace vllm

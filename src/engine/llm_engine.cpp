@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <random>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/logging.h"
@@ -114,6 +115,17 @@ struct LLMEngine::StepRows {
   std::map<std::string, std::optional<PositionLogprobs>> logprobs;  // sampled token's, by child id
 };
 
+// A step queued on the device whose sampled tokens the host has not processed yet.
+struct LLMEngine::Step {
+  SchedulerOutput out;
+  StepRows rows;                       // host rows at launch, device rows at finish_step
+  DeviceSampling device;               // the draw of the rows in device_owners
+  std::vector<size_t> device_owners;   // device row -> index into out.scheduled
+  std::unordered_map<std::string, int32_t> token_index;  // request id -> entry of device.tokens()
+  bool allows_lookahead = false;       // the next step may be queued before this one's tokens are back
+  bool decode_only = false;            // for VLLM_STEP_TIMING
+};
+
 LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.value_or(std::random_device{}())) {
   if (args.cpu_threads > 0) set_cpu_threads(args.cpu_threads);
   std::string model = args.model.empty() ? default_model_path() : args.model;
@@ -200,6 +212,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   kv_config.groups.clear();
   for (int64_t window : spec.group_windows()) kv_config.groups.push_back(KVCacheGroupSpec{static_cast<int>(window)});
   scheduler_ = std::make_unique<Scheduler>(scheduler_config, kv_config);
+  async_scheduling_ = args.async_scheduling.value_or(device.is_cuda());
   if (const char* env = std::getenv("VLLM_STEP_TIMING"); env && std::string(env) == "1")
     timing_ = std::make_unique<StepTiming>(runner_->device());
 
@@ -373,16 +386,36 @@ bool LLMEngine::abort_request(const std::string& request_id) {
   return true;
 }
 
-void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
+std::unique_ptr<LLMEngine::Step> LLMEngine::launch_step(SchedulerOutput scheduled_step) {
+  auto step = std::make_unique<Step>();
+  step->out = std::move(scheduled_step);
+  const SchedulerOutput& out = step->out;
+  StepRows& rows = step->rows;
   std::vector<SequenceChunk> chunks;
   std::vector<bool> prompt_rows;
+  DeferredTokens deferred;
+  int32_t flat_position = 0;  // of the chunk's first token in the flattened batch
+  step->decode_only = true;
   for (const ScheduledRequest& scheduled : out.scheduled) {
     const Request& request = *scheduled.request;
     SequenceChunk chunk;
     chunk.num_computed_tokens = scheduled.num_computed_tokens;
     std::span<const int32_t> tokens = request.all_token_ids();
+    // A position past the known tokens holds the token the previous step sampled, still on the
+    // device (asynchronous scheduling): a placeholder here, filled in on the device.
+    const int known = std::clamp(request.num_tokens() - scheduled.num_computed_tokens, 0, scheduled.num_new_tokens);
     chunk.token_ids.assign(tokens.begin() + scheduled.num_computed_tokens,
-                           tokens.begin() + scheduled.num_computed_tokens + scheduled.num_new_tokens);
+                           tokens.begin() + scheduled.num_computed_tokens + known);
+    if (known < scheduled.num_new_tokens) {
+      const bool on_device = pending_ && pending_->token_index.count(scheduled.request_id) > 0;
+      VLLM_ASSERT(on_device && known + 1 == scheduled.num_new_tokens, "request ", scheduled.request_id, ": position ",
+                  scheduled.num_computed_tokens + known, " has no token on the host or the device");
+      chunk.token_ids.push_back(0);
+      deferred.token_index.push_back(flat_position + known);
+      deferred.source_index.push_back(pending_->token_index.at(scheduled.request_id));
+    }
+    flat_position += scheduled.num_new_tokens;
+    step->decode_only &= scheduled.num_new_tokens == 1;
     chunk.group_block_ids = request.block_ids;
     chunk.num_prompt_tokens = request.num_prompt_tokens();
     // Prompt logprobs need every prompt position's logits (position p scores prompt token p + 1).
@@ -393,27 +426,28 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
     prompt_rows.push_back(wants_prompt_logprobs);
     chunks.push_back(std::move(chunk));
   }
+  if (!deferred.empty()) deferred.source = pending_->device.tokens();
   if (timing_) timing_->mark(StepTiming::Schedule);
-  Tensor logits = runner_->execute(chunks);  // [R, vocab] on the model's device
-  if (timing_) {
-    timing_->mark(StepTiming::Launch);
-    runner_->synchronize();
-    timing_->mark(StepTiming::Device);
-  }
+  Tensor logits = runner_->execute(chunks, &deferred);  // [R, vocab] on the model's device
+  if (timing_) timing_->mark(StepTiming::Launch);
   const int64_t vocab = logits.size(1);
-  const bool on_gpu = !logits.device().is_cpu();
+  // Drawn where the logits are unless the host must see them: on a GPU, and on the CPU under
+  // asynchronous scheduling (whose next step reads the sampled tokens from step->device).
+  const bool device_draws = !logits.device().is_cpu() || async_scheduling_;
 
-  // Rows by use: prompt-logprob rows and rows the CPU sampler needs come to the host; on a GPU,
-  // rows that samples_on_device accepts (all but logit bias, allowed/bad words, pending
-  // min_tokens and whole-vocabulary logprobs) are sampled where the logits are.
+  // Rows by use: prompt-logprob rows and rows the CPU sampler needs come to the host; rows that
+  // samples_on_device accepts (all but logit bias, allowed/bad words, pending min_tokens and
+  // whole-vocabulary logprobs) are drawn on the logits' device.
   struct SampleRow {
     size_t owner;  // index into out.scheduled
     int64_t row;   // row of logits
   };
-  std::vector<SampleRow> host_samples, device_samples;
+  std::vector<SampleRow> host_samples;
   std::vector<std::pair<size_t, int64_t>> prompt_starts;  // (owner, first row) of prompt-logprob rows
   std::vector<int32_t> host_row_ids;                      // logits rows the host needs, in order
+  std::vector<DeviceSampleRow> device_rows;
   int64_t row = 0;
+  step->allows_lookahead = async_scheduling_;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     const ScheduledRequest& scheduled = out.scheduled[i];
     if (prompt_rows[i]) {
@@ -423,9 +457,16 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
       if (!scheduled.needs_sampling) ++row;
     }
     if (scheduled.needs_sampling) {
-      const Request& request = *scheduled.request;
-      if (on_gpu && samples_on_device(request)) {
-        device_samples.push_back({i, row});
+      Request& request = const_cast<Request&>(*scheduled.request);  // advances its generator
+      if (device_draws && samples_on_device(request)) {
+        const SamplingParams& params = request.sampling_params;
+        const uint64_t seed =
+            params.is_greedy() ? 0 : (request.generator ? (*request.generator)() : sampler_.generator()());
+        device_rows.push_back({row, &params, request.prompt_token_ids(), request.output_token_ids(), seed});
+        step->device_owners.push_back(i);
+        // The next step may be queued before this token is known when its draw needs none of
+        // the request's earlier tokens (no penalties).
+        step->allows_lookahead = step->allows_lookahead && draws_without_output_tokens(request);
       } else {
         host_samples.push_back({i, row});
         if (!prompt_rows[i]) host_row_ids.push_back(static_cast<int32_t>(row));
@@ -435,29 +476,18 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
   }
   VLLM_ASSERT(row == logits.size(0), "logits rows ", logits.size(0), " but consumed ", row);
   rows.sampled.assign(out.scheduled.size(), {});
-
-  if (!device_samples.empty()) {
-    std::vector<DeviceSampleRow> sample_rows;
-    for (const SampleRow& sample : device_samples) {
-      Request& request = const_cast<Request&>(*out.scheduled[sample.owner].request);  // advances its generator
-      const SamplingParams& params = request.sampling_params;
-      const uint64_t seed =
-          params.is_greedy() ? 0 : (request.generator ? (*request.generator)() : sampler_.generator()());
-      sample_rows.push_back({sample.row, &params, request.prompt_token_ids(), request.output_token_ids(), seed});
-    }
-    DeviceSamplerOutput sampled = sample_on_device(logits, sample_rows);
-    for (size_t s = 0; s < device_samples.size(); ++s) {
-      const size_t owner = device_samples[s].owner;
-      rows.sampled[owner] = {sampled.sampled_token_ids[s]};
-      rows.logprobs[out.scheduled[owner].request_id] = std::move(sampled.logprobs[s]);
-    }
+  step->allows_lookahead = step->allows_lookahead && host_row_ids.empty();
+  if (!device_rows.empty()) {
+    step->device = launch_device_sampling(logits, device_rows);
+    for (size_t s = 0; s < device_rows.size(); ++s)
+      step->token_index[out.scheduled[step->device_owners[s]].request_id] = step->device.token_index(s);
   }
-  if (host_row_ids.empty()) return;
+  if (host_row_ids.empty()) return step;
 
   // The host's rows, packed in host_row_ids order (all of them, in place, on the CPU).
   Tensor host_logits = logits;
   std::vector<int64_t> host_index(static_cast<size_t>(logits.size(0)), -1);
-  if (on_gpu) {
+  if (!logits.device().is_cpu()) {
     const int64_t count = static_cast<int64_t>(host_row_ids.size());
     Tensor picked = Tensor::empty({count, vocab}, DType::F32, logits.device());
     ops::gather_rows(logits, Tensor::from_ints(host_row_ids, {count}).to(logits.device()), picked);
@@ -466,6 +496,7 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
   } else {
     for (size_t r = 0; r < host_index.size(); ++r) host_index[r] = static_cast<int64_t>(r);
   }
+  if (timing_) timing_->mark(StepTiming::Device);
   const float* logits_data = host_logits.data<float>();
   auto host_row = [&](int64_t r) {
     const int64_t h = host_index[static_cast<size_t>(r)];
@@ -486,7 +517,7 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
       (*state->prompt_logprobs)[p + 1] = to_token_logprobs(lp, tokenizer_.get());
     }
   }
-  if (host_samples.empty()) return;
+  if (host_samples.empty()) return step;
   std::vector<float> sample_logits;  // rows to sample, gathered [S, vocab]
   std::vector<SamplingRow> sample_rows;
   for (const SampleRow& sample : host_samples) {
@@ -501,31 +532,61 @@ void LLMEngine::run_model(const SchedulerOutput& out, StepRows& rows) {
     rows.sampled[owner] = {sampled.sampled_token_ids[s]};
     rows.logprobs[out.scheduled[owner].request_id] = sampled.logprobs[s];
   }
+  return step;
 }
 
+void LLMEngine::finish_step(Step& step, std::vector<RequestOutput>& outputs) {
+  if (!step.device.empty()) {
+    DeviceSamplerOutput sampled = step.device.finish();  // waits for the device
+    if (timing_) timing_->mark(StepTiming::Device);
+    for (size_t s = 0; s < step.device_owners.size(); ++s) {
+      const size_t owner = step.device_owners[s];
+      step.rows.sampled[owner] = {sampled.sampled_token_ids[s]};
+      step.rows.logprobs[step.out.scheduled[owner].request_id] = std::move(sampled.logprobs[s]);
+    }
+  }
+  if (timing_) timing_->mark(StepTiming::Sample);
+  std::vector<RequestUpdate> updates = scheduler_->update_from_output(step.out, step.rows.sampled);
+  process_updates(step.out, step.rows, updates, outputs);
+  if (timing_) timing_->mark(StepTiming::Update);
+}
+
+void LLMEngine::finish_pending(std::vector<RequestOutput>& outputs) {
+  if (!pending_) return;
+  std::unique_ptr<Step> step = std::move(pending_);
+  finish_step(*step, outputs);
+}
+
+// Synchronous: schedule, launch, wait, update. Asynchronous (vLLM's --async-scheduling): step
+// N + 1 is scheduled and queued while the device still runs step N, whose tokens are then read
+// back and processed while step N + 1 runs; a step whose next one needs the host in between
+// (host sampling, penalties) is finished before the next is scheduled.
 std::vector<RequestOutput> LLMEngine::step() {
   std::vector<RequestOutput> outputs;
-  if (requests_.empty()) return outputs;
   if (timing_) timing_->start();
+  if (pending_ && !pending_->allows_lookahead) finish_pending(outputs);
+  if (requests_.empty()) {
+    finish_pending(outputs);
+    return outputs;
+  }
   SchedulerOutput out = scheduler_->schedule();
   stats_.num_preemptions_total += out.preempted_request_ids.size();
-  if (out.scheduled.empty()) return outputs;
+  if (out.scheduled.empty()) {
+    finish_pending(outputs);
+    return outputs;
+  }
   double now = now_seconds();
   for (const ScheduledRequest& scheduled : out.scheduled) {
     RequestState* state = sequences_.at(scheduled.request_id).first;
     if (state->metrics.first_scheduled_time == 0) state->metrics.first_scheduled_time = now;
   }
-  StepRows rows;
-  run_model(out, rows);
-  if (timing_) timing_->mark(StepTiming::Sample);
-  std::vector<RequestUpdate> updates = scheduler_->update_from_output(out, rows.sampled);
-  process_updates(out, rows, updates, outputs);
-  if (timing_) {
-    timing_->mark(StepTiming::Update);
-    bool decode_only = std::all_of(out.scheduled.begin(), out.scheduled.end(),
-                                   [](const ScheduledRequest& scheduled) { return scheduled.num_new_tokens == 1; });
-    timing_->end_step(decode_only);
-  }
+  if (pending_) ++stats_.steps_queued_ahead;
+  std::unique_ptr<Step> launched = launch_step(std::move(out));
+  const bool decode_only = launched->decode_only;
+  finish_pending(outputs);
+  pending_ = std::move(launched);
+  if (!pending_->allows_lookahead) finish_pending(outputs);
+  if (timing_) timing_->end_step(decode_only);
   return outputs;
 }
 

@@ -36,7 +36,7 @@ class LLMEngine {
   // One scheduling step; returns the outputs of the requests it changed (cumulative), the
   // finished ones with finished = true.
   std::vector<RequestOutput> step();
-  bool has_unfinished_requests() const { return !requests_.empty(); }
+  bool has_unfinished_requests() const { return !requests_.empty() || pending_ != nullptr; }
   std::vector<std::string> unfinished_request_ids() const;
 
   EngineStats stats() const;
@@ -54,9 +54,14 @@ class LLMEngine {
  private:
   struct RequestState;
   struct StepRows;
+  struct Step;
   class StepTiming;
 
-  void run_model(const SchedulerOutput& out, StepRows& rows);
+  // Queues a scheduled step on the device (host-sampled rows are drawn at once).
+  std::unique_ptr<Step> launch_step(SchedulerOutput out);
+  // Waits for a launched step's tokens, updates the scheduler and the requests' outputs.
+  void finish_step(Step& step, std::vector<RequestOutput>& outputs);
+  void finish_pending(std::vector<RequestOutput>& outputs);
   void process_updates(const SchedulerOutput& out, const StepRows& rows,
                        const std::vector<RequestUpdate>& updates, std::vector<RequestOutput>& outputs);
   RequestOutput make_output(RequestState& state) const;
@@ -78,6 +83,8 @@ class LLMEngine {
   std::map<std::string, std::pair<RequestState*, int>> sequences_;         // child id -> parent, index
   EngineStats stats_;
   std::unique_ptr<StepTiming> timing_;  // VLLM_STEP_TIMING=1 only
+  bool async_scheduling_ = false;       // --async-scheduling (default: on for CUDA)
+  std::unique_ptr<Step> pending_;       // launched, its tokens not yet processed
 };
 
 }  // namespace vllm

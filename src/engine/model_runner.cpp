@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "ops/sampling.h"
 #ifdef VLLM_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
@@ -159,22 +160,38 @@ ModelRunner::CapturedGraph* ModelRunner::graph_for(const std::vector<SequenceChu
   return nullptr;
 }
 
-Tensor ModelRunner::replay(CapturedGraph& graph, const std::vector<SequenceChunk>& chunks) {
+void ModelRunner::fill_deferred(Tensor& token_ids, const DeferredTokens* deferred) const {
+  if (deferred == nullptr || deferred->empty()) return;
+  const int64_t count = static_cast<int64_t>(deferred->token_index.size());
+  VLLM_CHECK(deferred->source_index.size() == deferred->token_index.size(), Internal,
+             "deferred tokens: ", count, " positions but ", deferred->source_index.size(), " sources");
+  std::vector<int32_t> packed = deferred->token_index;  // [positions..., sources...], one upload
+  packed.insert(packed.end(), deferred->source_index.begin(), deferred->source_index.end());
+  Tensor buffer = ops::upload_packed(packed.data(), packed.size() * sizeof(int32_t), config_.device);
+  Tensor indices = Tensor::from_blob(buffer.raw_data(), {2 * count}, DType::I32, config_.device, buffer.storage());
+  ops::scatter_tokens(token_ids, indices.slice(0, 0, count), deferred->source, indices.slice(0, count, 2 * count));
+}
+
+Tensor ModelRunner::replay(CapturedGraph& graph, const std::vector<SequenceChunk>& chunks,
+                           const DeferredTokens* deferred) {
 #ifdef VLLM_HAVE_CUDA
   FlatBatch host = padded_decode_batch(chunks, graph.size);
-  upload_batch(host, config_.device, &graph.inputs);  // into the buffers the graph reads
+  FlatBatch batch = upload_batch(host, config_.device, &graph.inputs);  // into the buffers the graph reads
+  fill_deferred(batch.token_ids, deferred);
   graph.graph.replay();
   return graph_logits_.slice(0, 0, static_cast<int64_t>(chunks.size()));
 #else
   (void)graph;
   (void)chunks;
+  (void)deferred;
   return Tensor();
 #endif
 }
 
-Tensor ModelRunner::execute(const std::vector<SequenceChunk>& chunks) {
-  if (CapturedGraph* graph = graph_for(chunks)) return replay(*graph, chunks);
+Tensor ModelRunner::execute(const std::vector<SequenceChunk>& chunks, const DeferredTokens* deferred) {
+  if (CapturedGraph* graph = graph_for(chunks)) return replay(*graph, chunks, deferred);
   FlatBatch batch = upload_batch(build_flat_batch(chunks, config_.block_size), config_.device);
+  fill_deferred(batch.token_ids, deferred);
   return model_.forward(batch.token_ids, batch.metadata, cache_);
 }
 

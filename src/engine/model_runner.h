@@ -23,6 +23,15 @@ struct ModelRunnerConfig {
   int64_t max_seq_len_to_capture = 8192;
 };
 
+// Input tokens known on the device only: the tokens the previous step sampled, which
+// asynchronous scheduling feeds to the next step without a round trip to the host. Entry i puts
+// source[source_index[i]] at flat position token_index[i] of the step's batch.
+struct DeferredTokens {
+  Tensor source;  // i32 on the model's device
+  std::vector<int32_t> token_index, source_index;
+  bool empty() const { return token_index.empty(); }
+};
+
 // vLLM's capture sizes: 1, 2, 4, then every 8 up to 256, then every 16, up to max_num_seqs.
 std::vector<int64_t> default_graph_sizes(int64_t max_num_seqs);
 
@@ -44,16 +53,18 @@ class ModelRunner {
   void capture_graphs();
   size_t num_graphs() const { return graphs_.size(); }
 
-  // Runs one step: logits [R, vocab] f32 on the model's device for the rows the chunks ask for
-  // (a graph's logits stay valid until the next step).
-  Tensor execute(const std::vector<SequenceChunk>& chunks);
+  // Queues one step: logits [R, vocab] f32 on the model's device for the rows the chunks ask for
+  // (a graph's logits stay valid until the next step). `deferred` (may be null) fills the chunk
+  // tokens that are placeholders on the host.
+  Tensor execute(const std::vector<SequenceChunk>& chunks, const DeferredTokens* deferred = nullptr);
   // Waits for the device's queued work (a no-op on the CPU).
   void synchronize() const;
 
  private:
   struct CapturedGraph;
   CapturedGraph* graph_for(const std::vector<SequenceChunk>& chunks);
-  Tensor replay(CapturedGraph& graph, const std::vector<SequenceChunk>& chunks);
+  Tensor replay(CapturedGraph& graph, const std::vector<SequenceChunk>& chunks, const DeferredTokens* deferred);
+  void fill_deferred(Tensor& token_ids, const DeferredTokens* deferred) const;
   FlatBatch padded_decode_batch(const std::vector<SequenceChunk>& chunks, int64_t size) const;
 
   Model& model_;

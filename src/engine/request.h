@@ -56,6 +56,10 @@ class Request {
   RequestStatus status = RequestStatus::WAITING;
   // Tokens whose KV is in the cache (or is being computed in the current step).
   int num_computed_tokens = 0;
+  // Tokens sampled by a step whose result the host has not seen yet (asynchronous scheduling:
+  // the next step is scheduled while the device still computes this one). Each counts as a
+  // token to compute; its id reaches the device's input without passing through the host.
+  int num_output_placeholders = 0;
   // Prompt tokens found in the prefix cache when first scheduled (-1: not scheduled yet).
   int num_cached_tokens = -1;
   int num_preemptions = 0;

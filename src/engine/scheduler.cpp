@@ -110,7 +110,14 @@ SchedulerOutput Scheduler::schedule() {
   size_t index = 0;
   while (index < running_.size() && budget > 0) {
     Request* request = running_[index];
-    int num_new = request->num_tokens() - request->num_computed_tokens;
+    // A request whose pending token is its last one (max_tokens, max_model_len) waits for it.
+    if (request->num_output_placeholders > 0 &&
+        (request->num_output_tokens() + request->num_output_placeholders >= request->max_tokens ||
+         request->num_tokens() + request->num_output_placeholders >= config_.max_model_len)) {
+      ++index;
+      continue;
+    }
+    int num_new = request->num_tokens() + request->num_output_placeholders - request->num_computed_tokens;
     if (threshold > 0) num_new = std::min(num_new, threshold);
     num_new = std::min(num_new, budget);
     // Positions never reach max_model_len (a no-op unless speculative tokens are added).
@@ -158,6 +165,7 @@ SchedulerOutput Scheduler::schedule() {
   while (!preempted_any && !waiting_.empty() && budget > 0 &&
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Request* request = peek_waiting();
+    if (request->num_output_placeholders > 0) break;  // preempted with a token still on its way
     ComputedBlocks hit = kv_cache_manager_.get_computed_blocks(*request);
     int num_new = request->num_tokens() - hit.num_computed_tokens;
     if (threshold > 0) num_new = std::min(num_new, threshold);
@@ -183,11 +191,13 @@ SchedulerOutput Scheduler::schedule() {
   }
 
   // Advance now (vLLM's _update_after_schedule): the next schedule() may run before the model
-  // output of this step is known (asynchronous scheduling).
+  // output of this step is known (asynchronous scheduling); the token this step samples is a
+  // placeholder until update_from_output.
   for (ScheduledRequest& s : out.scheduled) {
     Request* request = const_cast<Request*>(s.request);
     request->num_computed_tokens += s.num_new_tokens;
-    s.needs_sampling = request->num_computed_tokens == request->num_tokens();
+    s.needs_sampling = request->num_computed_tokens == request->num_tokens() + request->num_output_placeholders;
+    if (s.needs_sampling) ++request->num_output_placeholders;
     out.total_num_scheduled_tokens += s.num_new_tokens;
   }
   return out;
@@ -224,12 +234,15 @@ std::vector<RequestUpdate> Scheduler::update_from_output(
   std::vector<RequestUpdate> updates;
   std::vector<Request*> finished;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    auto it = requests_.find(out.scheduled[i].request_id);
+    if (it == requests_.end()) continue;  // finished or aborted meanwhile
+    Request* request = it->second.get();
+    if (out.scheduled[i].needs_sampling && request->num_output_placeholders > 0) --request->num_output_placeholders;
     const std::vector<int32_t>& tokens = sampled_token_ids[i];
     if (tokens.empty()) continue;
-    auto it = requests_.find(out.scheduled[i].request_id);
-    if (it == requests_.end()) continue;  // aborted meanwhile
-    Request* request = it->second.get();
-    if (request->status != RequestStatus::RUNNING) continue;  // preempted or finished meanwhile
+    // A request preempted after this step was queued (asynchronous scheduling) keeps its token:
+    // it was computed from the request's KV before the blocks were freed.
+    if (request->status != RequestStatus::RUNNING && request->status != RequestStatus::PREEMPTED) continue;
     RequestUpdate& update = updates.emplace_back();
     update.request_id = request->request_id;
     update.num_cached_tokens = std::max(0, request->num_cached_tokens);
@@ -247,6 +260,7 @@ std::vector<RequestUpdate> Scheduler::update_from_output(
   if (!finished.empty()) {
     std::unordered_set<Request*> done(finished.begin(), finished.end());
     std::erase_if(running_, [&](Request* r) { return done.count(r) > 0; });
+    std::erase_if(waiting_, [&](Request* r) { return done.count(r) > 0; });  // preempted ones
     for (Request* request : finished) free_request(request);
   }
   return updates;

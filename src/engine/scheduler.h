@@ -11,6 +11,10 @@
 //   ... model runner computes out.scheduled (reads request->all_token_ids(), block_ids) ...
 //   ... sampler samples rows with needs_sampling ...
 //   auto results = scheduler.update_from_output(out, sampled_token_ids);
+// Asynchronous scheduling (vLLM's AsyncScheduler) calls schedule() for step N + 1 before
+// update_from_output of step N: a token step N samples is a placeholder
+// (Request::num_output_placeholders) that step N + 1 computes at position num_tokens(); a
+// request that finishes in step N wastes its row of step N + 1, whose result is dropped.
 // Not thread-safe: the engine thread owns the scheduler; other threads hand it requests and
 // aborts through queues.
 #pragma once
@@ -45,8 +49,9 @@ struct SchedulerConfig {
   SchedulingPolicy policy = SchedulingPolicy::FCFS;
 };
 
-// One request scheduled in a step. `request` stays valid until update_from_output (or until the
-// request is aborted, which must not happen between schedule() and update_from_output()).
+// One request scheduled in a step. `request` may be used until the step is launched; it dies when
+// the request finishes or is aborted, which under asynchronous scheduling can happen before this
+// step's update_from_output (that looks requests up by id and skips the ones gone).
 struct ScheduledRequest {
   std::string request_id;
   const Request* request = nullptr;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "backend/cpu/cpu_ops.h"
 #ifdef VLLM_HAVE_CUDA
@@ -120,6 +122,41 @@ Tensor upload_packed(const void* data, size_t bytes, Device device) {
   if (device.is_cuda()) return cuda::upload_packed(data, bytes, device);
 #endif
   no_kernel("upload_packed", device);
+}
+
+void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index) {
+  const char* op = "scatter_tokens";
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"dst", &dst}, {"dst_index", &dst_index},
+                         {"src", &src}, {"src_index", &src_index}}) {
+    check_dim(op, name, *t, 1);
+    check_dtype(op, name, *t, DType::I32);
+    check_contiguous(op, name, *t);
+  }
+  VLLM_CHECK(dst_index.size(0) == src_index.size(0), InvalidArgument, op, ": dst_index ", describe(dst_index),
+             " and src_index ", describe(src_index), " must have the same length");
+  Device device = common_device(op, {&dst, &dst_index, &src, &src_index});
+  if (device.is_cpu()) return cpu::scatter_tokens(dst, dst_index, src, src_index);
+#ifdef VLLM_HAVE_CUDA
+  if (device.is_cuda()) return cuda::scatter_tokens(dst, dst_index, src, src_index);
+#endif
+  no_kernel(op, device);
+}
+
+HostCopy::HostCopy(const Tensor& src) : bytes_(static_cast<size_t>(src.numel()) * dtype_size(src.dtype())) {
+  VLLM_CHECK(src.is_contiguous(), InvalidArgument, "HostCopy: ", describe(src), " must be contiguous");
+#ifdef VLLM_HAVE_CUDA
+  if (src.device().is_cuda()) {
+    auto download = std::make_shared<cuda::Download>(src.raw_data(), bytes_, src.device());
+    state_ = download;
+    wait_ = [download] { return download->wait(); };
+    return;
+  }
+#endif
+  VLLM_CHECK(src.device().is_cpu(), Unsupported, "HostCopy: no copy from ", src.device().to_string());
+  auto bytes = std::make_shared<std::vector<std::byte>>(bytes_);
+  if (bytes_ > 0) std::memcpy(bytes->data(), src.raw_data(), bytes_);
+  state_ = bytes;
+  wait_ = [bytes] { return static_cast<const void*>(bytes->data()); };
 }
 
 }  // namespace vllm::ops

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 #include "core/tensor.h"
 
@@ -68,5 +70,29 @@ void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& to
 // staging buffer kept per device, asynchronously on the device's stream). The caller views the
 // result as typed tensors (Tensor::from_blob over its storage).
 Tensor upload_packed(const void* data, size_t bytes, Device device);
+
+// dst[dst_index[i]] = src[src_index[i]] for every i, all i32 and contiguous on one device: the
+// engine puts the tokens a step sampled into the next step's input ids without a round trip to
+// the host (asynchronous scheduling). On CUDA an out-of-range index skips its entry; the CPU
+// raises InvalidArgument.
+void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index);
+
+// A copy of `src` (contiguous, any device) to the host that the caller waits for later: on CUDA
+// it is queued on the stream into page-locked memory, so the host can queue the next step before
+// this one's results are back; on the CPU it is made at once.
+class HostCopy {
+ public:
+  HostCopy() = default;
+  explicit HostCopy(const Tensor& src);
+  bool defined() const { return static_cast<bool>(wait_); }
+  size_t bytes() const { return bytes_; }
+  // Blocks until the bytes landed; they stay valid while this object (or a copy of it) lives.
+  const void* wait() const { return wait_(); }
+
+ private:
+  size_t bytes_ = 0;
+  std::shared_ptr<void> state_;          // what holds the bytes
+  std::function<const void*()> wait_;
+};
 
 }  // namespace vllm::ops

@@ -155,6 +155,99 @@ TEST(Engine, RandomAbortsLeaveNoBlockAllocated) {
   EXPECT_EQ(engine.scheduler().num_running() + engine.scheduler().num_waiting(), 0);
 }
 
+// --async-scheduling on the CPU runs the engine's whole asynchronous path (placeholders, tokens
+// filled in from the previous step's draw, dropped rows of finished requests) with the ops'
+// CPU sampling kernels, so it is checked here without a GPU.
+EngineArgs async_args(const std::string& name, bool async) {
+  EngineArgs args = tiny_args(name);
+  args.async_scheduling = async;
+  return args;
+}
+
+TEST(AsyncScheduling, GreedyOutputsEqualTheSynchronousOnesThroughStopsChunksAndPreemption) {
+  std::vector<std::vector<int32_t>> prompts = random_prompts(48, 3, 60, 21);
+  std::vector<SamplingParams> params;
+  for (size_t i = 0; i < prompts.size(); ++i) params.push_back(greedy(1 + static_cast<int>(i * 7 % 19)));
+  // Stop tokens taken from a first run, so that requests stop early (on the token's step).
+  LLM probe(async_args("gemma2_softcap_4x", false));
+  for (size_t i = 0; i < prompts.size(); i += 3) {
+    auto tokens = probe.generate(std::vector<std::vector<int32_t>>{prompts[i]}, params[i])[0].outputs[0].token_ids;
+    if (tokens.size() > 2) params[i].stop_token_ids = {tokens[tokens.size() / 2]};
+  }
+  std::map<bool, std::vector<RequestOutput>> results;
+  for (bool async : {false, true}) {
+    EngineArgs args = async_args("gemma2_softcap_4x", async);
+    args.max_num_batched_tokens = 64;   // long prompts take several steps
+    args.kv_cache_memory = 40 * 12288;  // 40 blocks: preemption
+    LLM llm(args);
+    results[async] = llm.generate(prompts, params);
+    const EngineStats stats = llm.engine().stats();
+    EXPECT_GT(stats.num_preemptions_total, 0u);
+    if (async) EXPECT_GT(stats.steps_queued_ahead, 20u) << "the steps should overlap";
+    else EXPECT_EQ(stats.steps_queued_ahead, 0u);
+    EXPECT_EQ(llm.engine().scheduler().kv_cache_manager().usage(), 0.0);
+  }
+  int stopped = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(results[true][i].outputs[0].token_ids, results[false][i].outputs[0].token_ids) << "prompt " << i;
+    EXPECT_EQ(results[true][i].outputs[0].finish_reason, results[false][i].outputs[0].finish_reason) << i;
+    EXPECT_EQ(results[true][i].outputs[0].stop_reason, results[false][i].outputs[0].stop_reason) << i;
+    stopped += results[true][i].outputs[0].finish_reason == "stop";
+  }
+  EXPECT_GT(stopped, 3);
+}
+
+TEST(AsyncScheduling, PenaltiesAndHostSampledRowsWaitForTheirTokens) {
+  std::vector<std::vector<int32_t>> prompts = random_prompts(6, 4, 20, 22);
+  SamplingParams penalised = greedy(12);
+  penalised.repetition_penalty = 1.3;
+  penalised.frequency_penalty = 0.5;
+  SamplingParams biased = greedy(12);
+  biased.logit_bias = {{17, 5.0}};  // drawn by the host's Sampler
+  for (const SamplingParams& params : {penalised, biased}) {
+    std::map<bool, std::vector<RequestOutput>> results;
+    for (bool async : {false, true}) {
+      LLM llm(async_args("llama_gqa_5x", async));
+      results[async] = llm.generate(prompts, params);
+      EXPECT_EQ(llm.engine().stats().steps_queued_ahead, 0u) << "these draws need the previous tokens";
+    }
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(results[true][i].outputs[0].token_ids, results[false][i].outputs[0].token_ids) << i;
+  }
+}
+
+TEST(AsyncScheduling, RandomAbortsLeaveNoBlockAllocated) {
+  EngineArgs args = async_args("mistral_sliding_4x", true);
+  args.kv_cache_memory = 64 * 2 * 2 * 16 * 2 * 4 * 16;  // 64 blocks
+  LLMEngine engine(args);
+  std::mt19937 random(19);
+  std::vector<std::vector<int32_t>> prompts = random_prompts(300, 1, 40, 23);
+  std::vector<std::string> live;
+  size_t next = 0;
+  int finished = 0, aborted = 0;
+  while (next < prompts.size() || engine.has_unfinished_requests()) {
+    for (int i = 0; i < 8 && next < prompts.size(); ++i, ++next) {
+      EngineRequest request;
+      request.request_id = std::to_string(next);
+      request.prompt_token_ids = prompts[next];
+      request.params = greedy(1 + static_cast<int>(random() % 20));
+      engine.add_request(std::move(request));
+      live.push_back(std::to_string(next));
+    }
+    if (!live.empty() && random() % 3 == 0) {
+      size_t victim = random() % live.size();
+      aborted += engine.abort_request(live[victim]);  // with a step of it possibly still queued
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(victim));
+    }
+    for (const RequestOutput& output : engine.step()) finished += output.finished;
+  }
+  EXPECT_GT(finished, 0);
+  EXPECT_GT(aborted, 0);
+  EXPECT_GT(engine.stats().steps_queued_ahead, 0u);
+  EXPECT_EQ(engine.scheduler().kv_cache_manager().usage(), 0.0);
+  EXPECT_EQ(engine.scheduler().num_running() + engine.scheduler().num_waiting(), 0);
+}
+
 // vLLM's output kinds: CUMULATIVE yields the request at every step that changes it (streaming),
 // FINAL_ONLY (the offline LLM's) only once, finished, with the same tokens.
 TEST(Engine, FinalOnlyRequestsYieldOnlyTheirFinishedOutput) {

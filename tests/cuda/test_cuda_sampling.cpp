@@ -336,6 +336,56 @@ TEST(CudaSampling, UploadPackedRoundTrips) {
   }
 }
 
+// The asynchronous engine's pieces: scatter_tokens as on the CPU, many small uploads through the
+// page-locked ring in flight at once (each must keep its own bytes), and a HostCopy that waits
+// for queued work.
+TEST(CudaSampling, ScatterTokensMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 random(fresh_seed());
+  std::vector<int32_t> dst(5000), src(300), to, from;
+  for (int32_t& v : dst) v = static_cast<int32_t>(random() % 1000);
+  for (int32_t& v : src) v = static_cast<int32_t>(random() % 1000);
+  std::vector<int32_t> positions(dst.size());
+  std::iota(positions.begin(), positions.end(), 0);
+  std::shuffle(positions.begin(), positions.end(), random);
+  for (int i = 0; i < 700; ++i) {
+    to.push_back(positions[static_cast<size_t>(i)]);
+    from.push_back(static_cast<int32_t>(random() % src.size()));
+  }
+  const int64_t n = static_cast<int64_t>(to.size());
+  Tensor cpu_dst = Tensor::from_ints(dst, {5000});
+  ops::scatter_tokens(cpu_dst, Tensor::from_ints(to, {n}), Tensor::from_ints(src, {300}), Tensor::from_ints(from, {n}));
+  Tensor gpu_dst = gpu(Tensor::from_ints(dst, {5000}));
+  ops::scatter_tokens(gpu_dst, gpu(Tensor::from_ints(to, {n})), gpu(Tensor::from_ints(src, {300})),
+                      gpu(Tensor::from_ints(from, {n})));
+  Tensor back = gpu_dst.to(Device::cpu());
+  EXPECT_EQ(std::vector<int32_t>(back.data<int32_t>(), back.data<int32_t>() + 5000),
+            std::vector<int32_t>(cpu_dst.data<int32_t>(), cpu_dst.data<int32_t>() + 5000));
+}
+
+TEST(CudaSampling, SmallUploadsAndHostCopiesKeepTheirBytesWhileTheStreamIsBusy) {
+  SKIP_WITHOUT_GPU();
+  // A long matmul queue keeps the stream busy while 40 small uploads (5 times the ring's slots)
+  // and their read-backs are queued behind it.
+  Tensor a = gpu(Tensor::from_floats(random_values(2048 * 2048), {2048, 2048}));
+  Tensor out = Tensor::empty({2048, 2048}, DType::F32, Device::cuda());
+  for (int i = 0; i < 20; ++i) ops::linear(a, a, Tensor(), out);
+  std::vector<ops::HostCopy> copies;
+  std::vector<std::vector<int32_t>> sent;
+  for (int u = 0; u < 40; ++u) {
+    std::vector<int32_t> values(static_cast<size_t>(100 + 37 * u));
+    std::iota(values.begin(), values.end(), u * 1000);
+    Tensor up = Tensor::from_ints(values, {static_cast<int64_t>(values.size())}).to(Device::cuda());
+    copies.emplace_back(up);
+    sent.push_back(std::move(values));
+  }
+  for (size_t u = 0; u < copies.size(); ++u) {
+    const auto* data = static_cast<const int32_t*>(copies[u].wait());
+    ASSERT_EQ(copies[u].bytes(), sent[u].size() * sizeof(int32_t));
+    EXPECT_EQ(std::vector<int32_t>(data, data + sent[u].size()), sent[u]) << "upload " << u;
+  }
+}
+
 // Not a check: the time of one sample_tokens / compute_logprobs call (1 and 64 rows of a Llama-3
 // vocabulary, logits already on the GPU), printed for the benchmarks' notes.
 TEST(CudaSampling, ReportsKernelTimes) {

@@ -449,5 +449,97 @@ TEST(Scheduler, TenThousandRandomRequestsLeaveNoBlockAllocated) {
   }
 }
 
+// Asynchronous scheduling: step N + 1 is scheduled before step N's tokens are known. The fake
+// model computes a placeholder position like the device does (from the sequence as it will be
+// once step N's token is in), so every request must end with the tokens, statuses and free
+// blocks of the synchronous run, whatever stops, preemptions and max_tokens do in between.
+struct AsyncDriver {
+  Scheduler scheduler;
+  std::map<std::string, Finished> finished;
+  std::map<std::string, std::vector<int32_t>> outputs;
+  int lookahead_steps = 0, wasted_rows = 0, preemptions = 0;
+  std::optional<SchedulerOutput> pending;
+
+  AsyncDriver(SchedulerConfig config, KVCacheConfig kv) : scheduler(config, kv) {}
+
+  void update(const SchedulerOutput& out) {
+    std::vector<std::vector<int32_t>> sampled(out.scheduled.size());
+    for (size_t i = 0; i < out.scheduled.size(); ++i) {
+      const Request* r = scheduler.get_request(out.scheduled[i].request_id);
+      if (!out.scheduled[i].needs_sampling) continue;
+      if (r == nullptr) {  // finished while this step was queued: its row is dropped
+        ++wasted_rows;
+        continue;
+      }
+      sampled[i] = {fake_next_token(r->all_token_ids())};  // the earlier steps' tokens are in by now
+    }
+    for (const RequestUpdate& u : scheduler.update_from_output(out, sampled)) {
+      auto& tokens = outputs[u.request_id];
+      tokens.insert(tokens.end(), u.new_token_ids.begin(), u.new_token_ids.end());
+      if (u.finished) finished[u.request_id] = {tokens, *u.finished, u.stop_reason};
+    }
+  }
+
+  void run(int max_steps = 10000) {
+    for (int i = 0; i < max_steps && (scheduler.has_unfinished_requests() || pending); ++i) {
+      SchedulerOutput next = scheduler.schedule();
+      preemptions += static_cast<int>(next.preempted_request_ids.size());
+      for (const ScheduledRequest& s : next.scheduled) {
+        const Request& r = *s.request;
+        EXPECT_LE(r.num_output_placeholders, 2) << s.request_id;  // the pending step's and this one's
+        EXPECT_LE(r.num_computed_tokens, r.num_tokens() + r.num_output_placeholders);
+        if (s.num_computed_tokens + s.num_new_tokens > r.num_tokens()) {
+          ++lookahead_steps;
+          EXPECT_EQ(s.num_new_tokens, 1) << "a placeholder is computed alone";
+        }
+      }
+      if (pending) update(*pending);
+      pending.reset();
+      if (!next.scheduled.empty()) pending = std::move(next);
+    }
+    ASSERT_FALSE(scheduler.has_unfinished_requests());
+  }
+};
+
+TEST(Scheduler, AsynchronousSchedulingGivesTheSynchronousTokensAndFreesEverything) {
+  for (const int num_blocks : {200, 20}) {  // 20 blocks of 4 tokens force preemptions
+    Engine sync(config_of(72, 48, 8), kv_of(num_blocks));
+    AsyncDriver async(config_of(72, 48, 8), kv_of(num_blocks));
+    for (int i = 0; i < 12; ++i) {
+      const std::string id = std::to_string(i);
+      // Every third request stops on EOS: its EOS is the fake model's second output token.
+      const bool eos = i % 3 == 0;
+      std::vector<int32_t> prompt = tokens_from(3 + (i * 7) % 40, i), sequence = prompt;
+      sequence.push_back(fake_next_token(sequence));
+      const int32_t eos_id = fake_next_token(sequence);
+      SamplingParams params = params_with(3 + (i * 5) % 23, /*ignore_eos=*/!eos);
+      sync.add(id, prompt, params, 0, 0.0, eos_id);
+      async.scheduler.add_request(std::make_unique<Request>(id, prompt, params, eos_id));
+    }
+    sync.run_to_completion();
+    async.run();
+    EXPECT_GT(async.lookahead_steps, 0);
+    EXPECT_GT(async.wasted_rows, 0) << "EOS stops drop the row queued behind them";
+    ASSERT_EQ(async.finished.size(), sync.finished.size());
+    for (const auto& [id, done] : sync.finished) {
+      EXPECT_EQ(async.finished.at(id).tokens, done.tokens) << "request " << id << ", " << num_blocks << " blocks";
+      EXPECT_EQ(async.finished.at(id).status, done.status) << id;
+    }
+    if (num_blocks == 20) EXPECT_GT(async.preemptions, 0);
+    const BlockPool& pool = async.scheduler.kv_cache_manager().block_pool();
+    EXPECT_EQ(pool.num_free_blocks(), pool.num_usable_blocks());
+  }
+}
+
+TEST(Scheduler, AsynchronousSchedulingStopsAtMaxTokensWithoutAnExtraRow) {
+  AsyncDriver async(config_of(64), kv_of(32));
+  async.scheduler.add_request(std::make_unique<Request>("a", tokens_from(5, 1), params_with(3)));
+  async.run();
+  EXPECT_EQ(async.finished.at("a").tokens.size(), 3u);
+  EXPECT_EQ(async.finished.at("a").status, RequestStatus::FINISHED_LENGTH_CAPPED);
+  EXPECT_EQ(async.wasted_rows, 0) << "a request is not scheduled past its max_tokens";
+  EXPECT_EQ(async.lookahead_steps, 2);  // tokens 2 and 3 were computed from placeholders
+}
+
 }  // namespace
 }  // namespace vllm

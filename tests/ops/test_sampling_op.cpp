@@ -329,3 +329,25 @@ TEST(UploadPacked, CopiesTheBytesOnTheCpu) {
 }
 
 }  // namespace
+
+TEST(ScatterTokens, CopiesTheListedEntriesAndRejectsOutOfRangeIndices) {
+  Tensor dst = Tensor::from_ints({10, 11, 12, 13, 14}, {5});
+  const Tensor src = Tensor::from_ints({70, 71, 72}, {3});
+  vllm::ops::scatter_tokens(dst, Tensor::from_ints({4, 0}, {2}), src, Tensor::from_ints({1, 2}, {2}));
+  EXPECT_EQ(std::vector<int32_t>(dst.data<int32_t>(), dst.data<int32_t>() + 5), (std::vector<int32_t>{72, 11, 12, 13, 71}));
+  EXPECT_THROW(vllm::ops::scatter_tokens(dst, Tensor::from_ints({5}, {1}), src, Tensor::from_ints({0}, {1})),
+               vllm::Error);
+  EXPECT_THROW(vllm::ops::scatter_tokens(dst, Tensor::from_ints({0}, {1}), src, Tensor::from_ints({3}, {1})),
+               vllm::Error);
+  EXPECT_THROW(vllm::ops::scatter_tokens(dst, Tensor::from_ints({0, 1}, {2}), src, Tensor::from_ints({0}, {1})),
+               vllm::Error);
+}
+
+TEST(HostCopy, OnTheCpuCopiesAtOnce) {
+  Tensor src = Tensor::from_ints({1, 2, 3}, {3});
+  vllm::ops::HostCopy copy(src);
+  src.data<int32_t>()[0] = 9;  // the copy was taken before
+  const auto* values = static_cast<const int32_t*>(copy.wait());
+  EXPECT_EQ(copy.bytes(), 3 * sizeof(int32_t));
+  EXPECT_EQ(std::vector<int32_t>(values, values + 3), (std::vector<int32_t>{1, 2, 3}));
+}

@@ -39,6 +39,7 @@ void clamp(Tensor& x, float lo, float hi);
 void softcap(Tensor& x, float cap);
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Tensor& out);
+void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index);
 void apply_penalties(Tensor& logits, const ops::PenaltyTensors& penalties);
 void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
                       Tensor& top_logprobs, Tensor& ranks);

@@ -220,4 +220,15 @@ void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& to
   });
 }
 
+void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index) {
+  int32_t* out = dst.data<int32_t>();
+  const int32_t *to = dst_index.data<int32_t>(), *from = src_index.data<int32_t>(), *in = src.data<int32_t>();
+  for (int64_t i = 0; i < dst_index.numel(); ++i) {
+    VLLM_CHECK(to[i] >= 0 && to[i] < dst.numel() && from[i] >= 0 && from[i] < src.numel(), InvalidArgument,
+               "scatter_tokens: entry ", i, " copies src[", from[i], "] (of ", src.numel(), ") to dst[", to[i],
+               "] (of ", dst.numel(), ")");
+    out[to[i]] = in[from[i]];
+  }
+}
+
 }  // namespace vllm::cpu

@@ -58,6 +58,29 @@ constexpr size_t kUploadStagingThreshold = size_t{4} << 20;
 constexpr size_t kUploadStagingChunk = size_t{64} << 20;
 constexpr size_t kUploadStagingBuffers = 2;
 bool upload_staging_active(Device device);
+// Smaller host-to-device copies (outside graph capture) go through kSmallCopySlots page-locked
+// buffers used in turn: the call returns once the bytes are in one, without waiting for the
+// work queued on the stream before the copy.
+constexpr size_t kSmallCopySlots = 8;
+// `bytes` from host `src` to device `dst` on the device's stream (through the ring above).
+void upload_async(void* dst, const void* src, size_t bytes, Device device);
+
+// A device-to-host copy queued on the device's stream into page-locked memory (pooled per
+// device): the host goes on queueing work and waits for the bytes later.
+class Download {
+ public:
+  Download(const void* src, size_t bytes, Device device);
+  ~Download();
+  Download(const Download&) = delete;
+  Download& operator=(const Download&) = delete;
+  // Blocks until the bytes landed; they stay valid while this object lives.
+  const void* wait();
+  bool ready() const;  // landed already (never blocks)
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+};
 struct DeviceMemory {
   size_t free = 0;
   size_t total = 0;
@@ -134,7 +157,8 @@ void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Ten
 void apply_penalties(Tensor& logits, const ops::PenaltyTensors& penalties);
 void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
                       Tensor& top_logprobs, Tensor& ranks);
-// ops::upload_packed: one asynchronous copy from a page-locked staging buffer kept per device.
+// ops::upload_packed: one asynchronous copy through the page-locked ring (upload_async).
 Tensor upload_packed(const void* data, size_t bytes, Device device);
+void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index);
 
 }  // namespace vllm::cuda

@@ -272,6 +272,69 @@ bool capturing(cudaStream_t s) {
   return status != cudaStreamCaptureStatusNone;
 }
 
+// kSmallCopySlots page-locked buffers per device for copies under kUploadStagingThreshold (each
+// step's batch arrays, sampling parameters and read-backs), used round-robin and grown as needed.
+// A slot's event, recorded after its copy, must have completed before the slot is written again:
+// with eight slots that is the copy of several steps ago, so the host never waits for the step
+// just queued (a pageable copy may wait for the whole stream, which would stop the engine from
+// queueing the next step while the device still runs this one).
+class SmallCopyRing {
+ public:
+  struct Slot {
+    void* host = nullptr;
+    size_t capacity = 0;
+    cudaEvent_t done = nullptr;
+  };
+
+  // A slot holding at least `bytes`, its last copy finished (the device is current). Null when
+  // no page-locked memory could be had.
+  Slot* acquire(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (failed_) return nullptr;
+    Slot& slot = slots_[next_++ % kSmallCopySlots];
+    if (slot.done == nullptr) check(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming), "cudaEventCreate");
+    check(cudaEventSynchronize(slot.done), "cudaEventSynchronize");
+    if (bytes > slot.capacity) {
+      if (slot.host != nullptr) check(cudaFreeHost(slot.host), "cudaFreeHost");
+      slot.host = nullptr;
+      slot.capacity = 0;
+      const size_t capacity = std::max<size_t>(bytes, size_t{1} << 16);
+      if (cudaHostAlloc(&slot.host, capacity, cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        failed_ = true;
+        log_warning("cuda: no page-locked memory for small copies; they go through the driver's staging");
+        return nullptr;
+      }
+      slot.capacity = capacity;
+    }
+    return &slot;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::array<Slot, kSmallCopySlots> slots_{};
+  size_t next_ = 0;
+  bool failed_ = false;
+};
+
+SmallCopyRing& small_copy_ring(int device) {
+  static std::array<SmallCopyRing, kMaxDevices> rings;
+  VLLM_CHECK(device >= 0 && device < kMaxDevices, InvalidArgument, "cuda: device index ", device,
+             " out of range");
+  return rings[static_cast<size_t>(device)];
+}
+
+// Copies host `src` to device `dst` through a ring slot; false, having copied nothing, without
+// page-locked memory.
+bool upload_through_ring(void* dst, const void* src, size_t bytes, int device, cudaStream_t s) {
+  SmallCopyRing::Slot* slot = small_copy_ring(device).acquire(bytes);
+  if (slot == nullptr) return false;
+  std::memcpy(slot->host, src, bytes);
+  check(cudaMemcpyAsync(dst, slot->host, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
+  check(cudaEventRecord(slot->done, s), "cudaEventRecord");
+  return true;
+}
+
 // When it returns, `src` may be reused: a host-to-device copy has read all of it (into staging,
 // or into the driver's staging for a pageable copy), and a device-to-host copy has landed.
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
@@ -282,8 +345,11 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, size
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync");
   } else if (dst_device.is_cuda()) {
     // A graph must not capture a copy out of staging (replays would read whatever it then holds).
-    if (bytes >= kUploadStagingThreshold && !capturing(s) && upload_staging(device).upload(dst, src, bytes, s))
-      return;
+    if (!capturing(s)) {
+      if (bytes >= kUploadStagingThreshold ? upload_staging(device).upload(dst, src, bytes, s)
+                                           : upload_through_ring(dst, src, bytes, device, s))
+        return;
+    }
     // From pageable host memory the call returns once the bytes are staged: the source may be
     // reused at once.
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
@@ -318,6 +384,99 @@ cudaStream_t stream() {
 void synchronize(Device device) {
   set_device(device);
   check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+}
+
+void upload_async(void* dst, const void* src, size_t bytes, Device device) {
+  if (bytes == 0) return;
+  set_device(device);
+  cudaStream_t s = stream();
+  if (capturing(s) || !upload_through_ring(dst, src, bytes, device.index, s))
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
+}
+
+// Page-locked buffers for downloads, kept per device and reused by size.
+struct Download::State {
+  Device device;
+  void* host = nullptr;
+  size_t capacity = 0;
+  cudaEvent_t done = nullptr;
+  bool pageable = false;  // no page-locked memory: `host` is malloc'ed and the copy already landed
+};
+
+namespace {
+
+struct DownloadPool {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Download::State>> free;
+};
+
+DownloadPool& download_pool(int device) {
+  static std::array<DownloadPool, kMaxDevices> pools;
+  return pools[static_cast<size_t>(device)];
+}
+
+}  // namespace
+
+Download::Download(const void* src, size_t bytes, Device device) {
+  set_device(device);
+  DownloadPool& pool = download_pool(device.index);
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    for (auto it = pool.free.begin(); it != pool.free.end(); ++it) {
+      if ((*it)->capacity >= bytes) {
+        state_ = std::move(*it);
+        pool.free.erase(it);
+        break;
+      }
+    }
+  }
+  if (!state_) {
+    state_ = std::make_unique<State>();
+    state_->device = device;
+    const size_t capacity = std::max<size_t>(bytes, 4096);
+    if (cudaHostAlloc(&state_->host, capacity, cudaHostAllocDefault) == cudaSuccess) {
+      state_->capacity = capacity;
+      check(cudaEventCreateWithFlags(&state_->done, cudaEventDisableTiming), "cudaEventCreate");
+    } else {
+      cudaGetLastError();
+      state_->host = std::malloc(capacity);
+      VLLM_CHECK(state_->host != nullptr, OutOfMemory, "cuda: no host memory for a ", bytes, "-byte download");
+      state_->capacity = capacity;
+      state_->pageable = true;
+    }
+  }
+  if (bytes == 0) return;
+  if (state_->pageable) {
+    check(cudaMemcpyAsync(state_->host, src, bytes, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync");
+    check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+    return;
+  }
+  check(cudaMemcpyAsync(state_->host, src, bytes, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync");
+  check(cudaEventRecord(state_->done, stream()), "cudaEventRecord");
+}
+
+Download::~Download() {
+  if (!state_) return;
+  if (state_->done != nullptr) cudaEventSynchronize(state_->done);  // the buffer is reused only once written
+  DownloadPool& pool = download_pool(state_->device.index);
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  pool.free.push_back(std::move(state_));
+}
+
+const void* Download::wait() {
+  if (state_->done != nullptr) check(cudaEventSynchronize(state_->done), "cudaEventSynchronize");
+  return state_->host;
+}
+
+bool Download::ready() const {
+  if (state_->done == nullptr) return true;
+  const cudaError_t status = cudaEventQuery(state_->done);
+  if (status == cudaErrorNotReady) {
+    cudaGetLastError();
+    return false;
+  }
+  check(status, "cudaEventQuery");
+  return true;
 }
 
 bool upload_staging_active(Device device) { return upload_staging(device.index).active(); }

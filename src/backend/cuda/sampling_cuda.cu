@@ -607,52 +607,36 @@ void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& to
 }
 
 // ---------------------------------------------------------------------------------------------
-// upload_packed
+// upload_packed, scatter_tokens
+
+Tensor upload_packed(const void* data, size_t bytes, Device device) {
+  Tensor out = Tensor::empty({static_cast<int64_t>(bytes)}, DType::U8, device);
+  upload_async(out.raw_data(), data, bytes, device);
+  return out;
+}
 
 namespace {
 
-// A page-locked host buffer per device, grown as needed. A copy out of it is asynchronous, so
-// the next upload first waits for `copied` (recorded after the last copy; long done by then in
-// the engine, whose step reads its tokens back in between).
-struct StagingBuffer {
-  std::mutex mutex;
-  void* host = nullptr;
-  size_t capacity = 0;
-  cudaEvent_t copied = nullptr;
-};
+__global__ void scatter_tokens_kernel(int32_t* __restrict__ dst, const int32_t* __restrict__ dst_index,
+                                      const int32_t* __restrict__ src, const int32_t* __restrict__ src_index,
+                                      int count, int64_t dst_size, int64_t src_size) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const int32_t to = dst_index[i], from = src_index[i];
+  if (to >= 0 && to < dst_size && from >= 0 && from < src_size) dst[to] = src[from];
+}
 
 }  // namespace
 
-Tensor upload_packed(const void* data, size_t bytes, Device device) {
-  set_device(device);
-  static std::array<StagingBuffer, 16> buffers;
-  VLLM_CHECK(device.index >= 0 && static_cast<size_t>(device.index) < buffers.size(), InvalidArgument,
-             "upload_packed: device index ", device.index, " out of range");
-  Tensor out = Tensor::empty({static_cast<int64_t>(bytes)}, DType::U8, device);
-  if (bytes == 0) return out;
-  StagingBuffer& staging = buffers[static_cast<size_t>(device.index)];
-  std::lock_guard<std::mutex> lock(staging.mutex);
-  if (staging.copied != nullptr)
-    check(cudaEventSynchronize(staging.copied), "cudaEventSynchronize");
-  else
-    check(cudaEventCreateWithFlags(&staging.copied, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-  if (bytes > staging.capacity) {
-    const size_t capacity = std::max({bytes, 2 * staging.capacity, size_t{1} << 16});
-    if (staging.host != nullptr) check(cudaFreeHost(staging.host), "cudaFreeHost");
-    staging.host = nullptr;
-    staging.capacity = 0;
-    if (cudaHostAlloc(&staging.host, capacity, cudaHostAllocDefault) != cudaSuccess) {
-      cudaGetLastError();  // no page-locked memory to spare: a pageable copy (staged by the driver)
-      staging.host = nullptr;
-      check(cudaMemcpyAsync(out.raw_data(), data, bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync");
-      return out;
-    }
-    staging.capacity = capacity;
-  }
-  std::memcpy(staging.host, data, bytes);
-  check(cudaMemcpyAsync(out.raw_data(), staging.host, bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync");
-  check(cudaEventRecord(staging.copied, stream()), "cudaEventRecord");
-  return out;
+void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index) {
+  set_device(dst.device());
+  const int64_t count = dst_index.numel();
+  if (count == 0) return;
+  constexpr int kScatterThreads = 256;
+  scatter_tokens_kernel<<<static_cast<unsigned>((count + kScatterThreads - 1) / kScatterThreads), kScatterThreads, 0,
+                          stream()>>>(dst.data<int32_t>(), dst_index.data<int32_t>(), src.data<int32_t>(),
+                                      src_index.data<int32_t>(), static_cast<int>(count), dst.numel(), src.numel());
+  check_launch("scatter_tokens_kernel");
 }
 
 }  // namespace vllm::cuda
