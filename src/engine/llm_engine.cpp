@@ -255,6 +255,41 @@ class LLMEngine::StepTiming {
   enum Phase { Schedule, Launch, Device, Sample, Update, kPhases };
   static constexpr const char* kNames[kPhases] = {"schedule", "launch", "device", "sample", "update"};
 
+  // Markers on the device's stream around each step's queued work: the device's busy time per
+  // step, and its idle time between the end of one step and the start of the next (what the
+  // host's share of the step costs the device; asynchronous scheduling should bring it near 0).
+  void device_step_begins() {
+#ifdef VLLM_HAVE_CUDA
+    if (!device_.is_cuda()) return;
+    Markers& m = markers_[next_marker_ % 2];
+    m.begin.record(device_);
+#endif
+  }
+  void device_step_ends() {
+#ifdef VLLM_HAVE_CUDA
+    if (!device_.is_cuda()) return;
+    Markers& m = markers_[next_marker_ % 2];
+    m.end.record(device_);
+    m.recorded = true;
+    ++next_marker_;
+#endif
+  }
+  // Reads the markers of the step before the last one queued (done by now) against its successor.
+  void read_device_markers(bool decode_only) {
+#ifdef VLLM_HAVE_CUDA
+    if (!device_.is_cuda() || next_marker_ < 2) return;
+    const Markers& earlier = markers_[next_marker_ % 2];
+    const Markers& later = markers_[(next_marker_ + 1) % 2];
+    if (!earlier.recorded || !later.recorded) return;
+    Totals& totals = decode_only ? decode_ : mixed_;
+    totals.device_busy_ms += earlier.begin.elapsed_ms(earlier.end);
+    totals.device_idle_ms += std::max(0.0f, earlier.end.elapsed_ms(later.begin));
+    ++totals.device_samples;
+#else
+    (void)decode_only;
+#endif
+  }
+
   void start() {
     last_ = Clock::now();
     for (double& phase : current_) phase = 0;
@@ -288,7 +323,17 @@ class LLMEngine::StepTiming {
   struct Totals {
     double phases[kPhases] = {};
     int64_t steps = 0;
+    double device_busy_ms = 0, device_idle_ms = 0;
+    int64_t device_samples = 0;
   };
+#ifdef VLLM_HAVE_CUDA
+  struct Markers {
+    cuda::StreamMarker begin, end;
+    bool recorded = false;
+  };
+  Markers markers_[2];
+  int64_t next_marker_ = 0;
+#endif
   static void report(const char* kind, const Totals& totals) {
     if (totals.steps == 0) return;
     std::string line;
@@ -297,6 +342,9 @@ class LLMEngine::StepTiming {
       line += " " + std::string(kNames[p]) + " " + std::to_string(static_cast<int64_t>(totals.phases[p] / totals.steps));
       total += totals.phases[p];
     }
+    if (totals.device_samples > 0)
+      line += " | device busy " + std::to_string(static_cast<int64_t>(1000 * totals.device_busy_ms / totals.device_samples)) +
+              " idle between steps " + std::to_string(static_cast<int64_t>(1000 * totals.device_idle_ms / totals.device_samples));
     log_info("step timing, ", kind, ", ", totals.steps, " steps (us per step):", line, " total ",
              static_cast<int64_t>(total / totals.steps));
   }
@@ -427,7 +475,10 @@ std::unique_ptr<LLMEngine::Step> LLMEngine::launch_step(SchedulerOutput schedule
     chunks.push_back(std::move(chunk));
   }
   if (!deferred.empty()) deferred.source = pending_->device.tokens();
-  if (timing_) timing_->mark(StepTiming::Schedule);
+  if (timing_) {
+    timing_->mark(StepTiming::Schedule);
+    timing_->device_step_begins();
+  }
   Tensor logits = runner_->execute(chunks, &deferred);  // [R, vocab] on the model's device
   if (timing_) timing_->mark(StepTiming::Launch);
   const int64_t vocab = logits.size(1);
@@ -482,6 +533,7 @@ std::unique_ptr<LLMEngine::Step> LLMEngine::launch_step(SchedulerOutput schedule
     for (size_t s = 0; s < device_rows.size(); ++s)
       step->token_index[out.scheduled[step->device_owners[s]].request_id] = step->device.token_index(s);
   }
+  if (timing_) timing_->device_step_ends();
   if (host_row_ids.empty()) return step;
 
   // The host's rows, packed in host_row_ids order (all of them, in place, on the CPU).
@@ -586,7 +638,10 @@ std::vector<RequestOutput> LLMEngine::step() {
   finish_pending(outputs);
   pending_ = std::move(launched);
   if (!pending_->allows_lookahead) finish_pending(outputs);
-  if (timing_) timing_->end_step(decode_only);
+  if (timing_) {
+    timing_->read_device_markers(decode_only);
+    timing_->end_step(decode_only);
+  }
   return outputs;
 }
 

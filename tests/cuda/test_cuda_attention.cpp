@@ -374,7 +374,7 @@ struct BenchBatch {
 
 // Times paged_attention on Llama-3.1-8B shapes (32 q heads, 8 kv heads, D 128, block 16, bf16
 // cache), blocks scattered over the cache.
-void bench_attention(const char* name, const BenchBatch& batch, int64_t max_seq_len_hint) {
+void bench_attention(const char* name, const BenchBatch& batch, int64_t max_seq_len_hint, bool route_decodes = true) {
   const int64_t hq = 32, hk = 8, head = 128, block_size = 16;
   const int64_t num_seqs = static_cast<int64_t>(batch.seq_lens.size());
   int64_t max_blocks = 0, total_blocks = 0, tokens = 0, max_q = 0, max_len = 0;
@@ -414,6 +414,11 @@ void bench_attention(const char* name, const BenchBatch& batch, int64_t max_seq_
   params.scale = 1.0f / std::sqrt(static_cast<float>(head));
   params.max_query_len = max_q;
   params.max_seq_len = max_seq_len_hint > 0 ? max_seq_len_hint : max_len;
+  if (route_decodes) {  // as build_flat_batch: the leading one-token sequences
+    params.num_decode_seqs = 0;
+    while (params.num_decode_seqs < num_seqs && batch.q_lens[static_cast<size_t>(params.num_decode_seqs)] == 1)
+      ++params.num_decode_seqs;
+  }
   const double ms = time_ms(
       [&] { ops::paged_attention(query, kc, vc, qs, lens, gtable, params, out); },
       max_q > 1 ? 5 : 50);
@@ -447,6 +452,17 @@ TEST(CudaAttentionBench, DISABLED_Llama8BShapes) {
   bench_attention("decode B=256 ctx 1k-2k", {lengths(256, 1024, 2048), std::vector<int32_t>(256, 1)}, 0);
   bench_attention("decode B=256 ctx 1k-2k, hint max_seq_len 8192",
                   {lengths(256, 1024, 2048), std::vector<int32_t>(256, 1)}, 8192);
+  bench_attention("decode B=520 ctx 1k-2k (throughput run)", {lengths(520, 1000, 2000), std::vector<int32_t>(520, 1)}, 0);
+  {
+    // A throughput run's step with prompt tokens: ~580 decodes, then 16 prompts of 1000.
+    BenchBatch mixed{lengths(580, 1000, 2000), std::vector<int32_t>(580, 1)};
+    for (int p = 0; p < 16; ++p) {
+      mixed.seq_lens.push_back(1000);
+      mixed.q_lens.push_back(1000);
+    }
+    bench_attention("580 decodes + 16 prompts of 1000, one launch", mixed, 0, /*route_decodes=*/false);
+    bench_attention("580 decodes + 16 prompts of 1000, decodes apart", mixed, 0);
+  }
   bench_attention("prefill 16 x 2048 causal", {std::vector<int32_t>(16, 2048), std::vector<int32_t>(16, 2048)}, 0);
   bench_attention("prefill 1 x 8192 causal", {{8192}, {8192}}, 0);
   bench_attention("chunked prefill 4 x 512 on 4k prefixes", {std::vector<int32_t>(4, 4608), std::vector<int32_t>(4, 512)}, 0);

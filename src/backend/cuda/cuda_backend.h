@@ -65,6 +65,21 @@ constexpr size_t kSmallCopySlots = 8;
 // `bytes` from host `src` to device `dst` on the device's stream (through the ring above).
 void upload_async(void* dst, const void* src, size_t bytes, Device device);
 
+// A point on the device's stream (VLLM_STEP_TIMING): record() queues it; elapsed_ms(later) waits
+// for `later` and gives the device time between the two.
+class StreamMarker {
+ public:
+  StreamMarker();
+  ~StreamMarker();
+  StreamMarker(const StreamMarker&) = delete;
+  StreamMarker& operator=(const StreamMarker&) = delete;
+  void record(Device device);
+  float elapsed_ms(const StreamMarker& later) const;
+
+ private:
+  void* event_ = nullptr;  // cudaEvent_t
+};
+
 // A device-to-host copy queued on the device's stream into page-locked memory (pooled per
 // device): the host goes on queueing work and waits for the bytes later.
 class Download {

@@ -394,6 +394,27 @@ void upload_async(void* dst, const void* src, size_t bytes, Device device) {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
 }
 
+StreamMarker::StreamMarker() {
+  cudaEvent_t event = nullptr;
+  check(cudaEventCreate(&event), "cudaEventCreate");
+  event_ = event;
+}
+
+StreamMarker::~StreamMarker() { cudaEventDestroy(static_cast<cudaEvent_t>(event_)); }
+
+void StreamMarker::record(Device device) {
+  set_device(device);
+  check(cudaEventRecord(static_cast<cudaEvent_t>(event_), stream()), "cudaEventRecord");
+}
+
+float StreamMarker::elapsed_ms(const StreamMarker& later) const {
+  check(cudaEventSynchronize(static_cast<cudaEvent_t>(later.event_)), "cudaEventSynchronize");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(event_), static_cast<cudaEvent_t>(later.event_)),
+        "cudaEventElapsedTime");
+  return ms;
+}
+
 // Page-locked buffers for downloads, kept per device and reused by size.
 struct Download::State {
   Device device;
