@@ -36,8 +36,11 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
   app.add_option("--device", args.device, "auto (cuda when a GPU is present), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("--enforce-eager", args.enforce_eager, "Run every step eagerly (no CUDA graphs)");
-  app.add_flag("--async-scheduling,!--no-async-scheduling", args.async_scheduling,
-               "Schedule and queue the next step while the device runs this one (default: on for CUDA)");
+  // Two callbacks, not one flag bound to the optional: CLI11 writes false into an unset optional.
+  app.add_flag_callback("--async-scheduling", [&args] { args.async_scheduling = true; },
+                        "Schedule and queue the next step while the device runs this one (default: on for CUDA)");
+  app.add_flag_callback("--no-async-scheduling", [&args] { args.async_scheduling = false; },
+                        "Finish each step before scheduling the next");
   app.add_option("--kv-cache-dtype", args.kv_cache_dtype,
                  "auto (the compute dtype: bfloat16 on CUDA unless --dtype says otherwise, float32 on the CPU), "
                  "bfloat16, float16 or float32")

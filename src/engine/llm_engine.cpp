@@ -242,7 +242,8 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   log_info("engine ready: ", model_->architecture(), ", max_model_len ", max_model_len, ", KV cache ", num_blocks,
            " blocks of ", block_size_, " tokens (", num_blocks * bytes_per_block / (1 << 20), " MiB ",
            dtype_name(kv_dtype), "), device ", device.to_string(),
-           device.is_cpu() ? str(", ", cpu_threads(), " CPU threads") : str(", ", runner_->num_graphs(), " CUDA graphs"));
+           device.is_cpu() ? str(", ", cpu_threads(), " CPU threads") : str(", ", runner_->num_graphs(), " CUDA graphs"),
+           async_scheduling_ ? ", async scheduling" : "");
 }
 
 // VLLM_STEP_TIMING=1: where the steps' wall time goes, logged every 500 steps and at the end, for

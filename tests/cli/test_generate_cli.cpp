@@ -52,6 +52,23 @@ TEST(GenerateCli, GreedyTextAndJson) {
   EXPECT_EQ(output["outputs"][0]["logprobs"].size(), 4u);
 }
 
+// --async-scheduling (on by default for CUDA only) through the CLI: the same greedy text, and the
+// engine says which mode it runs in; without either flag the CPU runs synchronously.
+TEST(GenerateCli, AsyncSchedulingFlagsReachTheEngine) {
+  const std::string command = binary() + " generate --model " + default_model() + " --device cpu" +
+                              " --prompt 'Once upon a time, there was a little' --temperature 0 --max-tokens 8";
+  int status = 0;
+  std::string async_log = run(command + " --async-scheduling 2>&1 >/dev/null", &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(async_log.find(", async scheduling"), std::string::npos) << async_log;
+  EXPECT_EQ(run(command + " --async-scheduling 2>/dev/null"), "Once upon a time, there was a little girl named Lily. She loved to play\n");
+  for (const std::string& flags : {std::string(), std::string(" --no-async-scheduling")}) {
+    std::string log = run(command + flags + " 2>&1 >/dev/null", &status);
+    EXPECT_EQ(status, 0);
+    EXPECT_EQ(log.find("async scheduling"), std::string::npos) << flags << ": " << log;
+  }
+}
+
 TEST(GenerateCli, TokenIdPromptsWithoutTokenizer) {
   int status = 0;
   std::string ids = run(binary() + " generate --model " + fixture("llama_gqa_5x") +
