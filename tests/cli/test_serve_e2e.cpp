@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -193,6 +194,70 @@ TEST(ServeE2E, TinyCheckpointWithTokenIds) {
   auto metrics = serve.fetch("GET", "/metrics");
   EXPECT_NE(metrics.body.find("vllm:prompt_tokens_total{engine=\"0\",model_name=\"tiny\"}"), std::string::npos);
   EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
+// Streams one completion; returns its token ids (from return_token_ids) and the finish reason.
+std::pair<std::vector<int>, std::string> stream_completion(ServeProcess& serve, const json& body) {
+  vllm::server::HttpRequest request;
+  request.method = "POST";
+  request.target = "/v1/completions";
+  json streaming = body;
+  streaming["stream"] = true;
+  streaming["return_token_ids"] = true;
+  request.body = streaming.dump();
+  std::vector<int> tokens;
+  std::string finish_reason;
+  vllm::server::SseReader reader;
+  vllm::server::http_fetch_streaming("127.0.0.1", serve.port(), request, [&](std::string_view bytes) {
+    return reader.feed(bytes, [&](std::string_view event) {
+      if (event == "[DONE]") return true;
+      json chunk = json::parse(event);
+      for (const json& choice : chunk["choices"]) {
+        for (const json& id : choice.value("token_ids", json::array())) tokens.push_back(id.get<int>());
+        if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
+          finish_reason = choice["finish_reason"].get<std::string>();
+      }
+      return true;
+    });
+  });
+  return {tokens, finish_reason};
+}
+
+// The server under --async-scheduling (on the CPU, which runs the same asynchronous path as
+// CUDA): concurrent streams, stops and lengths give what a synchronous server gives.
+TEST(ServeE2E, AsyncSchedulingStreamsWhatTheSynchronousServerDoes) {
+  std::string model = (vllm::testing::source_dir() / "tests/data/models/llama_gqa_5x").string();
+  std::vector<json> bodies;
+  for (int i = 0; i < 6; ++i)
+    bodies.push_back({{"prompt", {1 + i, 2, 3 + 2 * i, 4}}, {"max_tokens", 4 + 3 * i}, {"temperature", 0},
+                      {"ignore_eos", true}});
+  std::vector<std::pair<std::vector<int>, std::string>> expected;
+  {
+    ServeProcess sync({model, "--skip-tokenizer-init", "--device", "cpu", "--kv-cache-memory", "8000000"});
+    ASSERT_TRUE(sync.wait_healthy()) << sync.log();
+    for (const json& body : bodies) expected.push_back(stream_completion(sync, body));
+    EXPECT_EQ(sync.terminate(), 0) << sync.log();
+  }
+  // A stop token from the middle of one output ends that request early.
+  ASSERT_GE(expected[5].first.size(), 4u);
+  bodies[5]["stop_token_ids"] = {expected[5].first[2]};
+  auto first = std::find(expected[5].first.begin(), expected[5].first.end(), expected[5].first[2]);
+  expected[5] = {std::vector<int>(expected[5].first.begin(), first + 1), "stop"};
+
+  ServeProcess async({model, "--skip-tokenizer-init", "--device", "cpu", "--kv-cache-memory", "8000000",
+                      "--async-scheduling"});
+  ASSERT_TRUE(async.wait_healthy()) << async.log();
+  EXPECT_NE(async.log().find(", async scheduling"), std::string::npos) << async.log();
+  std::vector<std::pair<std::vector<int>, std::string>> got(bodies.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < bodies.size(); ++i)
+    clients.emplace_back([&, i] { got[i] = stream_completion(async, bodies[i]); });
+  for (std::thread& client : clients) client.join();
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    EXPECT_EQ(got[i].first, expected[i].first) << "request " << i;
+    EXPECT_EQ(got[i].second, i == 5 ? "stop" : "length") << "request " << i;
+  }
+  EXPECT_EQ(async.terminate(), 0) << async.log();
 }
 
 TEST(ServeE2E, DefaultModelServesTextAndChat) {
