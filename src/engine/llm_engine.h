@@ -22,6 +22,8 @@
 
 namespace vllm {
 
+class StepTiming;
+
 class LLMEngine {
  public:
   explicit LLMEngine(const EngineArgs& args);
@@ -55,7 +57,6 @@ class LLMEngine {
   struct RequestState;
   struct StepRows;
   struct Step;
-  class StepTiming;
 
   // Queues a scheduled step on the device (host-sampled rows are drawn at once).
   std::unique_ptr<Step> launch_step(SchedulerOutput out);

@@ -69,6 +69,18 @@ TEST(GenerateCli, AsyncSchedulingFlagsReachTheEngine) {
   }
 }
 
+// VLLM_STEP_TIMING=1 profiles steps on any device (the CUDA build touches no driver on the CPU).
+TEST(GenerateCli, StepTimingLogsOnTheCpu) {
+  for (const char* mode : {"--async-scheduling", "--no-async-scheduling"}) {
+    int status = 0;
+    std::string log = run("VLLM_STEP_TIMING=1 " + binary() + " generate --model " + default_model() +
+                              " --device cpu --prompt Hello --temperature 0 --max-tokens 4 " + mode + " 2>&1 >/dev/null",
+                          &status);
+    EXPECT_EQ(status, 0) << log;
+    EXPECT_NE(log.find("step timing, decode-only, 3 steps"), std::string::npos) << mode << ": " << log;
+  }
+}
+
 TEST(GenerateCli, TokenIdPromptsWithoutTokenizer) {
   int status = 0;
   std::string ids = run(binary() + " generate --model " + fixture("llama_gqa_5x") +

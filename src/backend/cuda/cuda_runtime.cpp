@@ -394,16 +394,19 @@ void upload_async(void* dst, const void* src, size_t bytes, Device device) {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync");
 }
 
-StreamMarker::StreamMarker() {
-  cudaEvent_t event = nullptr;
-  check(cudaEventCreate(&event), "cudaEventCreate");
-  event_ = event;
-}
+StreamMarker::StreamMarker() = default;  // the event is made at the first record(): no driver needed before
 
-StreamMarker::~StreamMarker() { cudaEventDestroy(static_cast<cudaEvent_t>(event_)); }
+StreamMarker::~StreamMarker() {
+  if (event_ != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+}
 
 void StreamMarker::record(Device device) {
   set_device(device);
+  if (event_ == nullptr) {
+    cudaEvent_t event = nullptr;
+    check(cudaEventCreate(&event), "cudaEventCreate");
+    event_ = event;
+  }
   check(cudaEventRecord(static_cast<cudaEvent_t>(event_), stream()), "cudaEventRecord");
 }
 
