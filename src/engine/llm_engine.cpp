@@ -347,12 +347,13 @@ std::unique_ptr<LLMEngine::Step> LLMEngine::launch_step(SchedulerOutput schedule
     chunk.token_ids.assign(tokens.begin() + scheduled.num_computed_tokens,
                            tokens.begin() + scheduled.num_computed_tokens + known);
     if (known < scheduled.num_new_tokens) {
-      const bool on_device = pending_ && pending_->token_index.count(scheduled.request_id) > 0;
-      VLLM_ASSERT(on_device && known + 1 == scheduled.num_new_tokens, "request ", scheduled.request_id, ": position ",
-                  scheduled.num_computed_tokens + known, " has no token on the host or the device");
+      auto source = pending_ ? pending_->token_index.find(scheduled.request_id) : decltype(pending_->token_index)::iterator{};
+      VLLM_ASSERT(pending_ && source != pending_->token_index.end() && known + 1 == scheduled.num_new_tokens, "request ",
+                  scheduled.request_id, ": position ", scheduled.num_computed_tokens + known,
+                  " has no token on the host or the device");
       chunk.token_ids.push_back(0);
       deferred.token_index.push_back(flat_position + known);
-      deferred.source_index.push_back(pending_->token_index.at(scheduled.request_id));
+      deferred.source_index.push_back(source->second);
     }
     flat_position += scheduled.num_new_tokens;
     step->decode_only &= scheduled.num_new_tokens == 1;

@@ -125,15 +125,17 @@ TEST(Engine, NSequencesWithSeedsDifferAndAreIndexed) {
             output.outputs[2].token_ids);
 }
 
-TEST(Engine, RandomAbortsLeaveNoBlockAllocated) {
-  EngineArgs args = tiny_args("mistral_sliding_4x");
-  args.kv_cache_memory = 64 * 2 * 2 * 16 * 2 * 4 * 16;  // 64 blocks
-  LLMEngine engine(args);
-  std::mt19937 random(9);
-  std::vector<std::vector<int32_t>> prompts = random_prompts(600, 1, 40, 5);
+struct AbortRun {
+  int finished = 0, aborted = 0;
+};
+
+// Feeds `prompts` eight per step with random max_tokens, aborting a random live request every
+// third step or so (possibly one already finished, or one of a step still queued), until done.
+AbortRun run_with_random_aborts(LLMEngine& engine, const std::vector<std::vector<int32_t>>& prompts, uint32_t seed) {
+  std::mt19937 random(seed);
   std::vector<std::string> live;
   size_t next = 0;
-  int finished = 0;
+  AbortRun run;
   while (next < prompts.size() || engine.has_unfinished_requests()) {
     for (int i = 0; i < 8 && next < prompts.size(); ++i, ++next) {
       EngineRequest request;
@@ -145,12 +147,20 @@ TEST(Engine, RandomAbortsLeaveNoBlockAllocated) {
     }
     if (!live.empty() && random() % 3 == 0) {
       size_t victim = random() % live.size();
-      engine.abort_request(live[victim]);  // may already be finished: then false
+      run.aborted += engine.abort_request(live[victim]);  // false when already finished
       live.erase(live.begin() + static_cast<std::ptrdiff_t>(victim));
     }
-    for (const RequestOutput& output : engine.step()) finished += output.finished;
+    for (const RequestOutput& output : engine.step()) run.finished += output.finished;
   }
-  EXPECT_GT(finished, 0);
+  return run;
+}
+
+TEST(Engine, RandomAbortsLeaveNoBlockAllocated) {
+  EngineArgs args = tiny_args("mistral_sliding_4x");
+  args.kv_cache_memory = 64 * 2 * 2 * 16 * 2 * 4 * 16;  // 64 blocks
+  LLMEngine engine(args);
+  const AbortRun run = run_with_random_aborts(engine, random_prompts(600, 1, 40, 5), 9);
+  EXPECT_GT(run.finished, 0);
   EXPECT_EQ(engine.scheduler().kv_cache_manager().usage(), 0.0);
   EXPECT_EQ(engine.scheduler().num_running() + engine.scheduler().num_waiting(), 0);
 }
@@ -220,29 +230,9 @@ TEST(AsyncScheduling, RandomAbortsLeaveNoBlockAllocated) {
   EngineArgs args = async_args("mistral_sliding_4x", true);
   args.kv_cache_memory = 64 * 2 * 2 * 16 * 2 * 4 * 16;  // 64 blocks
   LLMEngine engine(args);
-  std::mt19937 random(19);
-  std::vector<std::vector<int32_t>> prompts = random_prompts(300, 1, 40, 23);
-  std::vector<std::string> live;
-  size_t next = 0;
-  int finished = 0, aborted = 0;
-  while (next < prompts.size() || engine.has_unfinished_requests()) {
-    for (int i = 0; i < 8 && next < prompts.size(); ++i, ++next) {
-      EngineRequest request;
-      request.request_id = std::to_string(next);
-      request.prompt_token_ids = prompts[next];
-      request.params = greedy(1 + static_cast<int>(random() % 20));
-      engine.add_request(std::move(request));
-      live.push_back(std::to_string(next));
-    }
-    if (!live.empty() && random() % 3 == 0) {
-      size_t victim = random() % live.size();
-      aborted += engine.abort_request(live[victim]);  // with a step of it possibly still queued
-      live.erase(live.begin() + static_cast<std::ptrdiff_t>(victim));
-    }
-    for (const RequestOutput& output : engine.step()) finished += output.finished;
-  }
-  EXPECT_GT(finished, 0);
-  EXPECT_GT(aborted, 0);
+  const AbortRun run = run_with_random_aborts(engine, random_prompts(300, 1, 40, 23), 19);
+  EXPECT_GT(run.finished, 0);
+  EXPECT_GT(run.aborted, 0);
   EXPECT_GT(engine.stats().steps_queued_ahead, 0u);
   EXPECT_EQ(engine.scheduler().kv_cache_manager().usage(), 0.0);
   EXPECT_EQ(engine.scheduler().num_running() + engine.scheduler().num_waiting(), 0);

@@ -90,7 +90,6 @@ class Download {
   Download& operator=(const Download&) = delete;
   // Blocks until the bytes landed; they stay valid while this object lives.
   const void* wait();
-  bool ready() const;  // landed already (never blocks)
   struct State;
 
  private:

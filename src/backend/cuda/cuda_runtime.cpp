@@ -470,13 +470,11 @@ Download::Download(const void* src, size_t bytes, Device device) {
     }
   }
   if (bytes == 0) return;
-  if (state_->pageable) {
-    check(cudaMemcpyAsync(state_->host, src, bytes, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync");
-    check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
-    return;
-  }
   check(cudaMemcpyAsync(state_->host, src, bytes, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync");
-  check(cudaEventRecord(state_->done, stream()), "cudaEventRecord");
+  if (state_->pageable)
+    check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+  else
+    check(cudaEventRecord(state_->done, stream()), "cudaEventRecord");
 }
 
 Download::~Download() {
@@ -490,17 +488,6 @@ Download::~Download() {
 const void* Download::wait() {
   if (state_->done != nullptr) check(cudaEventSynchronize(state_->done), "cudaEventSynchronize");
   return state_->host;
-}
-
-bool Download::ready() const {
-  if (state_->done == nullptr) return true;
-  const cudaError_t status = cudaEventQuery(state_->done);
-  if (status == cudaErrorNotReady) {
-    cudaGetLastError();
-    return false;
-  }
-  check(status, "cudaEventQuery");
-  return true;
 }
 
 bool upload_staging_active(Device device) { return upload_staging(device.index).active(); }
