@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -375,6 +376,9 @@ struct BenchBatch {
 // Times paged_attention on Llama-3.1-8B shapes (32 q heads, 8 kv heads, D 128, block 16, bf16
 // cache), blocks scattered over the cache.
 void bench_attention(const char* name, const BenchBatch& batch, int64_t max_seq_len_hint, bool route_decodes = true) {
+  // VLLM_BENCH_CASE: only the cases whose name contains it.
+  const char* only = std::getenv("VLLM_BENCH_CASE");
+  if (only != nullptr && std::string(name).find(only) == std::string::npos) return;
   const int64_t hq = 32, hk = 8, head = 128, block_size = 16;
   const int64_t num_seqs = static_cast<int64_t>(batch.seq_lens.size());
   int64_t max_blocks = 0, total_blocks = 0, tokens = 0, max_q = 0, max_len = 0;

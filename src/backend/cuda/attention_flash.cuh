@@ -8,6 +8,13 @@
 
 namespace vllm::cuda::detail {
 
+// The grid's order. SeqsFastest: x = (sequence, split), y = kv head, z = row tile. HeadsFastest
+// (x = kv head, y = (sequence, split)): the blocks of one sequence's heads run side by side and read
+// neighbouring bytes of each cache row, as the heads of a token are adjacent in [block, slot, Hk,
+// D]. RowsFastest (x = row tile, y = kv head, z = sequence): the row tiles of one (sequence, kv
+// head) run side by side and read the same keys, which then come from L2 rather than memory.
+enum class FlashOrder { SeqsFastest, HeadsFastest, RowsFastest };
+
 // One launch over a flattened batch. A "row" of a (sequence, kv head) is one (query token, query
 // head of the kv head's GQA group) pair, row = token * group + head_in_group: packing the group
 // into the rows of one tile reads each K/V tile once per group.
@@ -38,6 +45,9 @@ struct FlashArgs {
   // softmax denominator plus its max, in log2 units; -inf when it saw no key) and
   // merge_attention_splits combines them.
   int num_splits;
+  // Which of a block's coordinates its index runs through fastest, i.e. which blocks run side by
+  // side (see FlashOrder).
+  FlashOrder order;
   int64_t tokens;
   float* out;          // [T, Hq, D]
   float* partial_out;  // [num_splits, T, Hq, D]
@@ -50,7 +60,7 @@ constexpr int kFlashDecodeRows = 16;
 constexpr int kFlashPrefillRows = 64;
 
 bool flash_attention_supported(int head_size);
-// grid: x = B * num_splits, y = Hk, z = ceil(max_query_len * group / rows).
+// grid: B * num_splits, Hk and ceil(max_query_len * group / rows) blocks, in args.order.
 void launch_flash_attention(WType cache_type, int head_size, bool decode, const FlashArgs& args,
                             int64_t num_seqs, int64_t row_tiles);
 

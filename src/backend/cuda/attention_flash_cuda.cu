@@ -14,6 +14,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdlib>
+
 #include "backend/cuda/attention_flash.cuh"
 
 namespace vllm::cuda::detail {
@@ -79,7 +81,7 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   return static_cast<uint32_t>(to_bits<W>(lo)) | (static_cast<uint32_t>(to_bits<W>(hi)) << 16);
 }
 
-template <int D, int BN, bool kDecode>
+template <int D, int BN, bool kDecode, int kStages>
 struct FlashShape {
   static constexpr int kRows = kDecode ? kFlashDecodeRows : kFlashPrefillRows;
   static constexpr int kKeysPerWarp = kDecode ? BN / kWarps : BN;
@@ -91,35 +93,40 @@ struct FlashShape {
   // multiprocessor); at D = 256 they would not fit, so the query keeps its own shared rows.
   static constexpr bool kQueryInRegisters = D <= 128;
   static_assert(!kQueryInRegisters || kRows <= 2 * BN, "query staging fits two tile stages");
+  static_assert(kStages >= 2, "a tile loads while another is read");
   static constexpr size_t kSharedBytes =
-      sizeof(uint16_t) * static_cast<size_t>((kQueryInRegisters ? 0 : kRows) + 4 * BN) * kStride;
+      sizeof(uint16_t) * static_cast<size_t>((kQueryInRegisters ? 0 : kRows) + 2 * kStages * BN) * kStride;
 };
 
 // Prefill blocks up to D = 128 are held to 170 registers, so that three fit a multiprocessor as
 // their shared memory allows.
-template <WType W, int D, int BN, bool kDecode>
+template <WType W, int D, int BN, bool kDecode, int kStages>
 __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
     flash_paged_attention_kernel(const FlashArgs args) {
-  using Shape = FlashShape<D, BN, kDecode>;
+  using Shape = FlashShape<D, BN, kDecode, kStages>;
   constexpr int kRows = Shape::kRows, kStride = Shape::kStride, kKeysPerWarp = Shape::kKeysPerWarp;
   constexpr int kScoreTiles = kKeysPerWarp / 8;  // n-tiles of 8 keys per warp
   constexpr int kOutTiles = D / 8;               // n-tiles of 8 output dims
   constexpr bool kQueryInRegisters = Shape::kQueryInRegisters;
   extern __shared__ __align__(16) uint16_t shared[];
-  uint16_t* k_shared = shared + (kQueryInRegisters ? 0 : kRows * kStride);  // [2][BN][kStride]
-  uint16_t* v_shared = k_shared + 2 * BN * kStride;                         // [2][BN][kStride]
+  uint16_t* k_shared = shared + (kQueryInRegisters ? 0 : kRows * kStride);  // [kStages][BN][kStride]
+  uint16_t* v_shared = k_shared + kStages * BN * kStride;                   // [kStages][BN][kStride]
   // [kRows][kStride]: in registers' case staged over key stage 1 and value stage 0.
   uint16_t* q_shared = kQueryInRegisters ? k_shared + BN * kStride : shared;
 
-  const int b = blockIdx.x / args.num_splits, split = blockIdx.x % args.num_splits;
-  const int kv_head = blockIdx.y;
+  const bool rows_fastest = args.order == FlashOrder::RowsFastest;
+  const int seq_split = rows_fastest ? blockIdx.z : args.order == FlashOrder::HeadsFastest ? blockIdx.y : blockIdx.x;
+  const int kv_head = args.order == FlashOrder::SeqsFastest || rows_fastest ? blockIdx.y : blockIdx.x;
+  const int row_tile = rows_fastest ? blockIdx.x : blockIdx.z;
+  const int row_tiles = rows_fastest ? gridDim.x : gridDim.z;
+  const int b = seq_split / args.num_splits, split = seq_split % args.num_splits;
   const int group = args.group;
   const int q_begin = args.query_start[b];
   const int q_len = args.query_start[b + 1] - q_begin;
   const int rows_total = q_len * group;
   // Longest row tiles (the last query rows, which see the most keys) first, so that short ones
   // fill the tail of the grid.
-  const int row0 = (gridDim.z - 1 - blockIdx.z) * kRows;
+  const int row0 = (row_tiles - 1 - row_tile) * kRows;
   if (row0 >= rows_total) return;  // past this sequence's query rows
   const int seq_len = args.seq_lens[b];
   const int kv_len = min(seq_len, args.max_blocks * args.block_size);
@@ -183,8 +190,11 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
     for (int kk = 0; kk < D / 16; ++kk) load_query(q_frags[kk], kk);
     __syncthreads();  // the staging area becomes key/value tiles
   }
-  if (num_tiles > 0) {
-    load_tile(0, 0);
+  // The first kStages - 1 tiles in flight; one commit group per tile (empty past the last), so
+  // that tile t's group is complete once at most kStages - 1 younger ones are pending.
+#pragma unroll
+  for (int t = 0; t < kStages - 1; ++t) {
+    if (t < num_tiles) load_tile(t, t);
     cp_async_commit();
   }
 
@@ -218,16 +228,13 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
   for (int n = 0; n < kOutTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 
   for (int tile = 0; tile < num_tiles; ++tile) {
-    if (tile + 1 < num_tiles) {
-      load_tile(tile + 1, (tile + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    const int ahead = tile + kStages - 1;
+    if (ahead < num_tiles) load_tile(ahead, ahead % kStages);
+    cp_async_commit();
+    cp_async_wait<kStages - 1>();
     __syncthreads();
-    const uint16_t* k_tile = k_shared + (tile & 1) * BN * kStride;
-    const uint16_t* v_tile = v_shared + (tile & 1) * BN * kStride;
+    const uint16_t* k_tile = k_shared + (tile % kStages) * BN * kStride;
+    const uint16_t* v_tile = v_shared + (tile % kStages) * BN * kStride;
 
     // S = Q K^T for this warp's 16 rows x kKeysPerWarp keys.
     float s[kScoreTiles][4];
@@ -409,13 +416,13 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
   }
 }
 
-template <WType W, int D, bool kDecode>
+template <WType W, int D, bool kDecode, int kStages = 2>
 void launch(const FlashArgs& args, int64_t num_seqs, int64_t row_tiles) {
   // Prefill key tiles of 64 keys (32 at D = 256, to keep the accumulators in registers); decode
   // tiles of 64 keys, 16 per warp.
   constexpr int BN = kDecode || D <= 128 ? 64 : 32;
-  using Shape = FlashShape<D, BN, kDecode>;
-  auto kernel = flash_paged_attention_kernel<W, D, BN, kDecode>;
+  using Shape = FlashShape<D, BN, kDecode, kStages>;
+  auto kernel = flash_paged_attention_kernel<W, D, BN, kDecode, kStages>;
   static bool configured = false;  // per instantiation; one device's limits suit all H100/H200s
   if (!configured) {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -423,8 +430,11 @@ void launch(const FlashArgs& args, int64_t num_seqs, int64_t row_tiles) {
           "cudaFuncSetAttribute(flash_paged_attention_kernel)");
     configured = true;
   }
-  const dim3 grid(static_cast<unsigned>(num_seqs * args.num_splits),
-                  static_cast<unsigned>(args.num_kv_heads), static_cast<unsigned>(row_tiles));
+  const unsigned seq_splits = static_cast<unsigned>(num_seqs * args.num_splits);
+  const unsigned heads = static_cast<unsigned>(args.num_kv_heads), tiles = static_cast<unsigned>(row_tiles);
+  dim3 grid(seq_splits, heads, tiles);
+  if (args.order == FlashOrder::HeadsFastest) grid = dim3(heads, seq_splits, tiles);
+  if (args.order == FlashOrder::RowsFastest) grid = dim3(tiles, heads, seq_splits);
   kernel<<<grid, kThreads, Shape::kSharedBytes, stream()>>>(args);
   check_launch("flash_paged_attention_kernel");
 }
@@ -436,7 +446,16 @@ void launch_for_head_size(int head_size, const FlashArgs& args, int64_t num_seqs
     case 64: return launch<W, 64, kDecode>(args, num_seqs, row_tiles);
     case 80: return launch<W, 80, kDecode>(args, num_seqs, row_tiles);
     case 96: return launch<W, 96, kDecode>(args, num_seqs, row_tiles);
-    case 128: return launch<W, 128, kDecode>(args, num_seqs, row_tiles);
+    case 128: {
+      // VLLM_ATTENTION_DECODE_STAGES / VLLM_ATTENTION_PREFILL_STAGES=3: three tile stages in flight
+      // instead of two (tuning runs; head size 128 only).
+      static const bool three_stages = [] {
+        const char* env = std::getenv(kDecode ? "VLLM_ATTENTION_DECODE_STAGES" : "VLLM_ATTENTION_PREFILL_STAGES");
+        return env != nullptr && std::atoi(env) == 3;
+      }();
+      if (three_stages) return launch<W, 128, kDecode, 3>(args, num_seqs, row_tiles);
+      return launch<W, 128, kDecode>(args, num_seqs, row_tiles);
+    }
     case 256: return launch<W, 256, kDecode>(args, num_seqs, row_tiles);
     default: fail(ErrorKind::Internal, "flash attention: head size ", head_size, " not compiled");
   }
