@@ -15,8 +15,8 @@ Linear Linear::load(WeightLoader& loader, const std::string& prefix, int64_t in_
   return linear;
 }
 
-Tensor Linear::forward(const Tensor& x) const {
-  Tensor out = Tensor::empty({x.size(0), weight.size(0)}, DType::F32, x.device());
+Tensor Linear::forward(const Tensor& x, DType out_dtype) const {
+  Tensor out = Tensor::empty({x.size(0), weight.size(0)}, out_dtype, x.device());
   ops::linear(x, weight, bias, out);
   return out;
 }

@@ -15,7 +15,8 @@ struct Linear {
   static Linear load(WeightLoader& loader, const std::string& prefix, int64_t in_features,
                      int64_t out_features, bool bias, Device device = Device::cpu());
   int64_t out_features() const { return weight.size(0); }
-  Tensor forward(const Tensor& x) const;  // x [T, in] -> [T, out] f32
+  // x [T, in] -> [T, out] in out_dtype: f32, or on CUDA the weight's half type (ops::linear).
+  Tensor forward(const Tensor& x, DType out_dtype = DType::F32) const;
   void to(Device device);  // moves the parameters (the model's device)
 };
 

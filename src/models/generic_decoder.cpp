@@ -172,11 +172,14 @@ Tensor GenericDecoder::attention(const Layer& layer, const Tensor& hidden, const
 }
 
 Tensor GenericDecoder::mlp(const Layer& layer, const Tensor& hidden) const {
-  Tensor gate_up = layer.gate_up_proj.forward(hidden);  // [T, 2 I], or [T, I] without gating
   if (!spec_.gated_mlp) {
-    ops::activation(spec_.activation, gate_up, gate_up);
-    return layer.down_proj.forward(gate_up);
+    Tensor up = layer.gate_up_proj.forward(hidden);  // [T, I]
+    ops::activation(spec_.activation, up, up);
+    return layer.down_proj.forward(up);
   }
+  // [T, 2 I] in the matmuls' half type when they run in one (CUDA): the activation reads half the
+  // bytes, and the product is rounded as HF's bf16 model rounds it.
+  Tensor gate_up = layer.gate_up_proj.forward(hidden, matmul_input_dtype_);
   Tensor activated = Tensor::empty({hidden.size(0), spec_.intermediate_size}, matmul_input_dtype_, hidden.device());
   ops::activation_and_mul(spec_.activation, gate_up, activated);
   return layer.down_proj.forward(activated);

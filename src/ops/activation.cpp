@@ -29,7 +29,9 @@ void activation_and_mul(Activation kind, const Tensor& x, Tensor& out) {
   const char* op = "activation_and_mul";
   check_dim(op, "x", x, 2);
   check_dim(op, "out", out, 2);
-  check_dtype(op, "x", x, DType::F32);
+  // x: f32, or on CUDA bf16/f16 (a half-precision gate_up matmul's output).
+  if (!x.device().is_cuda() || (x.dtype() != DType::BF16 && x.dtype() != DType::F16))
+    check_dtype(op, "x", x, DType::F32);
   // out: f32, or on CUDA bf16/f16 (the input of a half-precision matmul, rounded to nearest).
   if (!out.device().is_cuda() || (out.dtype() != DType::BF16 && out.dtype() != DType::F16))
     check_dtype(op, "out", out, DType::F32);

@@ -17,7 +17,8 @@ enum class Activation {
 void activation(Activation kind, const Tensor& x, Tensor& out);
 
 // x [T, 2I] -> out [T, I] = act(x[:, :I]) * x[:, I:] (vLLM's SiluAndMul / GeluAndMul layout).
-// x is f32; out is f32, or on CUDA bf16/f16 (rounded to nearest, for a half-precision matmul).
+// x is f32, or on CUDA bf16/f16 (a half-precision matmul's output); out is f32, or on CUDA
+// bf16/f16 (rounded to nearest, for a half-precision matmul).
 void activation_and_mul(Activation kind, const Tensor& x, Tensor& out);
 
 }  // namespace vllm::ops

@@ -23,7 +23,12 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
                dtype_name(weight.dtype()));
   else
     check_dtype(op, "x", x, DType::F32);
-  check_dtype(op, "out", out, DType::F32);
+  // out: f32, or on CUDA the weight's half type (rounded to nearest, as a bf16 model computes).
+  if (out.defined() && out.device().is_cuda() && (out.dtype() == DType::BF16 || out.dtype() == DType::F16))
+    VLLM_CHECK(out.dtype() == weight.dtype(), InvalidArgument, op, ": out ", describe(out),
+               " must be f32 or have the weight's dtype ", dtype_name(weight.dtype()));
+  else
+    check_dtype(op, "out", out, DType::F32);
   check_last_dim_contiguous(op, "x", x);
   check_contiguous(op, "weight", weight);
   check_contiguous(op, "out", out);

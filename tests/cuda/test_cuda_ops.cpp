@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 
+#include "backend/cuda/cublaslt.h"
 #include "backend/cuda/cuda_backend.h"
 #include "cuda/cuda_test_util.h"
 #include "ops/ops.h"
@@ -66,6 +68,33 @@ TEST(CudaOps, LinearMatchesCpu) {
                        str("linear ", dtype_name(wtype), " T=", s.t, " K=", s.k, " N=", s.n,
                            " bias=", with_bias, " pad=", pad));
         }
+}
+
+// cuBLASLt's algorithm is timed among the heuristic's candidates once per bucket of row counts
+// (cublaslt.cpp): the first shape of a bucket is tuned, another row count of the same bucket reuses
+// its choice, and every choice computes the same product.
+TEST(CudaOps, TunedMatmulsShareBucketsAndMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  if (!cuda::cublaslt_available()) GTEST_SKIP() << "no cuBLASLt";
+  const char* env = std::getenv("VLLM_CUBLASLT_TUNE");
+  if (env && std::string(env) == "0") GTEST_SKIP() << "VLLM_CUBLASLT_TUNE=0";
+  const int64_t k = 320, n = 448;  // a shape no other test uses
+  Tensor weight = random_tensor({n, k}, DType::BF16);
+  Tensor gweight = gpu(weight);
+  auto check = [&](int64_t m, int64_t expected_new_tunings) {
+    const int64_t before = cuda::cublaslt_tunings();
+    Tensor x = random_tensor({m, k}).to(DType::BF16);
+    Tensor cpu_out = Tensor::empty({m, n}, DType::F32);
+    ops::linear(x.to(DType::F32), weight, Tensor(), cpu_out);
+    Tensor gpu_out = filled({m, n}, kPoison, Device::cuda());
+    ops::linear(gpu(x), gweight, Tensor(), gpu_out);
+    expect_close(gpu_out, cpu_out, 1e-5f, 2e-6f * static_cast<float>(k) + 1e-5f, str("tuned linear M=", m));
+    EXPECT_EQ(cuda::cublaslt_tunings() - before, expected_new_tunings) << "M=" << m;
+  };
+  check(600, 1);  // bucket 576..640: tuned
+  check(590, 0);  // same bucket: reuses the tuned algorithm
+  check(600, 0);  // same shape: the plan made above
+  check(3000, 1);  // bucket 2816..3072
 }
 
 TEST(CudaOps, RmsNormMatchesCpu) {
@@ -173,6 +202,20 @@ TEST(CudaOps, HalfOutputsFeedHalfMatmuls) {
         Tensor act_half = Tensor::empty({tokens, hidden}, half, Device::cuda());
         ops::activation_and_mul(ops::Activation::Silu, gpu(gate_up), act_half);
         expect_close(gpu(widened(act_half)), rounded(act_f32), rtol, 1e-6f, "silu_and_mul -> " + what);
+        // A half gate_up (what a half matmul writes) in: the same as its widened f32 values.
+        Tensor half_gate_up = gpu(gate_up.to(half));
+        Tensor act_from_half = Tensor::empty({tokens, hidden}, DType::F32, Device::cuda());
+        ops::activation_and_mul(ops::Activation::Silu, half_gate_up, act_from_half);
+        Tensor act_reference = Tensor::empty({tokens, hidden}, DType::F32, Device::cuda());
+        ops::activation_and_mul(ops::Activation::Silu, gpu(widened(half_gate_up)), act_reference);
+        EXPECT_EQ(widened(act_from_half).to_float_vector(), widened(act_reference).to_float_vector())
+            << "half -> silu_and_mul " << what;
+        Tensor half_to_half = Tensor::empty({tokens, hidden}, half, Device::cuda());
+        ops::activation_and_mul(ops::Activation::GeluTanh, half_gate_up, half_to_half);
+        Tensor gelu_reference = Tensor::empty({tokens, hidden}, half, Device::cuda());
+        ops::activation_and_mul(ops::Activation::GeluTanh, gpu(widened(half_gate_up)), gelu_reference);
+        EXPECT_EQ(widened(half_to_half).to_float_vector(), widened(gelu_reference).to_float_vector())
+            << "half -> gelu_tanh_and_mul -> half " << what;
       }
     // Half x into linear: the GEMV (decode rows, each split) and cuBLASLt (more rows), strided x too.
     struct Size { int64_t t, k, n, pad; };
@@ -187,6 +230,24 @@ TEST(CudaOps, HalfOutputsFeedHalfMatmuls) {
       Tensor gpu_out = filled({size.t, size.n}, kPoison, Device::cuda());
       ops::linear(gpu(x_base).slice(1, 0, size.k), gpu(weight), gpu(bias), gpu_out);
       expect_close(gpu_out, cpu_out, 1e-5f, 2e-6f * static_cast<float>(size.k) + 1e-5f, what);
+      // The weight's half type out (GEMV, cuBLASLt, and with a bias the f32 product rounded):
+      // within one rounding of the f32 product.
+      for (bool with_bias : {false, true}) {
+        Tensor half_out = gpu(filled({size.t, size.n}, kPoison).to(half));
+        Tensor f32_out = filled({size.t, size.n}, kPoison, Device::cuda());
+        const Tensor b = with_bias ? gpu(bias) : Tensor();
+        ops::linear(gpu(x_base).slice(1, 0, size.k), gpu(weight), b, half_out);
+        ops::linear(gpu(x_base).slice(1, 0, size.k), gpu(weight), b, f32_out);
+        EXPECT_EQ(half_out.dtype(), half);
+        expect_close(gpu(widened(half_out)), widened(f32_out), rtol, 1e-4f, what + " -> half out, bias " +
+                                                                                 std::to_string(with_bias));
+      }
+    }
+    // An out in a half type other than the weight's is refused.
+    {
+      Tensor x = gpu(random_tensor({2, 16}, half)), w = gpu(random_tensor({4, 16}, half));
+      Tensor wrong = Tensor::empty({2, 4}, half == DType::BF16 ? DType::F16 : DType::BF16, Device::cuda());
+      EXPECT_THROW(ops::linear(x, w, Tensor(), wrong), Error);
     }
     // x in a half type other than the weight's is refused.
     Tensor other = Tensor::empty({2, 16}, half == DType::BF16 ? DType::F16 : DType::BF16, Device::cuda());

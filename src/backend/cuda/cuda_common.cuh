@@ -87,6 +87,18 @@ __device__ __forceinline__ void store4(void* row, int64_t i, float4 v) {
   }
 }
 
+// Loads 4 elements at element 4 * i of an I-typed row (16 bytes for f32, 8 for bf16/f16) as floats.
+template <WType I>
+__device__ __forceinline__ float4 load4(const void* row, int64_t i) {
+  if constexpr (I == WType::F32) {
+    return reinterpret_cast<const float4*>(row)[i];
+  } else {
+    const uint2 packed = reinterpret_cast<const uint2*>(row)[i];
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(&packed);
+    return make_float4(widen<I>(h[0]), widen<I>(h[1]), widen<I>(h[2]), widen<I>(h[3]));
+  }
+}
+
 // Runtime-typed weight read (small 1-D weights: norm scales, biases, embedding rows).
 struct WeightRef {
   const void* data = nullptr;

@@ -136,10 +136,12 @@ __device__ __forceinline__ float dot8(const void* x, int64_t offset, const float
   }
 }
 
-template <WType W, int Rows, int Split, bool kHalfX>
+// out elements are O: f32, or W rounded to nearest.
+template <WType W, int Rows, int Split, bool kHalfX, WType O>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_kernel(const void* __restrict__ x, int64_t x_stride, const uint16_t* __restrict__ weight,
-                const float* __restrict__ bias, float* __restrict__ out, int64_t N, int64_t K) {
+                const float* __restrict__ bias, typename WeightStorage<O>::type* __restrict__ out, int64_t N,
+                int64_t K) {
   constexpr int kColumnsPerBlock = kGemvWarps / Split;
   __shared__ float partial[kGemvWarps][Rows];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, part = warp % Split;
@@ -176,7 +178,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   if constexpr (Split == 1) {
     if (lane == 0 && n < N)
 #pragma unroll
-      for (int r = 0; r < Rows; ++r) out[r * N + n] = acc[r] + (bias ? bias[n] : 0.0f);
+      for (int r = 0; r < Rows; ++r) out[r * N + n] = narrow<O>(acc[r] + (bias ? bias[n] : 0.0f));
   } else {
     if (lane == 0)
 #pragma unroll
@@ -186,7 +188,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       float total = 0.0f;
 #pragma unroll
       for (int s = 0; s < Split; ++s) total += partial[warp + s][lane];
-      out[lane * N + n] = total + (bias ? bias[n] : 0.0f);
+      out[lane * N + n] = narrow<O>(total + (bias ? bias[n] : 0.0f));
     }
   }
 }
@@ -196,10 +198,21 @@ void launch_gemv(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
   const int64_t N = weight.size(0), K = weight.size(1);
   constexpr int kColumnsPerBlock = kGemvWarps / Split;
   const unsigned blocks = static_cast<unsigned>((N + kColumnsPerBlock - 1) / kColumnsPerBlock);
-  auto kernel = x.dtype() == DType::F32 ? gemv_kernel<W, Rows, Split, false> : gemv_kernel<W, Rows, Split, true>;
-  launch_dependent(kernel, dim3(blocks), dim3(kGemvWarps * 32), 0, static_cast<const void*>(x.raw_data()), x.stride(0),
-                   static_cast<const uint16_t*>(weight.raw_data()), bias.defined() ? bias.data<float>() : nullptr,
-                   out.data<float>(), N, K);
+  auto run = [&](auto kernel, auto* out_data) {
+    launch_dependent(kernel, dim3(blocks), dim3(kGemvWarps * 32), 0, static_cast<const void*>(x.raw_data()),
+                     x.stride(0), static_cast<const uint16_t*>(weight.raw_data()),
+                     bias.defined() ? bias.data<float>() : nullptr, out_data, N, K);
+  };
+  const bool half_x = x.dtype() != DType::F32;
+  if (out.dtype() == DType::F32) {
+    float* out_data = out.data<float>();
+    if (half_x) run(gemv_kernel<W, Rows, Split, true, WType::F32>, out_data);
+    else run(gemv_kernel<W, Rows, Split, false, WType::F32>, out_data);
+  } else {  // the weight's half type (ops::linear checked)
+    uint16_t* out_data = static_cast<uint16_t*>(out.raw_data());
+    if (half_x) run(gemv_kernel<W, Rows, Split, true, W>, out_data);
+    else run(gemv_kernel<W, Rows, Split, false, W>, out_data);
+  }
   check_launch("gemv_kernel");
 }
 
@@ -289,6 +302,13 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
   if (weight.dtype() != DType::F32 && matmul_mode().empty() && gemv_fits(x, weight)) {
     if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
     return gemv<WType::F16>(x, weight, bias, out);
+  }
+  if (out.dtype() != DType::F32 && (bias.defined() || !use_cublaslt(weight))) {
+    // A half out from the f32 kernels or with a bias (cuBLASLt's bias epilogue is set up for f32
+    // outputs): the f32 product, rounded.
+    Tensor wide = Tensor::empty(out.shape(), DType::F32, out.device());
+    linear(x, weight, bias, wide);
+    return cast(wide, out);
   }
   if (x.dtype() != DType::F32) {  // already the weight's half type (ops::linear checked)
     if (use_cublaslt(weight)) return cublaslt_linear(x.contiguous(), weight, bias, out);
