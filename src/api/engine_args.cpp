@@ -54,6 +54,11 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
                  "auto: defaults from the model's generation_config.json; vllm: vLLM's own; or a folder");
   app.add_option("--scheduling-policy", args.scheduling_policy, "fcfs or priority")
       ->check(CLI::IsMember({"fcfs", "priority"}));
+  app.add_option("--admission-reserve-tokens", args.admission_reserve_tokens,
+                 "Admit a waiting request only while the KV cache keeps room for each running request to grow by "
+                 "min(its remaining max_tokens, this many) tokens; 0: whenever its prompt fits (vLLM's rule, which "
+                 "preempts and recomputes the newest requests when long outputs outgrow the cache)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--chat-template", args.chat_template, "Chat template file or inline template");
   app.add_option("--chat-template-content-format", args.chat_template_content_format, "auto, string or openai")
       ->check(CLI::IsMember({"auto", "string", "openai"}));

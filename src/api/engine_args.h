@@ -47,6 +47,10 @@ struct EngineArgs {
   int64_t max_seq_len_to_capture = 8192;      // --max-seq-len-to-capture: longer sequences decode eagerly
   std::string generation_config = "auto";     // auto (the model's generation_config.json), vllm, or a folder
   std::string scheduling_policy = "fcfs";     // fcfs, priority
+  // --admission-reserve-tokens: a waiting request is admitted only while the KV pool keeps room for
+  // every running request to grow by min(its remaining max_tokens, this many) tokens (0: whenever
+  // its prompt fits, vLLM's rule; see docs/engine.md)
+  int64_t admission_reserve_tokens = 1024;
   std::string chat_template;                  // --chat-template file or inline
   std::string chat_template_content_format = "auto";  // auto, string, openai
   int max_logprobs = 20;                      // --max-logprobs: most logprobs a request may ask for (-1: no limit)

@@ -206,6 +206,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   scheduler_config.max_model_len = static_cast<int>(max_model_len);
   scheduler_config.enable_chunked_prefill = args.enable_chunked_prefill;
   scheduler_config.policy = parse_scheduling_policy(args.scheduling_policy);
+  scheduler_config.admission_reserve_tokens = static_cast<int>(std::min<int64_t>(args.admission_reserve_tokens, max_model_len));
   KVCacheConfig kv_config;
   kv_config.num_blocks = static_cast<int>(num_blocks);
   kv_config.block_size = static_cast<int>(block_size_);

@@ -98,6 +98,13 @@ void Scheduler::preempt(Request* request) {
   push_waiting(request, /*front=*/true);
 }
 
+int Scheduler::reserve_blocks(const Request& request) const {
+  const int remaining = request.max_tokens - request.num_output_tokens();
+  const int tokens = std::max(0, std::min(remaining, config_.admission_reserve_tokens));
+  const int block_size = kv_cache_manager_.block_size();
+  return (tokens + block_size - 1) / block_size * kv_cache_manager_.num_groups();
+}
+
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   out.finished_request_ids = std::move(finished_since_last_step_);
@@ -161,7 +168,11 @@ SchedulerOutput Scheduler::schedule() {
     ++index;
   }
 
-  // Then waiting requests, while nothing had to be preempted.
+  // Then waiting requests, while nothing had to be preempted (and, with an admission reserve,
+  // while the pool keeps room for the running requests to grow).
+  int reserved = 0;
+  if (config_.admission_reserve_tokens > 0)
+    for (const Request* request : running_) reserved += reserve_blocks(*request);
   while (!preempted_any && !waiting_.empty() && budget > 0 &&
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Request* request = peek_waiting();
@@ -172,8 +183,18 @@ SchedulerOutput Scheduler::schedule() {
     if (!config_.enable_chunked_prefill && num_new > budget) break;
     num_new = std::min(num_new, budget);
     VLLM_ASSERT(num_new > 0, "nothing to compute for waiting request ", request->request_id);
+    const int free_before = kv_cache_manager_.num_free_blocks();
     auto new_blocks = kv_cache_manager_.allocate_slots(*request, num_new, &hit);
     if (!new_blocks) break;
+    if (config_.admission_reserve_tokens > 0 && !running_.empty()) {
+      // The request's own blocks count once it is admitted: it must leave the reserve intact.
+      const int taken = free_before - kv_cache_manager_.num_free_blocks();
+      if (free_before - taken < reserved + reserve_blocks(*request)) {
+        kv_cache_manager_.free(*request);  // back to where it was: not admitted this step
+        break;
+      }
+    }
+    reserved += reserve_blocks(*request);
     pop_waiting();
     running_.push_back(request);
     ScheduledRequest& s = out.scheduled.emplace_back();

@@ -47,6 +47,12 @@ struct SchedulerConfig {
   // hold the whole budget (vLLM's long_prefill_token_threshold).
   int long_prefill_token_threshold = 0;
   SchedulingPolicy policy = SchedulingPolicy::FCFS;
+  // Admission headroom, in tokens per request: a waiting request is admitted only when, after its
+  // prompt's blocks, the pool keeps room for every running request (and itself) to grow by
+  // min(its remaining max_tokens, this many) tokens. 0 admits whenever the prompt fits (vLLM's
+  // rule), which overfills a pool that long outputs then outgrow: the requests admitted last are
+  // preempted and recomputed.
+  int admission_reserve_tokens = 0;
 };
 
 // One request scheduled in a step. `request` may be used until the step is launched; it dies when
@@ -122,6 +128,8 @@ class Scheduler {
   // Finished with EOS / a stop token / the length limit: sets status and stop_reason.
   bool check_stop(Request& request) const;
   void preempt(Request* request);
+  // Blocks request may still need within admission_reserve_tokens more tokens.
+  int reserve_blocks(const Request& request) const;
   void free_request(Request* request);
   // The waiting queue: FCFS keeps arrival order with preempted requests in front; PRIORITY
   // orders by (priority, arrival time, arrival order).

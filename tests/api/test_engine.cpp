@@ -62,6 +62,7 @@ TEST(Engine, GreedyOutputIsTheSameAloneAndInABatchWithChunkingAndPreemption) {
   EngineArgs args = tiny_args("gemma2_softcap_4x");
   args.max_num_batched_tokens = 64;   // long prompts take several steps
   args.kv_cache_memory = 40 * 12288;  // 40 blocks of 16 tokens: far fewer than 64 prompts need
+  args.admission_reserve_tokens = 0;  // vLLM's admission rule: the pool overfills and preempts
   LLM batched(args);
   std::vector<RequestOutput> outputs = batched.generate(prompts, greedy(8));
   EXPECT_GT(batched.engine().stats().num_preemptions_total, 0u) << "the KV budget should force preemption";
@@ -70,6 +71,15 @@ TEST(Engine, GreedyOutputIsTheSameAloneAndInABatchWithChunkingAndPreemption) {
     EXPECT_EQ(outputs[i].outputs[0].finish_reason, "length");
   }
   EXPECT_EQ(batched.engine().scheduler().kv_cache_manager().usage(), 0.0);
+
+  // The default admission reserve holds requests back until their growth fits: no preemption,
+  // the same tokens as alone.
+  args.admission_reserve_tokens = EngineArgs{}.admission_reserve_tokens;
+  LLM reserved(args);
+  std::vector<RequestOutput> reserved_outputs = reserved.generate(prompts, greedy(8));
+  EXPECT_EQ(reserved.engine().stats().num_preemptions_total, 0u);
+  for (size_t i = 0; i < prompts.size(); i += 8)
+    EXPECT_EQ(reserved_outputs[i].outputs[0].token_ids, expected[i / 8]) << "prompt " << i;
 }
 
 TEST(Engine, PrefixCacheHitsGiveIdenticalOutputsAndAreCounted) {
@@ -189,6 +199,7 @@ TEST(AsyncScheduling, GreedyOutputsEqualTheSynchronousOnesThroughStopsChunksAndP
     EngineArgs args = async_args("gemma2_softcap_4x", async);
     args.max_num_batched_tokens = 64;   // long prompts take several steps
     args.kv_cache_memory = 40 * 12288;  // 40 blocks: preemption
+    args.admission_reserve_tokens = 0;  // vLLM's admission rule: the pool overfills and preempts
     LLM llm(args);
     results[async] = llm.generate(prompts, params);
     const EngineStats stats = llm.engine().stats();

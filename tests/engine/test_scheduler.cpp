@@ -1,6 +1,7 @@
 // Scheduler: continuous batching, chunked prefill, budgets, preemption, policies, stops, aborts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <numeric>
 #include <random>
@@ -206,6 +207,57 @@ TEST(Scheduler, PreemptedRequestsCompleteWithTheSameTokens) {
   EXPECT_GT(some, 0);  // the small pool did force preemptions
   EXPECT_EQ(run(40, true, &some_cached), reference);
   EXPECT_GT(some_cached, 0);
+}
+
+// With an admission reserve, requests wait until the pool can hold their growth: the workload
+// that preempts under vLLM's rule (admit whenever the prompt fits) runs without a preemption, with
+// the same tokens, and the first request of an empty engine is admitted whatever its reserve.
+TEST(Scheduler, AdmissionReserveAvoidsPreemptionWithTheSameTokens) {
+  auto run = [](int reserve, int* preemptions, int* most_running) {
+    SchedulerConfig config = config_of(128, 64, 16);
+    config.admission_reserve_tokens = reserve;
+    // 40 usable blocks of 4 tokens; 10 prompts of 8 tokens (2 blocks) growing by 12 (3 blocks).
+    Engine engine(config, kv_of(41, 4, false));
+    for (int i = 0; i < 10; ++i) engine.add(std::to_string(i), tokens_from(8, i), params_with(12));
+    *most_running = 0;
+    for (int i = 0; i < 1000 && engine.scheduler.has_unfinished_requests(); ++i) {
+      engine.step();
+      *most_running = std::max(*most_running, engine.scheduler.num_running());
+    }
+    EXPECT_FALSE(engine.scheduler.has_unfinished_requests());
+    engine.expect_all_blocks_free();
+    *preemptions = engine.num_preemptions;
+    std::map<std::string, std::vector<int32_t>> out;
+    for (auto& [id, f] : engine.finished) out[id] = f.tokens;
+    return out;
+  };
+  int preemptions = 0, running = 0;
+  auto reference = run(0, &preemptions, &running);
+  EXPECT_GT(preemptions, 0);  // vLLM's rule admits all 10 (20 blocks) and then runs out
+  EXPECT_EQ(running, 10);
+  EXPECT_EQ(run(12, &preemptions, &running), reference);
+  EXPECT_EQ(preemptions, 0);
+  EXPECT_EQ(running, 8);  // 8 x (2 + 3) blocks fill the 40
+  // A reserve above max_tokens counts only what the requests may still produce.
+  EXPECT_EQ(run(1000, &preemptions, &running), reference);
+  EXPECT_EQ(preemptions, 0);
+  EXPECT_EQ(running, 8);
+
+  // A request whose growth takes the whole pool runs alone; the next one waits for it.
+  SchedulerConfig config = config_of(80, 64, 16);
+  config.admission_reserve_tokens = 200;
+  Engine engine(config, kv_of(21, 4, false));
+  engine.add("big", tokens_from(8, 1), params_with(70));
+  engine.add("next", tokens_from(8, 2), params_with(4));
+  SchedulerOutput first = engine.step();
+  ASSERT_EQ(first.scheduled.size(), 1u);
+  EXPECT_EQ(first.scheduled[0].request_id, "big");
+  EXPECT_EQ(engine.scheduler.num_waiting(), 1);
+  EXPECT_EQ(engine.scheduler.kv_cache_manager().num_free_blocks(), 18);  // "next" took nothing
+  engine.run_to_completion();
+  EXPECT_EQ(engine.finished.at("big").tokens.size(), 70u);
+  EXPECT_EQ(engine.finished.at("next").tokens.size(), 4u);
+  engine.expect_all_blocks_free();
 }
 
 TEST(Scheduler, PreemptionTakesTheLastRunningRequestAndPutsItFirst) {
