@@ -124,6 +124,27 @@ void KVCacheManager::remove_skipped_blocks(Request& request, int group, int num_
   pool_.free_blocks(removed);
 }
 
+int KVCacheManager::num_blocks_to_allocate(const Request& request, int num_new_tokens, const ComputedBlocks* computed,
+                                           int num_lookahead_tokens) const {
+  const int num_hit_tokens = computed ? computed->num_computed_tokens : 0;
+  const bool has_hit = computed && num_hit_tokens > 0;
+  const int num_computed = request.num_computed_tokens + num_hit_tokens;
+  const int num_tokens_needing_slots =
+      std::min(num_computed + num_new_tokens + num_lookahead_tokens, max_model_len_);
+  const int required_blocks = static_cast<int>(ceil_div(num_tokens_needing_slots, config_.block_size));
+  int to_allocate = 0;
+  for (int g = 0; g < num_groups(); ++g) {
+    const int held = request.block_ids.empty() ? 0 : static_cast<int>(request.block_ids[g].size());
+    const int hit_blocks = has_hit ? static_cast<int>(computed->block_ids[g].size()) : 0;
+    to_allocate += std::max(0, required_blocks - hit_blocks - held);
+    // A hit block no one holds sits in the free queue: taking it uses up a free block too.
+    if (has_hit)
+      for (int32_t id : computed->block_ids[g])
+        if (id != kNull && pool_.block(id).ref_count == 0) ++to_allocate;
+  }
+  return to_allocate;
+}
+
 std::optional<std::vector<std::vector<int32_t>>> KVCacheManager::allocate_slots(
     Request& request, int num_new_tokens, const ComputedBlocks* computed, int num_lookahead_tokens) {
   VLLM_ASSERT(num_new_tokens > 0, "allocate_slots for ", num_new_tokens, " tokens");
@@ -144,16 +165,8 @@ std::optional<std::vector<std::vector<int32_t>>> KVCacheManager::allocate_slots(
 
   for (int g = 0; g < groups; ++g) remove_skipped_blocks(request, g, request.num_computed_tokens);
 
-  int to_allocate = 0;
-  for (int g = 0; g < groups; ++g) {
-    int hit_blocks = has_hit ? static_cast<int>(computed->block_ids[g].size()) : 0;
-    to_allocate += std::max(0, required_blocks - hit_blocks - static_cast<int>(request.block_ids[g].size()));
-    // A hit block no one holds sits in the free queue: taking it uses up a free block too.
-    if (has_hit)
-      for (int32_t id : computed->block_ids[g])
-        if (id != kNull && pool_.block(id).ref_count == 0) ++to_allocate;
-  }
-  if (to_allocate > pool_.num_free_blocks()) return std::nullopt;
+  if (num_blocks_to_allocate(request, num_new_tokens, computed, num_lookahead_tokens) > pool_.num_free_blocks())
+    return std::nullopt;
 
   if (has_hit) {
     for (int g = 0; g < groups; ++g) {

@@ -73,6 +73,11 @@ class KVCacheManager {
       Request& request, int num_new_tokens, const ComputedBlocks* computed = nullptr,
       int num_lookahead_tokens = 0);
 
+  // The free blocks allocate_slots(request, num_new_tokens, computed) would take, without taking
+  // them (before the sliding-window blocks it may drop: an upper bound).
+  int num_blocks_to_allocate(const Request& request, int num_new_tokens, const ComputedBlocks* computed = nullptr,
+                             int num_lookahead_tokens = 0) const;
+
   // Returns every block of the request to the pool (tail blocks first, so that the shared
   // prefix of cached blocks is evicted last). Safe to call twice.
   void free(Request& request);

@@ -183,17 +183,15 @@ SchedulerOutput Scheduler::schedule() {
     if (!config_.enable_chunked_prefill && num_new > budget) break;
     num_new = std::min(num_new, budget);
     VLLM_ASSERT(num_new > 0, "nothing to compute for waiting request ", request->request_id);
-    const int free_before = kv_cache_manager_.num_free_blocks();
+    // With a reserve, the request (its blocks and its own growth) must leave the running
+    // requests' reserve intact; checked before allocate_slots, which registers the blocks this
+    // step fills in the prefix cache.
+    if (config_.admission_reserve_tokens > 0 && !running_.empty() &&
+        kv_cache_manager_.num_free_blocks() - kv_cache_manager_.num_blocks_to_allocate(*request, num_new, &hit) <
+            reserved + reserve_blocks(*request))
+      break;
     auto new_blocks = kv_cache_manager_.allocate_slots(*request, num_new, &hit);
     if (!new_blocks) break;
-    if (config_.admission_reserve_tokens > 0 && !running_.empty()) {
-      // The request's own blocks count once it is admitted: it must leave the reserve intact.
-      const int taken = free_before - kv_cache_manager_.num_free_blocks();
-      if (free_before - taken < reserved + reserve_blocks(*request)) {
-        kv_cache_manager_.free(*request);  // back to where it was: not admitted this step
-        break;
-      }
-    }
     reserved += reserve_blocks(*request);
     pop_waiting();
     running_.push_back(request);

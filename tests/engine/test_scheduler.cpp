@@ -217,13 +217,21 @@ TEST(Scheduler, AdmissionReserveAvoidsPreemptionWithTheSameTokens) {
     SchedulerConfig config = config_of(128, 64, 16);
     config.admission_reserve_tokens = reserve;
     // 40 usable blocks of 4 tokens; 10 prompts of 8 tokens (2 blocks) growing by 12 (3 blocks).
-    Engine engine(config, kv_of(41, 4, false));
+    Engine engine(config, kv_of(41, 4, /*caching=*/true));
     for (int i = 0; i < 10; ++i) engine.add(std::to_string(i), tokens_from(8, i), params_with(12));
     *most_running = 0;
+    int prompt_tokens = 0;
     for (int i = 0; i < 1000 && engine.scheduler.has_unfinished_requests(); ++i) {
-      engine.step();
+      SchedulerOutput out = engine.step();
+      for (const ScheduledRequest& s : out.scheduled)
+        prompt_tokens += std::max(0, std::min(s.num_new_tokens, 8 - s.num_computed_tokens));
       *most_running = std::max(*most_running, engine.scheduler.num_running());
     }
+    // Every prompt token computed, and only recomputed after a preemption: a request held back
+    // by the reserve left no block of its prompt in the prefix cache (it would be a "hit" on
+    // keys never computed).
+    if (engine.num_preemptions == 0) EXPECT_EQ(prompt_tokens, 80) << "reserve " << reserve;
+    else EXPECT_GT(prompt_tokens, 80) << "reserve " << reserve;
     EXPECT_FALSE(engine.scheduler.has_unfinished_requests());
     engine.expect_all_blocks_free();
     *preemptions = engine.num_preemptions;
@@ -242,6 +250,30 @@ TEST(Scheduler, AdmissionReserveAvoidsPreemptionWithTheSameTokens) {
   EXPECT_EQ(run(1000, &preemptions, &running), reference);
   EXPECT_EQ(preemptions, 0);
   EXPECT_EQ(running, 8);
+
+  // A request held back leaves nothing in the prefix cache: admitted later, it computes its
+  // whole prompt (a block registered at a refused admission would be a "hit" on keys never
+  // written). 12 usable blocks: "a" (1 block, growing by 40 tokens = 10 blocks) holds "b" back.
+  {
+    SchedulerConfig held_config = config_of(48, 64, 16);
+    held_config.admission_reserve_tokens = 100;
+    Engine held(held_config, kv_of(13, 4, /*caching=*/true));
+    held.add("a", tokens_from(4, 1), params_with(40));
+    held.step();
+    held.add("b", tokens_from(9, 2), params_with(1));
+    int b_prompt_tokens = 0;
+    for (int i = 0; i < 200 && held.scheduler.has_unfinished_requests(); ++i) {
+      SchedulerOutput out = held.step();
+      for (const ScheduledRequest& s : out.scheduled)
+        if (s.request_id == "b" && s.num_computed_tokens < 9) {
+          if (b_prompt_tokens == 0) EXPECT_TRUE(held.finished.count("a")) << "b ran beside a";
+          b_prompt_tokens += s.num_new_tokens;
+          EXPECT_EQ(s.num_computed_tokens, 0) << "b started from a prefix-cache hit";
+        }
+    }
+    EXPECT_EQ(b_prompt_tokens, 9);
+    EXPECT_EQ(held.num_preemptions, 0);
+  }
 
   // A request whose growth takes the whole pool runs alone; the next one waits for it.
   SchedulerConfig config = config_of(80, 64, 16);
