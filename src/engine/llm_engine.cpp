@@ -245,7 +245,10 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
            " blocks of ", block_size_, " tokens (", num_blocks * bytes_per_block / (1 << 20), " MiB ",
            dtype_name(kv_dtype), "), device ", device.to_string(),
            device.is_cpu() ? str(", ", cpu_threads(), " CPU threads") : str(", ", runner_->num_graphs(), " CUDA graphs"),
-           async_scheduling_ ? ", async scheduling" : "");
+           async_scheduling_ ? ", async scheduling" : "",
+           scheduler_config.admission_reserve_tokens > 0
+               ? str(", admission reserve ", scheduler_config.admission_reserve_tokens, " tokens")
+               : std::string());
 }
 
 LLMEngine::~LLMEngine() = default;

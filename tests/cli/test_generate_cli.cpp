@@ -69,6 +69,27 @@ TEST(GenerateCli, AsyncSchedulingFlagsReachTheEngine) {
   }
 }
 
+// --admission-reserve-tokens reaches the scheduler (the engine names it; 0 is vLLM's rule, a
+// negative count is refused) and leaves the greedy text alone.
+TEST(GenerateCli, AdmissionReserveFlagReachesTheEngine) {
+  const std::string command = binary() + " generate --model " + default_model() + " --device cpu" +
+                              " --prompt 'Once upon a time, there was a little' --temperature 0 --max-tokens 8";
+  int status = 0;
+  std::string log = run(command + " 2>&1 >/dev/null", &status);
+  EXPECT_EQ(status, 0);
+  // The default 1024, capped at this model's max_model_len of 512.
+  EXPECT_NE(log.find(", admission reserve 512 tokens"), std::string::npos) << log;
+  log = run(command + " --admission-reserve-tokens 64 2>&1 >/dev/null", &status);
+  EXPECT_NE(log.find(", admission reserve 64 tokens"), std::string::npos) << log;
+  log = run(command + " --admission-reserve-tokens 0 2>&1 >/dev/null", &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(log.find("admission reserve"), std::string::npos) << log;
+  EXPECT_EQ(run(command + " --admission-reserve-tokens 0 2>/dev/null"),
+            "Once upon a time, there was a little girl named Lily. She loved to play\n");
+  run(command + " --admission-reserve-tokens -5 2>&1", &status);
+  EXPECT_NE(status, 0);
+}
+
 // VLLM_STEP_TIMING=1 profiles steps on any device (the CUDA build touches no driver on the CPU).
 TEST(GenerateCli, StepTimingLogsOnTheCpu) {
   for (const char* mode : {"--async-scheduling", "--no-async-scheduling"}) {
