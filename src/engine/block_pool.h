@@ -53,6 +53,9 @@ class BlockPool {
   void cache_full_blocks(std::span<const int32_t> block_ids, std::span<const BlockHash> block_hashes,
                          int first_block, int last_block, int group);
 
+  // Removes one block from the prefix cache (its keys will not be computed after all).
+  void uncache(int32_t block_id) { evict_hash(blocks_[block_id]); }
+
   // Drops every cached hash; only when no block is held. Returns false otherwise.
   bool reset_prefix_cache();
 

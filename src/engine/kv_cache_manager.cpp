@@ -200,6 +200,16 @@ std::optional<std::vector<std::vector<int32_t>>> KVCacheManager::allocate_slots(
 }
 
 void KVCacheManager::free(Request& request) {
+  // Blocks registered for tokens past num_computed_tokens were scheduled but will not be computed
+  // (a request preempted in the step that scheduled them, under the priority policy): out of the
+  // prefix cache, or they would come back as hits on keys never written.
+  const int computed_blocks = request.num_computed_tokens / config_.block_size;
+  for (size_t g = 0; g < request.block_ids.size() && g < request.num_cached_blocks.size(); ++g) {
+    const std::vector<int32_t>& ids = request.block_ids[g];
+    const int cached = std::min(request.num_cached_blocks[g], static_cast<int>(ids.size()));
+    for (int i = computed_blocks; i < cached; ++i)
+      if (ids[i] != kNull && pool_.block(ids[i]).ref_count == 1) pool_.uncache(ids[i]);
+  }
   for (auto& ids : request.block_ids) {
     std::vector<int32_t> reversed(ids.rbegin(), ids.rend());
     pool_.free_blocks(reversed);

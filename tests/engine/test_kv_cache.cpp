@@ -148,6 +148,7 @@ TEST(KVCacheManager, PrefixCacheHitsReuseTheSameBlocks) {
   EXPECT_EQ(manager.prefix_cache_stats().hits, 12);
   int free_before = manager.num_free_blocks();
   ASSERT_TRUE(manager.allocate_slots(*second, 3, &hit));
+  second->num_computed_tokens = 15;  // as the scheduler advances it: the hit and the new tokens
   EXPECT_EQ(manager.num_free_blocks(), free_before - 1);  // only the tail block is new
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(second->block_ids[0][i], first->block_ids[0][i]);
@@ -164,6 +165,18 @@ TEST(KVCacheManager, PrefixCacheHitsReuseTheSameBlocks) {
   ASSERT_TRUE(manager.allocate_slots(*third, 1, &hit));
   EXPECT_EQ(manager.num_free_blocks(), 19 - 4);  // 3 hit blocks left the free queue + 1 new
   manager.free(*third);
+}
+
+// A request freed before computing what it was scheduled for (num_computed_tokens not advanced
+// past it) takes those blocks out of the prefix cache; its computed blocks stay cached.
+TEST(KVCacheManager, FreeUncachesBlocksNeverComputed) {
+  KVCacheManager manager({.num_blocks = 20, .block_size = 4}, 64);
+  auto first = make_request("a", iota_tokens(14));
+  ASSERT_TRUE(manager.allocate_slots(*first, 14));  // registers blocks 0-2 (12 tokens)
+  first->num_computed_tokens = 4;                     // only block 0 was computed
+  manager.free(*first);
+  auto second = make_request("b", iota_tokens(14));
+  EXPECT_EQ(manager.get_computed_blocks(*second).num_computed_tokens, 4);
 }
 
 TEST(KVCacheManager, NeverHitsTheWholePrompt) {

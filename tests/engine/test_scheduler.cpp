@@ -292,6 +292,42 @@ TEST(Scheduler, AdmissionReserveAvoidsPreemptionWithTheSameTokens) {
   engine.expect_all_blocks_free();
 }
 
+// Under the priority policy the victim may be a request scheduled earlier in the same step: the
+// blocks its chunk was about to fill were registered in the prefix cache, and must not come back
+// as a hit (their keys were never computed) when it resumes.
+TEST(Scheduler, APreemptedChunkLeavesNoUncomputedBlockInThePrefixCache) {
+  // 7 usable blocks of 4 tokens. "low" (24 prompt tokens, 8 per step) and then "high" (4) run;
+  // in the third step "low" takes blocks 4-5 for tokens 16-23, "high" then needs a block, and
+  // "low", the lowest priority, gives its blocks back before computing them; "high" finishes,
+  // and "low" resumes with its blocks still in the pool.
+  SchedulerConfig config = config_of(28, 64, 8);
+  config.policy = SchedulingPolicy::PRIORITY;
+  config.long_prefill_token_threshold = 8;
+  Engine engine(config, kv_of(8, 4, /*caching=*/true));
+  engine.add("low", tokens_from(24, 1), params_with(4), /*priority=*/10);
+  engine.step();
+  engine.add("high", tokens_from(4, 2), params_with(2), /*priority=*/0);  // done in the next step
+  int computed_before_preemption = -1;
+  bool resumed = false;
+  for (int i = 0; i < 200 && engine.scheduler.has_unfinished_requests(); ++i) {
+    const Request* low = engine.scheduler.get_request("low");
+    const int low_computed = low ? low->num_computed_tokens : 0;
+    SchedulerOutput out = engine.step();
+    for (const std::string& id : out.preempted_request_ids)
+      if (id == "low") computed_before_preemption = low_computed;
+    for (const ScheduledRequest& s : out.scheduled)
+      if (s.request_id == "low" && s.is_resumed) {
+        resumed = true;
+        EXPECT_LE(s.num_computed_tokens, computed_before_preemption) << "a hit on blocks never computed";
+      }
+  }
+  EXPECT_GE(computed_before_preemption, 0) << "the pool should force \"low\" out";
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(engine.finished.at("low").tokens.size(), 4u);
+  EXPECT_EQ(engine.finished.at("high").tokens.size(), 2u);
+  engine.expect_all_blocks_free();
+}
+
 TEST(Scheduler, PreemptionTakesTheLastRunningRequestAndPutsItFirst) {
   // 12 usable blocks of 4 tokens; two requests of 20 prompt tokens (5 blocks each) that grow.
   Engine engine(config_of(48, 64, 8), kv_of(13, 4, false));
