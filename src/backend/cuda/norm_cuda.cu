@@ -47,17 +47,6 @@ __global__ void fused_add_rms_norm_kernel(float* x, RowLayout x_rows, float* res
 constexpr int kVecPerThread = 4;
 constexpr int64_t kVecMaxRow = 1024 * kVecPerThread * 4;
 
-template <WType W>
-__device__ __forceinline__ float4 load_weight4(const void* weight, int i) {
-  if constexpr (W == WType::F32) {
-    return reinterpret_cast<const float4*>(weight)[i];
-  } else {
-    const uint2 packed = reinterpret_cast<const uint2*>(weight)[i];
-    const uint16_t* h = reinterpret_cast<const uint16_t*>(&packed);
-    return make_float4(widen<W>(h[0]), widen<W>(h[1]), widen<W>(h[2]), widen<W>(h[3]));
-  }
-}
-
 // out = x * inverse_rms * (weight + offset); with kAdd, first residual += x and the sum is normed
 // (out may alias x). n4 = row length / 4. out elements are O (f32, or bf16/f16 rounded to nearest).
 template <WType W, bool kAdd, WType O>
@@ -77,7 +66,7 @@ __global__ void __launch_bounds__(1024)
     const int i = threadIdx.x + j * blockDim.x;
     if (i >= n4) break;
     v[j] = x_row[i];
-    w[j] = load_weight4<W>(weight, i);
+    w[j] = load4<W>(weight, i);
     if constexpr (kAdd) {
       const float4 r = res_row[i];
       v[j] = make_float4(r.x + v[j].x, r.y + v[j].y, r.z + v[j].z, r.w + v[j].w);
