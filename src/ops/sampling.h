@@ -33,6 +33,7 @@ struct SamplingTensors {
 // mass summed in fixed point (sampling_common.h) so that every device finds the same tau. The
 // draw is the exponential race: argmax over kept tokens of z_i - log E_i, E_i ~ Exp(1) from a
 // counter-based hash of (seed, i), so every device draws the same token from the same seed.
+// The engine's host Sampler draws with the CPU kernel's row function (backend/cpu/sampling_cpu.h).
 // On CUDA an out-of-range row id gives token 0 (device indices are not read back); the CPU
 // raises InvalidArgument.
 void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& out);

@@ -1,6 +1,9 @@
 // The sampling ops on the CPU, row by row: the reference the CUDA kernels must match token for
 // token (same radix selects on the same order keys, same fixed-point masses, same race) and the
-// logprobs' ids and ranks exactly (values to rounding: the sums run in another order).
+// logprobs' ids and ranks exactly (values to rounding: the sums run in another order). The engine's
+// Sampler draws its host rows with sample_token too (sampling_cpu.h).
+#include "backend/cpu/sampling_cpu.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -124,6 +127,13 @@ const float* sample_row_logits(const Tensor& logits, const int32_t* rows, int64_
 
 }  // namespace
 
+int32_t sample_token(std::span<const float> logits, const RowSampling& sampling) {
+  const int64_t vocab = static_cast<int64_t>(logits.size());
+  if (!(sampling.temperature > 0.0f)) return argmax_row(logits.data(), vocab);
+  return sample_row(Row{logits.data(), vocab, 1.0f / sampling.temperature}, sampling.seed, sampling.top_k,
+                    sampling.top_p, sampling.min_p);
+}
+
 void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Tensor& out) {
   const int64_t samples = out.size(0), vocab = logits.size(1);
   const int32_t* rows = params.rows.defined() ? params.rows.data<int32_t>() : nullptr;
@@ -136,14 +146,9 @@ void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Ten
   for (int64_t s = 0; s < samples; ++s) sample_row_logits(logits, rows, s);  // errors before any work
   parallel_for(samples, 1, [&](int64_t begin, int64_t end) {
     for (int64_t s = begin; s < end; ++s) {
-      const float* row = sample_row_logits(logits, rows, s);
-      const float t = temperature[s];
-      if (!(t > 0.0f)) {
-        tokens[s] = argmax_row(row, vocab);
-        continue;
-      }
-      tokens[s] = sample_row(Row{row, vocab, 1.0f / t}, static_cast<uint64_t>(seed[s]), top_k ? top_k[s] : 0,
-                             top_p ? top_p[s] : 1.0f, min_p ? min_p[s] : 0.0f);
+      const RowSampling sampling{temperature[s], static_cast<uint64_t>(seed[s]), top_k ? top_k[s] : 0,
+                                 top_p ? top_p[s] : 1.0f, min_p ? min_p[s] : 0.0f};
+      tokens[s] = sample_token({sample_row_logits(logits, rows, s), static_cast<size_t>(vocab)}, sampling);
     }
   });
 }
