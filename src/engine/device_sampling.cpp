@@ -112,13 +112,13 @@ DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const Devi
                row.logits_row, " of ", logits.size(0));
     VLLM_CHECK(!p.logprobs || (*p.logprobs >= 0 && *p.logprobs <= ops::kMaxTopLogprobs), Internal,
                "device sampling: logprobs ", p.logprobs.value_or(0), " are computed on the host");
-    const bool greedy = p.is_greedy();
+    const cpu::RowSampling draw = sampling::draw_settings(p, row.seed);  // as the host Sampler's
     row_ids.push_back(static_cast<int32_t>(row.logits_row));
-    temperatures.push_back(greedy ? 0.0f : static_cast<float>(p.temperature));
-    seeds.push_back(static_cast<int64_t>(row.seed));
-    top_ks.push_back(greedy ? 0 : p.top_k);
-    top_ps.push_back(greedy ? 1.0f : static_cast<float>(p.top_p));
-    min_ps.push_back(greedy ? 0.0f : static_cast<float>(p.min_p));
+    temperatures.push_back(draw.temperature);
+    seeds.push_back(static_cast<int64_t>(draw.seed));
+    top_ks.push_back(draw.top_k);
+    top_ps.push_back(draw.top_p);
+    min_ps.push_back(draw.min_p);
     any_top_k |= top_ks.back() > 0;
     any_top_p |= top_ps.back() < 1.0f;
     any_min_p |= min_ps.back() > 0.0f;

@@ -2,10 +2,10 @@
 // temperature, top-k, top-p, min-p, repetition/frequency/presence penalties, logprobs of up to
 // ops::kMaxTopLogprobs tokens). Every per-row input goes to the device in one packed upload, the
 // penalties, the draw and the logprobs run there, and only the tokens and the asked logprobs
-// come back, in one copy. The results follow the engine's Sampler (src/engine/sampler.cpp):
-// the same penalties in float, greedy tokens identical, logprobs of the raw logits with the same
-// ids and ranks; a temperature row's draw is the ops' exponential race, not the Sampler's
-// inverse CDF, so a seeded request draws other (equally distributed) tokens than on the host.
+// come back, in one copy. The results are the engine's Sampler's (src/engine/sampler.cpp): the
+// same penalties in float, the same draw (ops::sample_tokens, whose CPU row function the Sampler
+// calls, with the settings of sampling::draw_settings), so that from the same seed a row draws
+// the same token here and on the host; logprobs of the raw logits with the same ids and ranks.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +35,7 @@ struct DeviceSampleRow {
   const SamplingParams* params = nullptr;
   std::span<const int32_t> prompt_token_ids;  // for the repetition penalty
   std::span<const int32_t> output_token_ids;  // for the penalties
-  uint64_t seed = 0;                         // the race's seed (temperature rows)
+  uint64_t seed = 0;                         // the race's seed (temperature rows): sampling::draw_seed
 };
 
 struct DeviceSamplerOutput {

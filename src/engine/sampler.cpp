@@ -91,80 +91,14 @@ void apply_penalties(std::span<float> row, const SamplingParams& params,
   }
 }
 
-// Keeps tokens whose probability is at least min_p times the most likely token's.
-void apply_min_p(std::span<float> row, double min_p) {
-  if (min_p <= 0.0) return;
-  const float top = max_of(row);
-  if (!std::isfinite(top)) return;
-  for (float& logit : row)
-    if (std::exp(static_cast<double>(logit) - top) < min_p) logit = kNegInf;
+uint64_t draw_seed(const SamplingParams& params, SamplingGenerator& generator) {
+  return params.is_greedy() ? 0 : generator();
 }
 
-// Keeps the k largest logits (and any tied with the k-th), as vLLM's apply_top_k_top_p.
-void apply_top_k(std::span<float> row, int top_k) {
-  if (top_k <= 0 || static_cast<size_t>(top_k) >= row.size()) return;
-  std::vector<float> values(row.begin(), row.end());
-  std::nth_element(values.begin(), values.begin() + (top_k - 1), values.end(), std::greater<float>());
-  const float threshold = values[top_k - 1];
-  for (float& logit : row)
-    if (logit < threshold) logit = kNegInf;
-}
-
-// Nucleus: walking tokens from the most likely down, a token is kept while the mass of the
-// tokens before it is < top_p (the most likely always stays). This is vLLM's rule (sort
-// ascending, mask where the ascending cumulative sum <= 1 - top_p) read from the other end.
-// Only the head of the distribution is sorted: first the top 256 candidates, widening 8x while
-// they hold less than top_p of the mass, so a full-vocabulary sort happens only for flat ones.
-void apply_top_p(std::span<float> row, double top_p) {
-  if (top_p >= 1.0) return;
-  std::vector<int32_t> candidates;
-  candidates.reserve(row.size());
-  for (size_t i = 0; i < row.size(); ++i)
-    if (row[i] != kNegInf) candidates.push_back(static_cast<int32_t>(i));
-  if (candidates.size() <= 1) return;
-  const double top = max_of(row);
-  double total = 0.0;
-  for (int32_t token : candidates) total += std::exp(row[token] - top);
-  auto more_likely = [&](int32_t a, int32_t b) { return row[a] != row[b] ? row[a] > row[b] : a < b; };
-  size_t head = std::min<size_t>(256, candidates.size());
-  while (true) {
-    std::partial_sort(candidates.begin(), candidates.begin() + head, candidates.end(), more_likely);
-    double before = 0.0;
-    for (size_t i = 0; i < head; ++i) {
-      if (before >= top_p) {  // candidates[i..] are outside the nucleus
-        for (size_t j = i; j < candidates.size(); ++j) row[candidates[j]] = kNegInf;
-        return;
-      }
-      before += std::exp(row[candidates[i]] - top) / total;
-    }
-    if (head == candidates.size()) return;  // the whole distribution is the nucleus
-    head = std::min(head * 8, candidates.size());
-  }
-}
-
-int32_t argmax(std::span<const float> row) {
-  return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
-}
-
-int32_t draw(std::span<const float> row, double uniform) {
-  const float top = max_of(row);
-  if (!std::isfinite(top)) return argmax(row);
-  double total = 0.0;
-  for (float logit : row) total += std::exp(static_cast<double>(logit) - top);
-  const double target = uniform * total;
-  double cumulative = 0.0;
-  int32_t last_possible = 0;
-  for (size_t i = 0; i < row.size(); ++i) {
-    if (row[i] == kNegInf) continue;
-    cumulative += std::exp(static_cast<double>(row[i]) - top);
-    last_possible = static_cast<int32_t>(i);
-    if (cumulative > target) return last_possible;
-  }
-  return last_possible;  // rounding left target at the very end
-}
-
-double uniform_from(SamplingGenerator& generator) {
-  return static_cast<double>(generator() >> 11) * 0x1.0p-53;
+cpu::RowSampling draw_settings(const SamplingParams& params, uint64_t seed) {
+  if (params.is_greedy()) return cpu::RowSampling{};
+  return cpu::RowSampling{static_cast<float>(params.temperature), seed, params.top_k,
+                          static_cast<float>(params.top_p), static_cast<float>(params.min_p)};
 }
 
 }  // namespace sampling
@@ -232,12 +166,11 @@ SamplerOutput Sampler::sample(std::span<float> logits, int vocab_size, std::span
   out.sampled_token_ids.assign(num_rows, 0);
   out.logprobs.resize(num_rows);
 
-  // One draw per random row, in row order, before going parallel (see the header).
-  std::vector<double> uniforms(num_rows, 0.0);
+  // One seed per temperature row, in row order, before going parallel (see the header).
+  std::vector<uint64_t> seeds(num_rows, 0);
   for (size_t i = 0; i < num_rows; ++i) {
     VLLM_CHECK(rows[i].params != nullptr, Internal, "sampler row ", i, " has no SamplingParams");
-    if (!rows[i].params->is_greedy())
-      uniforms[i] = sampling::uniform_from(rows[i].generator ? *rows[i].generator : generator_);
+    seeds[i] = sampling::draw_seed(*rows[i].params, rows[i].generator ? *rows[i].generator : generator_);
   }
 
   auto sample_row = [&](size_t i) {
@@ -254,18 +187,7 @@ SamplerOutput Sampler::sample(std::span<float> logits, int vocab_size, std::span
     sampling::apply_min_tokens(row, params, r.eos_token_id, static_cast<int>(r.output_token_ids.size()));
     sampling::apply_penalties(row, params, r.prompt_token_ids, r.output_token_ids);
 
-    int32_t token;
-    if (params.is_greedy()) {
-      token = sampling::argmax(row);
-    } else {
-      const float temperature = static_cast<float>(params.temperature);
-      if (temperature != 1.0f)
-        for (float& logit : row) logit /= temperature;
-      sampling::apply_min_p(row, params.min_p);
-      sampling::apply_top_k(row, params.top_k);
-      sampling::apply_top_p(row, params.top_p);
-      token = sampling::draw(row, uniforms[i]);
-    }
+    const int32_t token = cpu::sample_token(row, sampling::draw_settings(params, seeds[i]));
     out.sampled_token_ids[i] = token;
     if (params.logprobs) out.logprobs[i] = compute_logprobs(raw, token, *params.logprobs);
   };

@@ -6,14 +6,17 @@
 //   4. logit_bias: added
 //   5. min_tokens: EOS and stop_token_ids -> -inf while fewer than min_tokens were generated
 //   6. penalties: repetition (prompt + output tokens), frequency and presence (output tokens)
-//   7. greedy (temperature < 1e-5): argmax; otherwise logits / temperature, then min_p, then
-//      top_k, then top_p (vLLM applies min_p before top-k/top-p; min_p and top_k commute, top_p
-//      then renormalizes over what is left), and one draw from the
-//      remaining distribution with the request's own generator if it has a seed, else the
-//      sampler's generator.
-// Each draw takes one 64-bit number from its generator (inverse CDF), drawn in row order before
-// the rows are processed in parallel: results do not depend on the thread count, and a seeded
-// request's tokens do not depend on the other rows of the batch.
+//   7. the draw of ops::sample_tokens, through its CPU kernel's row function
+//      (backend/cpu/sampling_cpu.h): greedy (temperature < 1e-5) takes the argmax; otherwise
+//      z = logits / T, then min_p, then top_k, then top_p on what those kept (vLLM's order), each
+//      an exact threshold on z, and the exponential race keyed by a hash of (seed, token).
+// The host and the device path (engine/device_sampling.h) are one algorithm: from the same
+// logits and seed, every device draws the same token. A temperature row's seed is one 64-bit
+// output of the request's own generator if it has a seed, else of the sampler's generator
+// (draw_seed: none for a greedy row), taken in row order before the rows are processed in
+// parallel, as the engine seeds its device rows: results do not depend on the thread count, a
+// seeded request's tokens do not depend on the other rows of the batch, and a seeded request
+// draws the same tokens whether its rows are sampled here or on the GPU.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/cpu/sampling_cpu.h"
 #include "engine/request.h"
 #include "engine/sampling_params.h"
 
@@ -84,8 +88,8 @@ class Sampler {
   SamplingGenerator generator_;
 };
 
-// The individual steps, exposed for tests and for callers that sample one row by hand.
-// Each works on one row of `vocab_size` logits in place.
+// The individual steps, exposed for tests and for callers that sample one row by hand. The
+// logits processors work on one row of `vocab_size` logits in place.
 namespace sampling {
 void apply_allowed_token_ids(std::span<float> row, const std::vector<int32_t>& allowed);
 void apply_bad_words(std::span<float> row, const std::vector<std::vector<int32_t>>& bad_words,
@@ -96,15 +100,12 @@ void apply_min_tokens(std::span<float> row, const SamplingParams& params,
 void apply_penalties(std::span<float> row, const SamplingParams& params,
                      std::span<const int32_t> prompt_token_ids,
                      std::span<const int32_t> output_token_ids);
-void apply_min_p(std::span<float> row, double min_p);
-void apply_top_k(std::span<float> row, int top_k);
-void apply_top_p(std::span<float> row, double top_p);
-int32_t argmax(std::span<const float> row);
-// Inverse-CDF draw from softmax(row) with uniform in [0, 1).
-int32_t draw(std::span<const float> row, double uniform);
-// A uniform double in [0, 1) from 53 bits of one generator output (portable, unlike
-// std::uniform_real_distribution).
-double uniform_from(SamplingGenerator& generator);
+// The seed of one row's draw: one output of `generator` for a temperature row, 0 (and no output
+// taken) for a greedy one. The engine seeds its device rows by this rule (llm_engine.cpp).
+uint64_t draw_seed(const SamplingParams& params, SamplingGenerator& generator);
+// The row's settings for ops::sample_tokens (as floats; a greedy row has temperature 0 and no
+// filters), which the Sampler and the device path both draw with.
+cpu::RowSampling draw_settings(const SamplingParams& params, uint64_t seed);
 }  // namespace sampling
 
 }  // namespace vllm

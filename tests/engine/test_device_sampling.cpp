@@ -1,5 +1,6 @@
 // sample_on_device on CPU logits (the same code the engine runs on CUDA logits; tests/cuda runs
-// it on the GPU): greedy rows with penalties draw the Sampler's tokens, logprobs equal
+// it on the GPU): every row draws the host Sampler's token from the same generators (greedy,
+// temperature, filters, penalties, seeded and unseeded rows, step after step), logprobs equal
 // Sampler::compute_logprobs for the drawn token, rows come back in their own order whatever
 // the packing, and samples_on_device's rule.
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "engine/device_sampling.h"
@@ -95,6 +97,79 @@ TEST(DeviceSampling, MatchesTheSamplerForGreedyRowsAndLogprobs) {
     for (size_t c = 0; c < expected.logprobs.size(); ++c)
       EXPECT_NEAR(out.logprobs[r]->logprobs[c], expected.logprobs[c], 1e-6) << "row " << r << " column " << c;
   }
+}
+
+// Row r's parameters in a mix of every draw the device path takes: greedy and temperature rows,
+// each filter alone and together, penalties, logprobs (which reorder the device's samples).
+SamplingParams mixed_params(int r, uint32_t trial) {
+  SamplingParams p;
+  p.temperature = r % 4 == 0 ? 0.0 : 0.5 + 0.15 * ((r + static_cast<int>(trial)) % 6);
+  if (r % 5 == 1) p.top_k = 1 + (r * 13 + static_cast<int>(trial)) % 60;
+  if (r % 7 == 3) p.top_k = 1;
+  if (r % 3 == 1) p.top_p = 0.5 + 0.07 * (r % 6);
+  if (r % 6 == 5) p.min_p = 0.02 + 0.03 * trial;
+  if (r % 4 == 2 || r % 8 == 0) p.repetition_penalty = 1.3;
+  if (r % 5 == 3) p.frequency_penalty = 0.5;
+  if (r % 7 == 6) p.presence_penalty = 0.4;
+  if (r % 5 == 4) p.logprobs = 3;
+  return p;
+}
+
+// The host Sampler and the device path are one algorithm: from the same logits and generators
+// seeded alike, every row draws the same token, step after step (the outputs, and so the
+// penalties, grow), on vocabularies that are no power of two. The device rows are seeded as
+// LLMEngine::launch_step seeds them: one output of the row's generator (the request's own, else
+// the engine sampler's) per temperature row and none for a greedy row, in row order.
+TEST(DeviceSampling, DrawsTheHostSamplersTokensFromTheSameGenerators) {
+  const int num_rows = 24;
+  int off_argmax = 0;  // temperature draws that are not the argmax: it is really sampling
+  for (int64_t vocab : {int64_t{1000}, int64_t{50257}}) {
+    for (uint32_t trial = 0; trial < 4; ++trial) {
+      std::vector<SamplingParams> params;
+      std::vector<std::optional<SamplingGenerator>> host_generators(num_rows), device_generators(num_rows);
+      std::vector<std::vector<int32_t>> prompts, outputs;
+      for (int r = 0; r < num_rows; ++r) {
+        params.push_back(mixed_params(r, trial));
+        if (r % 3 != 2) {  // a seeded request; the others draw from the engine's generator
+          host_generators[r].emplace(1000 * trial + r);
+          device_generators[r].emplace(1000 * trial + r);
+        }
+        prompts.push_back(random_tokens(static_cast<size_t>(4 + r), static_cast<int32_t>(vocab), 300 + r + trial));
+        outputs.push_back(random_tokens(static_cast<size_t>(r % 5), static_cast<int32_t>(vocab), 400 + r + trial));
+      }
+      Sampler sampler(77 + trial);
+      SamplingGenerator engine_generator(77 + trial);
+      for (int step = 0; step < 3; ++step) {
+        const std::vector<float> logits = random_logits(num_rows * vocab, 1000 * trial + 10 * step + 1);
+        std::vector<float> host_logits = logits;
+        std::vector<SamplingRow> host_rows;
+        std::vector<DeviceSampleRow> device_rows;
+        for (int r = 0; r < num_rows; ++r) {
+          host_rows.push_back({&params[r], prompts[r], outputs[r], std::nullopt,
+                               host_generators[r] ? &*host_generators[r] : nullptr});
+          const uint64_t seed = params[r].is_greedy()
+                                    ? 0
+                                    : (device_generators[r] ? (*device_generators[r])() : engine_generator());
+          device_rows.push_back({r, &params[r], prompts[r], outputs[r], seed});
+        }
+        const SamplerOutput host = sampler.sample(host_logits, static_cast<int>(vocab), host_rows);
+        const DeviceSamplerOutput device =
+            launch_device_sampling(Tensor::from_floats(logits, {num_rows, vocab}), device_rows).finish();
+        ASSERT_EQ(device.sampled_token_ids.size(), host.sampled_token_ids.size());
+        for (int r = 0; r < num_rows; ++r) {
+          EXPECT_EQ(device.sampled_token_ids[r], host.sampled_token_ids[r])
+              << "vocab " << vocab << " trial " << trial << " step " << step << " row " << r << " (T "
+              << params[r].temperature << ", top_k " << params[r].top_k << ", top_p " << params[r].top_p << ", min_p "
+              << params[r].min_p << (host_generators[r] ? ", seeded" : ", unseeded") << ")";
+          const float* raw = logits.data() + r * vocab;
+          const int32_t argmax = static_cast<int32_t>(std::max_element(raw, raw + vocab) - raw);
+          off_argmax += !params[r].is_greedy() && host.sampled_token_ids[r] != argmax;
+          outputs[r].push_back(host.sampled_token_ids[r]);
+        }
+      }
+    }
+  }
+  EXPECT_GT(off_argmax, 50);
 }
 
 // Penalties move a temperature row's distribution as the Sampler's processing order says:

@@ -1,21 +1,22 @@
-// Sampler: each logits processor against a hand computation or a naive reference, seeded
-// reproducibility, logprobs and ranks, and batch/thread independence.
+// Sampler: each logits processor against a hand computation, the draw's filters against a naive
+// reference of the kept set and its frequencies against the filtered softmax, one generator
+// output per temperature row, seeded reproducibility, logprobs and ranks, and batch/thread
+// independence. That the draw is ops::sample_tokens' token for token is test_device_sampling's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
+#include <string>
 
 #include "core/error.h"
 #include "engine/sampler.h"
 
 namespace vllm {
 namespace {
-
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 std::vector<float> random_logits(int vocab, uint32_t seed, float scale = 3.0f) {
   std::mt19937 rng(seed);
@@ -119,65 +120,95 @@ TEST(Sampler, BatchAndThreadsDoNotChangeResults) {
   }
 }
 
-TEST(Sampler, TopKTopPMinPMatchANaiveReference) {
+// The tokens vLLM's filters keep from `logits` at temperature T, with their probabilities
+// renormalised over the kept set, by the definitions on the softmax in double: min_p (p >= min_p *
+// p_max), then the top_k most likely, then top_p on what is left (renormalised; a token stays
+// while the mass before it is < top_p).
+std::map<int32_t, double> naive_kept_set(const std::vector<float>& logits, double temperature, int top_k,
+                                         double top_p, double min_p) {
+  std::vector<float> scaled(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) scaled[i] = static_cast<float>(logits[i] / temperature);
+  std::vector<double> probs = softmax(scaled);
+  std::vector<int32_t> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+  std::vector<int32_t> kept;
+  for (int32_t token : order)
+    if (probs[token] >= min_p * probs[order[0]]) kept.push_back(token);
+  if (top_k > 0 && kept.size() > static_cast<size_t>(top_k)) kept.resize(static_cast<size_t>(top_k));
+  double mass = 0;
+  for (int32_t token : kept) mass += probs[token];
+  double before = 0;
+  std::map<int32_t, double> nucleus;
+  for (int32_t token : kept) {
+    if (before >= top_p) break;
+    nucleus[token] = probs[token];
+    before += probs[token] / mass;
+  }
+  double nucleus_mass = 0;
+  for (const auto& [token, p] : nucleus) nucleus_mass += p;
+  for (auto& [token, p] : nucleus) p /= nucleus_mass;
+  return nucleus;
+}
+
+// Random rows under each filter alone and together: over many seeds the Sampler draws only
+// tokens of the naive kept set, and every kept token of probability >= 2% (600 draws: 12 expected).
+TEST(Sampler, FiltersKeepTheNaiveReferenceSet) {
   const int vocab = 300;
-  for (uint32_t seed = 0; seed < 20; ++seed) {
-    std::vector<float> logits = random_logits(vocab, seed);
-    std::vector<double> probs = softmax(logits);
-    std::vector<int> order(vocab);
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
-
-    // top-k keeps the k largest.
-    int k = 1 + static_cast<int>(seed * 7 % 50);
-    std::vector<float> row = logits;
-    sampling::apply_top_k(row, k);
-    for (int rank = 0; rank < vocab; ++rank)
-      EXPECT_EQ(row[order[rank]] != kNegInf, rank < k) << "top_k " << k << " rank " << rank;
-
-    // top-p keeps the smallest set of most likely tokens whose mass reaches p.
-    double p = 0.3 + 0.03 * seed;
-    row = logits;
-    sampling::apply_top_p(row, p);
-    double before = 0;
-    for (int rank = 0; rank < vocab; ++rank) {
-      EXPECT_EQ(row[order[rank]] != kNegInf, before < p) << "top_p " << p << " rank " << rank;
-      before += probs[order[rank]];
+  struct Filters { double temperature; int top_k; double top_p, min_p; };
+  for (uint32_t seed = 0; seed < 12; ++seed) {
+    const std::vector<float> logits = random_logits(vocab, seed, 2.0f);
+    for (Filters f : {Filters{1.0, 1 + static_cast<int>(seed * 7 % 50), 1.0, 0.0},
+                      Filters{0.7, 0, 0.3 + 0.05 * seed, 0.0}, Filters{1.3, 0, 1.0, 0.01 + 0.02 * seed},
+                      Filters{0.9, 3 + static_cast<int>(seed), 0.6, 0.05}}) {
+      SamplingParams p;
+      p.temperature = f.temperature;
+      p.top_k = f.top_k;
+      p.top_p = f.top_p;
+      p.min_p = f.min_p;
+      const std::map<int32_t, double> kept = naive_kept_set(logits, f.temperature, f.top_k, f.top_p, f.min_p);
+      Sampler sampler(seed);
+      std::set<int32_t> drawn;
+      for (int d = 0; d < 600; ++d) drawn.insert(sample_one(sampler, logits, p));
+      const std::string what = "seed " + std::to_string(seed) + " T " + std::to_string(f.temperature) + " top_k " +
+                               std::to_string(f.top_k) + " top_p " + std::to_string(f.top_p) + " min_p " +
+                               std::to_string(f.min_p);
+      for (int32_t token : drawn) EXPECT_TRUE(kept.count(token)) << what << ": drew " << token << " outside the kept set";
+      for (const auto& [token, probability] : kept) {
+        if (probability >= 0.02) {
+          EXPECT_TRUE(drawn.count(token)) << what << ": never drew " << token << " (p " << probability << ")";
+        }
+      }
     }
-
-    // min-p keeps tokens with probability >= min_p * max probability.
-    double min_p = 0.01 + 0.02 * seed;
-    row = logits;
-    sampling::apply_min_p(row, min_p);
-    double top = probs[order[0]];
-    for (int i = 0; i < vocab; ++i) EXPECT_EQ(row[i] != kNegInf, probs[i] >= min_p * top) << i;
   }
 }
 
-TEST(Sampler, TopPOnFlatAndPeakedDistributions) {
-  // Flat: the nucleus spans thousands of tokens (the head search widens); peaked: a handful.
-  for (float scale : {0.05f, 0.5f, 8.0f}) {
-    const int vocab = 5000;
-    std::vector<float> logits = random_logits(vocab, 77, scale);
-    std::vector<double> probs = softmax(logits);
-    std::vector<int> order(vocab);
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
-    for (double p : {0.1, 0.5, 0.95}) {
-      std::vector<float> row = logits;
-      sampling::apply_top_p(row, p);
-      double before = 0;
-      int kept = 0;
-      for (int rank = 0; rank < vocab; ++rank) {
-        ASSERT_EQ(row[order[rank]] != kNegInf, before < p) << scale << " " << p << " " << rank;
-        kept += before < p;
-        before += probs[order[rank]];
-      }
-      if (scale == 0.05f && p == 0.95) {
-        EXPECT_GT(kept, 2048);
-      }
-    }
+// Each temperature row takes exactly one output of its generator (the request's own, else the
+// sampler's), in row order, and a greedy row none: the engine seeds its device rows so.
+TEST(Sampler, EachTemperatureRowTakesOneGeneratorOutput) {
+  const int vocab = 64;
+  SamplingParams hot, cold = greedy();
+  hot.temperature = 0.9;
+  SamplingGenerator own(17), expected_own(17);
+  std::vector<float> logits;
+  for (int r = 0; r < 5; ++r) {
+    std::vector<float> row = random_logits(vocab, 40 + r);
+    logits.insert(logits.end(), row.begin(), row.end());
   }
+  // Rows: greedy, hot (own), hot (sampler's), greedy (own), hot (sampler's).
+  std::vector<SamplingRow> rows = {{&cold, {}, {}, std::nullopt, nullptr},
+                                   {&hot, {}, {}, std::nullopt, &own},
+                                   {&hot, {}, {}, std::nullopt, nullptr},
+                                   {&cold, {}, {}, std::nullopt, &own},
+                                   {&hot, {}, {}, std::nullopt, nullptr}};
+  Sampler sampler(23);
+  SamplingGenerator expected_sampler(23);
+  sampler.sample(logits, vocab, rows);
+  expected_own();
+  expected_sampler();
+  expected_sampler();
+  EXPECT_TRUE(own == expected_own) << "the seeded row's generator advances once";
+  EXPECT_TRUE(sampler.generator() == expected_sampler) << "two unseeded temperature rows: two outputs";
 }
 
 TEST(Sampler, PromptLogprobsForAChunkOfPositions) {
@@ -200,21 +231,40 @@ TEST(Sampler, PromptLogprobsForAChunkOfPositions) {
   EXPECT_THROW(Sampler::compute_prompt_logprobs(logits, vocab, std::vector<int32_t>{1, 2, 3, 4, 40}, 2), Error);
 }
 
+// Frequencies of 20,000 draws (successive seeds of one sampler) against softmax(logits / T) over
+// the tokens the filters keep, within 5 sigma.
+void expect_filtered_softmax(const std::vector<float>& logits, const SamplingParams& p, const std::vector<int32_t>& kept) {
+  Sampler sampler(5);
+  std::vector<double> counts(logits.size(), 0.0);
+  const int draws = 20000;
+  for (int i = 0; i < draws; ++i) counts[static_cast<size_t>(sample_one(sampler, logits, p))] += 1.0;
+  std::vector<double> expected(logits.size(), 0.0);
+  double total = 0;
+  for (int32_t token : kept) total += expected[token] = std::exp(logits[token] / p.temperature);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    expected[i] /= total;
+    const double sigma = std::sqrt(expected[i] * (1 - expected[i]) / draws);
+    EXPECT_NEAR(counts[i] / draws, expected[i], 5 * sigma + 1e-3) << "token " << i;
+  }
+}
+
 TEST(Sampler, RandomDrawsFollowTheFilteredDistribution) {
-  std::vector<float> logits = {1.0f, 2.0f, 0.5f, 3.0f, -1.0f, 2.5f};
+  const std::vector<float> logits = {1.0f, 2.0f, 0.5f, 3.0f, -1.0f, 2.5f};
   SamplingParams p;
   p.temperature = 0.8;
+  expect_filtered_softmax(logits, p, {0, 1, 2, 3, 4, 5});
   p.top_k = 3;  // keeps tokens 3, 5, 1
-  Sampler sampler(5);
-  std::vector<int> counts(logits.size(), 0);
-  const int draws = 20000;
-  for (int i = 0; i < draws; ++i) ++counts[sample_one(sampler, logits, p)];
-  std::vector<float> kept = {logits[3] / 0.8f, logits[5] / 0.8f, logits[1] / 0.8f};
-  std::vector<double> expected = softmax(kept);
-  EXPECT_EQ(counts[0] + counts[2] + counts[4], 0);
-  EXPECT_NEAR(counts[3] / double(draws), expected[0], 0.015);
-  EXPECT_NEAR(counts[5] / double(draws), expected[1], 0.015);
-  EXPECT_NEAR(counts[1] / double(draws), expected[2], 0.015);
+  expect_filtered_softmax(logits, p, {3, 5, 1});
+  // At T = 1 the probabilities are about 0.45, 0.27, 0.17, 0.06, 0.04, 0.01 (tokens 3, 5, 1, 0, 2,
+  // 4): top_p 0.6 keeps 3 and 5 (mass before 5: 0.45 < 0.6; before 1: 0.73); min_p 0.1 keeps
+  // p >= 0.045: 3, 5, 1, 0.
+  p.temperature = 1.0;
+  p.top_k = 0;
+  p.top_p = 0.6;
+  expect_filtered_softmax(logits, p, {3, 5});
+  p.top_p = 1.0;
+  p.min_p = 0.1;
+  expect_filtered_softmax(logits, p, {3, 5, 1, 0});
 }
 
 TEST(Sampler, PenaltiesMatchAHandComputation) {
