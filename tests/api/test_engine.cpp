@@ -237,6 +237,41 @@ TEST(AsyncScheduling, PenaltiesAndHostSampledRowsWaitForTheirTokens) {
   }
 }
 
+// The host Sampler (synchronous scheduling on the CPU) and the ops' draw (asynchronous
+// scheduling, engine/device_sampling.cpp) are one algorithm: seeded temperature requests, with
+// each filter and penalties, get the same tokens either way.
+TEST(AsyncScheduling, SeededSamplingGivesTheSynchronousTokens) {
+  std::vector<std::vector<int32_t>> prompts = random_prompts(8, 4, 30, 23);
+  std::vector<SamplingParams> params;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    SamplingParams p;
+    p.temperature = 0.7 + 0.2 * static_cast<double>(i % 4);
+    p.max_tokens = 8 + static_cast<int>(i % 5);
+    p.ignore_eos = true;
+    p.seed = 100 + static_cast<int64_t>(i);
+    if (i % 4 == 1) p.top_k = 20;
+    if (i % 4 == 2) p.top_p = 0.8;
+    if (i % 4 == 3) p.min_p = 0.05;
+    if (i % 3 == 0) p.repetition_penalty = 1.2;
+    params.push_back(p);
+  }
+  std::map<bool, std::vector<RequestOutput>> results;
+  for (bool async : {false, true}) {
+    LLM llm(async_args("llama_gqa_5x", async));
+    results[async] = llm.generate(prompts, params);
+  }
+  std::vector<SamplingParams> greedy_params;
+  for (const SamplingParams& p : params) greedy_params.push_back(greedy(*p.max_tokens));
+  LLM reference(async_args("llama_gqa_5x", false));
+  const std::vector<RequestOutput> greedy_results = reference.generate(prompts, greedy_params);
+  int differs_from_greedy = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(results[true][i].outputs[0].token_ids, results[false][i].outputs[0].token_ids) << "prompt " << i;
+    differs_from_greedy += results[false][i].outputs[0].token_ids != greedy_results[i].outputs[0].token_ids;
+  }
+  EXPECT_GT(differs_from_greedy, 4) << "the requests should really sample";
+}
+
 TEST(AsyncScheduling, RandomAbortsLeaveNoBlockAllocated) {
   EngineArgs args = async_args("mistral_sliding_4x", true);
   args.kv_cache_memory = 64 * 2 * 2 * 16 * 2 * 4 * 16;  // 64 blocks

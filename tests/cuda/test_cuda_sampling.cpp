@@ -2,8 +2,9 @@
 // sample_tokens draws exactly the CPU's tokens (greedy, temperature, each filter, ties, masked and
 // non-finite logits, row ids, one row of a Llama-3 vocabulary and many small rows), apply_penalties
 // writes the CPU's floats, compute_logprobs gives the CPU's ids and ranks and its values within
-// 1e-5; the engine's sample_on_device on GPU logits equals itself on CPU logits; the packed upload
-// round-trips; and the engine on CUDA serves penalties and logprobs from the device path.
+// 1e-5; the engine's sample_on_device on GPU logits equals itself on CPU logits and draws the host
+// Sampler's tokens from the same generators; the packed upload round-trips; and the engine on
+// CUDA serves penalties and logprobs from the device path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,12 +14,14 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "api/llm.h"
 #include "backend/cuda/cuda_backend.h"
 #include "cuda/cuda_test_util.h"
 #include "engine/device_sampling.h"
+#include "engine/sampler.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -310,6 +313,69 @@ TEST(CudaSampling, SampleOnDeviceMatchesCpu) {
     ASSERT_EQ(cuda.logprobs[r]->logprobs.size(), cpu.logprobs[r]->logprobs.size()) << "row " << r;
     for (size_t c = 0; c < cpu.logprobs[r]->logprobs.size(); ++c)
       EXPECT_NEAR(cuda.logprobs[r]->logprobs[c], cpu.logprobs[r]->logprobs[c], 1e-5) << "row " << r << " column " << c;
+  }
+}
+
+// One request's rows may be drawn on the GPU (device rows) or by the host Sampler (rows with logit
+// bias and the like, or logits of a CPU run): from generators seeded alike both draw the same
+// tokens, step after step (penalties grow with the outputs), for greedy, temperature, each filter
+// and penalties, seeded and unseeded rows. The device rows are seeded as LLMEngine::launch_step
+// does: one output of the row's generator per temperature row, none for a greedy one, in row order.
+TEST(CudaSampling, SampleOnDeviceDrawsTheHostSamplersTokens) {
+  SKIP_WITHOUT_GPU();
+  const int num_rows = 24;
+  for (int64_t vocab : {int64_t{50257}, kLlama3Vocab}) {
+    std::vector<SamplingParams> params(num_rows);
+    std::vector<std::optional<SamplingGenerator>> host_generators(num_rows), device_generators(num_rows);
+    std::vector<std::vector<int32_t>> prompts(num_rows), outputs(num_rows);
+    std::mt19937 random(fresh_seed());
+    std::uniform_int_distribution<int32_t> pick(0, 300);  // repeats
+    for (int r = 0; r < num_rows; ++r) {
+      SamplingParams& p = params[r];
+      p.temperature = r % 4 == 0 ? 0.0 : 0.5 + 0.15 * (r % 6);
+      if (r % 5 == 1) p.top_k = 1 + r * 13 % 60;
+      if (r % 3 == 1) p.top_p = 0.5 + 0.07 * (r % 6);
+      if (r % 6 == 5) p.min_p = 0.05;
+      if (r % 4 == 2 || r % 8 == 0) p.repetition_penalty = 1.3;
+      if (r % 5 == 3) p.frequency_penalty = 0.5;
+      if (r % 7 == 6) p.presence_penalty = 0.4;
+      if (r % 5 == 4) p.logprobs = 3;
+      if (r % 3 != 2) {  // a seeded request; the others draw from the engine's generator
+        const uint32_t seed = random();
+        host_generators[r].emplace(seed);
+        device_generators[r].emplace(seed);
+      }
+      prompts[r].resize(static_cast<size_t>(4 + r));
+      outputs[r].resize(static_cast<size_t>(r % 5));
+      for (int32_t& t : prompts[r]) t = pick(random);
+      for (int32_t& t : outputs[r]) t = pick(random);
+    }
+    const uint32_t engine_seed = random();
+    Sampler sampler(engine_seed);
+    SamplingGenerator engine_generator(engine_seed);
+    for (int step = 0; step < 3; ++step) {
+      const Tensor logits = random_tensor({num_rows, vocab}, DType::F32, 3.0f);
+      std::vector<float> host_logits(logits.data<float>(), logits.data<float>() + logits.numel());
+      std::vector<SamplingRow> host_rows;
+      std::vector<DeviceSampleRow> device_rows;
+      for (int r = 0; r < num_rows; ++r) {
+        host_rows.push_back({&params[r], prompts[r], outputs[r], std::nullopt,
+                             host_generators[r] ? &*host_generators[r] : nullptr});
+        const uint64_t seed =
+            params[r].is_greedy() ? 0 : (device_generators[r] ? (*device_generators[r])() : engine_generator());
+        device_rows.push_back({r, &params[r], prompts[r], outputs[r], seed});
+      }
+      const SamplerOutput host = sampler.sample(host_logits, static_cast<int>(vocab), host_rows);
+      const DeviceSamplerOutput cuda = sample_on_device(gpu(logits), device_rows);
+      ASSERT_EQ(cuda.sampled_token_ids.size(), host.sampled_token_ids.size());
+      for (int r = 0; r < num_rows; ++r) {
+        EXPECT_EQ(cuda.sampled_token_ids[r], host.sampled_token_ids[r])
+            << "vocab " << vocab << " step " << step << " row " << r << " (T " << params[r].temperature << ", top_k "
+            << params[r].top_k << ", top_p " << params[r].top_p << ", min_p " << params[r].min_p
+            << (host_generators[r] ? ", seeded" : ", unseeded") << ")";
+        outputs[r].push_back(host.sampled_token_ids[r]);
+      }
+    }
   }
 }
 
