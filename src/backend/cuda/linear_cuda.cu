@@ -216,19 +216,10 @@ void launch_gemv(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
   check_launch("gemv_kernel");
 }
 
-// VLLM_GEMV_WARPS overrides kGemvWarpsWanted (for tuning runs).
-int64_t gemv_warps_wanted() {
-  static const int64_t wanted = [] {
-    const char* env = std::getenv("VLLM_GEMV_WARPS");
-    return env ? std::max<int64_t>(1, std::atoll(env)) : int64_t{kGemvWarpsWanted};
-  }();
-  return wanted;
-}
-
 template <WType W, int Rows>
 void gemv_split(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   // At most 4 warps per column: Llama-8B's qkv (6144 x 4096) ran 16.1 us with 4, 18.0 with 8.
-  const int64_t N = weight.size(0), wanted = gemv_warps_wanted();
+  const int64_t N = weight.size(0), wanted = kGemvWarpsWanted;
   if (N * 2 < wanted) return launch_gemv<W, Rows, 4>(x, weight, bias, out);
   if (N < wanted) return launch_gemv<W, Rows, 2>(x, weight, bias, out);
   return launch_gemv<W, Rows, 1>(x, weight, bias, out);
