@@ -5,7 +5,6 @@
 // K-steps of 16, 4x4 outputs per thread) and a warp-per-output-column kernel for small T.
 // Weights are widened from bf16/f16 as they are loaded; accumulation is f32.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include <cuda_bf16.h>
@@ -270,27 +269,18 @@ void launch(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
 }  // namespace
 
 // Half-precision weights go through cuBLASLt (tensor cores, fp32 accumulation) with x rounded to
-// the weight's type, as vLLM computes in the model dtype; VLLM_CUDA_MATMUL=builtin keeps the
-// backend's own f32 kernels (exact f32 activations, much slower).
-// VLLM_CUDA_MATMUL: unset (GEMV for decode, cuBLASLt otherwise), "cublaslt" (cuBLASLt for every
-// half-precision matmul) or "builtin" (the f32 kernels only: exact f32 activations, slow).
-static const std::string& matmul_mode() {
-  static const std::string mode = [] {
-    const char* env = std::getenv("VLLM_CUDA_MATMUL");
-    return std::string(env ? env : "");
-  }();
-  return mode;
-}
-
+// the weight's type, as vLLM computes in the model dtype, and up to kSmallRows rows through the
+// GEMV above. VLLM_CUDA_MATMUL (core/env.h): auto (that), cublaslt (cuBLASLt for every
+// half-precision matmul) or builtin (the f32 kernels only: exact f32 activations, slow).
 static bool use_cublaslt(const Tensor& weight) {
-  return matmul_mode() != "builtin" && weight.dtype() != DType::F32 && cublaslt_available();
+  return env::cuda_matmul() != env::CudaMatmul::Builtin && weight.dtype() != DType::F32 && cublaslt_available();
 }
 
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   set_device(x.device());
   const int64_t M = x.size(0), N = weight.size(0);
   if (M == 0 || N == 0) return;
-  if (weight.dtype() != DType::F32 && matmul_mode().empty() && gemv_fits(x, weight)) {
+  if (weight.dtype() != DType::F32 && env::cuda_matmul() == env::CudaMatmul::Auto && gemv_fits(x, weight)) {
     if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
     return gemv<WType::F16>(x, weight, bias, out);
   }
