@@ -2,6 +2,10 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <optional>
+#include <string>
+
+#include "core/env.h"
 
 namespace vllm {
 
@@ -68,7 +72,7 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
 
 std::string default_model_path() {
   namespace fs = std::filesystem;
-  if (const char* env = std::getenv("VLLM_CPP_DEFAULT_MODEL")) return env;
+  if (std::optional<std::string> model = env::default_model()) return *model;
   // The source tree's models/default, where `make serve` runs from.
   for (fs::path candidate : {fs::path(VLLM_SOURCE_DIR) / "models" / "default", fs::path("models") / "default"})
     if (fs::exists(candidate / "config.json")) return candidate.string();

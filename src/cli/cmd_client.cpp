@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "server/http_client.h"
 
@@ -32,12 +33,7 @@ struct ClientFlags {
 class ApiClient {
  public:
   explicit ApiClient(const ClientFlags& flags) : url_(server::parse_http_url(flags.url)), key_(flags.api_key) {
-    if (key_.empty())
-      for (const char* variable : {"VLLM_API_KEY", "OPENAI_API_KEY"})
-        if (const char* value = std::getenv(variable); value && *value) {
-          key_ = value;
-          break;
-        }
+    if (key_.empty()) key_ = env::api_key().value_or(env::openai_api_key().value_or(""));
     model_ = flags.model_name.empty() ? first_model() : flags.model_name;
   }
 

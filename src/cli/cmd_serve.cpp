@@ -14,6 +14,7 @@
 #include "api/async_llm.h"
 #include "api/engine_args.h"
 #include "cli/command.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "loader/model_path.h"
@@ -61,7 +62,7 @@ int run(int argc, char** argv) {
     if (args.served_model_name.empty()) args.served_model_name = {"default"};
   }
   if (options.api_keys.empty())
-    if (const char* key = std::getenv("VLLM_API_KEY"); key && *key) options.api_keys.push_back(key);
+    if (std::optional<std::string> key = env::api_key()) options.api_keys.push_back(*key);
   args.api_server = true;  // vLLM's server defaults (a smaller per-step token budget)
 
   // SIGINT/SIGTERM are taken by sigwait below; blocked before any thread starts (every thread

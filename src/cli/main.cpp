@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/version.h"
 
@@ -30,7 +31,8 @@ static void print_usage() {
   std::printf("usage: vllm-cpp <command> [options]\n\ncommands:\n");
   for (const Command& command : commands())
     std::printf("  %-14s %s\n", command.name.c_str(), command.summary.c_str());
-  std::printf("\nRun `vllm-cpp <command> --help` for a command's options.\n");
+  std::printf("\nRun `vllm-cpp <command> --help` for a command's options, `vllm-cpp --help-env` for the\n"
+              "environment variables it reads.\n");
 }
 
 }  // namespace vllm::cli
@@ -45,11 +47,16 @@ int main(int argc, char** argv) {
     std::printf("%s\n", vllm::kVersion);
     return 0;
   }
+  if (!std::strcmp(argv[1], "--help-env")) {
+    std::printf("%s", vllm::env::help_text().c_str());
+    return 0;
+  }
   for (const Command& command : commands()) {
     if (command.name != argv[1]) continue;
     std::string program = std::string("vllm-cpp ") + argv[1];
     argv[1] = program.data();
     try {
+      vllm::env::check_all();  // a bad value fails here, before any work, whichever code reads it
       return command.run(argc - 1, argv + 1);
     } catch (const vllm::Error& error) {
       std::fprintf(stderr, "error: %s\n", error.what());

@@ -1,24 +1,14 @@
 #include "core/logging.h"
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <mutex>
 
+#include "core/env.h"
+
 namespace vllm {
 
-LogLevel log_level() {
-  static const LogLevel level = [] {
-    const char* env = std::getenv("VLLM_LOGGING_LEVEL");
-    if (!env) return LogLevel::Info;
-    if (!strcasecmp(env, "DEBUG")) return LogLevel::Debug;
-    if (!strcasecmp(env, "WARNING") || !strcasecmp(env, "WARN")) return LogLevel::Warning;
-    if (!strcasecmp(env, "ERROR")) return LogLevel::Error;
-    return LogLevel::Info;
-  }();
-  return level;
-}
+LogLevel log_level() { return env::logging_level(); }
 
 void log_message(LogLevel level, const std::string& message) {
   static std::mutex mutex;

@@ -1,5 +1,5 @@
 // Minimal leveled logging to stderr. VLLM_LOGGING_LEVEL=DEBUG|INFO|WARNING|ERROR (default INFO),
-// the variable vLLM reads.
+// the variable vLLM reads (core/env.h).
 #pragma once
 
 #include <string>

@@ -5,6 +5,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/parallel.h"
@@ -215,7 +216,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : args_(args), sampler_(args.seed.v
   for (int64_t window : spec.group_windows()) kv_config.groups.push_back(KVCacheGroupSpec{static_cast<int>(window)});
   scheduler_ = std::make_unique<Scheduler>(scheduler_config, kv_config);
   async_scheduling_ = args.async_scheduling.value_or(device.is_cuda());
-  if (const char* env = std::getenv("VLLM_STEP_TIMING"); env && std::string(env) == "1")
+  if (env::step_timing())
     timing_ = std::make_unique<StepTiming>(runner_->device());
 
   if (args.generation_config == "auto")

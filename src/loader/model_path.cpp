@@ -1,10 +1,10 @@
 #include "loader/model_path.h"
 
 #include <cctype>
-#include <cstdlib>
 #include <fstream>
 #include <vector>
 
+#include "core/env.h"
 #include "core/error.h"
 
 namespace vllm {
@@ -12,10 +12,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? value : "";
-}
+// Read at each lookup, not cached (core/env.h).
+std::string env_value(const char* name) { return env::get(name).value_or(""); }
 
 // A Hub repository id: "name" or "org/name", made of the characters the Hub allows.
 bool looks_like_hub_id(const std::string& model) {
@@ -36,11 +34,11 @@ std::string trim(std::string text) {
 }  // namespace
 
 fs::path hf_hub_cache_dir() {
-  if (std::string dir = env("HF_HUB_CACHE"); !dir.empty()) return dir;
-  if (std::string dir = env("HUGGINGFACE_HUB_CACHE"); !dir.empty()) return dir;
-  if (std::string home = env("HF_HOME"); !home.empty()) return fs::path(home) / "hub";
-  if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "huggingface" / "hub";
-  return fs::path(env("HOME")) / ".cache" / "huggingface" / "hub";
+  if (std::string dir = env_value("HF_HUB_CACHE"); !dir.empty()) return dir;
+  if (std::string dir = env_value("HUGGINGFACE_HUB_CACHE"); !dir.empty()) return dir;
+  if (std::string home = env_value("HF_HOME"); !home.empty()) return fs::path(home) / "hub";
+  if (std::string xdg = env_value("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "huggingface" / "hub";
+  return fs::path(env_value("HOME")) / ".cache" / "huggingface" / "hub";
 }
 
 fs::path resolve_model_path(const std::string& model) {

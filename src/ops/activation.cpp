@@ -1,10 +1,6 @@
 #include "ops/activation.h"
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 
 namespace vllm::ops {
 
@@ -18,11 +14,7 @@ void activation(Activation kind, const Tensor& x, Tensor& out) {
   check_contiguous(op, "out", out);
   check_same_shape(op, "x", x, "out", out);
   Device device = common_device(op, {&x, &out});
-  if (device.is_cpu()) return cpu::activation(kind, x, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::activation(kind, x, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, activation, kind, x, out);
 }
 
 void activation_and_mul(Activation kind, const Tensor& x, Tensor& out) {
@@ -41,11 +33,7 @@ void activation_and_mul(Activation kind, const Tensor& x, Tensor& out) {
              InvalidArgument, op, ": x ", describe(x), " must be [T, 2I] and out ", describe(out),
              " [T, I]");
   Device device = common_device(op, {&x, &out});
-  if (device.is_cpu()) return cpu::activation_and_mul(kind, x, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::activation_and_mul(kind, x, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, activation_and_mul, kind, x, out);
 }
 
 }  // namespace vllm::ops

@@ -1,10 +1,6 @@
 #include "ops/attention.h"
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 #include "ops/rotary.h"
 
 namespace vllm::ops {
@@ -74,14 +70,8 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
   const char* op = "reshape_and_cache";
   check_cache_write(op, key, value, key_cache, value_cache, slot_mapping);
   Device device = common_device(op, {&key, &value, &key_cache, &value_cache, &slot_mapping});
-  if (device.is_cpu()) {
-    check_cpu_caches(op, key_cache);
-    return cpu::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
-  }
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
-#endif
-  no_kernel(op, device);
+  if (device.is_cpu()) check_cpu_caches(op, key_cache);
+  VLLM_DISPATCH(op, device, reshape_and_cache, key, value, key_cache, value_cache, slot_mapping);
 }
 
 void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& key, const Tensor& value,
@@ -92,11 +82,9 @@ void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& 
   check_cache_write(op, key, value, key_cache, value_cache, slot_mapping);
   Device device = common_device(op, {&positions, &query, &key, &value, &cos_sin_cache, &key_cache, &value_cache,
                                      &slot_mapping});
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda())
-    return cuda::rotary_embedding_and_cache(positions, query, key, value, cos_sin_cache, rotary_dim, is_neox,
-                                            key_cache, value_cache, slot_mapping);
-#endif
+  // One kernel on CUDA; elsewhere the two ops one after the other.
+  VLLM_DISPATCH_FUSED_CUDA(device, rotary_embedding_and_cache, positions, query, key, value, cos_sin_cache, rotary_dim,
+                           is_neox, key_cache, value_cache, slot_mapping);
   rotary_embedding(positions, query, key, cos_sin_cache, rotary_dim, is_neox);
   reshape_and_cache(key, value, key_cache, value_cache, slot_mapping);
 }
@@ -150,17 +138,9 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
              params.max_seq_len);
   VLLM_CHECK(params.num_decode_seqs >= -1 && params.num_decode_seqs <= seq_lens.size(0), InvalidArgument, op,
              ": num_decode_seqs ", params.num_decode_seqs, " must be in [-1, ", seq_lens.size(0), "]");
-  if (device.is_cpu()) {
-    check_cpu_caches(op, key_cache);
-    return cpu::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,
-                                params, out);
-  }
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda())
-    return cuda::paged_attention(query, key_cache, value_cache, query_start, seq_lens, block_table,
-                                 params, out);
-#endif
-  no_kernel(op, device);
+  if (device.is_cpu()) check_cpu_caches(op, key_cache);
+  VLLM_DISPATCH(op, device, paged_attention, query, key_cache, value_cache, query_start, seq_lens, block_table, params,
+                out);
 }
 
 }  // namespace vllm::ops

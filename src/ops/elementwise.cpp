@@ -1,10 +1,6 @@
 #include "ops/elementwise.h"
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 
 namespace vllm::ops {
 
@@ -17,6 +13,11 @@ void check_f32_contiguous(const char* op, const char* name, const Tensor& t) {
   check_contiguous(op, name, t);
 }
 
+// The CPU's dtype conversion is core's convert_floats.
+void cast_cpu(const Tensor& x, Tensor& out) {
+  convert_floats(x.raw_data(), x.dtype(), out.raw_data(), out.dtype(), static_cast<size_t>(x.numel()));
+}
+
 }  // namespace
 
 void softmax(Tensor& x) {
@@ -24,11 +25,7 @@ void softmax(Tensor& x) {
   check_f32_contiguous(op, "x", x);
   VLLM_CHECK(x.dim() >= 1, InvalidArgument, op, ": x must have a last dimension, got ", describe(x));
   Device device = x.device();
-  if (device.is_cpu()) return cpu::softmax(x);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::softmax(x);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, softmax, x);
 }
 
 void log_softmax(const Tensor& x, Tensor& out) {
@@ -38,11 +35,7 @@ void log_softmax(const Tensor& x, Tensor& out) {
   check_same_shape(op, "x", x, "out", out);
   VLLM_CHECK(x.dim() >= 1, InvalidArgument, op, ": x must have a last dimension, got ", describe(x));
   Device device = common_device(op, {&x, &out});
-  if (device.is_cpu()) return cpu::log_softmax(x, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::log_softmax(x, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, log_softmax, x, out);
 }
 
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
@@ -59,11 +52,7 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
              ": out ", describe(out), " must be [", ids.size(0), ", ", table.size(1), "] for ids ",
              describe(ids), " and table ", describe(table));
   Device device = common_device(op, {&ids, &table, &out});
-  if (device.is_cpu()) return cpu::embedding(ids, table, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::embedding(ids, table, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, embedding, ids, table, out);
 }
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
@@ -74,42 +63,26 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
   check_same_shape(op, "a", a, "b", b);
   check_same_shape(op, "a", a, "out", out);
   Device device = common_device(op, {&a, &b, &out});
-  if (device.is_cpu()) return cpu::add(a, b, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::add(a, b, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, add, a, b, out);
 }
 
 void clamp(Tensor& x, float lo, float hi) {
   const char* op = "clamp";
   check_f32_contiguous(op, "x", x);
-  if (x.device().is_cpu()) return cpu::clamp(x, lo, hi);
-#ifdef VLLM_HAVE_CUDA
-  if (x.device().is_cuda()) return cuda::clamp(x, lo, hi);
-#endif
-  no_kernel(op, x.device());
+  VLLM_DISPATCH(op, x.device(), clamp, x, lo, hi);
 }
 
 void scale(Tensor& x, float factor) {
   const char* op = "scale";
   check_f32_contiguous(op, "x", x);
-  if (x.device().is_cpu()) return cpu::scale(x, factor);
-#ifdef VLLM_HAVE_CUDA
-  if (x.device().is_cuda()) return cuda::scale(x, factor);
-#endif
-  no_kernel(op, x.device());
+  VLLM_DISPATCH(op, x.device(), scale, x, factor);
 }
 
 void softcap(Tensor& x, float cap) {
   const char* op = "softcap";
   check_f32_contiguous(op, "x", x);
   VLLM_CHECK(cap > 0.0f, InvalidArgument, op, ": cap must be positive, got ", cap);
-  if (x.device().is_cpu()) return cpu::softcap(x, cap);
-#ifdef VLLM_HAVE_CUDA
-  if (x.device().is_cuda()) return cuda::softcap(x, cap);
-#endif
-  no_kernel(op, x.device());
+  VLLM_DISPATCH(op, x.device(), softcap, x, cap);
 }
 
 void cast(const Tensor& x, Tensor& out) {
@@ -120,12 +93,7 @@ void cast(const Tensor& x, Tensor& out) {
   check_contiguous(op, "out", out);
   check_same_shape(op, "x", x, "out", out);
   Device device = common_device(op, {&x, &out});
-  if (device.is_cpu())
-    return convert_floats(x.raw_data(), x.dtype(), out.raw_data(), out.dtype(), static_cast<size_t>(x.numel()));
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::cast(x, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH_WITH_CPU(op, device, cast_cpu, cast, x, out);
 }
 
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
@@ -142,11 +110,7 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
              ": out ", describe(out), " must be [", rows.size(0), ", ", x.size(1), "] for x ",
              describe(x), " and rows ", describe(rows));
   Device device = common_device(op, {&x, &rows, &out});
-  if (device.is_cpu()) return cpu::gather_rows(x, rows, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::gather_rows(x, rows, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, gather_rows, x, rows, out);
 }
 
 }  // namespace vllm::ops

@@ -1,10 +1,6 @@
 #include "ops/linear.h"
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 
 namespace vllm::ops {
 
@@ -46,11 +42,7 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
                " must be [", out_features, "]");
   }
   Device device = common_device(op, {&x, &weight, &bias, &out});
-  if (device.is_cpu()) return cpu::linear(x, weight, bias, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::linear(x, weight, bias, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, linear, x, weight, bias, out);
 }
 
 }  // namespace vllm::ops

@@ -1,10 +1,6 @@
 #include "ops/mixing.h"
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/mixing_cuda.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 
 namespace vllm::ops {
 
@@ -27,11 +23,7 @@ void mul(const Tensor& a, const Tensor& b, Tensor& out) {
   check_same_shape(op, "a", a, "b", b);
   check_same_shape(op, "a", a, "out", out);
   Device device = common_device(op, {&a, &b, &out});
-  if (device.is_cpu()) return cpu::mul(a, b, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::mul(a, b, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, mul, a, b, out);
 }
 
 void mix_streams(const Tensor& streams, const Tensor& coefs, Tensor& out) {
@@ -49,11 +41,7 @@ void mix_streams(const Tensor& streams, const Tensor& coefs, Tensor& out) {
   VLLM_CHECK(out.raw_data() != streams.raw_data() || out.numel() == 0, InvalidArgument, op,
              ": out must not alias streams");
   Device device = common_device(op, {&streams, &coefs, &out});
-  if (device.is_cpu()) return cpu::mix_streams(streams, coefs, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::mix_streams(streams, coefs, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, mix_streams, streams, coefs, out);
 }
 
 void match_rms(Tensor& x, const Tensor& reference, float min_mean_square) {
@@ -63,11 +51,7 @@ void match_rms(Tensor& x, const Tensor& reference, float min_mean_square) {
   check_f32_contiguous(op, "reference", reference);
   check_same_shape(op, "x", x, "reference", reference);
   Device device = common_device(op, {&x, &reference});
-  if (device.is_cpu()) return cpu::match_rms(x, reference, min_mean_square);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::match_rms(x, reference, min_mean_square);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, match_rms, x, reference, min_mean_square);
 }
 
 void gaussian_topk(Tensor& x, float multiplier) {
@@ -75,11 +59,7 @@ void gaussian_topk(Tensor& x, float multiplier) {
   check_dim(op, "x", x, 2);
   check_f32_contiguous(op, "x", x);
   Device device = x.device();
-  if (device.is_cpu()) return cpu::gaussian_topk(x, multiplier);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::gaussian_topk(x, multiplier);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, gaussian_topk, x, multiplier);
 }
 
 }  // namespace vllm::ops

@@ -1,10 +1,6 @@
 #include "ops/norm.h"
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 
 namespace vllm::ops {
 
@@ -39,6 +35,13 @@ void check_norm_output(const char* op, const Tensor& out) {
   check_last_dim_contiguous(op, "out", out);
 }
 
+// The CPU kernel works in place: out = x first.
+void fused_add_rms_norm_cpu(const Tensor& x, Tensor& residual, const Tensor& weight, float eps, float weight_offset,
+                            Tensor& out) {
+  if (out.raw_data() != x.raw_data()) out.copy_from(x);
+  cpu::fused_add_rms_norm(out, residual, weight, eps, weight_offset);
+}
+
 }  // namespace
 
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset, Tensor& out) {
@@ -48,26 +51,12 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_off
   check_same_shape(op, "x", x, "out", out);
   check_norm_weight(op, "weight", weight, x);
   Device device = common_device(op, {&x, &weight, &out});
-  if (device.is_cpu()) return cpu::rms_norm(x, weight, eps, weight_offset, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::rms_norm(x, weight, eps, weight_offset, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, rms_norm, x, weight, eps, weight_offset, out);
 }
 
 void fused_add_rms_norm(Tensor& x, Tensor& residual, const Tensor& weight, float eps,
                         float weight_offset) {
-  const char* op = "fused_add_rms_norm";
-  check_norm_input(op, "x", x);
-  check_norm_input(op, "residual", residual);
-  check_same_shape(op, "x", x, "residual", residual);
-  check_norm_weight(op, "weight", weight, x);
-  Device device = common_device(op, {&x, &residual, &weight});
-  if (device.is_cpu()) return cpu::fused_add_rms_norm(x, residual, weight, eps, weight_offset);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::fused_add_rms_norm(x, residual, weight, eps, weight_offset, x);
-#endif
-  no_kernel(op, device);
+  fused_add_rms_norm(x, residual, weight, eps, weight_offset, x);
 }
 
 void fused_add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& weight, float eps, float weight_offset,
@@ -80,14 +69,8 @@ void fused_add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& weight,
   check_same_shape(op, "x", x, "out", out);
   check_norm_weight(op, "weight", weight, x);
   Device device = common_device(op, {&x, &residual, &weight, &out});
-  if (device.is_cpu()) {
-    if (out.raw_data() != x.raw_data()) out.copy_from(x);
-    return cpu::fused_add_rms_norm(out, residual, weight, eps, weight_offset);
-  }
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::fused_add_rms_norm(x, residual, weight, eps, weight_offset, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH_WITH_CPU(op, device, fused_add_rms_norm_cpu, fused_add_rms_norm, x, residual, weight, eps,
+                         weight_offset, out);
 }
 
 void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, Tensor& out) {
@@ -98,11 +81,7 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
   if (weight.defined()) check_norm_weight(op, "weight", weight, x);
   if (bias.defined()) check_norm_weight(op, "bias", bias, x);
   Device device = common_device(op, {&x, &weight, &bias, &out});
-  if (device.is_cpu()) return cpu::layer_norm(x, weight, bias, eps, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::layer_norm(x, weight, bias, eps, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, layer_norm, x, weight, bias, eps, out);
 }
 
 }  // namespace vllm::ops

@@ -1,10 +1,6 @@
 #include "ops/rotary.h"
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 
 namespace vllm::ops {
 
@@ -44,13 +40,7 @@ void rotary_embedding(const Tensor& positions, Tensor& query, Tensor& key,
   const char* op = "rotary_embedding";
   check_rotary_args(op, positions, query, key, cos_sin_cache, rotary_dim);
   Device device = common_device(op, {&positions, &query, &key, &cos_sin_cache});
-  if (device.is_cpu())
-    return cpu::rotary_embedding(positions, query, key, cos_sin_cache, rotary_dim, is_neox);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda())
-    return cuda::rotary_embedding(positions, query, key, cos_sin_cache, rotary_dim, is_neox);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, rotary_embedding, positions, query, key, cos_sin_cache, rotary_dim, is_neox);
 }
 
 }  // namespace vllm::ops

@@ -2,14 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
-#include "backend/cpu/cpu_ops.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
-#include "ops/op_checks.h"
+#include "ops/dispatch.h"
 
 namespace vllm::ops {
 
@@ -41,6 +39,27 @@ int64_t check_logits_and_rows(const char* op, const Tensor& logits, const Tensor
   return rows.size(0);
 }
 
+// upload_packed on the CPU: a host tensor holding a copy of the bytes.
+Tensor upload_packed_cpu(const void* data, size_t bytes, Device) {
+  Tensor out = Tensor::empty({static_cast<int64_t>(bytes)}, DType::U8);
+  if (bytes > 0) std::memcpy(out.raw_data(), data, bytes);
+  return out;
+}
+
+// HostCopy on the CPU: the copy is made at once.
+void host_copy_cpu(const Tensor& src, size_t bytes, std::shared_ptr<void>& state, std::function<const void*()>& wait) {
+  auto copy = std::make_shared<std::vector<std::byte>>(bytes);
+  if (bytes > 0) std::memcpy(copy->data(), src.raw_data(), bytes);
+  state = copy;
+  wait = [copy] { return static_cast<const void*>(copy->data()); };
+}
+
+// HostCopy's start on the source's device (CUDA: cuda::host_copy, queued on the stream).
+void start_host_copy(const Tensor& src, size_t bytes, std::shared_ptr<void>& state,
+                     std::function<const void*()>& wait) {
+  VLLM_DISPATCH_WITH_CPU("HostCopy", src.device(), host_copy_cpu, host_copy, src, bytes, state, wait);
+}
+
 }  // namespace
 
 void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& out) {
@@ -58,11 +77,7 @@ void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& 
   check_per_sample(op, "min_p", params.min_p, DType::F32, samples, false);
   Device device = common_device(op, {&logits, &params.temperatures, &params.seeds, &params.top_k, &params.top_p,
                                      &params.min_p, &params.rows, &out});
-  if (device.is_cpu()) return cpu::sample_tokens(logits, params, out);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::sample_tokens(logits, params, out);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, sample_tokens, logits, params, out);
 }
 
 void apply_penalties(Tensor& logits, const PenaltyTensors& penalties) {
@@ -81,11 +96,7 @@ void apply_penalties(Tensor& logits, const PenaltyTensors& penalties) {
   check_per_sample(op, "output_counts", penalties.output_counts, DType::I32, penalties.token_ids.size(0), true);
   Device device = common_device(op, {&logits, &penalties.repetition, &penalties.frequency, &penalties.presence,
                                      &penalties.token_offsets, &penalties.token_ids, &penalties.output_counts});
-  if (device.is_cpu()) return cpu::apply_penalties(logits, penalties);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::apply_penalties(logits, penalties);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, apply_penalties, logits, penalties);
 }
 
 void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
@@ -105,23 +116,11 @@ void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& to
              InvalidArgument, op, ": top_ids ", describe(top_ids), " must be [", samples, ", 1 + num_top] with num_top <= ",
              kMaxTopLogprobs, " (more logprobs are computed on the host)");
   Device device = common_device(op, {&logits, &rows, &token_ids, &top_ids, &top_logprobs, &ranks});
-  if (device.is_cpu()) return cpu::compute_logprobs(logits, rows, token_ids, top_ids, top_logprobs, ranks);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::compute_logprobs(logits, rows, token_ids, top_ids, top_logprobs, ranks);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, compute_logprobs, logits, rows, token_ids, top_ids, top_logprobs, ranks);
 }
 
 Tensor upload_packed(const void* data, size_t bytes, Device device) {
-  if (device.is_cpu()) {
-    Tensor out = Tensor::empty({static_cast<int64_t>(bytes)}, DType::U8);
-    if (bytes > 0) std::memcpy(out.raw_data(), data, bytes);
-    return out;
-  }
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::upload_packed(data, bytes, device);
-#endif
-  no_kernel("upload_packed", device);
+  VLLM_DISPATCH_WITH_CPU("upload_packed", device, upload_packed_cpu, upload_packed, data, bytes, device);
 }
 
 void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index) {
@@ -135,28 +134,13 @@ void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, con
   VLLM_CHECK(dst_index.size(0) == src_index.size(0), InvalidArgument, op, ": dst_index ", describe(dst_index),
              " and src_index ", describe(src_index), " must have the same length");
   Device device = common_device(op, {&dst, &dst_index, &src, &src_index});
-  if (device.is_cpu()) return cpu::scatter_tokens(dst, dst_index, src, src_index);
-#ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) return cuda::scatter_tokens(dst, dst_index, src, src_index);
-#endif
-  no_kernel(op, device);
+  VLLM_DISPATCH(op, device, scatter_tokens, dst, dst_index, src, src_index);
 }
 
 HostCopy::HostCopy(const Tensor& src) : bytes_(static_cast<size_t>(src.numel()) * dtype_size(src.dtype())) {
   VLLM_CHECK(src.is_contiguous(), InvalidArgument, "HostCopy: ", describe(src), " must be contiguous");
-#ifdef VLLM_HAVE_CUDA
-  if (src.device().is_cuda()) {
-    auto download = std::make_shared<cuda::Download>(src.raw_data(), bytes_, src.device());
-    state_ = download;
-    wait_ = [download] { return download->wait(); };
-    return;
-  }
-#endif
-  VLLM_CHECK(src.device().is_cpu(), Unsupported, "HostCopy: no copy from ", src.device().to_string());
-  auto bytes = std::make_shared<std::vector<std::byte>>(bytes_);
-  if (bytes_ > 0) std::memcpy(bytes->data(), src.raw_data(), bytes_);
-  state_ = bytes;
-  wait_ = [bytes] { return static_cast<const void*>(bytes->data()); };
+  VLLM_CHECK(has_backend(src.device()), Unsupported, "HostCopy: no copy from ", src.device().to_string());
+  start_host_copy(src, bytes_, state_, wait_);
 }
 
 }  // namespace vllm::ops

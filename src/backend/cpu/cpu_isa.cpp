@@ -1,8 +1,10 @@
 #include "backend/cpu/cpu_isa.h"
 
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
+#include <optional>
+#include <string>
+
+#include "core/env.h"
 
 namespace vllm::cpu {
 namespace {
@@ -24,9 +26,9 @@ Isa clamp(Isa wanted) {
 
 Isa initial() {
   Isa isa = detected_isa();
-  if (const char* env = std::getenv("VLLM_CPU_ISA")) {
-    if (std::strcmp(env, "scalar") == 0) isa = Isa::Scalar;
-    if (std::strcmp(env, "avx2") == 0) isa = clamp(Isa::Avx2);
+  if (std::optional<std::string> wanted = env::cpu_isa()) {  // avx512: the detected level
+    if (*wanted == "scalar") isa = Isa::Scalar;
+    if (*wanted == "avx2") isa = clamp(Isa::Avx2);
   }
   return isa;
 }

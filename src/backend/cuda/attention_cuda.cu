@@ -12,7 +12,6 @@
 //   - anything else (f32 caches, other head sizes, Dv != D): the straightforward kernel below,
 //     one block per (query row, query head), warps over interleaved keys with an online softmax.
 #include <algorithm>
-#include <cstdlib>
 
 #include <cuda_bf16.h>
 
@@ -219,14 +218,6 @@ bool use_flash(const Tensor& query, const Tensor& key_cache, const Tensor& value
          key_cache.numel() < (int64_t{1} << 31) * 8;  // int block ids times row sizes fit int64
 }
 
-// Tuning knobs read once: VLLM_ATTENTION_MIN_SPLITS cuts every decode context into at least this
-// many parts (load balance of large batches, whose grid already fills the GPU), and
-// VLLM_ATTENTION_MIXED=0 runs a batch of decodes and prompts through one prefill launch.
-int env_int(const char* name, int fallback) {
-  const char* env = std::getenv(name);
-  return env != nullptr && *env != '\0' ? std::atoi(env) : fallback;
-}
-
 // One launch (plus the merge of its context splits) over sequences [first, first + count) of the
 // batch. `tokens` bounds the query rows of those sequences (the split buffers' row count); the
 // rows of sequence b are query_start[b].. as for the whole batch.
@@ -255,21 +246,17 @@ void launch_flash_part(FlashArgs args, const Tensor& query, int64_t first, int64
     const int64_t base_blocks = count * num_kv_heads * row_tiles;
     const int64_t wanted = std::max<int64_t>(1, 3 * multiprocessors / base_blocks);
     const int64_t by_length = (max_seq_len + 127) / 128;
-    static const int64_t min_splits = std::max(1, env_int("VLLM_ATTENTION_MIN_SPLITS", 1));
-    args.num_splits = static_cast<int>(
-        std::max<int64_t>(1, std::min({std::max(wanted, min_splits), by_length, int64_t{kMaxSplits}})));
+    // Cutting every context into more parts than that, for load balance, made large batches
+    // slower (docs/benchmarks.md, session 4).
+    args.num_splits = static_cast<int>(std::max<int64_t>(1, std::min({wanted, by_length, int64_t{kMaxSplits}})));
   }
   VLLM_CHECK(count * args.num_splits <= 0x7fffffff, Unsupported,
              "paged_attention: grid too large (", count, " sequences)");
-  // Grid orders (FlashOrder): 0 seqs, 1 heads, 2 rows fastest; y and z hold at most 65535. On an
-  // H200 (CudaAttentionBench) decodes of 520 sequences take 0.837 ms with heads fastest against
-  // 0.846 with sequences fastest, and a prefill of 16 x 2048 5.38 ms with rows fastest against 5.60.
-  static const int decode_order = env_int("VLLM_ATTENTION_DECODE_ORDER", 1);
-  static const int prefill_order = env_int("VLLM_ATTENTION_PREFILL_ORDER", 2);
-  const int order = decode ? decode_order : prefill_order;
+  // Grid order (FlashOrder): a sequence's kv heads side by side for decodes, a (sequence, kv head)'s
+  // row tiles side by side for prompts; both measured faster on an H200 than sequences side by
+  // side (docs/benchmarks.md, session 5), which stays for grids whose y or z would pass 65535.
   args.order = FlashOrder::SeqsFastest;
-  if (order == 1 && count * args.num_splits <= 65535) args.order = FlashOrder::HeadsFastest;
-  if (order == 2 && count * args.num_splits <= 65535) args.order = FlashOrder::RowsFastest;
+  if (count * args.num_splits <= 65535) args.order = decode ? FlashOrder::HeadsFastest : FlashOrder::RowsFastest;
   if (args.num_splits > 1) {
     // [num_splits, T, Hq, D] and [num_splits, T, Hq], from the caching allocator (capture-safe).
     partial_out = Tensor::empty({args.num_splits, tokens, num_heads, head_size}, DType::F32, query.device());
@@ -334,9 +321,9 @@ void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const T
   // each, rows 0..D-1): the decodes go through the split decode kernel and the prompts through the
   // prefill kernel sized by the prompts alone, instead of one prefill grid whose decode blocks
   // each hold one row of 64 and run their context unsplit.
-  static const bool route_decodes = env_int("VLLM_ATTENTION_MIXED", 1) != 0;
+  // One launch for both measured slower (docs/benchmarks.md, session 4).
   const int64_t decodes = params.num_decode_seqs;
-  if (route_decodes && decodes > 0 && decodes < num_seqs && max_query_len * group > kFlashDecodeRows) {
+  if (decodes > 0 && decodes < num_seqs && max_query_len * group > kFlashDecodeRows) {
     launch_flash_part(args, query, 0, decodes, decodes, 1, max_seq_len);
     launch_flash_part(args, query, decodes, num_seqs - decodes, tokens, max_query_len, max_seq_len);
     return;

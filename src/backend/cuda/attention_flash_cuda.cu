@@ -14,8 +14,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <cstdlib>
-
 #include "backend/cuda/attention_flash.cuh"
 
 namespace vllm::cuda::detail {
@@ -24,6 +22,9 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr float kLog2e = 1.4426950408889634f;
+// Key/value tiles in flight: two (double buffering). Three measured slower at head size 128 on an
+// H200 (fewer blocks per multiprocessor; docs/benchmarks.md, session 5).
+constexpr int kStages = 2;
 
 __device__ __forceinline__ void cp_async_16(void* shared_dst, const void* global_src, bool valid) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(shared_dst));
@@ -81,7 +82,7 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   return static_cast<uint32_t>(to_bits<W>(lo)) | (static_cast<uint32_t>(to_bits<W>(hi)) << 16);
 }
 
-template <int D, int BN, bool kDecode, int kStages>
+template <int D, int BN, bool kDecode>
 struct FlashShape {
   static constexpr int kRows = kDecode ? kFlashDecodeRows : kFlashPrefillRows;
   static constexpr int kKeysPerWarp = kDecode ? BN / kWarps : BN;
@@ -100,10 +101,10 @@ struct FlashShape {
 
 // Prefill blocks up to D = 128 are held to 170 registers, so that three fit a multiprocessor as
 // their shared memory allows.
-template <WType W, int D, int BN, bool kDecode, int kStages>
+template <WType W, int D, int BN, bool kDecode>
 __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
     flash_paged_attention_kernel(const FlashArgs args) {
-  using Shape = FlashShape<D, BN, kDecode, kStages>;
+  using Shape = FlashShape<D, BN, kDecode>;
   constexpr int kRows = Shape::kRows, kStride = Shape::kStride, kKeysPerWarp = Shape::kKeysPerWarp;
   constexpr int kScoreTiles = kKeysPerWarp / 8;  // n-tiles of 8 keys per warp
   constexpr int kOutTiles = D / 8;               // n-tiles of 8 output dims
@@ -416,13 +417,13 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
   }
 }
 
-template <WType W, int D, bool kDecode, int kStages = 2>
+template <WType W, int D, bool kDecode>
 void launch(const FlashArgs& args, int64_t num_seqs, int64_t row_tiles) {
   // Prefill key tiles of 64 keys (32 at D = 256, to keep the accumulators in registers); decode
   // tiles of 64 keys, 16 per warp.
   constexpr int BN = kDecode || D <= 128 ? 64 : 32;
-  using Shape = FlashShape<D, BN, kDecode, kStages>;
-  auto kernel = flash_paged_attention_kernel<W, D, BN, kDecode, kStages>;
+  using Shape = FlashShape<D, BN, kDecode>;
+  auto kernel = flash_paged_attention_kernel<W, D, BN, kDecode>;
   static bool configured = false;  // per instantiation; one device's limits suit all H100/H200s
   if (!configured) {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -446,16 +447,7 @@ void launch_for_head_size(int head_size, const FlashArgs& args, int64_t num_seqs
     case 64: return launch<W, 64, kDecode>(args, num_seqs, row_tiles);
     case 80: return launch<W, 80, kDecode>(args, num_seqs, row_tiles);
     case 96: return launch<W, 96, kDecode>(args, num_seqs, row_tiles);
-    case 128: {
-      // VLLM_ATTENTION_DECODE_STAGES / VLLM_ATTENTION_PREFILL_STAGES=3: three tile stages in flight
-      // instead of two (tuning runs; head size 128 only).
-      static const bool three_stages = [] {
-        const char* env = std::getenv(kDecode ? "VLLM_ATTENTION_DECODE_STAGES" : "VLLM_ATTENTION_PREFILL_STAGES");
-        return env != nullptr && std::atoi(env) == 3;
-      }();
-      if (three_stages) return launch<W, 128, kDecode, 3>(args, num_seqs, row_tiles);
-      return launch<W, 128, kDecode>(args, num_seqs, row_tiles);
-    }
+    case 128: return launch<W, 128, kDecode>(args, num_seqs, row_tiles);
     case 256: return launch<W, 256, kDecode>(args, num_seqs, row_tiles);
     default: fail(ErrorKind::Internal, "flash attention: head size ", head_size, " not compiled");
   }

@@ -15,6 +15,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_stream.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 
@@ -50,8 +51,8 @@ const Api& api() {
     Api a;
     void* library = nullptr;
     std::string tried;
-    const char* env = std::getenv("VLLM_CUBLASLT");
-    for (const char* name : {env, "libcublasLt.so.13", "libcublasLt.so", "/usr/local/cuda/lib64/libcublasLt.so.13"}) {
+    const std::string first = env::cublaslt_library().value_or("");
+    for (const char* name : {first.c_str(), "libcublasLt.so.13", "libcublasLt.so", "/usr/local/cuda/lib64/libcublasLt.so.13"}) {
       if (!name || !*name) continue;
       library = dlopen(name, RTLD_NOW | RTLD_LOCAL);
       if (library) break;
@@ -146,13 +147,7 @@ int64_t row_bucket(int64_t m) {
 }
 
 // VLLM_CUBLASLT_TUNE=0 keeps the heuristic's first algorithm for every shape.
-bool tuning_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("VLLM_CUBLASLT_TUNE");
-    return env == nullptr || std::string(env) != "0";
-  }();
-  return enabled;
-}
+bool tuning_enabled() { return env::cublaslt_tune(); }
 
 struct Operands {
   const void* weight;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -95,6 +96,11 @@ class Download {
  private:
   std::unique_ptr<State> state_;
 };
+
+// ops::HostCopy on CUDA: a Download of `bytes` from `src`, kept in `state`; `wait` blocks until the
+// bytes landed and gives them.
+void host_copy(const Tensor& src, size_t bytes, std::shared_ptr<void>& state, std::function<const void*()>& wait);
+
 struct DeviceMemory {
   size_t free = 0;
   size_t total = 0;

@@ -14,6 +14,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_stream.h"
+#include "core/env.h"
 #include "core/error.h"
 
 namespace vllm::cuda::detail {
@@ -204,8 +205,7 @@ __device__ __forceinline__ void allow_dependents() {
 
 inline bool programmatic_launch_enabled() {
   static const bool enabled = [] {
-    const char* env = std::getenv("VLLM_CUDA_PDL");
-    if (env && std::strcmp(env, "0") == 0) return false;
+    if (!env::cuda_pdl()) return false;
     int device = 0, major = 0;
     check(cudaGetDevice(&device), "cudaGetDevice");
     check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");

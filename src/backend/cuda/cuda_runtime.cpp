@@ -490,6 +490,12 @@ const void* Download::wait() {
   return state_->host;
 }
 
+void host_copy(const Tensor& src, size_t bytes, std::shared_ptr<void>& state, std::function<const void*()>& wait) {
+  auto download = std::make_shared<Download>(src.raw_data(), bytes, src.device());
+  state = download;
+  wait = [download] { return download->wait(); };
+}
+
 bool upload_staging_active(Device device) { return upload_staging(device.index).active(); }
 
 MemoryStats memory_stats(Device device) { return allocator(device.index).stats(); }

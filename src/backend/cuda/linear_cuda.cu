@@ -5,7 +5,6 @@
 // K-steps of 16, 4x4 outputs per thread) and a warp-per-output-column kernel for small T.
 // Weights are widened from bf16/f16 as they are loaded; accumulation is f32.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include <cuda_bf16.h>
@@ -216,19 +215,10 @@ void launch_gemv(const Tensor& x, const Tensor& weight, const Tensor& bias, Tens
   check_launch("gemv_kernel");
 }
 
-// VLLM_GEMV_WARPS overrides kGemvWarpsWanted (for tuning runs).
-int64_t gemv_warps_wanted() {
-  static const int64_t wanted = [] {
-    const char* env = std::getenv("VLLM_GEMV_WARPS");
-    return env ? std::max<int64_t>(1, std::atoll(env)) : int64_t{kGemvWarpsWanted};
-  }();
-  return wanted;
-}
-
 template <WType W, int Rows>
 void gemv_split(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   // At most 4 warps per column: Llama-8B's qkv (6144 x 4096) ran 16.1 us with 4, 18.0 with 8.
-  const int64_t N = weight.size(0), wanted = gemv_warps_wanted();
+  const int64_t N = weight.size(0), wanted = kGemvWarpsWanted;
   if (N * 2 < wanted) return launch_gemv<W, Rows, 4>(x, weight, bias, out);
   if (N < wanted) return launch_gemv<W, Rows, 2>(x, weight, bias, out);
   return launch_gemv<W, Rows, 1>(x, weight, bias, out);
@@ -279,27 +269,18 @@ void launch(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& o
 }  // namespace
 
 // Half-precision weights go through cuBLASLt (tensor cores, fp32 accumulation) with x rounded to
-// the weight's type, as vLLM computes in the model dtype; VLLM_CUDA_MATMUL=builtin keeps the
-// backend's own f32 kernels (exact f32 activations, much slower).
-// VLLM_CUDA_MATMUL: unset (GEMV for decode, cuBLASLt otherwise), "cublaslt" (cuBLASLt for every
-// half-precision matmul) or "builtin" (the f32 kernels only: exact f32 activations, slow).
-static const std::string& matmul_mode() {
-  static const std::string mode = [] {
-    const char* env = std::getenv("VLLM_CUDA_MATMUL");
-    return std::string(env ? env : "");
-  }();
-  return mode;
-}
-
+// the weight's type, as vLLM computes in the model dtype, and up to kSmallRows rows through the
+// GEMV above. VLLM_CUDA_MATMUL (core/env.h): auto (that), cublaslt (cuBLASLt for every
+// half-precision matmul) or builtin (the f32 kernels only: exact f32 activations, slow).
 static bool use_cublaslt(const Tensor& weight) {
-  return matmul_mode() != "builtin" && weight.dtype() != DType::F32 && cublaslt_available();
+  return env::cuda_matmul() != env::CudaMatmul::Builtin && weight.dtype() != DType::F32 && cublaslt_available();
 }
 
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out) {
   set_device(x.device());
   const int64_t M = x.size(0), N = weight.size(0);
   if (M == 0 || N == 0) return;
-  if (weight.dtype() != DType::F32 && matmul_mode().empty() && gemv_fits(x, weight)) {
+  if (weight.dtype() != DType::F32 && env::cuda_matmul() == env::CudaMatmul::Auto && gemv_fits(x, weight)) {
     if (weight.dtype() == DType::BF16) return gemv<WType::BF16>(x, weight, bias, out);
     return gemv<WType::F16>(x, weight, bias, out);
   }
