@@ -33,15 +33,14 @@ int main(int argc, char** argv) {
     }
     found->second = std::atol(argv[i + 1]);
   }
-  SchedulerConfig config;
-  config.max_num_batched_tokens = static_cast<int>(options["--max-num-batched-tokens"]);
-  config.max_num_seqs = static_cast<int>(options["--max-num-seqs"]);
-  config.max_model_len = 131072;
-  config.admission_reserve_tokens = static_cast<int>(options["--admission-reserve-tokens"]);
-  KVCacheConfig kv;
-  kv.num_blocks = static_cast<int>(options["--num-blocks"]) + 1;  // + the null block
-  kv.block_size = 16;
-  Scheduler scheduler(config, kv);
+  VllmConfig config;
+  config.scheduler.max_num_batched_tokens = static_cast<int>(options["--max-num-batched-tokens"]);
+  config.scheduler.max_num_seqs = static_cast<int>(options["--max-num-seqs"]);
+  config.scheduler.admission_reserve_tokens = static_cast<int>(options["--admission-reserve-tokens"]);
+  config.model.max_model_len = 131072;
+  config.cache.num_blocks = static_cast<int>(options["--num-blocks"]) + 1;  // + the null block
+  config.cache.block_size = 16;
+  Scheduler scheduler(config);
   std::mt19937 random(1);
   for (long i = 0; i < options["--num-prompts"]; ++i) {
     std::vector<int32_t> prompt(static_cast<size_t>(options["--input-len"]));

@@ -27,17 +27,20 @@ class AsyncLLM : public EngineClient {
   ~AsyncLLM() override { shutdown(); }
 
   void add_request(EngineRequest request, OutputCallback on_output) override {
+    // The request's one validation, on the caller's thread (the input processor reads only
+    // immutable state); the engine thread then checks only that the id is free.
+    engine_->input_processor().process(request);
     auto done = std::make_shared<std::promise<void>>();
     std::future<void> result = done->get_future();
     enqueue([this, done, request = std::move(request), on_output = std::move(on_output)]() mutable {
       try {
-        engine_->add_request(std::move(request), std::move(on_output));
+        engine_->add_processed_request(std::move(request), std::move(on_output));
         done->set_value();
       } catch (...) {
         done->set_exception(std::current_exception());
       }
     });
-    result.get();  // rethrows the engine's validation error on the caller's thread
+    result.get();  // rethrows the engine's error (an id in use) on the caller's thread
   }
 
   void abort(const std::string& request_id) override {

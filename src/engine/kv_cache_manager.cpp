@@ -31,17 +31,7 @@ KVCacheManager::KVCacheManager(KVCacheConfig config, int max_model_len)
 }
 
 int KVCacheManager::max_blocks_per_request(int max_num_batched_tokens) const {
-  int full = static_cast<int>(ceil_div(max_model_len_, config_.block_size));
-  int total = 0;
-  for (const KVCacheGroupSpec& group : config_.groups) {
-    if (group.sliding_window == 0) {
-      total += full;
-    } else {  // the window plus one scheduled chunk, plus a partly filled block at each end
-      int chunk = std::min(max_num_batched_tokens, max_model_len_);
-      total += std::min<int>(full, ceil_div(group.sliding_window - 1 + chunk, config_.block_size) + 1);
-    }
-  }
-  return total;
+  return vllm::max_blocks_per_request(config_, max_model_len_, max_num_batched_tokens);
 }
 
 // Number of leading blocks of the request found in `group`'s cache, at most max_blocks.

@@ -26,19 +26,14 @@
 
 #include "engine/block_pool.h"
 #include "engine/request.h"
+#include "engine/vllm_config.h"
 
 namespace vllm {
 
-struct KVCacheGroupSpec {
-  int sliding_window = 0;  // 0: full attention; N: each token attends to the last N tokens
-};
-
-struct KVCacheConfig {
-  int num_blocks = 0;  // the whole pool, including the null block
-  int block_size = 16;
-  std::vector<KVCacheGroupSpec> groups = {KVCacheGroupSpec{}};
-  bool enable_prefix_caching = true;
-};
+// The manager reads the resolved CacheConfig (engine/vllm_config.h): num_blocks, block_size,
+// groups (KVCacheGroupSpec: 0 full attention; N: each token attends to the last N tokens) and
+// enable_prefix_caching.
+using KVCacheConfig = CacheConfig;
 
 // Counters in tokens, as vLLM's prefix_cache_queries / prefix_cache_hits metrics.
 struct PrefixCacheStats {

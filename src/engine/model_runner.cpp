@@ -4,36 +4,27 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "engine/request.h"
 #include "ops/sampling.h"
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
 
 namespace vllm {
-
-std::vector<int64_t> default_graph_sizes(int64_t max_num_seqs) {
-  std::vector<int64_t> sizes;
-  for (int64_t size : {1, 2, 4}) sizes.push_back(size);
-  for (int64_t size = 8; size <= 256; size += 8) sizes.push_back(size);
-  for (int64_t size = 272; size <= 1024; size += 16) sizes.push_back(size);
-  std::vector<int64_t> kept;
-  for (int64_t size : sizes)
-    if (size <= max_num_seqs) kept.push_back(size);
-  if (kept.empty() || kept.back() < max_num_seqs) kept.push_back(max_num_seqs);
-  return kept;
-}
 
 struct ModelRunner::CapturedGraph {
   int64_t size = 0;
   Tensor inputs;  // the packed int32 batch arrays the graph reads (upload_batch's `into`)
-#ifdef VLLM_HAVE_CUDA
-  cuda::Graph graph;
-#endif
+  device::Graph graph;
 };
 
-ModelRunner::ModelRunner(Model& model, ModelRunnerConfig config) : model_(model), config_(std::move(config)) {
-  graph_seq_len_ = std::min(config_.max_model_len, config_.max_seq_len_to_capture);
-  table_width_ = (graph_seq_len_ + config_.block_size - 1) / config_.block_size;
+ModelRunner::ModelRunner(Model& model, const VllmConfig& config)
+    : model_(model),
+      device_(config.device.device),
+      block_size_(config.cache.block_size),
+      max_num_seqs_(config.scheduler.max_num_seqs),
+      max_num_batched_tokens_(config.scheduler.max_num_batched_tokens),
+      gpu_memory_utilization_(config.cache.gpu_memory_utilization),
+      compilation_(config.compilation) {
+  graph_seq_len_ = std::min(config.max_model_len(), compilation_.max_seq_len_to_capture);
+  table_width_ = (graph_seq_len_ + block_size_ - 1) / block_size_;
 }
 
 ModelRunner::~ModelRunner() = default;
@@ -58,16 +49,111 @@ void drop_slots(FlatBatch& batch, int64_t from_row) {
 
 }  // namespace
 
+Tensor ModelRunner::run_model(const FlatBatch& batch, KVCache& cache) {
+  return model_.forward(batch.token_ids, batch.metadata, cache);
+}
+
+std::vector<SequenceChunk> ModelRunner::prepare_inputs(const SchedulerOutput& out, const DeviceTokens* previous,
+                                                       DeferredTokens& deferred, ModelRunnerOutput& output,
+                                                       int64_t& num_rows) const {
+  std::vector<SequenceChunk> chunks;
+  chunks.reserve(out.scheduled.size());
+  output.rows.assign(out.scheduled.size(), RequestRows{});
+  output.decode_only = true;
+  int32_t flat_position = 0;  // of the chunk's first token in the flattened batch
+  int64_t row = 0;            // of the chunk's first logits row
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    const ScheduledRequest& scheduled = out.scheduled[i];
+    const Request& request = *scheduled.request;
+    SequenceChunk chunk;
+    chunk.num_computed_tokens = scheduled.num_computed_tokens;
+    std::span<const int32_t> tokens = request.all_token_ids();
+    // A position past the known tokens holds the token the previous step sampled, still on the
+    // device (asynchronous scheduling): a placeholder here, filled in on the device.
+    const int known = std::clamp(request.num_tokens() - scheduled.num_computed_tokens, 0, scheduled.num_new_tokens);
+    chunk.token_ids.assign(tokens.begin() + scheduled.num_computed_tokens,
+                           tokens.begin() + scheduled.num_computed_tokens + known);
+    if (known < scheduled.num_new_tokens) {
+      auto source = previous && previous->index ? previous->index->find(scheduled.request_id)
+                                                : std::unordered_map<std::string, int32_t>::const_iterator{};
+      VLLM_ASSERT(previous && previous->index && source != previous->index->end() &&
+                      known + 1 == scheduled.num_new_tokens,
+                  "request ", scheduled.request_id, ": position ", scheduled.num_computed_tokens + known,
+                  " has no token on the host or the device");
+      chunk.token_ids.push_back(0);
+      deferred.token_index.push_back(flat_position + known);
+      deferred.source_index.push_back(source->second);
+    }
+    flat_position += scheduled.num_new_tokens;
+    output.decode_only &= scheduled.num_new_tokens == 1;
+    chunk.group_block_ids = request.block_ids;
+    chunk.num_prompt_tokens = request.num_prompt_tokens();
+    // Prompt logprobs need every prompt position's logits (position p scores prompt token p + 1).
+    const bool wants_prompt_logprobs = request.sampling_params.prompt_logprobs.has_value() &&
+                                       scheduled.num_computed_tokens < request.num_prompt_tokens() - 1;
+    chunk.all_logits = wants_prompt_logprobs;
+    chunk.want_logits = scheduled.needs_sampling || wants_prompt_logprobs;
+    chunks.push_back(std::move(chunk));
+
+    // The rows build_flat_batch gives this chunk: every new token's with prompt logprobs (the
+    // last one is also the sampling row, when there is one), else the last token's.
+    RequestRows& rows = output.rows[i];
+    if (wants_prompt_logprobs) {
+      rows.prompt_logprobs_row = row;
+      row += scheduled.num_new_tokens - 1;
+      if (!scheduled.needs_sampling) ++row;
+    }
+    if (scheduled.needs_sampling) rows.sample_row = row++;
+  }
+  if (!deferred.empty()) deferred.source = previous->tokens;
+  num_rows = row;
+  return chunks;
+}
+
+ModelRunnerOutput ModelRunner::execute(const SchedulerOutput& scheduled, const DeviceTokens* previous_tokens) {
+  ModelRunnerOutput output;
+  DeferredTokens deferred;
+  int64_t num_rows = 0;
+  std::vector<SequenceChunk> chunks = prepare_inputs(scheduled, previous_tokens, deferred, output, num_rows);
+  output.logits = execute(chunks, &deferred);
+  VLLM_ASSERT(output.logits.size(0) == num_rows, "logits rows ", output.logits.size(0), " but the layout has ",
+              num_rows);
+  return output;
+}
+
+size_t ModelRunner::determine_available_memory() {
+  VLLM_ASSERT(device_.is_cuda(), "determine_available_memory on ", device_.to_string());
+  const size_t peak = profile(max_num_batched_tokens_, std::min(max_num_seqs_, max_num_batched_tokens_));
+  device::empty_cache(device_);
+  const device::MemoryInfo memory = device::memory_info(device_);
+  const size_t in_use = memory.total - memory.free;  // weights, CUDA context, workspaces (ours and others')
+  // Decode graphs hold activations for up to max_num_seqs tokens.
+  const double graph_share =
+      std::min(1.0, static_cast<double>(max_num_seqs_) / static_cast<double>(max_num_batched_tokens_));
+  const size_t graphs =
+      compilation_.enforce_eager ? 0 : static_cast<size_t>(static_cast<double>(peak) * graph_share) + (size_t{256} << 20);
+  const double utilization = gpu_memory_utilization_;
+  const double allowed = utilization * static_cast<double>(memory.total);
+  const double budget = allowed - static_cast<double>(in_use + peak + graphs);
+  VLLM_CHECK(budget > 0, OutOfMemory, "--gpu-memory-utilization ", utilization, " allows ",
+             static_cast<size_t>(allowed) >> 20, " MiB of ", memory.total >> 20, " MiB, but the weights and CUDA already use ",
+             in_use >> 20, " MiB and a step of ", max_num_batched_tokens_, " tokens needs ", peak >> 20,
+             " MiB more: nothing is left for the KV cache (raise --gpu-memory-utilization or lower "
+             "--max-num-batched-tokens)");
+  log_info("GPU memory: ", memory.total >> 20, " MiB, in use ", in_use >> 20, " MiB, activations peak ", peak >> 20,
+           " MiB, CUDA graphs ~", graphs >> 20, " MiB, KV cache ", static_cast<size_t>(budget) >> 20, " MiB");
+  return static_cast<size_t>(budget);
+}
+
 size_t ModelRunner::profile(int64_t num_tokens, int64_t num_seqs) {
-#ifdef VLLM_HAVE_CUDA
-  if (!config_.device.is_cuda()) return 0;
+  if (!device_.is_cuda()) return 0;
   num_seqs = std::clamp<int64_t>(num_seqs, 1, num_tokens);
   const size_t num_groups = model_.kv_cache_spec().group_windows().size();
   std::vector<SequenceChunk> chunks;
   int64_t blocks = 0;
   for (int64_t s = 0; s < num_seqs; ++s) {
     const int64_t length = num_tokens / num_seqs + (s < num_tokens % num_seqs ? 1 : 0);
-    const int64_t needed = (length + config_.block_size - 1) / config_.block_size;
+    const int64_t needed = (length + block_size_ - 1) / block_size_;
     SequenceChunk chunk;
     chunk.token_ids.assign(static_cast<size_t>(length), 0);
     std::vector<int32_t> ids;
@@ -76,21 +162,16 @@ size_t ModelRunner::profile(int64_t num_tokens, int64_t num_seqs) {
     blocks += needed;
     chunks.push_back(std::move(chunk));
   }
-  const cuda::MemoryStats before = cuda::memory_stats(config_.device);
-  KVCache scratch = KVCache::allocate(model_.kv_cache_spec(), blocks, config_.block_size,
-                                      cache_.key.empty() ? DType::BF16 : cache_.key[0].dtype(), config_.device);
-  const size_t scratch_bytes = cuda::memory_stats(config_.device).allocated - before.allocated;
-  cuda::reset_peak_memory(config_.device);
-  FlatBatch batch = upload_batch(build_flat_batch(chunks, config_.block_size), config_.device);
-  Tensor logits = model_.forward(batch.token_ids, batch.metadata, scratch);
-  cuda::synchronize(config_.device);
-  const cuda::MemoryStats after = cuda::memory_stats(config_.device);
+  const device::MemoryStats before = device::memory_stats(device_);
+  KVCache scratch = KVCache::allocate(model_.kv_cache_spec(), blocks, block_size_,
+                                      cache_.key.empty() ? DType::BF16 : cache_.key[0].dtype(), device_);
+  const size_t scratch_bytes = device::memory_stats(device_).allocated - before.allocated;
+  device::reset_peak_memory(device_);
+  FlatBatch batch = upload_batch(build_flat_batch(chunks, block_size_), device_);
+  Tensor logits = run_model(batch, scratch);
+  device::synchronize(device_);
+  const device::MemoryStats after = device::memory_stats(device_);
   return after.peak_allocated - before.allocated - scratch_bytes;
-#else
-  (void)num_tokens;
-  (void)num_seqs;
-  return 0;
-#endif
 }
 
 FlatBatch ModelRunner::padded_decode_batch(const std::vector<SequenceChunk>& chunks, int64_t size) const {
@@ -98,7 +179,7 @@ FlatBatch ModelRunner::padded_decode_batch(const std::vector<SequenceChunk>& chu
   const size_t num_groups = model_.kv_cache_spec().group_windows().size();
   std::vector<SequenceChunk> idle = idle_chunks(size - static_cast<int64_t>(chunks.size()), num_groups);
   padded.insert(padded.end(), idle.begin(), idle.end());
-  FlatBatch batch = build_flat_batch(padded, config_.block_size, table_width_);
+  FlatBatch batch = build_flat_batch(padded, block_size_, table_width_);
   drop_slots(batch, static_cast<int64_t>(chunks.size()));
   batch.metadata.max_query_len = 1;
   batch.metadata.max_seq_len = graph_seq_len_;
@@ -106,25 +187,24 @@ FlatBatch ModelRunner::padded_decode_batch(const std::vector<SequenceChunk>& chu
 }
 
 void ModelRunner::capture_graphs() {
-#ifdef VLLM_HAVE_CUDA
-  if (!config_.device.is_cuda() || config_.enforce_eager || config_.graph_sizes.empty()) return;
-  std::vector<int64_t> sizes = config_.graph_sizes;
+  if (!device_.is_cuda() || compilation_.enforce_eager || compilation_.cuda_graph_sizes.empty()) return;
+  std::vector<int64_t> sizes = compilation_.cuda_graph_sizes;
   std::sort(sizes.begin(), sizes.end());
   sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
-  graph_logits_ = Tensor::empty({sizes.back(), model_.vocab_size()}, DType::F32, config_.device);
+  graph_logits_ = Tensor::empty({sizes.back(), model_.vocab_size()}, DType::F32, device_);
   // Largest first, so the smaller graphs reuse the private pool's blocks.
   std::vector<std::unique_ptr<CapturedGraph>> captured;
   for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
     auto graph = std::make_unique<CapturedGraph>();
     graph->size = *it;
     FlatBatch host = padded_decode_batch({}, graph->size);
-    graph->inputs = Tensor::empty({packed_batch_size(host)}, DType::I32, config_.device);
-    FlatBatch batch = upload_batch(host, config_.device, &graph->inputs);
+    graph->inputs = Tensor::empty({packed_batch_size(host)}, DType::I32, device_);
+    FlatBatch batch = upload_batch(host, device_, &graph->inputs);
     try {
-      model_.forward(batch.token_ids, batch.metadata, cache_);  // warm-up: lazy set-up happens outside
-      graph->graph.begin_capture(config_.device);
+      run_model(batch, cache_);  // warm-up: lazy set-up happens outside
+      graph->graph.begin_capture(device_);
       try {
-        Tensor logits = model_.forward(batch.token_ids, batch.metadata, cache_);
+        Tensor logits = run_model(batch, cache_);
         Tensor out = graph_logits_.slice(0, 0, graph->size);
         out.copy_from(logits);
       } catch (...) {
@@ -143,8 +223,7 @@ void ModelRunner::capture_graphs() {
   }
   std::reverse(captured.begin(), captured.end());
   graphs_ = std::move(captured);
-  cuda::synchronize(config_.device);
-#endif
+  device::synchronize(device_);
 }
 
 ModelRunner::CapturedGraph* ModelRunner::graph_for(const std::vector<SequenceChunk>& chunks) {
@@ -167,38 +246,25 @@ void ModelRunner::fill_deferred(Tensor& token_ids, const DeferredTokens* deferre
              "deferred tokens: ", count, " positions but ", deferred->source_index.size(), " sources");
   std::vector<int32_t> packed = deferred->token_index;  // [positions..., sources...], one upload
   packed.insert(packed.end(), deferred->source_index.begin(), deferred->source_index.end());
-  Tensor buffer = ops::upload_packed(packed.data(), packed.size() * sizeof(int32_t), config_.device);
-  Tensor indices = Tensor::from_blob(buffer.raw_data(), {2 * count}, DType::I32, config_.device, buffer.storage());
+  Tensor buffer = ops::upload_packed(packed.data(), packed.size() * sizeof(int32_t), device_);
+  Tensor indices = Tensor::from_blob(buffer.raw_data(), {2 * count}, DType::I32, device_, buffer.storage());
   ops::scatter_tokens(token_ids, indices.slice(0, 0, count), deferred->source, indices.slice(0, count, 2 * count));
 }
 
 Tensor ModelRunner::replay(CapturedGraph& graph, const std::vector<SequenceChunk>& chunks,
                            const DeferredTokens* deferred) {
-#ifdef VLLM_HAVE_CUDA
   FlatBatch host = padded_decode_batch(chunks, graph.size);
-  FlatBatch batch = upload_batch(host, config_.device, &graph.inputs);  // into the buffers the graph reads
+  FlatBatch batch = upload_batch(host, device_, &graph.inputs);  // into the buffers the graph reads
   fill_deferred(batch.token_ids, deferred);
   graph.graph.replay();
   return graph_logits_.slice(0, 0, static_cast<int64_t>(chunks.size()));
-#else
-  (void)graph;
-  (void)chunks;
-  (void)deferred;
-  return Tensor();
-#endif
 }
 
 Tensor ModelRunner::execute(const std::vector<SequenceChunk>& chunks, const DeferredTokens* deferred) {
   if (CapturedGraph* graph = graph_for(chunks)) return replay(*graph, chunks, deferred);
-  FlatBatch batch = upload_batch(build_flat_batch(chunks, config_.block_size), config_.device);
+  FlatBatch batch = upload_batch(build_flat_batch(chunks, block_size_), device_);
   fill_deferred(batch.token_ids, deferred);
-  return model_.forward(batch.token_ids, batch.metadata, cache_);
-}
-
-void ModelRunner::synchronize() const {
-#ifdef VLLM_HAVE_CUDA
-  if (config_.device.is_cuda()) cuda::synchronize(config_.device);
-#endif
+  return run_model(batch, cache_);
 }
 
 }  // namespace vllm

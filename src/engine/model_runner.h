@@ -1,27 +1,25 @@
-// ModelRunner: runs the model for one scheduled step on its device. It owns the KV cache, builds
-// the flattened batch, copies it to the device in one transfer, replays a CUDA graph for decode
-// batches of a captured size (padded up to it), and returns the logits on the host.
+// ModelRunner: runs the model for one scheduled step on its device (vLLM's GPUModelRunner). It
+// alone prepares a step's inputs: it turns the SchedulerOutput into per-sequence chunks (tokens,
+// placeholders for tokens still on the device, block ids per KV-cache group, which rows need
+// logits), builds the flattened batch (engine/input_batch.h), copies it to the device in one
+// transfer, replays a CUDA graph for decode batches of a captured size (padded up to it), and
+// returns the logits on the model's device with each request's rows. It owns the KV cache.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/tensor.h"
+#include "engine/input_batch.h"
+#include "engine/scheduler.h"
+#include "engine/vllm_config.h"
 #include "models/model.h"
+#include "ops/device.h"
 
 namespace vllm {
-
-struct ModelRunnerConfig {
-  Device device;
-  int64_t block_size = 16;
-  int64_t max_model_len = 0;
-  bool enforce_eager = false;
-  std::vector<int64_t> graph_sizes;  // decode batch sizes to capture (CUDA only)
-  // Longest sequence a graph serves (vLLM's max_seq_len_to_capture): graphs read a block table of
-  // this many tokens and size attention for it; longer sequences run eagerly.
-  int64_t max_seq_len_to_capture = 8192;
-};
 
 // Input tokens known on the device only: the tokens the previous step sampled, which
 // asynchronous scheduling feeds to the next step without a round trip to the host. Entry i puts
@@ -32,18 +30,40 @@ struct DeferredTokens {
   bool empty() const { return token_index.empty(); }
 };
 
-// vLLM's capture sizes: 1, 2, 4, then every 8 up to 256, then every 16, up to max_num_seqs.
-std::vector<int64_t> default_graph_sizes(int64_t max_num_seqs);
+// The previous step's tokens still on the device (asynchronous scheduling): `tokens` [N] i32 and,
+// by request id, the entry of each request's token.
+struct DeviceTokens {
+  Tensor tokens;
+  const std::unordered_map<std::string, int32_t>* index = nullptr;
+};
+
+// Where one scheduled request's rows are in a step's logits.
+struct RequestRows {
+  int64_t prompt_logprobs_row = -1;  // first of num_new_tokens rows for prompt logprobs (-1: none)
+  int64_t sample_row = -1;           // the row to sample (-1: a chunk that samples nothing)
+};
+
+struct ModelRunnerOutput {
+  Tensor logits;                  // [R, vocab] f32 on the model's device (a graph's: valid until the next step)
+  std::vector<RequestRows> rows;  // per SchedulerOutput::scheduled entry
+  bool decode_only = true;        // every request computes one token
+};
 
 class ModelRunner {
  public:
-  ModelRunner(Model& model, ModelRunnerConfig config);
+  // Reads the resolved configuration (device, block size, max_model_len, CUDA graphs).
+  ModelRunner(Model& model, const VllmConfig& config);
   ~ModelRunner();
 
-  Device device() const { return config_.device; }
+  Device device() const { return device_; }
   void set_kv_cache(KVCache cache) { cache_ = std::move(cache); }
   const KVCache& kv_cache() const { return cache_; }
 
+  // vLLM's determine_available_memory: the bytes of device memory the KV cache may take, what
+  // --gpu-memory-utilization of the GPU leaves beside the weights, the peak of a profiling step of
+  // max_num_batched_tokens tokens and the CUDA graphs' buffers. OutOfMemory when nothing is left.
+  // CUDA only (the CPU's budget is --kv-cache-memory).
+  size_t determine_available_memory();
   // Device bytes the activations of one step of `num_tokens` tokens over `num_seqs` sequences
   // take at their peak (a forward pass over a scratch KV cache). CUDA only; 0 on the CPU.
   size_t profile(int64_t num_tokens, int64_t num_seqs);
@@ -53,22 +73,34 @@ class ModelRunner {
   void capture_graphs();
   size_t num_graphs() const { return graphs_.size(); }
 
-  // Queues one step: logits [R, vocab] f32 on the model's device for the rows the chunks ask for
-  // (a graph's logits stay valid until the next step). `deferred` (may be null) fills the chunk
-  // tokens that are placeholders on the host.
+  // Queues one scheduled step: its inputs (previous_tokens fills the positions whose token is
+  // still on the device), the forward, and the logits of the rows the requests need: the
+  // sampling rows, and every prompt position of a request asking for prompt logprobs.
+  ModelRunnerOutput execute(const SchedulerOutput& scheduled, const DeviceTokens* previous_tokens = nullptr);
+  // The same from chunks built by the caller (tests): logits [R, vocab] for the rows they ask for.
   Tensor execute(const std::vector<SequenceChunk>& chunks, const DeferredTokens* deferred = nullptr);
   // Waits for the device's queued work (a no-op on the CPU).
-  void synchronize() const;
+  void synchronize() const { device::synchronize(device_); }
 
  private:
   struct CapturedGraph;
+  // The step's chunks and row layout from the scheduler's output.
+  std::vector<SequenceChunk> prepare_inputs(const SchedulerOutput& scheduled, const DeviceTokens* previous_tokens,
+                                            DeferredTokens& deferred, ModelRunnerOutput& output,
+                                            int64_t& num_rows) const;
+  // The one call of the model: the logits rows of a batch already on the device.
+  Tensor run_model(const FlatBatch& batch, KVCache& cache);
   CapturedGraph* graph_for(const std::vector<SequenceChunk>& chunks);
   Tensor replay(CapturedGraph& graph, const std::vector<SequenceChunk>& chunks, const DeferredTokens* deferred);
   void fill_deferred(Tensor& token_ids, const DeferredTokens* deferred) const;
   FlatBatch padded_decode_batch(const std::vector<SequenceChunk>& chunks, int64_t size) const;
 
   Model& model_;
-  ModelRunnerConfig config_;
+  Device device_;
+  int64_t block_size_ = 16;
+  int64_t max_num_seqs_ = 0, max_num_batched_tokens_ = 0;
+  double gpu_memory_utilization_ = 0.9;
+  CompilationConfig compilation_;
   KVCache cache_;
   int64_t graph_seq_len_ = 0;  // min(max_model_len, max_seq_len_to_capture)
   int64_t table_width_ = 0;    // block-table columns of a captured batch (graph_seq_len_ in blocks)

@@ -6,31 +6,17 @@
 
 namespace vllm {
 
-SchedulingPolicy parse_scheduling_policy(const std::string& name) {
-  if (name == "fcfs") return SchedulingPolicy::FCFS;
-  if (name == "priority") return SchedulingPolicy::PRIORITY;
-  fail(ErrorKind::InvalidArgument, "scheduling policy \"", name, "\" is not supported (known: fcfs, priority)");
-}
-
-Scheduler::Scheduler(SchedulerConfig config, KVCacheConfig kv_cache_config)
-    : config_(config), kv_cache_manager_(std::move(kv_cache_config), config.max_model_len) {
-  VLLM_CHECK(config_.max_model_len > 0, InvalidArgument, "max_model_len must be positive, got ",
-             config_.max_model_len);
-  VLLM_CHECK(config_.max_num_batched_tokens > 0, InvalidArgument,
-             "max_num_batched_tokens must be positive, got ", config_.max_num_batched_tokens);
-  VLLM_CHECK(config_.max_num_seqs > 0, InvalidArgument, "max_num_seqs must be positive, got ",
-             config_.max_num_seqs);
-  VLLM_CHECK(config_.enable_chunked_prefill || config_.max_num_batched_tokens >= config_.max_model_len,
-             InvalidArgument, "max_num_batched_tokens (", config_.max_num_batched_tokens,
-             ") is smaller than max_model_len (", config_.max_model_len,
-             "). Without chunked prefill a prompt must fit in one step: increase "
-             "max_num_batched_tokens, decrease max_model_len or enable chunked prefill.");
-  int needed = kv_cache_manager_.max_blocks_per_request(config_.max_num_batched_tokens);
-  int usable = kv_cache_manager_.block_pool().num_usable_blocks();
-  VLLM_CHECK(needed <= usable, OutOfMemory, "the KV cache has ", usable, " blocks of ",
-             kv_cache_manager_.block_size(), " tokens, fewer than the ", needed,
-             " blocks one request of max_model_len (", config_.max_model_len,
-             ") tokens needs; give the KV cache more memory or decrease max_model_len.");
+Scheduler::Scheduler(const VllmConfig& config)
+    : config_(config.scheduler),
+      max_model_len_(static_cast<int>(config.max_model_len())),
+      kv_cache_manager_(config.cache, max_model_len_) {
+  // resolve_vllm_config and VllmConfig::set_num_blocks checked these with the user's messages.
+  VLLM_ASSERT(max_model_len_ > 0 && config_.max_num_batched_tokens > 0 && config_.max_num_seqs > 0, "budgets");
+  VLLM_ASSERT(config_.enable_chunked_prefill || config_.max_num_batched_tokens >= max_model_len_,
+              "without chunked prefill a prompt must fit in one step");
+  VLLM_ASSERT(kv_cache_manager_.max_blocks_per_request(config_.max_num_batched_tokens) <=
+                  kv_cache_manager_.block_pool().num_usable_blocks(),
+              "the KV cache cannot hold one request of max_model_len (", max_model_len_, ") tokens");
 }
 
 bool Scheduler::before(const Request* a, const Request* b) const {
@@ -64,25 +50,15 @@ void Scheduler::add_request(std::unique_ptr<Request> request) {
   VLLM_CHECK(request != nullptr, Internal, "add_request(nullptr)");
   VLLM_CHECK(!requests_.count(request->request_id), InvalidArgument, "request id \"",
              request->request_id, "\" is already in use");
-  const int max_len = config_.max_model_len;
+  // The input processor checked the prompt against max_model_len with vLLM's messages.
+  const int max_len = max_model_len_;
   const int prompt_len = request->num_prompt_tokens();
-  VLLM_CHECK(prompt_len > 0, InvalidArgument, "The decoder prompt cannot be empty");
-  VLLM_CHECK(request->num_output_tokens() == 0, InvalidArgument, "a new request has no output tokens");
-  VLLM_CHECK(prompt_len < max_len, InvalidArgument, "This model's maximum context length is ",
-             max_len, " tokens. However, your request has ", prompt_len,
-             " input tokens. Please reduce the length of the input messages.");
+  VLLM_ASSERT(prompt_len > 0 && prompt_len < max_len && request->num_output_tokens() == 0, "request ",
+              request->request_id, ": ", prompt_len, " prompt tokens, max_model_len ", max_len);
   const auto& max_tokens = request->sampling_params.max_tokens;
-  if (max_tokens) {
-    VLLM_CHECK(static_cast<int64_t>(prompt_len) + *max_tokens <= max_len, InvalidArgument,
-               "This model's maximum context length is ", max_len,
-               " tokens. However, you requested ", static_cast<int64_t>(prompt_len) + *max_tokens,
-               " tokens (", prompt_len, " in the messages, ", *max_tokens,
-               " in the completion). Please reduce the length of the messages or completion.");
-    request->max_tokens = *max_tokens;
-  } else {
-    request->max_tokens = max_len - prompt_len;
-  }
-  request->sampling_params.validate();
+  VLLM_ASSERT(!max_tokens || static_cast<int64_t>(prompt_len) + *max_tokens <= max_len, "request ",
+              request->request_id, ": max_tokens ", *max_tokens, " past max_model_len");
+  request->max_tokens = max_tokens ? *max_tokens : max_len - prompt_len;
   request->status = RequestStatus::WAITING;
   Request* raw = request.get();
   arrival_order_[raw] = next_arrival_++;
@@ -120,7 +96,7 @@ SchedulerOutput Scheduler::schedule() {
     // A request whose pending token is its last one (max_tokens, max_model_len) waits for it.
     if (request->num_output_placeholders > 0 &&
         (request->num_output_tokens() + request->num_output_placeholders >= request->max_tokens ||
-         request->num_tokens() + request->num_output_placeholders >= config_.max_model_len)) {
+         request->num_tokens() + request->num_output_placeholders >= max_model_len_)) {
       ++index;
       continue;
     }
@@ -128,7 +104,7 @@ SchedulerOutput Scheduler::schedule() {
     if (threshold > 0) num_new = std::min(num_new, threshold);
     num_new = std::min(num_new, budget);
     // Positions never reach max_model_len (a no-op unless speculative tokens are added).
-    num_new = std::min(num_new, config_.max_model_len - 1 - request->num_computed_tokens);
+    num_new = std::min(num_new, max_model_len_ - 1 - request->num_computed_tokens);
     if (num_new <= 0) {
       ++index;
       continue;
@@ -237,7 +213,7 @@ bool Scheduler::check_stop(Request& request) const {
       return true;
     }
   }
-  if (request.num_tokens() >= config_.max_model_len ||
+  if (request.num_tokens() >= max_model_len_ ||
       request.num_output_tokens() >= request.max_tokens) {
     request.status = RequestStatus::FINISHED_LENGTH_CAPPED;
     return true;

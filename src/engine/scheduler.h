@@ -33,27 +33,8 @@
 
 namespace vllm {
 
-enum class SchedulingPolicy { FCFS, PRIORITY };
-
-// "fcfs" or "priority" (vLLM's --scheduling-policy); throws InvalidArgument otherwise.
-SchedulingPolicy parse_scheduling_policy(const std::string& name);
-
-struct SchedulerConfig {
-  int max_num_batched_tokens = 8192;  // tokens computed per step, over all requests
-  int max_num_seqs = 256;             // requests running at once
-  int max_model_len = 0;              // prompt + output tokens of one request
-  bool enable_chunked_prefill = true;
-  // Caps the tokens one request computes per step when > 0, so that a long prompt does not
-  // hold the whole budget (vLLM's long_prefill_token_threshold).
-  int long_prefill_token_threshold = 0;
-  SchedulingPolicy policy = SchedulingPolicy::FCFS;
-  // Admission headroom, in tokens per request: a waiting request is admitted only when, after its
-  // prompt's blocks, the pool keeps room for every running request (and itself) to grow by
-  // min(its remaining max_tokens, this many) tokens. 0 admits whenever the prompt fits (vLLM's
-  // rule), which overfills a pool that long outputs then outgrow: the requests admitted last are
-  // preempted and recomputed.
-  int admission_reserve_tokens = 0;
-};
+// SchedulingPolicy, parse_scheduling_policy and SchedulerConfig live with the rest of the
+// resolved configuration in engine/vllm_config.h.
 
 // One request scheduled in a step. `request` may be used until the step is launched; it dies when
 // the request finishes or is aborted, which under asynchronous scheduling can happen before this
@@ -94,11 +75,13 @@ struct RequestUpdate {
 
 class Scheduler {
  public:
-  Scheduler(SchedulerConfig config, KVCacheConfig kv_cache_config);
+  // Reads the resolved configuration (its scheduler and cache parts and max_model_len), which
+  // resolve_vllm_config and VllmConfig::set_num_blocks validated: the invariants are asserted.
+  explicit Scheduler(const VllmConfig& config);
 
-  // Takes the request, resolving its max_tokens against max_model_len. Throws
-  // InvalidArgument (the request is not added) for an empty prompt, a prompt that leaves no
-  // room for one output token, prompt + max_tokens > max_model_len, or a duplicate id.
+  // Takes a request the input processor accepted (engine/input_processor.h: a prompt that
+  // leaves room for max_tokens within max_model_len), resolving its max_tokens against
+  // max_model_len. Throws InvalidArgument for a duplicate id; the rest is asserted.
   void add_request(std::unique_ptr<Request> request);
 
   SchedulerOutput schedule();
@@ -140,6 +123,7 @@ class Scheduler {
   bool before(const Request* a, const Request* b) const;
 
   SchedulerConfig config_;
+  int max_model_len_ = 0;
   KVCacheManager kv_cache_manager_;
   std::unordered_map<std::string, std::unique_ptr<Request>> requests_;
   std::unordered_map<const Request*, uint64_t> arrival_order_;

@@ -6,11 +6,9 @@
 #include <cstdint>
 #include <string>
 
-#ifdef VLLM_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
 #include "core/logging.h"
 #include "core/tensor.h"
+#include "ops/device.h"
 
 namespace vllm {
 
@@ -29,24 +27,19 @@ class StepTiming {
   // step, and its idle time between the end of one step and the start of the next (what the
   // host's share of the step costs the device; asynchronous scheduling should bring it near 0).
   void device_step_begins() {
-#ifdef VLLM_HAVE_CUDA
     if (!device_.is_cuda()) return;
     Markers& m = markers_[next_marker_ % 2];
     m.begin.record(device_);
-#endif
   }
   void device_step_ends() {
-#ifdef VLLM_HAVE_CUDA
     if (!device_.is_cuda()) return;
     Markers& m = markers_[next_marker_ % 2];
     m.end.record(device_);
     m.recorded = true;
     ++next_marker_;
-#endif
   }
   // Reads the markers of the step before the last one queued (done by now) against its successor.
   void read_device_markers(bool decode_only) {
-#ifdef VLLM_HAVE_CUDA
     if (!device_.is_cuda() || next_marker_ < 2) return;
     const Markers& earlier = markers_[next_marker_ % 2];
     const Markers& later = markers_[(next_marker_ + 1) % 2];
@@ -55,9 +48,6 @@ class StepTiming {
     totals.device_busy_ms += earlier.begin.elapsed_ms(earlier.end);
     totals.device_idle_ms += std::max(0.0f, earlier.end.elapsed_ms(later.begin));
     ++totals.device_samples;
-#else
-    (void)decode_only;
-#endif
   }
 
   void start() {
@@ -78,13 +68,11 @@ class StepTiming {
   void report() const {
     report("decode-only", decode_);
     report("with prompt tokens", mixed_);
-#ifdef VLLM_HAVE_CUDA
     if (device_.is_cuda()) {
-      const cuda::MemoryStats memory = cuda::memory_stats(device_);
+      const device::MemoryStats memory = device::memory_stats(device_);
       log_info("device memory: ", memory.driver_allocations, " driver allocations, ", memory.cache_flushes,
                " cache flushes, ", memory.reserved >> 20, " MiB reserved");
     }
-#endif
   }
   ~StepTiming() { report(); }
 
@@ -96,14 +84,12 @@ class StepTiming {
     double device_busy_ms = 0, device_idle_ms = 0;
     int64_t device_samples = 0;
   };
-#ifdef VLLM_HAVE_CUDA
   struct Markers {
-    cuda::StreamMarker begin, end;
+    device::StreamMarker begin, end;
     bool recorded = false;
   };
   Markers markers_[2];
   int64_t next_marker_ = 0;
-#endif
   static void report(const char* kind, const Totals& totals) {
     if (totals.steps == 0) return;
     std::string line;

@@ -17,6 +17,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "cuda/cuda_test_util.h"
+#include "engine/input_batch.h"
 #include "ops/ops.h"
 
 using namespace vllm;

@@ -16,6 +16,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "cuda/cuda_test_util.h"
 #include "engine/model_runner.h"
+#include "engine/input_batch.h"
 #include "models/registry.h"
 #include "ops/ops.h"
 #include "test_util.h"
@@ -139,16 +140,16 @@ TEST(CudaGraphs, ReplayMatchesEagerDecode) {
   options.model_dir = fixtures_dir() / "llama_gqa_5x";
   options.device = Device::cuda(0);
   std::unique_ptr<Model> model = load_model(options);
-  ModelRunnerConfig config;
-  config.device = Device::cuda(0);
-  config.block_size = kBlockSize;
-  config.max_model_len = 128;
-  config.graph_sizes = {1, 2, 4, 8};
+  VllmConfig config;
+  config.device.device = Device::cuda(0);
+  config.cache.block_size = kBlockSize;
+  config.model.max_model_len = 128;
+  config.compilation.cuda_graph_sizes = {1, 2, 4, 8};
   ModelRunner graphs(*model, config);
   graphs.set_kv_cache(KVCache::allocate(model->kv_cache_spec(), 64, kBlockSize, DType::BF16, Device::cuda(0)));
   graphs.capture_graphs();
   ASSERT_EQ(graphs.num_graphs(), 4u);
-  config.enforce_eager = true;
+  config.compilation.enforce_eager = true;
   ModelRunner eager(*model, config);
   eager.set_kv_cache(KVCache::allocate(model->kv_cache_spec(), 64, kBlockSize, DType::BF16, Device::cuda(0)));
 

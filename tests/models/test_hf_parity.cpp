@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/input_batch.h"
 #include "models/registry.h"
 #include "ops/ops.h"
 #include "test_util.h"

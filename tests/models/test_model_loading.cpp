@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "loader/safetensors.h"
+#include "engine/input_batch.h"
 #include "models/registry.h"
 #include "models/weight_loader.h"
 #include "test_util.h"

@@ -1,0 +1,47 @@
+// The one check of a request (vLLM's v1 Processor, vllm/v1/engine/processor.py): generation-config
+// defaults, sampling parameters against the vocabulary and --max-logprobs, bad words tokenized,
+// prompt truncation, and the prompt (and max_tokens) against max_model_len, with vLLM's messages.
+// The edges run it once per request: LLMEngine::add_request (the offline LLM), AsyncLLM's
+// add_request on the caller's thread (the server, run-batch); the scheduler trusts what it
+// accepted. process() is const and reads only immutable state, so any thread may call it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "api/engine_client.h"
+#include "engine/vllm_config.h"
+
+namespace vllm {
+
+class Tokenizer;
+
+class InputProcessor {
+ public:
+  // `generation_config`: the model's generation_config.json as --generation-config chose it
+  // (empty with vllm). `tokenizer` may be null (--skip-tokenizer-init).
+  InputProcessor(const EngineModelConfig& model, std::shared_ptr<const Tokenizer> tokenizer,
+                 nlohmann::json generation_config, std::optional<int32_t> eos_token_id);
+
+  // Fills the fields params did not set from generation_config.json (unless --generation-config vllm).
+  void apply_generation_defaults(SamplingParams& params) const;
+  // Validates and completes the request (defaults when it asks for them, bad words' token ids,
+  // truncation); throws vllm::Error (InvalidArgument, vLLM's message) for a bad one.
+  void process(EngineRequest& request) const;
+
+  std::optional<int32_t> eos_token_id() const { return eos_token_id_; }
+
+ private:
+  int64_t max_model_len_ = 0;
+  int64_t vocab_size_ = 0;
+  int max_logprobs_ = kDefaultMaxLogprobs;
+  bool use_generation_config_ = true;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  nlohmann::json generation_config_;
+  std::optional<int32_t> eos_token_id_;
+};
+
+}  // namespace vllm
