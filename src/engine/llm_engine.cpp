@@ -7,6 +7,7 @@
 error.h"/error.h"
 error.h"/logging.h"
 error.h"/parallel.h"
+#include "core/env.h"
 #include "engine/llm_engine_state.h"
 #include "engine/step_timing.h"
 #include "loader/model_config.h"
