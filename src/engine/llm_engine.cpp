@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <random>
 
-error.h"/error.h"
-error.h"/logging.h"
-error.h"/parallel.h"
 #include "core/env.h"
+#include "core/error.h"
+#include "core/logging.h"
+#include "core/parallel.h"
 #include "engine/llm_engine_state.h"
 #include "engine/step_timing.h"
 #include "loader/model_config.h"
