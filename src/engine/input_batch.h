@@ -1,5 +1,5 @@
 // The model runner's input preparation: a step's per-sequence chunks (tokens, block ids per
-// KV-cache group, which rows need logits) flattened into one batch (BatchMetadata, models/model.h)
+// KV-cache group, which rows need logits) flattened into one batch (BatchMetadata, layers/batch_metadata.h)
 // and copied to the model's device in one transfer. The model runner and the model tests build
 // their batches here.
 #pragma once

@@ -50,7 +50,7 @@ void drop_slots(FlatBatch& batch, int64_t from_row) {
 }  // namespace
 
 Tensor ModelRunner::run_model(const FlatBatch& batch, KVCache& cache) {
-  return model_.forward(batch.token_ids, batch.metadata, cache);
+  return forward_logits(model_, batch.token_ids, batch.metadata, cache);
 }
 
 std::vector<SequenceChunk> ModelRunner::prepare_inputs(const SchedulerOutput& out, const DeviceTokens* previous,

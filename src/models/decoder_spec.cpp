@@ -80,9 +80,15 @@ const char* qk_norm_name(const DecoderSpec& spec) {
 nlohmann::json describe_spec(const DecoderSpec& spec) {
   using json = nlohmann::json;
   json layers = json::array();
-  for (const DecoderLayerSpec& layer : spec.layers)
-    layers.push_back({{"sliding_window", layer.sliding_window},
-                      {"rope", spec.rotary_dim > 0 && layer.rotary ? layer.rope : json()}});
+  for (const DecoderLayerSpec& layer : spec.layers) {
+    json entry = {{"sliding_window", layer.sliding_window},
+                  {"rope", spec.rotary_dim > 0 && layer.rotary ? layer.rope : json()}};
+    if (layer.num_kv_heads > 0) entry["kv_heads"] = layer.num_kv_heads;
+    if (layer.intermediate_size > 0) entry["intermediate"] = layer.intermediate_size;
+    if (!layer.has_attention) entry["attention"] = "no_op";
+    if (!layer.has_mlp) entry["mlp"] = "no_op";
+    layers.push_back(entry);
+  }
   std::string norm = spec.norm_kind == NormKind::RMSNorm ? "rms_norm" : "layer_norm";
   if (!spec.norm_affine) norm += " (no affine)";
   return {
@@ -96,6 +102,7 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
       {"block", {{"parallel_residual", spec.parallel_residual}, {"shared_input_norm", spec.shared_input_norm},
                  {"gated_mlp", spec.gated_mlp}, {"activation", activation_name(spec.activation)},
                  {"qkv_bias", spec.qkv_bias}, {"o_bias", spec.o_bias}, {"mlp_bias", spec.mlp_bias},
+                 {"down_bias", spec.down_bias.value_or(spec.mlp_bias)},
                  {"clip_qkv", spec.clip_qkv}}},
       {"positions", {{"rotary_dim", spec.rotary_dim}, {"rope_style", spec.rope_neox ? "neox" : "gptj"},
                      {"learned", spec.learned_positions}, {"learned_offset", spec.position_offset},
@@ -104,8 +111,48 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
                   {"final_logit_softcap", spec.final_logit_softcap}, {"embedding", spec.embedding_scale},
                   {"residual", spec.residual_multiplier}, {"logits", spec.logits_scale}}},
       {"lm_head", {{"tied", spec.tie_word_embeddings}, {"bias", spec.lm_head_bias}}},
+      {"skip_connections", spec.skip_connections.empty()
+                               ? json()
+                               : json{{"save", {spec.skip_connections.save[0], spec.skip_connections.save[1]}},
+                                      {"mix", {spec.skip_connections.mix[0], spec.skip_connections.mix[1]}},
+                                      {"weight", spec.skip_connections.weight}}},
       {"layers", layers},
   };
+}
+
+SelfAttentionSpec layer_attention_spec(const DecoderSpec& spec, int64_t layer) {
+  const DecoderLayerSpec& l = spec.layers[static_cast<size_t>(layer)];
+  SelfAttentionSpec s;
+  AttentionSpec& a = s.attention;
+  a.num_heads = spec.num_heads;
+  a.num_kv_heads = l.num_kv_heads > 0 ? l.num_kv_heads : spec.num_kv_heads;
+  a.head_dim = spec.head_dim;
+  a.scale = spec.attention_scale;
+  a.sliding_window = l.sliding_window;
+  a.logit_softcap = spec.attn_logit_softcap;
+  if (spec.alibi) a.alibi_slopes = spec.alibi_slopes;
+  s.hidden_size = spec.hidden_size;
+  s.qkv_bias = spec.qkv_bias;
+  s.o_bias = spec.o_bias;
+  s.clip_qkv = spec.clip_qkv;
+  s.qk_norm = spec.qk_norm ? spec.qk_norm_kind : QkNorm::None;
+  s.qk_norm_kind = spec.qk_norm_norm_kind;
+  s.norm_eps = spec.norm_eps;
+  s.norm_weight_offset = spec.norm_weight_offset;
+  s.qk_norm_after_rotary = spec.qk_norm_after_rotary;
+  return s;
+}
+
+FeedForwardSpec layer_feed_forward_spec(const DecoderSpec& spec, int64_t layer) {
+  const DecoderLayerSpec& l = spec.layers[static_cast<size_t>(layer)];
+  FeedForwardSpec s;
+  s.hidden_size = spec.hidden_size;
+  s.intermediate_size = l.intermediate_size > 0 ? l.intermediate_size : spec.intermediate_size;
+  s.gated = spec.gated_mlp;
+  s.activation = spec.activation;
+  s.up_bias = spec.mlp_bias;
+  s.down_bias = spec.down_bias.value_or(spec.mlp_bias);
+  return s;
 }
 
 WeightMap llama_weight_map() {

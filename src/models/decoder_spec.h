@@ -1,15 +1,21 @@
-// DecoderSpec: the switches that tell one decoder-only transformer from another. The generic
-// decoder runs any spec; a family file derives the spec from config.json and names its weights.
+// DecoderSpec: what tells one decoder-only transformer from another. A family file derives it
+// from config.json and names its weights; the generic decoder turns it into a tree of shared
+// parts, one per layer: layer_attention_spec() gives each layer's SelfAttention, and
+// layer_feed_forward_spec() its FeedForward (layers/). Model-wide switches hold what every layer
+// shares; DecoderLayerSpec holds what differs per layer.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "layers/linear.h"
+#include "layers/feed_forward.h"
+#include "layers/norm.h"
+#include "layers/self_attention.h"
 #include "loader/model_config.h"
-#include "models/weight_loader.h"
+#include "loader/weight_loader.h"
 #include "ops/activation.h"
 
 namespace vllm {
@@ -18,14 +24,19 @@ struct DecoderLayerSpec {
   int64_t sliding_window = 0;  // 0: full attention; else HF's window (key visible iff p - j < window)
   nlohmann::json rope;         // transformers 5.x rope dict for this layer
   bool rotary = true;          // false: this layer's attention has no rotary (Cohere 2, EXAONE 4 global layers)
+  // Layers that differ in shape (DeciLM / Nemotron-NAS): 0 takes the model-wide value.
+  int64_t num_kv_heads = 0;
+  int64_t intermediate_size = 0;
+  bool has_attention = true;   // false: the attention and its norm are skipped (DeciLM no_op)
+  bool has_mlp = true;         // false: the MLP and its norm are skipped (DeciLM no_op)
 };
 
-// Where the decoder applies q/k normalisation.
-enum class QkNorm {
-  None,
-  PerHead,         // over each head's head_dim, one weight shared by the heads (Qwen3, Persimmon)
-  PerHeadWeights,  // over each head's head_dim, a weight per head (Cohere, StableLM)
-  Full,            // over the whole q / k projection (OLMo 2)
+// Solar's "bskcn" skip connections: the stream entering layer i is saved (slot 0 / 1) when i is in
+// save[slot], and replaced by saved * weight + stream * (1 - weight) when i is in mix[slot].
+struct SkipConnections {
+  std::vector<int64_t> save[2], mix[2];
+  float weight = 0.0f;
+  bool empty() const { return save[0].empty() && save[1].empty() && mix[0].empty() && mix[1].empty(); }
 };
 
 struct DecoderSpec {
@@ -68,6 +79,7 @@ struct DecoderSpec {
   bool qkv_bias = false;
   bool o_bias = false;
   bool mlp_bias = false;
+  std::optional<bool> down_bias;    // unset: mlp_bias (TeleChat2: on down_proj alone)
   ops::Activation activation = ops::Activation::Silu;  // gated MLP: act(gate) * up
 
   // Rotary.
@@ -84,6 +96,8 @@ struct DecoderSpec {
   bool tie_word_embeddings = false;
   bool lm_head_bias = false;         // GPT-J, Phi
   int64_t recompute_at_length = 0;   // see Model::recompute_at_length
+
+  SkipConnections skip_connections;
 
   std::vector<DecoderLayerSpec> layers;
   WeightMap weights;  // checkpoint names -> the Llama-layout names the decoder asks for
@@ -114,6 +128,11 @@ nlohmann::json rope_for_layer(const ModelConfig& config, const std::string& laye
 // build_mpt_alibi_tensor with alibi_bias_max.
 std::vector<float> bloom_alibi_slopes(int64_t num_heads);
 std::vector<float> mpt_alibi_slopes(int64_t num_heads, double alibi_bias_max);
+
+// Layer `layer`'s parts: its attention (heads, scale, window, rotary placement, norms, biases)
+// and its MLP.
+SelfAttentionSpec layer_attention_spec(const DecoderSpec& spec, int64_t layer);
+FeedForwardSpec layer_feed_forward_spec(const DecoderSpec& spec, int64_t layer);
 
 // The spec's switches as JSON (`vllm-cpp inspect`): sizes, norms, attention, MLP, positions,
 // scales and per-layer windows / rope.

@@ -15,9 +15,12 @@
 #include <memory>
 
 #include "core/error.h"
+#include "layers/embedding.h"
+#include "layers/feed_forward.h"
 #include "layers/linear.h"
+#include "layers/norm.h"
 #include "layers/rotary_embedding.h"
-#include "loader/safetensors.h"
+#include "layers/self_attention.h"
 #include "models/decoder_spec.h"
 #include "models/registry.h"
 #include "ops/ops.h"
@@ -40,17 +43,6 @@ struct Gemma3nSpec {
   bool tie = true;
   WeightMap weights;
 };
-
-// Phi^-1(p) (the standard normal quantile), by bisection on erfc: Gemma3nTextMLP's
-// normal_dist.icdf(activation_sparsity).
-double normal_quantile(double p) {
-  double lo = -10.0, hi = 10.0;
-  for (int i = 0; i < 200; ++i) {
-    double mid = 0.5 * (lo + hi);
-    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
 
 Gemma3nSpec make_spec(const ModelConfig& outer) {
   ModelConfig config = outer.raw().contains("text_config") ? outer.text_config() : outer;
@@ -122,7 +114,6 @@ Gemma3nSpec make_spec(const ModelConfig& outer) {
     s.rope_sliding = {{"rope_type", "default"}, {"rope_theta", config.get_float("rope_local_base_freq", 10000.0)}};
   }
   s.weights = llama_weight_map();
-  s.weights.packed.push_back({"kv_proj", {"k_proj", "v_proj"}});
   s.weights.renames = {{"^model.language_model.", "model."}};
   s.weights.ignored_prefixes = {"model.vision_tower.", "model.audio_tower.", "model.embed_vision.", "model.embed_audio."};
   return s;
@@ -137,29 +128,37 @@ class Gemma3n : public Model {
  public:
   Gemma3n(Gemma3nSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)), device_(options.device) {
     for (int64_t i = 0; i < spec_.layers; ++i) {
-      if (spec_.kv_source[static_cast<size_t>(i)] != i) {
-        cache_index_.push_back(cache_index_[static_cast<size_t>(spec_.kv_source[static_cast<size_t>(i)])]);
-        continue;
-      }
-      cache_index_.push_back(static_cast<int64_t>(kv_cache_spec_.layers.size()));
-      kv_cache_spec_.layers.push_back({spec_.kv_heads, spec_.head_dim, spec_.head_dim,
-                                       spec_.sliding[static_cast<size_t>(i)] ? spec_.sliding_window : 0});
+      const bool sliding = spec_.sliding[static_cast<size_t>(i)];
+      LayerCacheSpec cache;
+      cache.kind = sliding ? CacheKind::SlidingWindow : CacheKind::FullAttention;
+      cache.num_kv_heads = spec_.kv_heads;
+      cache.head_dim = cache.value_head_dim = spec_.head_dim;
+      cache.sliding_window = sliding ? spec_.sliding_window : 0;
+      const int64_t source = spec_.kv_source[static_cast<size_t>(i)];
+      if (source != i) cache.shares_cache_of = source;
+      kv_cache_spec_.layers.push_back(cache);
     }
-    cache_groups_ = kv_cache_spec_.layer_groups();
+    layer_groups_ = kv_cache_spec_.layer_groups();
     load_weights(options, spec_.weights, spec_.architecture, [this](WeightLoader& loader) { load(loader); });
   }
 
   const KVCacheSpec& kv_cache_spec() const override { return kv_cache_spec_; }
   int64_t vocab_size() const override { return spec_.vocab_size; }
+  int64_t hidden_size() const override { return spec_.hidden; }
+  Tensor embed_input_ids(const Tensor& token_ids) const override { return embed_tokens_.forward(token_ids); }
+  Tensor compute_logits(const Tensor& hidden_rows) const override { return lm_head_.forward(hidden_rows); }
   int64_t max_position_embeddings() const override { return spec_.max_positions; }
   const std::string& architecture() const override { return spec_.architecture; }
 
-  Tensor forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) override {
+  Tensor forward(const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) override {
     const Gemma3nSpec& s = spec_;
+    VLLM_CHECK(inputs.token_ids.defined(), InvalidArgument, s.architecture,
+               " needs the token ids (its per-layer embeddings are looked up by id)");
+    VLLM_CHECK(batch.positions.dim() == 1, InvalidArgument, s.architecture, " takes [T] positions");
+    const Tensor& token_ids = inputs.token_ids;
     int64_t tokens = token_ids.size(0), n = s.streams, L = s.layers, P = s.per_layer;
     const Device device = token_ids.device();
-    Tensor x0 = Tensor::empty({tokens, s.hidden}, DType::F32, device);
-    ops::embedding(token_ids, embed_tokens_, x0);
+    Tensor x0 = inputs.inputs_embeds.defined() ? inputs.inputs_embeds.clone() : embed_input_ids(token_ids);
     ops::scale(x0, std::sqrt(static_cast<float>(s.hidden)));
 
     // Per-layer inputs [T, L * P]: (norm(project(x0) / sqrt(H)) + table(ids) * sqrt(P)) / sqrt(2).
@@ -196,13 +195,8 @@ class Gemma3n : public Model {
       ops::add(hidden, unembedded, hidden);
     }
     ops::scale(hidden, 1.0f / static_cast<float>(n));
-    Tensor out_rows = Tensor::empty({batch.logits_rows.size(0), s.hidden}, DType::F32, device);
-    ops::gather_rows(hidden, batch.logits_rows, out_rows);
-    final_norm_.forward_inplace(out_rows);
-    Tensor logits = Tensor::empty({out_rows.size(0), s.vocab_size}, DType::F32, device);
-    ops::linear(out_rows, lm_head_, Tensor(), logits);
-    if (s.final_softcap > 0.0f) ops::softcap(logits, s.final_softcap);
-    return logits;
+    final_norm_.forward_inplace(hidden);
+    return hidden;
   }
 
  private:
@@ -217,13 +211,12 @@ class Gemma3n : public Model {
   struct Layer {
     AltUp altup;
     Norm input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm, post_per_layer_input_norm;
-    Norm q_norm, k_norm, laurel_norm;
-    Linear q_proj, kv_proj, o_proj, gate_proj, up_proj, down_proj, laurel_left, laurel_right;
+    Norm laurel_norm;
+    SelfAttention attention;
+    std::unique_ptr<DenseFeedForward> mlp;
+    Linear laurel_left, laurel_right;
     Linear per_layer_input_gate;  // correct_output_scale folded into its columns
     Linear per_layer_projection;
-    float sparsity_multiplier = 0.0f;  // Phi^-1(activation_sparsity); 0: no sparsity
-    bool sparse = false;
-    std::shared_ptr<RotaryEmbedding> rotary;  // one per layer type, shared
   };
 
   Norm rms(WeightLoader& loader, const std::string& name, int64_t size) const {
@@ -260,7 +253,7 @@ class Gemma3n : public Model {
     const Gemma3nSpec& s = spec_;
     const Device device = device_;
     int64_t H = s.hidden, n = s.streams, L = s.layers, P = s.per_layer;
-    embed_tokens_ = loader.take("model.embed_tokens.weight", {s.vocab_size, H}, ParamStorage::Keep, device);
+    embed_tokens_ = Embedding::load(loader, "model.embed_tokens", s.vocab_size, H, device);
     embed_per_layer_ = padded_per_layer_table(
         loader.take("model.embed_tokens_per_layer.weight", {s.vocab_per_layer, L * P}, ParamStorage::Keep));
     per_layer_model_projection_ = linear(loader, "model.per_layer_model_projection", H, L * P);
@@ -269,14 +262,7 @@ class Gemma3n : public Model {
       altup_projections_.push_back(linear(loader, str("model.altup_projections.", i - 1), H, H));
       altup_unembed_projections_.push_back(linear(loader, str("model.altup_unembed_projections.", i - 1), H, H));
     }
-    // v_norm (Gemma3nTextAttention): RMSNorm over head_dim without a weight.
-    v_norm_.kind = NormKind::RMSNorm;
-    v_norm_.eps = s.eps;
-    v_norm_.present = true;
-    v_norm_.weight = Tensor::from_floats(std::vector<float>(static_cast<size_t>(s.head_dim), 1.0f), {s.head_dim}, DType::F32);
-    v_norm_.to(device);
     std::shared_ptr<RotaryEmbedding> rotary_full, rotary_sliding;
-    int64_t q_size = s.heads * s.head_dim, kv_size = s.kv_heads * s.head_dim;
     for (int64_t l = 0; l < L; ++l) {
       std::string p = str("model.layers.", l, ".");
       Layer layer;
@@ -300,23 +286,33 @@ class Gemma3n : public Model {
       layer.laurel_left = linear(loader, p + "laurel.linear_left", H, s.laurel_rank);
       layer.laurel_right = linear(loader, p + "laurel.linear_right", s.laurel_rank, H);
       layer.laurel_norm = rms(loader, p + "laurel.post_laurel_norm", H);
-      layer.q_proj = linear(loader, p + "self_attn.q_proj", H, q_size);
-      layer.q_norm = rms(loader, p + "self_attn.q_norm", s.head_dim);
-      if (s.kv_source[static_cast<size_t>(l)] == l) {
-        layer.kv_proj = linear(loader, p + "self_attn.kv_proj", H, 2 * kv_size);
-        layer.k_norm = rms(loader, p + "self_attn.k_norm", s.head_dim);
-      } else {  // shared layers' k/v projections exist in checkpoints but are never used
-        for (const char* unused : {"self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.k_norm.weight"})
-          loader.skip(p + unused);
+      const bool sliding = s.sliding[static_cast<size_t>(l)];
+      std::shared_ptr<RotaryEmbedding>& rotary = sliding ? rotary_sliding : rotary_full;
+      if (!rotary) {
+        rotary = std::make_shared<RotaryEmbedding>(sliding ? s.rope_sliding : s.rope_full, s.head_dim,
+                                                   s.max_positions, true);
+        if (device.is_cuda()) rotary->prepare_table(device, s.max_positions);
       }
-      layer.o_proj = linear(loader, p + "self_attn.o_proj", q_size, H);
-      int64_t inter = s.intermediate[static_cast<size_t>(l)];
-      layer.gate_proj = linear(loader, p + "mlp.gate_proj", H, inter);
-      layer.up_proj = linear(loader, p + "mlp.up_proj", H, inter);
-      layer.down_proj = linear(loader, p + "mlp.down_proj", inter, H);
-      double sparsity = s.sparsity[static_cast<size_t>(l)];
-      layer.sparse = sparsity > 0.0;
-      if (layer.sparse) layer.sparsity_multiplier = static_cast<float>(normal_quantile(sparsity));
+      // Gemma3nTextAttention: per-head q/k norms, a weightless v norm, scale 1; the last
+      // num_kv_shared_layers layers read an earlier layer's cache.
+      SelfAttentionSpec attention;
+      attention.attention.num_heads = s.heads;
+      attention.attention.num_kv_heads = s.kv_heads;
+      attention.attention.head_dim = s.head_dim;
+      attention.attention.scale = 1.0f;
+      attention.attention.sliding_window = sliding ? s.sliding_window : 0;
+      attention.hidden_size = H;
+      attention.qk_norm = QkNorm::PerHead;
+      attention.norm_eps = s.eps;
+      attention.v_norm = true;
+      attention.kv_shared = s.kv_source[static_cast<size_t>(l)] != l;
+      layer.attention = SelfAttention::load(loader, p + "self_attn.", attention, rotary, device);
+      FeedForwardSpec mlp;
+      mlp.hidden_size = H;
+      mlp.intermediate_size = s.intermediate[static_cast<size_t>(l)];
+      mlp.activation = ops::Activation::GeluTanh;
+      mlp.activation_sparsity = s.sparsity[static_cast<size_t>(l)];
+      layer.mlp = DenseFeedForward::load(loader, p + "mlp.", mlp, device);
       // gate(first * correct_output_scale) == first @ (W * correct_output_scale)^T: the scale is
       // folded into the gate's columns (f32) on the host.
       layer.per_layer_input_gate = Linear::load(loader, p + "per_layer_input_gate", H, P, false);
@@ -330,23 +326,11 @@ class Gemma3n : public Model {
         layer.per_layer_input_gate.to(device);
       }
       layer.per_layer_projection = linear(loader, p + "per_layer_projection", P, H);
-      bool sliding = s.sliding[static_cast<size_t>(l)];
-      std::shared_ptr<RotaryEmbedding>& rotary = sliding ? rotary_sliding : rotary_full;
-      if (!rotary) {
-        rotary = std::make_shared<RotaryEmbedding>(sliding ? s.rope_sliding : s.rope_full, s.head_dim,
-                                                   s.max_positions, true);
-        if (device.is_cuda()) rotary->prepare_table(device, s.max_positions);
-      }
-      layer.rotary = rotary;
       layers_.push_back(std::move(layer));
     }
     final_norm_ = rms(loader, "model.norm", H);
-    if (s.tie) {
-      lm_head_ = embed_tokens_;
-      loader.skip("lm_head.weight");
-    } else {
-      lm_head_ = loader.take("lm_head.weight", {s.vocab_size, H}, ParamStorage::Keep, device);
-    }
+    lm_head_ = LMHead::load(loader, "lm_head", s.tie ? &embed_tokens_ : nullptr, s.vocab_size, H, false, device);
+    lm_head_.softcap = s.final_softcap;
   }
 
   // tanh(router(router_norm(x) / H)) -> [T, n]
@@ -376,13 +360,13 @@ class Gemma3n : public Model {
     layer.laurel_norm.forward_inplace(laurel);
     ops::add(laurel, normed, laurel);
 
-    Tensor attn = attention(l, normed, batch, cache);
+    Tensor attn = layer.attention.forward(normed, batch, attention_cache(cache, batch, layer_groups_, l));
     layer.post_attention_norm.forward_inplace(attn);
     ops::add(attn, active, attn);
     ops::add(attn, laurel, attn);
     ops::scale(attn, 1.0f / std::sqrt(2.0f));  // attn_laurel
 
-    Tensor ffw = mlp(l, layer.pre_feedforward_norm.forward(attn));
+    Tensor ffw = layer.mlp->forward(layer.pre_feedforward_norm.forward(attn));
     layer.post_feedforward_norm.forward_inplace(ffw);
     ops::add(ffw, attn, ffw);  // the activated stream
 
@@ -410,58 +394,15 @@ class Gemma3n : public Model {
     return corrected;
   }
 
-  Tensor attention(int64_t l, const Tensor& hidden, const BatchMetadata& batch, KVCache& cache) {
-    const Gemma3nSpec& s = spec_;
-    const Layer& layer = layers_[static_cast<size_t>(l)];
-    int64_t tokens = hidden.size(0), q_size = s.heads * s.head_dim, kv_size = s.kv_heads * s.head_dim;
-    int64_t slot = cache_index_[static_cast<size_t>(l)];
-    size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(cache_groups_[static_cast<size_t>(slot)]);
-    Tensor query = layer.q_proj.forward(hidden).view({tokens, s.heads, s.head_dim});
-    layer.q_norm.forward_inplace(query);
-    if (s.kv_source[static_cast<size_t>(l)] == l) {
-      Tensor kv = layer.kv_proj.forward(hidden);  // [T, 2 kv_size]
-      Tensor key = kv.slice(1, 0, kv_size).contiguous().view({tokens, s.kv_heads, s.head_dim});
-      Tensor value = kv.slice(1, kv_size, 2 * kv_size).contiguous().view({tokens, s.kv_heads, s.head_dim});
-      layer.k_norm.forward_inplace(key);
-      v_norm_.forward_inplace(value);
-      layer.rotary->forward(batch.positions, batch.token_seq_lens, query, key);
-      ops::reshape_and_cache(key, value, cache.key[slot], cache.value[slot], batch.slot_mappings[group]);
-    } else {  // K comes rotated from the source layer's cache
-      Tensor no_key;
-      layer.rotary->forward(batch.positions, batch.token_seq_lens, query, no_key);
-    }
-    ops::AttentionParams params;
-    params.scale = 1.0f;
-    params.sliding_window = s.sliding[static_cast<size_t>(l)] ? s.sliding_window : 0;
-    params.max_query_len = batch.max_query_len;
-    params.num_decode_seqs = batch.num_decode_seqs;
-    params.max_seq_len = batch.max_seq_len;
-    Tensor out = Tensor::empty({tokens, s.heads, s.head_dim}, DType::F32, hidden.device());
-    ops::paged_attention(query, cache.key[slot], cache.value[slot], batch.query_start, batch.seq_lens,
-                         batch.block_tables[group], params, out);
-    return layer.o_proj.forward(out.view({tokens, q_size}));
-  }
-
-  Tensor mlp(int64_t l, const Tensor& x) const {
-    const Layer& layer = layers_[static_cast<size_t>(l)];
-    Tensor gate = layer.gate_proj.forward(x);  // [T, I]
-    // Gemma3nTextMLP._gaussian_topk: relu(gate - (mean + std * Phi^-1(p)))
-    if (layer.sparse) ops::gaussian_topk(gate, layer.sparsity_multiplier);
-    ops::activation(ops::Activation::GeluTanh, gate, gate);
-    Tensor up = layer.up_proj.forward(x);
-    ops::mul(gate, up, gate);
-    return layer.down_proj.forward(gate);
-  }
-
   Gemma3nSpec spec_;
   Device device_;
   KVCacheSpec kv_cache_spec_;
-  std::vector<int64_t> cache_index_;  // the KV cache each layer reads (a shared layer: its source's)
-  std::vector<int64_t> cache_groups_;  // KV-cache group of each cache
-  Tensor embed_tokens_, lm_head_;
+  std::vector<int64_t> layer_groups_;  // KV-cache group of each layer
+  Embedding embed_tokens_;
+  LMHead lm_head_;
   Tensor embed_per_layer_;  // [max(vocab_size, vocab_size_per_layer_input), L * P]
   Linear per_layer_model_projection_;
-  Norm per_layer_projection_norm_, final_norm_, v_norm_;
+  Norm per_layer_projection_norm_, final_norm_;
   std::vector<Linear> altup_projections_, altup_unembed_projections_;
   std::vector<Layer> layers_;
 };

@@ -1,12 +1,17 @@
-// The generic decoder: embedding, N x (attention over the paged cache + gated MLP) with the norm
-// placement, rotary, biases and scales its DecoderSpec names, a final norm and the LM head.
+// The generic decoder: an embedding, one block per layer composed of the shared parts its
+// DecoderSpec names (norms, SelfAttention, FeedForward from layers/), a final norm and the LM
+// head. Norm placement (pre, sandwich, parallel residual), residual scales and skip connections
+// are the only logic here; attention and MLPs are the layers'.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
-#include "layers/linear.h"
-#include "layers/rotary_embedding.h"
+#include "layers/embedding.h"
+#include "layers/feed_forward.h"
+#include "layers/norm.h"
+#include "layers/self_attention.h"
 #include "models/decoder_spec.h"
 #include "models/model.h"
 #include "models/registry.h"
@@ -17,9 +22,12 @@ class GenericDecoder : public Model {
  public:
   GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options);
 
-  Tensor forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) override;
+  Tensor embed_input_ids(const Tensor& token_ids) const override { return embed_tokens_.forward(token_ids); }
+  Tensor forward(const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) override;
+  Tensor compute_logits(const Tensor& hidden_rows) const override { return lm_head_.forward(hidden_rows); }
   const KVCacheSpec& kv_cache_spec() const override { return kv_cache_spec_; }
   int64_t vocab_size() const override { return spec_.vocab_size; }
+  int64_t hidden_size() const override { return spec_.hidden_size; }
   int64_t max_position_embeddings() const override { return spec_.max_position_embeddings; }
   const std::string& architecture() const override { return spec_.architecture; }
   int64_t recompute_at_length() const override { return spec_.recompute_at_length; }
@@ -32,32 +40,28 @@ class GenericDecoder : public Model {
     Norm mlp_input_norm;         // post_attention_layernorm (Llama) / pre_feedforward_layernorm (Gemma 2);
                                  // undefined with shared_input_norm
     Norm mlp_output_norm;        // sandwich norms only
-    Norm q_norm, k_norm;         // qk_norm only
-    Linear qkv_proj, o_proj, gate_up_proj, down_proj;  // gate_up_proj holds up_proj without gated_mlp
-    std::shared_ptr<RotaryEmbedding> rotary;
-    nlohmann::json rope_params;
-    int64_t sliding_window = 0;
+    std::optional<SelfAttention> attention;  // none: DeciLM's no-op attention
+    std::unique_ptr<FeedForward> mlp;        // null: DeciLM's no-op MLP
   };
 
   void load(WeightLoader& loader);
-  Tensor attention(const Layer& layer, const Tensor& hidden, const BatchMetadata& batch,
-                   const Tensor& block_table, const Tensor& slot_mapping, Tensor& key_cache,
-                   Tensor& value_cache) const;
-  Tensor mlp(const Layer& layer, const Tensor& hidden) const;
-  void add_position_embeddings(const Tensor& positions, Tensor& hidden) const;
+  // Layer i's block on the residual stream `hidden`; `normed` is its input already normed (the
+  // previous block's add fused with this norm) or undefined. Returns the next layer's normed
+  // input when the last add could be fused with it.
+  Tensor block(size_t i, Tensor& hidden, Tensor normed, const BatchMetadata& batch, KVCache& cache) const;
+  void apply_skip_connections(size_t i, Tensor& hidden, Tensor (&saved)[2]) const;
+  bool has_skip_connection(size_t i) const;
 
   DecoderSpec spec_;
   Device device_;
   KVCacheSpec kv_cache_spec_;
   std::vector<int64_t> layer_groups_;  // KV-cache group of each layer
-  Tensor embed_tokens_;  // [vocab, hidden]
-  Tensor embed_positions_;  // learned_positions only: [positions, hidden] (from position_offset on)
+  Embedding embed_tokens_;
+  Embedding embed_positions_;  // learned_positions only: rows from position_offset on
   Norm embedding_norm_;
-  Tensor alibi_slopes_;     // alibi only: [num_heads] f32
-  Tensor lm_head_bias_;
   std::vector<Layer> layers_;
   Norm final_norm_;
-  Tensor lm_head_;       // [vocab, hidden]; the embedding itself when tied
+  LMHead lm_head_;
   // What the fused add+RMSNorm and the gated activation write when only matmuls read the result:
   // f32, or on CUDA the layers' bf16/f16 weight type (the matmul rounds its input to it anyway, so
   // this skips an f32 round trip and a cast kernel per matmul without changing a value).

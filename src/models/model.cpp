@@ -3,20 +3,38 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "ops/elementwise.h"
 
 namespace vllm {
 
+const char* cache_kind_name(CacheKind kind) {
+  switch (kind) {
+    case CacheKind::FullAttention: return "full_attention";
+    case CacheKind::SlidingWindow: return "sliding_window";
+    case CacheKind::MLALatent: return "mla_latent";
+    case CacheKind::RecurrentState: return "recurrent_state";
+    case CacheKind::CrossAttention: return "cross_attention";
+    case CacheKind::None: return "none";
+  }
+  return "unknown";
+}
+
 size_t KVCacheSpec::bytes_per_block(int64_t block_size, DType dtype) const {
   size_t bytes = 0;
-  for (const AttentionLayerCache& layer : layers)
-    bytes += static_cast<size_t>(block_size * layer.num_kv_heads * (layer.head_dim + layer.value_head_dim)) *
-             dtype_size(dtype);
+  for (const LayerCacheSpec& layer : layers)
+    if (layer.allocates())
+      bytes += static_cast<size_t>(block_size * layer.num_kv_heads * (layer.head_dim + layer.value_head_dim)) *
+               dtype_size(dtype);
   return bytes;
 }
 
 std::vector<int64_t> KVCacheSpec::group_windows() const {
   std::vector<int64_t> windows;
-  for (const AttentionLayerCache& layer : layers) windows.push_back(layer.sliding_window);
+  for (const LayerCacheSpec& layer : layers) {
+    VLLM_CHECK(layer.paged() || layer.kind == CacheKind::None, Unsupported, "the KV-cache manager cannot hold ",
+               cache_kind_name(layer.kind), " caches yet");
+    if (layer.paged()) windows.push_back(layer.kind == CacheKind::SlidingWindow ? layer.sliding_window : 0);
+  }
   std::sort(windows.begin(), windows.end());
   windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
   return windows;
@@ -24,22 +42,71 @@ std::vector<int64_t> KVCacheSpec::group_windows() const {
 
 std::vector<int64_t> KVCacheSpec::layer_groups() const {
   std::vector<int64_t> windows = group_windows(), groups;
-  for (const AttentionLayerCache& layer : layers)
-    groups.push_back(std::find(windows.begin(), windows.end(), layer.sliding_window) - windows.begin());
+  for (const LayerCacheSpec& layer : layers) {
+    const int64_t window = layer.kind == CacheKind::SlidingWindow ? layer.sliding_window : 0;
+    groups.push_back(layer.paged() ? std::find(windows.begin(), windows.end(), window) - windows.begin() : -1);
+  }
   return groups;
 }
 
 KVCache KVCache::allocate(const KVCacheSpec& spec, int64_t num_blocks, int64_t block_size,
                           DType dtype, Device device) {
+  spec.group_windows();  // Unsupported for kinds the manager cannot hold
   KVCache cache;
   cache.num_blocks = num_blocks;
   cache.block_size = block_size;
-  for (const AttentionLayerCache& layer : spec.layers) {
-    cache.key.push_back(Tensor::zeros({num_blocks, block_size, layer.num_kv_heads, layer.head_dim}, dtype, device));
-    cache.value.push_back(
-        Tensor::zeros({num_blocks, block_size, layer.num_kv_heads, layer.value_head_dim}, dtype, device));
+  for (size_t l = 0; l < spec.layers.size(); ++l) {
+    const LayerCacheSpec& layer = spec.layers[l];
+    Tensor key, value;
+    if (layer.allocates()) {
+      key = Tensor::zeros({num_blocks, block_size, layer.num_kv_heads, layer.head_dim}, dtype, device);
+      if (layer.value_head_dim > 0)
+        value = Tensor::zeros({num_blocks, block_size, layer.num_kv_heads, layer.value_head_dim}, dtype, device);
+    } else if (layer.paged()) {
+      const size_t source = static_cast<size_t>(layer.shares_cache_of);
+      VLLM_CHECK(source < l, Internal, "layer ", l, " shares the cache of layer ", layer.shares_cache_of,
+                 ", which is not an earlier layer");
+      key = cache.key[source];
+      value = cache.value[source];
+    }
+    cache.key.push_back(key);
+    cache.value.push_back(value);
   }
   return cache;
+}
+
+AttentionCache attention_cache(const KVCache& cache, const BatchMetadata& batch, const std::vector<int64_t>& layer_groups,
+                               int64_t layer) {
+  const size_t l = static_cast<size_t>(layer);
+  // One table serves every layer, or each KV-cache group has its own.
+  const size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(layer_groups[l]);
+  VLLM_CHECK(group < batch.block_tables.size() && group < batch.slot_mappings.size(), InvalidArgument, "batch has ",
+             batch.block_tables.size(), " block tables; layer ", layer, " needs group ", group);
+  return {cache.key[l], cache.value[l], batch.block_tables[group], batch.slot_mappings[group]};
+}
+
+void Model::merge_multimodal_embeddings(Tensor& inputs_embeds, const std::vector<int32_t>& placeholder_rows,
+                                        const Tensor& embeddings) const {
+  VLLM_CHECK(embeddings.dim() == 2 && embeddings.size(0) == static_cast<int64_t>(placeholder_rows.size()) &&
+                 embeddings.size(1) == inputs_embeds.size(1),
+             InvalidArgument, "merge_multimodal_embeddings: ", embeddings.size(0), " embeddings of width ",
+             embeddings.dim() == 2 ? embeddings.size(1) : -1, " for ", placeholder_rows.size(),
+             " placeholder tokens of width ", inputs_embeds.size(1));
+  const Tensor source = embeddings.to(inputs_embeds.device()).contiguous();
+  for (size_t i = 0; i < placeholder_rows.size(); ++i) {
+    const int64_t row = placeholder_rows[i];
+    VLLM_CHECK(row >= 0 && row < inputs_embeds.size(0), InvalidArgument, "merge_multimodal_embeddings: row ", row,
+               " is outside the ", inputs_embeds.size(0), " input rows");
+    Tensor target = inputs_embeds.slice(0, row, row + 1);
+    target.copy_from(source.slice(0, static_cast<int64_t>(i), static_cast<int64_t>(i) + 1));
+  }
+}
+
+Tensor forward_logits(Model& model, const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) {
+  Tensor hidden = model.forward(ModelInputs{token_ids, Tensor()}, batch, cache);
+  Tensor rows = Tensor::empty({batch.logits_rows.size(0), hidden.size(1)}, DType::F32, hidden.device());
+  ops::gather_rows(hidden, batch.logits_rows, rows);
+  return model.compute_logits(rows);
 }
 
 }  // namespace vllm

@@ -1,5 +1,4 @@
-// The model interface the engine drives: a forward pass over one flattened batch that reads and
-// writes the paged KV cache and returns the logits of the rows asked for.
+// The model interface the engine drives and the caches a model declares.
 #pragma once
 
 #include <cstdint>
@@ -8,47 +7,57 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "layers/attention.h"
+#include "layers/batch_metadata.h"
+#include "layers/pooler.h"
 
 namespace vllm {
 
-// One step's flattened batch (DESIGN.md): the new tokens of B sequences concatenated, T in all.
-struct BatchMetadata {
-  Tensor positions;        // [T] int32: position of each token in its sequence
-  Tensor query_start;      // [B + 1] int32: sequence b owns rows [query_start[b], query_start[b+1])
-  Tensor seq_lens;         // [B] int32: tokens of each sequence once this step is done
-  Tensor token_seq_lens;   // [T] int32: seq_lens of each token's sequence (length-dependent rope)
-  // Per KV-cache group (KVCacheSpec::groups); a single entry serves every layer.
-  std::vector<Tensor> block_tables;   // [B, max_blocks_per_seq] int32: KV blocks of each sequence
-  std::vector<Tensor> slot_mappings;  // [T] int32: block * block_size + offset of each token's K/V
-  Tensor logits_rows;      // [R] int32: rows of T whose logits the step returns
-  // Host-side bounds, so device kernels pick their launch shapes without reading device memory:
-  // the largest new-token count of a sequence, and an upper bound on every seq_lens[b] (a CUDA
-  // graph captured once for many steps is given max_model_len). -1: unknown.
-  int64_t max_query_len = -1;
-  int64_t max_seq_len = -1;
-  int64_t num_decode_seqs = -1;  // leading sequences with one new token each (AttentionParams)
+// What one layer keeps between steps, by kind. The KV-cache manager groups the paged kinds
+// (full attention, sliding window, MLA latent) into block tables; the other kinds name what a
+// family will need (state-space slots, cross-attention) and what needs nothing (encoder-only
+// layers, DeciLM's no-op attention).
+enum class CacheKind {
+  FullAttention,   // paged K/V of every token
+  SlidingWindow,   // paged K/V; blocks wholly outside the window are dropped
+  MLALatent,       // paged; one compressed latent vector per token (multi-head latent attention)
+  RecurrentState,  // one state slot per running request (Mamba, linear attention)
+  CrossAttention,  // K/V of an encoder's output, written once per request
+  None,            // nothing kept
 };
+const char* cache_kind_name(CacheKind kind);
 
-// What the KV cache of one attention layer holds, so the engine can size and group pools.
-struct AttentionLayerCache {
+struct LayerCacheSpec {
+  CacheKind kind = CacheKind::FullAttention;
   int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;        // key head size
-  int64_t value_head_dim = 0;  // value head size
-  int64_t sliding_window = 0;  // 0: full attention
+  int64_t head_dim = 0;        // key head size (MLA: the latent width)
+  int64_t value_head_dim = 0;  // value head size (MLA: 0, the latent is the only cache)
+  int64_t sliding_window = 0;  // SlidingWindow only
+  // >= 0: this layer reads that earlier layer's cache and allocates none (Gemma 3n's KV sharing).
+  int64_t shares_cache_of = -1;
+
+  bool paged() const {
+    return kind == CacheKind::FullAttention || kind == CacheKind::SlidingWindow || kind == CacheKind::MLALatent;
+  }
+  bool allocates() const { return paged() && shares_cache_of < 0; }
 };
 
-// Layers are grouped by attention window for the KV-cache manager: group 0 holds the
-// full-attention layers (when any), then one group per sliding-window size, ascending. Each
-// group has its own block table per sequence; each layer has its own cache tensors.
+// One entry per layer of the model. Paged layers are grouped by attention window for the
+// KV-cache manager: group 0 holds the full-attention (and MLA) layers, when any, then one group
+// per sliding-window size, ascending. Each group has its own block table per sequence; each
+// allocating layer has its own cache tensors.
 struct KVCacheSpec {
-  std::vector<AttentionLayerCache> layers;
-  std::vector<int64_t> group_windows() const;   // window of each group (0: full attention)
-  std::vector<int64_t> layer_groups() const;    // group of each layer
-  // Bytes one block of `block_size` tokens takes across every layer (f32 on the CPU).
+  std::vector<LayerCacheSpec> layers;
+  // Window of each group (0: full attention). Unsupported for a kind the KV-cache manager cannot
+  // hold yet (recurrent state, cross-attention).
+  std::vector<int64_t> group_windows() const;
+  std::vector<int64_t> layer_groups() const;    // group of each layer (-1: not paged)
+  // Bytes one block of `block_size` tokens takes across every allocating layer.
   size_t bytes_per_block(int64_t block_size, DType dtype) const;
 };
 
-// Per attention layer: key [num_blocks, block_size, Hk, D] and value [num_blocks, block_size, Hk, Dv].
+// Per layer: key [num_blocks, block_size, Hk, D] and value [num_blocks, block_size, Hk, Dv];
+// a layer sharing another's cache holds that layer's tensors; a layer with none, undefined ones.
 struct KVCache {
   int64_t num_blocks = 0;
   int64_t block_size = 0;
@@ -59,13 +68,38 @@ struct KVCache {
                           DType dtype, Device device);
 };
 
+// Layer `layer`'s view of the cache and of its group's block table for one step.
+AttentionCache attention_cache(const KVCache& cache, const BatchMetadata& batch, const std::vector<int64_t>& layer_groups,
+                               int64_t layer);
+
+// A step's input: token ids, or embeddings already computed (multimodal prompts: the text
+// embeddings with an encoder's output merged in at the placeholder tokens).
+struct ModelInputs {
+  Tensor token_ids;      // [T] int32
+  Tensor inputs_embeds;  // [T, H] f32, or undefined: the model embeds token_ids
+};
+
+// The model interface the engine drives, vLLM v1's shape: embed, merge multimodal embeddings,
+// forward over one flattened batch (reading and writing the caches) to hidden states, then
+// logits for the rows to sample, or a pooler for pooling models.
 class Model {
  public:
   virtual ~Model() = default;
-  // token_ids [T] int32 -> logits [R, vocab] f32 for the rows batch.logits_rows names.
-  virtual Tensor forward(const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) = 0;
+  // token_ids [T] int32 -> [T, H] f32 (the table lookup; scales the family applies to every
+  // input, Gemma's sqrt(H), stay in forward).
+  virtual Tensor embed_input_ids(const Tensor& token_ids) const = 0;
+  // Rows placeholder_rows[i] of inputs_embeds [T, H] become embeddings[i] ([N, H] f32).
+  virtual void merge_multimodal_embeddings(Tensor& inputs_embeds, const std::vector<int32_t>& placeholder_rows,
+                                           const Tensor& embeddings) const;
+  // -> hidden states [T, H] f32 after the final norm.
+  virtual Tensor forward(const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) = 0;
+  // hidden rows [R, H] -> logits [R, vocab] f32.
+  virtual Tensor compute_logits(const Tensor& hidden_rows) const = 0;
+  // Pooling models' last stage; null for a generative model.
+  virtual const Pooler* pooler() const { return nullptr; }
   virtual const KVCacheSpec& kv_cache_spec() const = 0;
   virtual int64_t vocab_size() const = 0;
+  virtual int64_t hidden_size() const = 0;
   virtual int64_t max_position_embeddings() const = 0;
   virtual const std::string& architecture() const = 0;
   // > 0: a sequence growing past this many tokens must be recomputed from its first token, its
@@ -73,5 +107,8 @@ class Model {
   // HF's Phi3ForCausalLM drops its cache at that length).
   virtual int64_t recompute_at_length() const { return 0; }
 };
+
+// forward, then compute_logits of batch.logits_rows: the logits [R, vocab] of a generation step.
+Tensor forward_logits(Model& model, const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache);
 
 }  // namespace vllm

@@ -13,7 +13,7 @@
 #include "core/tensor.h"
 #include "loader/model_config.h"
 #include "models/model.h"
-#include "models/weight_loader.h"
+#include "loader/weight_loader.h"
 
 namespace vllm {
 

@@ -90,13 +90,18 @@ TEST(InspectCli, ModelImplGenericRunsAnUnknownLlamaLayoutName) {
 
 namespace {
 
-// Families with their own model class are named as such, not as the generic decoder.
+// Families with their own model class are named as such, not as the generic decoder; the
+// layer-wise Llamas (DeciLM) are generic-decoder specs with per-layer overrides.
 TEST(InspectCli, OwnModelClassesAreNamed) {
   int status = 0;
-  std::string out = run("--json " + fixture("decilm_variable_4x").string(), &status);
+  std::string out = run("--json " + fixture("gemma3n_text_4x").string(), &status);
   ASSERT_EQ(status, 0) << out;
   nlohmann::json report = nlohmann::json::parse(out.substr(out.find('{')));
-  EXPECT_EQ(report["implementation"], "layerwise Llama (src/models/layerwise_llama.cpp)");
+  EXPECT_EQ(report["implementation"], "Gemma 3n text decoder (src/models/gemma3n.cpp)");
+  out = run("--json " + fixture("decilm_variable_4x").string(), &status);
+  ASSERT_EQ(status, 0) << out;
+  report = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(report["implementation"], "generic decoder");
   out = run("--json " + fixture("llama_gqa_5x").string(), &status);
   ASSERT_EQ(status, 0) << out;
   report = nlohmann::json::parse(out.substr(out.find('{')));

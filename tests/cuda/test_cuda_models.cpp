@@ -90,7 +90,7 @@ TEST_P(CudaHfParity, GreedyTokensAgreeWithTransformersInBf16) {
     chunk.all_logits = true;
     chunk.block_ids = blocks_for(static_cast<int64_t>(ids.size()));
     FlatBatch batch = upload_batch(build_flat_batch({chunk}, kBlockSize), Device::cuda(0));
-    Tensor logits = model->forward(batch.token_ids, batch.metadata, cache).to(Device::cpu());
+    Tensor logits = forward_logits(*model, batch.token_ids, batch.metadata, cache).to(Device::cpu());
     ASSERT_EQ(logits.size(0), static_cast<int64_t>(ids.size()));
     for (size_t position = 0; position < ids.size(); ++position) {
       std::vector<float> ours = log_softmax_row(logits, static_cast<int64_t>(position));
@@ -123,7 +123,7 @@ TEST_P(CudaHfParity, GreedyTokensAgreeWithTransformersInBf16) {
       ids.push_back(ours);
       next.block_ids = blocks_for(static_cast<int64_t>(ids.size()));
       FlatBatch step_batch = upload_batch(build_flat_batch({next}, kBlockSize), Device::cuda(0));
-      step = log_softmax_row(model->forward(step_batch.token_ids, step_batch.metadata, cache), 0);
+      step = log_softmax_row(forward_logits(*model, step_batch.token_ids, step_batch.metadata, cache), 0);
     }
   }
   RecordProperty("worst_logprob_error", std::to_string(worst));

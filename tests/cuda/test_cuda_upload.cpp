@@ -17,7 +17,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "cuda/cuda_test_util.h"
 #include "loader/safetensors.h"
-#include "models/weight_loader.h"
+#include "loader/weight_loader.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;

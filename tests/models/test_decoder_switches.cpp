@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "models/decoder_spec.h"
-#include "models/weight_loader.h"
+#include "loader/weight_loader.h"
 #include "ops/ops.h"
 
 using namespace vllm;

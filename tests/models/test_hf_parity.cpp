@@ -81,7 +81,7 @@ class HfParity : public ::testing::TestWithParam<std::string> {
 
   Tensor run(const std::vector<SequenceChunk>& chunks, KVCache& cache) {
     FlatBatch batch = build_flat_batch(chunks, kBlockSize);
-    return model_->forward(batch.token_ids, batch.metadata, cache);
+    return forward_logits(*model_, batch.token_ids, batch.metadata, cache);
   }
 
   static void expect_close(const std::vector<float>& ours, const nlohmann::json& hf_top, const std::string& where) {

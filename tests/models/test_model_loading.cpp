@@ -11,7 +11,7 @@
 #include "loader/safetensors.h"
 #include "engine/input_batch.h"
 #include "models/registry.h"
-#include "models/weight_loader.h"
+#include "loader/weight_loader.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -186,7 +186,7 @@ TEST(ModelLoading, DummyWeightsNeedNoCheckpoint) {
   chunk.block_ids = {0};
   FlatBatch batch = build_flat_batch({chunk}, 16);
   KVCache cache = KVCache::allocate(model->kv_cache_spec(), 2, 16, DType::F32, Device::cpu());
-  Tensor logits = model->forward(batch.token_ids, batch.metadata, cache);
+  Tensor logits = forward_logits(*model, batch.token_ids, batch.metadata, cache);
   EXPECT_EQ(logits.shape(), (Shape{1, 512}));
   for (float value : logits.to_float_vector()) ASSERT_TRUE(std::isfinite(value));
 }

@@ -1,4 +1,4 @@
-#include "models/weight_loader.h"
+#include "loader/weight_loader.h"
 
 #include <algorithm>
 #include <cstring>
