@@ -5,8 +5,8 @@
 
 #include <memory>
 
-#include "api/engine_args.h"
-#include "api/engine_client.h"
+#include "engine/engine_args.h"
+#include "engine/engine_client.h"
 
 namespace vllm {
 

@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/engine_args.h"
-#include "api/outputs.h"
+#include "engine/engine_args.h"
+#include "engine/outputs.h"
 #include "engine/llm_engine.h"
 #include "text/chat/chat_template.h"
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/async_llm.h"
-#include "api/engine_args.h"
+#include "engine/engine_args.h"
 #include "cli/command.h"
 #include "core/env.h"
 #include "core/error.h"

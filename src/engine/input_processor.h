@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/engine_client.h"
+#include "engine/engine_client.h"
 #include "engine/vllm_config.h"
 
 namespace vllm {

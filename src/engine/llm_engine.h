@@ -16,8 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/engine_args.h"
-#include "api/engine_client.h"
+#include "engine/engine_args.h"
+#include "engine/engine_client.h"
 #include "engine/input_processor.h"
 #include "engine/model_runner.h"
 #include "engine/output_processor.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "api/outputs.h"
+#include "engine/outputs.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/stop_checker.h"

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "api/engine_args.h"
+#include "engine/engine_args.h"
 #include "core/error.h"
 #include "ops/device.h"
 

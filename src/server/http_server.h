@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "api/engine_client.h"
+#include "engine/engine_client.h"
 #include "server/openai_protocol.h"
 
 namespace vllm::server {

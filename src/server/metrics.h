@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "api/engine_client.h"
+#include "engine/engine_client.h"
 
 namespace vllm::server {
 

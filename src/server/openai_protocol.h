@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/engine_client.h"
-#include "api/outputs.h"
+#include "engine/engine_client.h"
+#include "engine/outputs.h"
 #include "text/chat/chat_template.h"
 
 namespace vllm::server {

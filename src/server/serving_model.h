@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "api/engine_args.h"
-#include "api/engine_client.h"
+#include "engine/engine_args.h"
+#include "engine/engine_client.h"
 #include "server/openai_protocol.h"
 
 namespace vllm::server {

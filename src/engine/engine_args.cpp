@@ -1,4 +1,4 @@
-#include "api/engine_args.h"
+#include "engine/engine_args.h"
 
 #include <CLI/CLI.hpp>
 #include <filesystem>

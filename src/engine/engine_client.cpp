@@ -1,4 +1,4 @@
-#include "api/engine_client.h"
+#include "engine/engine_client.h"
 
 #include <algorithm>
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "api/outputs.h"
+#include "engine/outputs.h"
 #include "engine/sampling_params.h"
 
 namespace vllm {
