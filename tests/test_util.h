@@ -1,11 +1,15 @@
-// Helpers shared by the tests: where the repository and ../shared/data are.
+// Helpers shared by the tests: where the repository and ../shared/data are, and an environment
+// variable set for one scope.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace vllm::testing {
 
@@ -30,6 +34,26 @@ inline std::string test_device() {
   const char* env = std::getenv("VLLM_TEST_DEVICE");
   return env && *env ? env : "cpu";
 }
+
+// Sets an environment variable for the life of the object, then restores it (or unsets it when
+// it was unset). An empty value reads as unset through core/env.h.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+    if (const char* old = std::getenv(name_.c_str())) old_ = old;
+    setenv(name_.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_.c_str(), old_->c_str(), 1);
+    else unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace vllm::testing
 

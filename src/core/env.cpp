@@ -74,6 +74,15 @@ std::optional<std::string> read_choice(std::string_view name) {
   return parse_choice(variable(name), *value);
 }
 
+// What `read` returns at its first call, kept for the process: the typed accessors read their
+// variable once. Each accessor passes its own lambda, a type of its own, so each gets its own
+// static (initialised once, thread-safe, as a function-local static is).
+template <typename Read>
+auto read_once(Read read) {
+  static const auto value = read();
+  return value;
+}
+
 LogLevel level_of(const std::string& choice) {
   if (choice == "DEBUG") return LogLevel::Debug;
   if (choice == "WARNING" || choice == "WARN") return LogLevel::Warning;
@@ -150,7 +159,7 @@ std::string help_text() {
 }
 
 LogLevel logging_level() {
-  static const LogLevel level = [] {
+  return read_once([] {
     try {
       std::optional<std::string> choice = read_choice("VLLM_LOGGING_LEVEL");
       return choice ? level_of(*choice) : LogLevel::Info;
@@ -159,58 +168,25 @@ LogLevel logging_level() {
       log_message(LogLevel::Warning, str(error.what(), "; using INFO"));
       return LogLevel::Info;
     }
-  }();
-  return level;
+  });
 }
 
-std::optional<std::string> cpu_isa() {
-  static const std::optional<std::string> isa = read_choice("VLLM_CPU_ISA");
-  return isa;
-}
-
-bool step_timing() {
-  static const bool enabled = read_bool("VLLM_STEP_TIMING");
-  return enabled;
-}
-
-std::optional<std::string> default_model() {
-  static const std::optional<std::string> model = get("VLLM_CPP_DEFAULT_MODEL");
-  return model;
-}
-
-std::optional<std::string> api_key() {
-  static const std::optional<std::string> key = get("VLLM_API_KEY");
-  return key;
-}
-
-std::optional<std::string> openai_api_key() {
-  static const std::optional<std::string> key = get("OPENAI_API_KEY");
-  return key;
-}
-
-bool cuda_pdl() {
-  static const bool enabled = read_bool("VLLM_CUDA_PDL");
-  return enabled;
-}
-
-bool cublaslt_tune() {
-  static const bool enabled = read_bool("VLLM_CUBLASLT_TUNE");
-  return enabled;
-}
-
-std::optional<std::string> cublaslt_library() {
-  static const std::optional<std::string> path = get("VLLM_CUBLASLT");
-  return path;
-}
+std::optional<std::string> cpu_isa() { return read_once([] { return read_choice("VLLM_CPU_ISA"); }); }
+bool step_timing() { return read_once([] { return read_bool("VLLM_STEP_TIMING"); }); }
+std::optional<std::string> default_model() { return read_once([] { return get("VLLM_CPP_DEFAULT_MODEL"); }); }
+std::optional<std::string> api_key() { return read_once([] { return get("VLLM_API_KEY"); }); }
+std::optional<std::string> openai_api_key() { return read_once([] { return get("OPENAI_API_KEY"); }); }
+bool cuda_pdl() { return read_once([] { return read_bool("VLLM_CUDA_PDL"); }); }
+bool cublaslt_tune() { return read_once([] { return read_bool("VLLM_CUBLASLT_TUNE"); }); }
+std::optional<std::string> cublaslt_library() { return read_once([] { return get("VLLM_CUBLASLT"); }); }
 
 CudaMatmul cuda_matmul() {
-  static const CudaMatmul mode = [] {
+  return read_once([] {
     const std::string choice = read_choice("VLLM_CUDA_MATMUL").value_or("auto");
     if (choice == "cublaslt") return CudaMatmul::Cublaslt;
     if (choice == "builtin") return CudaMatmul::Builtin;
     return CudaMatmul::Auto;
-  }();
-  return mode;
+  });
 }
 
 }  // namespace vllm::env

@@ -18,7 +18,7 @@ Norm Norm::load(WeightLoader& loader, const std::string& prefix, int64_t hidden,
   if (kind == NormKind::LayerNorm) {
     norm.bias = loader.take_optional(prefix + ".bias", {hidden}, ParamStorage::Float32);
     if (weight_offset != 0.0f) {
-      norm.weight = norm.weight.contiguous();
+      norm.weight = norm.weight.clone();  // an f32 checkpoint's weight is a view of the read-only mapping
       float* w = norm.weight.data<float>();
       for (int64_t i = 0; i < norm.weight.numel(); ++i) w[i] += weight_offset;
       norm.weight_offset = 0.0f;

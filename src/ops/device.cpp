@@ -29,10 +29,7 @@ Device resolve(const std::string& name) {
 
 MemoryInfo memory_info(Device device) {
 #ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) {
-    const cuda::DeviceMemory memory = cuda::device_memory(device);
-    return {memory.free, memory.total};
-  }
+  if (device.is_cuda()) return cuda::memory_info(device);
 #endif
   (void)device;
   return {};
@@ -40,10 +37,7 @@ MemoryInfo memory_info(Device device) {
 
 MemoryStats memory_stats(Device device) {
 #ifdef VLLM_HAVE_CUDA
-  if (device.is_cuda()) {
-    const cuda::MemoryStats stats = cuda::memory_stats(device);
-    return {stats.reserved, stats.allocated, stats.peak_allocated, stats.driver_allocations, stats.cache_flushes};
-  }
+  if (device.is_cuda()) return cuda::memory_stats(device);
 #endif
   (void)device;
   return {};

@@ -27,14 +27,14 @@ struct MemoryInfo {
 };
 MemoryInfo memory_info(Device device);
 
-// The caching allocator's counters in bytes (handed out now, most at once since
-// reset_peak_memory, held from the driver); zeros on the CPU.
+// The caching allocator's counters in bytes (held from the driver, handed out now, most handed
+// out at once since reset_peak_memory); zeros on the CPU. The CUDA backend fills this type too.
 struct MemoryStats {
   size_t reserved = 0;
   size_t allocated = 0;
   size_t peak_allocated = 0;
-  uint64_t driver_allocations = 0;  // cache misses
-  uint64_t cache_flushes = 0;       // failed driver allocations that emptied the cache
+  uint64_t driver_allocations = 0;  // cudaMalloc calls (cache misses)
+  uint64_t cache_flushes = 0;       // times a failed cudaMalloc made the cache go back to the driver
 };
 MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);

@@ -4,7 +4,6 @@
 #include "core/env.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,6 +19,7 @@
 
 namespace fs = std::filesystem;
 using namespace vllm;
+using vllm::testing::ScopedEnv;
 
 namespace {
 
@@ -38,23 +38,6 @@ std::map<std::string, std::string> documented_variables() {
   }
   return out;
 }
-
-// Sets a variable for one scope and restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 std::string error_of(const std::function<void()>& call) {
   try {

@@ -1,36 +1,14 @@
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <optional>
 
 #include "loader/loader_test_util.h"
 #include "loader/model_path.h"
+#include "test_util.h"
 
 using namespace vllm;
 using vllm::testing::expect_error;
+using vllm::testing::ScopedEnv;
 using vllm::testing::TempDir;
 using vllm::testing::write_text;
-
-namespace {
-
-// Sets an environment variable for the life of the object, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-}  // namespace
 
 TEST(ResolveModelPath, LocalFolder) {
   TempDir dir;

@@ -19,6 +19,7 @@
 #include "core/tensor.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/device.h"
 #include "ops/sampling.h"
 
 namespace vllm::cuda {
@@ -37,16 +38,8 @@ void set_device(Device device);
 // Waits for everything queued on the device's stream.
 void synchronize(Device device);
 
-// The caching allocator's counters, in bytes: held from the driver, handed out now, and the
-// most handed out at once since the last reset_peak_memory.
-struct MemoryStats {
-  size_t reserved = 0;
-  size_t allocated = 0;
-  size_t peak_allocated = 0;
-  uint64_t driver_allocations = 0;  // cudaMalloc calls (cache misses)
-  uint64_t cache_flushes = 0;       // times a failed cudaMalloc made the cache go back to the driver
-};
-MemoryStats memory_stats(Device device);
+// The caching allocator's counters (device::MemoryStats, the device layer's type).
+device::MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);
 // Returns the allocator's cached free blocks to the driver.
 void empty_cache(Device device);
@@ -101,11 +94,7 @@ class Download {
 // bytes landed and gives them.
 void host_copy(const Tensor& src, size_t bytes, std::shared_ptr<void>& state, std::function<const void*()>& wait);
 
-struct DeviceMemory {
-  size_t free = 0;
-  size_t total = 0;
-};
-DeviceMemory device_memory(Device device);  // cudaMemGetInfo
+device::MemoryInfo memory_info(Device device);  // cudaMemGetInfo
 
 // A CUDA graph of the work queued on the device's stream between begin_capture and end_capture;
 // replay() queues it again. Buffers allocated during capture come from a private pool shared by

@@ -132,7 +132,7 @@ class CachingAllocator {
     capturing_ = capturing;
   }
 
-  MemoryStats stats() {
+  device::MemoryStats stats() {
     std::lock_guard<std::mutex> lock(mutex_);
     return {reserved_, allocated_, peak_, driver_allocations_, cache_flushes_};
   }
@@ -498,11 +498,11 @@ void host_copy(const Tensor& src, size_t bytes, std::shared_ptr<void>& state, st
 
 bool upload_staging_active(Device device) { return upload_staging(device.index).active(); }
 
-MemoryStats memory_stats(Device device) { return allocator(device.index).stats(); }
+device::MemoryStats memory_stats(Device device) { return allocator(device.index).stats(); }
 void reset_peak_memory(Device device) { allocator(device.index).reset_peak(); }
 void empty_cache(Device device) { allocator(device.index).empty_cache(); }
 
-DeviceMemory device_memory(Device device) {
+device::MemoryInfo memory_info(Device device) {
   set_device(device);
   size_t free_bytes = 0, total = 0;
   check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo");
