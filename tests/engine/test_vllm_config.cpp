@@ -1,7 +1,7 @@
 // The resolution rules of the engine's one configuration (engine/vllm_config.h), without a model.
 #include <gtest/gtest.h>
 
-#include "api/engine_args.h"
+#include "engine/engine_args.h"
 #include "core/error.h"
 #include "engine/vllm_config.h"
 

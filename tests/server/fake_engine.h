@@ -13,7 +13,7 @@
 #include <set>
 #include <thread>
 
-#include "api/engine_client.h"
+#include "engine/engine_client.h"
 #include "core/error.h"
 
 namespace vllm::testing {
