@@ -112,7 +112,7 @@ DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const Devi
                row.logits_row, " of ", logits.size(0));
     VLLM_CHECK(!p.logprobs || (*p.logprobs >= 0 && *p.logprobs <= ops::kMaxTopLogprobs), Internal,
                "device sampling: logprobs ", p.logprobs.value_or(0), " are computed on the host");
-    const cpu::RowSampling draw = sampling::draw_settings(p, row.seed);  // as the host Sampler's
+    const ops::RowSampling draw = sampling::draw_settings(p, row.seed);  // as the host Sampler's
     row_ids.push_back(static_cast<int32_t>(row.logits_row));
     temperatures.push_back(draw.temperature);
     seeds.push_back(static_cast<int64_t>(draw.seed));

@@ -95,9 +95,9 @@ uint64_t draw_seed(const SamplingParams& params, SamplingGenerator& generator) {
   return params.is_greedy() ? 0 : generator();
 }
 
-cpu::RowSampling draw_settings(const SamplingParams& params, uint64_t seed) {
-  if (params.is_greedy()) return cpu::RowSampling{};
-  return cpu::RowSampling{static_cast<float>(params.temperature), seed, params.top_k,
+ops::RowSampling draw_settings(const SamplingParams& params, uint64_t seed) {
+  if (params.is_greedy()) return ops::RowSampling{};
+  return ops::RowSampling{static_cast<float>(params.temperature), seed, params.top_k,
                           static_cast<float>(params.top_p), static_cast<float>(params.min_p)};
 }
 
@@ -187,7 +187,7 @@ SamplerOutput Sampler::sample(std::span<float> logits, int vocab_size, std::span
     sampling::apply_min_tokens(row, params, r.eos_token_id, static_cast<int>(r.output_token_ids.size()));
     sampling::apply_penalties(row, params, r.prompt_token_ids, r.output_token_ids);
 
-    const int32_t token = cpu::sample_token(row, sampling::draw_settings(params, seeds[i]));
+    const int32_t token = ops::sample_row(row, sampling::draw_settings(params, seeds[i]));
     out.sampled_token_ids[i] = token;
     if (params.logprobs) out.logprobs[i] = compute_logprobs(raw, token, *params.logprobs);
   };

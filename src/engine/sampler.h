@@ -7,7 +7,7 @@
 //   5. min_tokens: EOS and stop_token_ids -> -inf while fewer than min_tokens were generated
 //   6. penalties: repetition (prompt + output tokens), frequency and presence (output tokens)
 //   7. the draw of ops::sample_tokens, through its CPU kernel's row function
-//      (backend/cpu/sampling_cpu.h): greedy (temperature < 1e-5) takes the argmax; otherwise
+//      (ops::sample_row): greedy (temperature < 1e-5) takes the argmax; otherwise
 //      z = logits / T, then min_p, then top_k, then top_p on what those kept (vLLM's order), each
 //      an exact threshold on z, and the exponential race keyed by a hash of (seed, token).
 // The host and the device path (engine/device_sampling.h) are one algorithm: from the same
@@ -25,9 +25,9 @@
 #include <span>
 #include <vector>
 
-#include "backend/cpu/sampling_cpu.h"
 #include "engine/request.h"
 #include "engine/sampling_params.h"
+#include "ops/sampling.h"
 
 namespace vllm {
 
@@ -105,7 +105,7 @@ void apply_penalties(std::span<float> row, const SamplingParams& params,
 uint64_t draw_seed(const SamplingParams& params, SamplingGenerator& generator);
 // The row's settings for ops::sample_tokens (as floats; a greedy row has temperature 0 and no
 // filters), which the Sampler and the device path both draw with.
-cpu::RowSampling draw_settings(const SamplingParams& params, uint64_t seed);
+ops::RowSampling draw_settings(const SamplingParams& params, uint64_t seed);
 }  // namespace sampling
 
 }  // namespace vllm

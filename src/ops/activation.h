@@ -1,17 +1,11 @@
 // Elementwise activations and their gated (GLU) forms.
 #pragma once
 
+#include "backend/backend_types.h"
 #include "core/tensor.h"
 
 namespace vllm::ops {
 
-enum class Activation {
-  Silu,      // x * sigmoid(x)
-  Gelu,      // exact: 0.5 x (1 + erf(x / sqrt(2)))
-  GeluTanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), HF's gelu_pytorch_tanh
-  Relu,
-  Relu2,     // relu(x)^2
-};
 
 // Elementwise; out has x's shape and may alias x.
 void activation(Activation kind, const Tensor& x, Tensor& out);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "backend/backend_types.h"
 #include "core/tensor.h"
 
 namespace vllm::ops {
@@ -22,27 +23,6 @@ void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& 
                                 const Tensor& cos_sin_cache, int64_t rotary_dim, bool is_neox, Tensor& key_cache,
                                 Tensor& value_cache, const Tensor& slot_mapping);
 
-struct AttentionParams {
-  float scale = 1.0f;
-  // 0: none. Else key j is visible to the query at position p iff p - j < sliding_window
-  // (HF's sliding-window mask).
-  int64_t sliding_window = 0;
-  // 0: none, else scores = cap * tanh(scores / cap) (Gemma 2), applied after scale.
-  float logit_softcap = 0.0f;
-  // Undefined: none; else [Hq] f32, bias slope * (j - p) added to the scores.
-  Tensor alibi_slopes;
-  // Host-side hints from the caller's own batch description, never read back from the device.
-  // Kernels pick their path and grid from these and the tensor shapes only (a CUDA graph replays
-  // one launch with new seq_lens contents): the largest q_len of any sequence in the call (-1:
-  // unknown, taken as query.size(0)) and an upper bound on every seq_lens[b] (-1: unknown, taken
-  // as block_table.size(1) * block_size).
-  int64_t max_query_len = -1;
-  int64_t max_seq_len = -1;
-  // How many leading sequences have exactly one query token (rows 0..D-1): a batch of decodes and
-  // prompts then runs the decode kernel for those and the prefill kernel for the rest (-1 or 0:
-  // unknown, one kernel for all).
-  int64_t num_decode_seqs = -1;
-};
 
 // Flattened batch: sequence b owns query rows [query_start[b], query_start[b+1]) (query_start
 // int32 [B+1]), which are its LAST q_len tokens of seq_lens[b] (int32 [B]) total, at positions

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "backend/backend_types.h"
 #include "core/tensor.h"
 
 namespace vllm::device {
@@ -20,22 +21,9 @@ bool cuda_available();
 // Unsupported, without a visible GPU Unavailable, each with the flag to use instead.
 Device resolve(const std::string& name);
 
-// The device's memory as the driver reports it (cudaMemGetInfo); zeros on the CPU.
-struct MemoryInfo {
-  size_t free = 0;
-  size_t total = 0;
-};
+// MemoryInfo and MemoryStats: backend/backend_types.h.
 MemoryInfo memory_info(Device device);
 
-// The caching allocator's counters in bytes (held from the driver, handed out now, most handed
-// out at once since reset_peak_memory); zeros on the CPU. The CUDA backend fills this type too.
-struct MemoryStats {
-  size_t reserved = 0;
-  size_t allocated = 0;
-  size_t peak_allocated = 0;
-  uint64_t driver_allocations = 0;  // cudaMalloc calls (cache misses)
-  uint64_t cache_flushes = 0;       // times a failed cudaMalloc made the cache go back to the driver
-};
 MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);
 void empty_cache(Device device);  // returns cached free blocks to the driver; no-op on the CPU

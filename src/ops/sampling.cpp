@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/cpu/sampling_cpu.h"
 #include "ops/dispatch.h"
 
 namespace vllm::ops {
@@ -61,6 +62,10 @@ void start_host_copy(const Tensor& src, size_t bytes, std::shared_ptr<void>& sta
 }
 
 }  // namespace
+
+int32_t sample_row(std::span<const float> logits, const RowSampling& sampling) {
+  return cpu::sample_token(logits, sampling);
+}
 
 void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& out) {
   const char* op = "sample_tokens";

@@ -8,21 +8,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 
+#include "backend/backend_types.h"
 #include "core/tensor.h"
 
 namespace vllm::ops {
 
-// Per-sample parameters, each [S] on the logits' device; an undefined tensor turns its filter off
-// for every row.
-struct SamplingTensors {
-  Tensor temperatures;  // f32 (required): 0 takes the argmax (lowest index on ties)
-  Tensor seeds;         // i64 (required): the row's random draw
-  Tensor top_k;         // i32: keep the k highest logits (<= 0: off)
-  Tensor top_p;         // f32: keep the smallest top set holding this much probability (>= 1: off)
-  Tensor min_p;         // f32: keep tokens with p >= min_p * p_max (<= 0: off)
-  Tensor rows;          // i32: the logits row sample s reads (undefined: row s)
-};
+// Per-sample parameters: ops::SamplingTensors (backend/backend_types.h).
 
 // One token per sample into out [S] int32, from logits [R, V] f32 (row rows[s], or row s when
 // `rows` is undefined and S == R). A row with temperature T > 0 is sampled from
@@ -33,24 +26,22 @@ struct SamplingTensors {
 // mass summed in fixed point (sampling_common.h) so that every device finds the same tau. The
 // draw is the exponential race: argmax over kept tokens of z_i - log E_i, E_i ~ Exp(1) from a
 // counter-based hash of (seed, i), so every device draws the same token from the same seed.
-// The engine's host Sampler draws with the CPU kernel's row function (backend/cpu/sampling_cpu.h).
+// The engine's host Sampler draws with the same row function (sample_row).
 // On CUDA an out-of-range row id gives token 0 (device indices are not read back); the CPU
 // raises InvalidArgument.
 void sample_tokens(const Tensor& logits, const SamplingTensors& params, Tensor& out);
+
+// The token sample_tokens draws from one row of host logits with `sampling`: the CPU kernel's row
+// function, for host code that must draw exactly what the op draws on any device from the same
+// logits and seed (the engine's Sampler, after its logits processors).
+int32_t sample_row(std::span<const float> logits, const RowSampling& sampling);
 
 // vLLM's penalties (vllm/model_executor/layers/utils.py apply_penalties, as the engine's Sampler
 // applies them) on logits [S, V] f32 in place, before temperature: each row's listed tokens, in
 // the row's order repetition (every token of the prompt or the output: positive logits divided,
 // negative ones multiplied), then frequency (minus penalty * output count) and presence (minus
 // penalty once) for the tokens of the output.
-struct PenaltyTensors {
-  Tensor repetition;     // f32 [S]: 1 is off
-  Tensor frequency;      // f32 [S]: 0 is off
-  Tensor presence;       // f32 [S]: 0 is off
-  Tensor token_offsets;  // i32 [S + 1]: row s's tokens are entries [offsets[s], offsets[s + 1])
-  Tensor token_ids;      // i32 [N]: the distinct tokens of the row's prompt and output
-  Tensor output_counts;  // i32 [N]: how often each occurs in the output (0: prompt only)
-};
+// penalties: ops::PenaltyTensors (backend/backend_types.h).
 void apply_penalties(Tensor& logits, const PenaltyTensors& penalties);
 
 // The most logprobs compute_logprobs returns per row; the engine samples rows asking for more

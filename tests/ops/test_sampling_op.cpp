@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "ops/ops.h"
-#include "ops/sampling_common.h"
+#include "backend/sampling_common.h"
 
 using namespace vllm;
 

@@ -5,9 +5,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
-#include "ops/activation.h"
-#include "ops/attention.h"
-#include "ops/sampling.h"
+#include "backend/backend_types.h"
 
 namespace vllm::cpu {
 

@@ -12,7 +12,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "ops/sampling_common.h"
+#include "backend/sampling_common.h"
 
 namespace vllm::cpu {
 namespace {
@@ -127,7 +127,7 @@ const float* sample_row_logits(const Tensor& logits, const int32_t* rows, int64_
 
 }  // namespace
 
-int32_t sample_token(std::span<const float> logits, const RowSampling& sampling) {
+int32_t sample_token(std::span<const float> logits, const ops::RowSampling& sampling) {
   const int64_t vocab = static_cast<int64_t>(logits.size());
   if (!(sampling.temperature > 0.0f)) return argmax_row(logits.data(), vocab);
   return sample_row(Row{logits.data(), vocab, 1.0f / sampling.temperature}, sampling.seed, sampling.top_k,
@@ -146,7 +146,7 @@ void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Ten
   for (int64_t s = 0; s < samples; ++s) sample_row_logits(logits, rows, s);  // errors before any work
   parallel_for(samples, 1, [&](int64_t begin, int64_t end) {
     for (int64_t s = begin; s < end; ++s) {
-      const RowSampling sampling{temperature[s], static_cast<uint64_t>(seed[s]), top_k ? top_k[s] : 0,
+      const ops::RowSampling sampling{temperature[s], static_cast<uint64_t>(seed[s]), top_k ? top_k[s] : 0,
                                  top_p ? top_p[s] : 1.0f, min_p ? min_p[s] : 0.0f};
       tokens[s] = sample_token({sample_row_logits(logits, rows, s), static_cast<size_t>(vocab)}, sampling);
     }

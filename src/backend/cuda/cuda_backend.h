@@ -17,10 +17,7 @@
 #include <string>
 
 #include "core/tensor.h"
-#include "ops/activation.h"
-#include "ops/attention.h"
-#include "ops/device.h"
-#include "ops/sampling.h"
+#include "backend/backend_types.h"
 
 namespace vllm::cuda {
 

@@ -18,7 +18,7 @@
 #include <mutex>
 
 #include "backend/cuda/cuda_common.cuh"
-#include "ops/sampling_common.h"
+#include "backend/sampling_common.h"
 
 namespace vllm::cuda {
 namespace {
