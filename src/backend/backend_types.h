@@ -22,13 +22,24 @@ enum class Activation {
 // Attention switches (ops/attention.h).
 struct AttentionParams {
   float scale = 1.0f;
+  // true: the query at position p sees keys 0..p. false: every query row of sequence b sees all
+  // of its keys (encoder self-attention; cross-attention over an encoder's cached K/V, where
+  // seq_lens are the encoder lengths and a sequence may have more query rows than keys).
+  bool causal = true;
   // 0: none. Else key j is visible to the query at position p iff p - j < sliding_window
-  // (HF's sliding-window mask).
+  // (HF's sliding-window mask). Causal only (Unsupported with causal = false).
   int64_t sliding_window = 0;
   // 0: none, else scores = cap * tanh(scores / cap) (Gemma 2), applied after scale.
   float logit_softcap = 0.0f;
-  // Undefined: none; else [Hq] f32, bias slope * (j - p) added to the scores.
+  // Undefined: none; else [Hq] f32, bias slope * (j - p) added to the scores (p: the query's
+  // position as the attention ops define it, with or without the causal limit).
   Tensor alibi_slopes;
+  // Undefined: none; else [Hq] f32 on the device: per query head a learned logit s_h that joins
+  // the softmax and is dropped afterwards (GPT-OSS; HF's eager_attention_forward with `sinks`):
+  // p_j = exp(score_j - m) / (sum_i exp(score_i - m) + exp(s_h - m)), m = max(max_i score_i, s_h),
+  // scores after scale, soft-cap and ALiBi (the sink is not capped). A row that sees no key
+  // outputs zeros, with or without a sink.
+  Tensor sinks;
   // Host-side hints from the caller's own batch description, never read back from the device.
   // Kernels pick their path and grid from these and the tensor shapes only (a CUDA graph replays
   // one launch with new seq_lens contents): the largest q_len of any sequence in the call (-1:

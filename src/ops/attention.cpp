@@ -1,5 +1,7 @@
 #include "ops/attention.h"
 
+#include <utility>
+
 #include "ops/dispatch.h"
 #include "ops/rotary.h"
 
@@ -42,6 +44,28 @@ void check_heads_view(const char* op, const char* name, const Tensor& t) {
                  (t.stride(1) == t.size(2) || t.size(1) == 1),
              InvalidArgument, op, ": ", name, " ", describe(t), " with strides ",
              shape_to_string(t.strides()), " must have contiguous heads within each row");
+}
+
+// The AttentionParams both attention ops read; alibi_slopes and sinks are [Hq] f32.
+void check_params(const char* op, const AttentionParams& params, int64_t num_heads) {
+  VLLM_CHECK(params.sliding_window >= 0, InvalidArgument, op, ": sliding_window must be >= 0, got ",
+             params.sliding_window);
+  VLLM_CHECK(params.causal || params.sliding_window == 0, Unsupported, op, ": a sliding window (",
+             params.sliding_window, ") applies to causal attention only; pass causal = true or sliding_window = 0");
+  VLLM_CHECK(params.logit_softcap >= 0.0f, InvalidArgument, op,
+             ": logit_softcap must be >= 0, got ", params.logit_softcap);
+  for (const auto& [name, per_head] : {std::pair<const char*, const Tensor*>{"alibi_slopes", &params.alibi_slopes},
+                                       {"sinks", &params.sinks}}) {
+    if (!per_head->defined()) continue;
+    check_dim(op, name, *per_head, 1);
+    check_dtype(op, name, *per_head, DType::F32);
+    check_contiguous(op, name, *per_head);
+    VLLM_CHECK(per_head->size(0) == num_heads, InvalidArgument, op, ": ", name, " ", describe(*per_head),
+               " must be [", num_heads, "]");
+  }
+  VLLM_CHECK(params.max_query_len >= -1 && params.max_seq_len >= -1, InvalidArgument, op,
+             ": max_query_len / max_seq_len hints must be >= -1, got ", params.max_query_len, " / ",
+             params.max_seq_len);
 }
 
 void check_cache_write(const char* op, const Tensor& key, const Tensor& value, const Tensor& key_cache,
@@ -120,27 +144,46 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
                  out.size(2) == value_cache.size(3),
              InvalidArgument, op, ": out ", describe(out), " must be [", query.size(0), ", ",
              num_heads, ", ", value_cache.size(3), "]");
-  VLLM_CHECK(params.sliding_window >= 0, InvalidArgument, op, ": sliding_window must be >= 0, got ",
-             params.sliding_window);
-  VLLM_CHECK(params.logit_softcap >= 0.0f, InvalidArgument, op,
-             ": logit_softcap must be >= 0, got ", params.logit_softcap);
-  if (params.alibi_slopes.defined()) {
-    check_dim(op, "alibi_slopes", params.alibi_slopes, 1);
-    check_dtype(op, "alibi_slopes", params.alibi_slopes, DType::F32);
-    check_contiguous(op, "alibi_slopes", params.alibi_slopes);
-    VLLM_CHECK(params.alibi_slopes.size(0) == num_heads, InvalidArgument, op, ": alibi_slopes ",
-               describe(params.alibi_slopes), " must be [", num_heads, "]");
-  }
+  check_params(op, params, num_heads);
   Device device = common_device(op, {&query, &key_cache, &value_cache, &query_start, &seq_lens,
-                                     &block_table, &params.alibi_slopes, &out});
-  VLLM_CHECK(params.max_query_len >= -1 && params.max_seq_len >= -1, InvalidArgument, op,
-             ": max_query_len / max_seq_len hints must be >= -1, got ", params.max_query_len, " / ",
-             params.max_seq_len);
+                                     &block_table, &params.alibi_slopes, &params.sinks, &out});
   VLLM_CHECK(params.num_decode_seqs >= -1 && params.num_decode_seqs <= seq_lens.size(0), InvalidArgument, op,
              ": num_decode_seqs ", params.num_decode_seqs, " must be in [-1, ", seq_lens.size(0), "]");
   if (device.is_cpu()) check_cpu_caches(op, key_cache);
   VLLM_DISPATCH(op, device, paged_attention, query, key_cache, value_cache, query_start, seq_lens, block_table, params,
                 out);
+}
+
+void attention_varlen(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& query_start,
+                      const Tensor& key_start, const AttentionParams& params, Tensor& out) {
+  const char* op = "attention_varlen";
+  check_heads_view(op, "query", query);
+  check_heads_view(op, "key", key);
+  check_heads_view(op, "value", value);
+  check_dim(op, "out", out, 3);
+  check_dtype(op, "out", out, DType::F32);
+  check_contiguous(op, "out", out);
+  for (const auto& [name, starts] : {std::pair<const char*, const Tensor*>{"query_start", &query_start},
+                                     {"key_start", &key_start}}) {
+    check_dim(op, name, *starts, 1);
+    check_dtype(op, name, *starts, DType::I32);
+    check_contiguous(op, name, *starts);
+  }
+  VLLM_CHECK(query_start.size(0) >= 1 && key_start.size(0) == query_start.size(0), InvalidArgument, op,
+             ": query_start ", describe(query_start), " and key_start ", describe(key_start), " must both be [B + 1]");
+  const int64_t num_heads = query.size(1), num_kv_heads = key.size(1);
+  VLLM_CHECK(key.size(0) == value.size(0) && value.size(1) == num_kv_heads && query.size(2) == key.size(2),
+             InvalidArgument, op, ": query ", describe(query), ", key ", describe(key), " and value ", describe(value),
+             " must be [Tq, Hq, D], [Tk, Hk, D] and [Tk, Hk, Dv]");
+  VLLM_CHECK(num_kv_heads > 0 && num_heads % num_kv_heads == 0, InvalidArgument, op,
+             ": query heads (", num_heads, ") must be a multiple of kv heads (", num_kv_heads, ")");
+  VLLM_CHECK(out.size(0) == query.size(0) && out.size(1) == num_heads && out.size(2) == value.size(2),
+             InvalidArgument, op, ": out ", describe(out), " must be [", query.size(0), ", ", num_heads, ", ",
+             value.size(2), "]");
+  check_params(op, params, num_heads);
+  Device device = common_device(op, {&query, &key, &value, &query_start, &key_start, &params.alibi_slopes,
+                                     &params.sinks, &out});
+  VLLM_DISPATCH(op, device, attention_varlen, query, key, value, query_start, key_start, params, out);
 }
 
 }  // namespace vllm::ops

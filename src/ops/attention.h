@@ -1,5 +1,6 @@
 // Paged KV cache writes and attention over the paged cache (vLLM's reshape_and_cache and
-// unified paged attention, for a flattened batch of prefill chunks and decodes).
+// unified paged attention, for a flattened batch of prefill chunks and decodes), and attention
+// without a cache over a flattened batch of whole sequences (flash_attn_varlen_func).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,8 @@ void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& 
 
 // Flattened batch: sequence b owns query rows [query_start[b], query_start[b+1]) (query_start
 // int32 [B+1]), which are its LAST q_len tokens of seq_lens[b] (int32 [B]) total, at positions
-// seq_lens[b]-q_len .. seq_lens[b]-1; causal. Keys/values come from the paged cache through
+// seq_lens[b]-q_len .. seq_lens[b]-1 (causal; with params.causal = false each row sees keys
+// 0..seq_lens[b]-1 and q_len may exceed seq_lens[b]). Keys/values come from the paged cache through
 // block_table[b, :] (int32 [B, max_blocks_per_seq]). GQA/MQA: query head h reads kv head
 // h / (Hq / Hk). query f32 [T, Hq, D] (rows may be strided), out [T, Hq, Dv] f32 contiguous;
 // caches as for reshape_and_cache (f32 on the CPU; f32, bf16 or f16 on CUDA). Rows of `out` that
@@ -34,5 +36,18 @@ void rotary_embedding_and_cache(const Tensor& positions, Tensor& query, Tensor& 
 void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
                      const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
                      const AttentionParams& params, Tensor& out);
+
+// Attention without a paged cache over a flattened batch (vLLM's flash_attn_varlen_func, for
+// encoder-only models): sequence b owns query rows [query_start[b], query_start[b+1]) and key/value
+// rows [key_start[b], key_start[b+1]) (both int32 [B+1], increasing). Causal: query i of a
+// sequence with q_len queries and k_len keys is at position k_len - q_len + i (bottom-right
+// aligned, as paged_attention) and sees keys up to it; non-causal: every key of its sequence.
+// query f32 [Tq, Hq, D], key f32 [Tk, Hk, D], value f32 [Tk, Hk, Dv] (rows may be strided, heads
+// packed), out [Tq, Hq, Dv] f32 contiguous; GQA as paged_attention. params as for paged_attention
+// (scale, causal, sliding_window, logit_softcap, alibi_slopes, sinks; max_query_len and max_seq_len
+// bound q_len and k_len, num_decode_seqs is ignored). Rows of `out` past query_start[B] are left
+// untouched.
+void attention_varlen(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& query_start,
+                      const Tensor& key_start, const AttentionParams& params, Tensor& out);
 
 }  // namespace vllm::ops

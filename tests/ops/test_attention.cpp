@@ -61,42 +61,63 @@ Built build(const Batch& b, std::mt19937& rng) {
   return out;
 }
 
-std::vector<double> dense_reference(const Batch& b, const Built& in, const ops::AttentionParams& p) {
-  const int64_t H = b.heads, D = b.head_size, Dv = b.value_size, Hk = b.kv_heads;
-  std::vector<double> q = to_doubles(in.query), out(in.tokens * H * Dv, 0.0);
+// Attention in double precision, sequence by sequence: q [sum q_lens, H, D]; keys[s] / values[s]
+// [k_lens[s], Hk, D / Dv]. Query i of sequence s is at position k_len - q_len + i; causal rows see
+// keys up to it (and within the window), non-causal rows every key; a sink joins the softmax
+// denominator only.
+std::vector<double> attention_reference(const std::vector<double>& q, const std::vector<std::vector<double>>& keys,
+                                        const std::vector<std::vector<double>>& values,
+                                        const std::vector<int32_t>& q_lens, const std::vector<int32_t>& k_lens,
+                                        int64_t H, int64_t Hk, int64_t D, int64_t Dv,
+                                        const ops::AttentionParams& p) {
+  int64_t tokens = 0;
+  for (int32_t n : q_lens) tokens += n;
+  std::vector<double> out(tokens * H * Dv, 0.0);
   std::vector<double> slopes = p.alibi_slopes.defined() ? to_doubles(p.alibi_slopes)
                                                         : std::vector<double>(H, 0.0);
+  std::vector<double> sinks = p.sinks.defined() ? to_doubles(p.sinks) : std::vector<double>();
   int64_t row = 0;
-  for (size_t s = 0; s < b.seq_lens.size(); ++s) {
-    const int64_t len = b.seq_lens[s], q_len = b.q_lens[s];
+  for (size_t s = 0; s < q_lens.size(); ++s) {
+    const int64_t len = k_lens[s], q_len = q_lens[s];
     for (int64_t i = 0; i < q_len; ++i, ++row) {
       const int64_t pos = len - q_len + i;
       for (int64_t h = 0; h < H; ++h) {
         const int64_t kvh = h / (H / Hk);
         std::vector<double> scores;
-        std::vector<int64_t> keys;
-        for (int64_t j = 0; j <= pos; ++j) {
+        std::vector<int64_t> visible;
+        for (int64_t j = 0; j < len; ++j) {
+          if (p.causal && j > pos) continue;
           if (p.sliding_window > 0 && pos - j >= p.sliding_window) continue;
           double dot = 0;
           for (int64_t d = 0; d < D; ++d)
-            dot += q[(row * H + h) * D + d] * in.keys[s][(j * Hk + kvh) * D + d];
+            dot += q[(row * H + h) * D + d] * keys[s][(j * Hk + kvh) * D + d];
           double score = dot * p.scale;
           if (p.logit_softcap > 0) score = p.logit_softcap * std::tanh(score / p.logit_softcap);
           score += slopes[h] * static_cast<double>(j - pos);
           scores.push_back(score);
-          keys.push_back(j);
+          visible.push_back(j);
         }
-        const double m = *std::max_element(scores.begin(), scores.end());
-        double sum = 0;
+        double m = sinks.empty() ? -INFINITY : sinks[h];
+        for (double sc : scores) m = std::max(m, sc);
+        double sum = sinks.empty() ? 0.0 : std::exp(sinks[h] - m);
         for (double& sc : scores) sum += (sc = std::exp(sc - m));
-        for (size_t k = 0; k < keys.size(); ++k)
+        for (size_t k = 0; k < visible.size(); ++k)
           for (int64_t d = 0; d < Dv; ++d)
-            out[(row * H + h) * Dv + d] +=
-                scores[k] / sum * in.values[s][(keys[k] * Hk + kvh) * Dv + d];
+            out[(row * H + h) * Dv + d] += scores[k] / sum * values[s][(visible[k] * Hk + kvh) * Dv + d];
       }
     }
   }
   return out;
+}
+
+std::vector<double> dense_reference(const Batch& b, const Built& in, const ops::AttentionParams& p) {
+  return attention_reference(to_doubles(in.query), in.keys, in.values, b.q_lens, b.seq_lens, b.heads, b.kv_heads,
+                             b.head_size, b.value_size, p);
+}
+
+// Per-head values in [low, high) (sink logits).
+Tensor per_head(int64_t heads, std::mt19937& rng, float low, float high) {
+  return Tensor::from_floats(random_floats(static_cast<size_t>(heads), rng, low, high), {heads});
 }
 
 void run_case(const Batch& b, ops::AttentionParams p, const char* name) {
@@ -145,6 +166,155 @@ TEST(PagedAttention, Alibi) {
   ops::AttentionParams p;
   p.alibi_slopes = Tensor::from_floats({0.5f, 0.25f, 0.125f, 0.0625f}, {4});
   run_case({{23, 11}, {23, 3}, 4, 2, 16, 16, 8}, p, "alibi");
+}
+
+// Cross-attention over an encoder's cache: every query row sees the whole context, with one
+// query (a decode), several, and more queries than keys.
+TEST(PagedAttention, NonCausalSeesTheWholeContext) {
+  ops::AttentionParams p;
+  p.causal = false;
+  run_case({{9, 20, 5}, {1, 7, 12}, 4, 2, 16, 16, 4}, p, "non-causal");
+  p.scale = 0.8f;
+  p.logit_softcap = 2.5f;
+  p.alibi_slopes = Tensor::from_floats({0.5f, 0.25f, 0.125f, 0.0625f}, {4});
+  run_case({{13, 3}, {13, 6}, 4, 4, 16, 24, 8}, p, "non-causal softcap alibi");
+}
+
+// GPT-OSS's sinks: decode rows and prefill rows in one batch, GQA, alone and with a sliding
+// window, a soft-cap (on the scores, not the sink), ALiBi and without the causal limit.
+TEST(PagedAttention, SinksJoinTheSoftmaxDenominator) {
+  std::mt19937 rng(fresh_seed());
+  const Batch batch{{30, 12, 1, 17}, {1, 12, 1, 5}, 8, 2, 16, 16, 4};
+  ops::AttentionParams p;
+  p.sinks = per_head(8, rng, -1.0f, 4.0f);
+  run_case(batch, p, "sinks");
+  ops::AttentionParams window = p;
+  window.sliding_window = 4;
+  run_case(batch, window, "sinks + sliding window");
+  ops::AttentionParams cap = p;
+  cap.scale = 0.9f;
+  cap.logit_softcap = 2.0f;
+  run_case(batch, cap, "sinks + softcap");
+  ops::AttentionParams alibi = p;
+  alibi.alibi_slopes = per_head(8, rng, 0.0f, 0.5f);
+  run_case(batch, alibi, "sinks + alibi");
+  ops::AttentionParams bidirectional = p;
+  bidirectional.causal = false;
+  run_case({{6, 10}, {9, 1}, 8, 2, 16, 16, 4}, bidirectional, "sinks + non-causal");
+}
+
+TEST(PagedAttention, NonCausalSlidingWindowIsUnsupported) {
+  std::mt19937 rng(fresh_seed());
+  Batch b{{9}, {3}, 2, 1, 8, 8, 4};
+  Built in = build(b, rng);
+  Tensor out = Tensor::empty({in.tokens, 2, 8}, DType::F32);
+  ops::AttentionParams p;
+  p.causal = false;
+  p.sliding_window = 4;
+  EXPECT_VLLM_ERROR(ops::paged_attention(in.query, in.key_cache, in.value_cache, in.query_start, in.seq_lens,
+                                         in.block_table, p, out),
+                    Unsupported);
+  p.sliding_window = 0;
+  p.sinks = Tensor::from_floats({1.0f, 2.0f, 3.0f}, {3});  // one per query head: 2
+  EXPECT_VLLM_ERROR(ops::paged_attention(in.query, in.key_cache, in.value_cache, in.query_start, in.seq_lens,
+                                         in.block_table, p, out),
+                    InvalidArgument);
+}
+
+// ---- attention_varlen ----------------------------------------------------------------------
+
+struct VarlenCase {
+  std::vector<int32_t> q_lens, k_lens;
+  int64_t heads, kv_heads, head_size, value_size;
+};
+
+// Random query/key/value for the case (key and value as row-strided views, one padding query row
+// past the batch), the op's output checked against the reference; the padding
+// row stays untouched.
+void run_varlen(const VarlenCase& c, ops::AttentionParams p, const char* name) {
+  for (cpu::Isa isa : runnable_isas()) {
+    IsaScope scope(isa);
+    const uint32_t seed = fresh_seed();
+    SCOPED_TRACE(::testing::Message() << name << " D=" << c.head_size << " " << cpu::isa_name(isa)
+                                      << " seed=" << seed);
+    std::mt19937 rng(seed);
+    const int64_t B = static_cast<int64_t>(c.q_lens.size());
+    std::vector<int32_t> q_starts{0}, k_starts{0};
+    for (int64_t s = 0; s < B; ++s) {
+      q_starts.push_back(q_starts.back() + c.q_lens[s]);
+      k_starts.push_back(k_starts.back() + c.k_lens[s]);
+    }
+    const int64_t Tq = q_starts.back(), Tk = k_starts.back();
+    const int64_t H = c.heads, Hk = c.kv_heads, D = c.head_size, Dv = c.value_size;
+    Tensor query = random_tensor({Tq + 1, H, D}, rng, DType::F32, -2, 2);
+    // Row-strided views, as of a fused qkv projection's output.
+    Tensor key = random_tensor({Tk, Hk + 2, D}, rng).slice(1, 1, Hk + 1);
+    Tensor value = random_tensor({Tk, Hk + 1, Dv}, rng).slice(1, 0, Hk);
+    if (p.scale == 1.0f) p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+    std::vector<std::vector<double>> keys, values;
+    for (int64_t s = 0; s < B; ++s) {
+      keys.push_back(to_doubles(key.slice(0, k_starts[s], k_starts[s + 1])));
+      values.push_back(to_doubles(value.slice(0, k_starts[s], k_starts[s + 1])));
+    }
+    std::vector<double> expected =
+        attention_reference(to_doubles(query), keys, values, c.q_lens, c.k_lens, H, Hk, D, Dv, p);
+    for (int64_t i = 0; i < H * Dv; ++i) expected.push_back(42.0);
+    Tensor out = Tensor::empty({Tq + 1, H, Dv}, DType::F32);
+    std::fill(out.data<float>(), out.data<float>() + out.numel(), 42.0f);
+    ops::attention_varlen(query, key, value, Tensor::from_ints(q_starts, {B + 1}), Tensor::from_ints(k_starts, {B + 1}),
+                          p, out);
+    expect_close(expected, out, 2e-5, 1e-4, name);
+  }
+}
+
+TEST(AttentionVarlen, NonCausalEncoderBatch) {
+  ops::AttentionParams p;
+  p.causal = false;
+  for (int64_t d : {64, 80, 128}) {
+    run_varlen({{7, 1, 19}, {7, 1, 19}, 4, 4, d, d}, p, "encoder self-attention");
+    run_varlen({{3, 9, 5}, {11, 2, 5}, 8, 2, d, d}, p, "queries and keys of different lengths, GQA");
+  }
+  run_varlen({{4, 6}, {5, 6}, 6, 3, 24, 40}, p, "Dv != D");
+}
+
+TEST(AttentionVarlen, CausalIsBottomRightAligned) {
+  ops::AttentionParams p;
+  for (int64_t d : {64, 80, 128}) run_varlen({{5, 1, 12}, {9, 6, 12}, 4, 2, d, d}, p, "causal");
+  p.sliding_window = 3;
+  run_varlen({{5, 8}, {9, 8}, 4, 1, 16, 16}, p, "causal sliding window");
+}
+
+TEST(AttentionVarlen, SinksSoftcapAndAlibi) {
+  std::mt19937 rng(fresh_seed());
+  ops::AttentionParams p;
+  p.causal = false;
+  p.scale = 0.7f;
+  p.logit_softcap = 3.0f;
+  p.alibi_slopes = per_head(4, rng, 0.0f, 0.5f);
+  p.sinks = per_head(4, rng, -1.0f, 4.0f);
+  run_varlen({{6, 2}, {4, 10}, 4, 2, 16, 16}, p, "non-causal sinks softcap alibi");
+  p.causal = true;
+  run_varlen({{6, 2}, {8, 10}, 4, 2, 16, 16}, p, "causal sinks softcap alibi");
+}
+
+TEST(AttentionVarlen, RejectsBadMetadata) {
+  std::mt19937 rng(fresh_seed());
+  Tensor q = random_tensor({4, 2, 8}, rng), k = random_tensor({6, 1, 8}, rng), v = random_tensor({6, 1, 8}, rng);
+  Tensor out = Tensor::empty({4, 2, 8}, DType::F32);
+  ops::AttentionParams p;
+  Tensor q_starts = Tensor::from_ints({0, 4}, {2});
+  // Causal with fewer keys than queries.
+  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 3}, {2}), p, out),
+                    InvalidArgument);
+  // Keys past the key tensor.
+  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 7}, {2}), p, out),
+                    InvalidArgument);
+  // key_start of another batch size.
+  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 3, 6}, {3}), p, out),
+                    InvalidArgument);
+  p.causal = false;
+  p.sliding_window = 2;
+  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 6}, {2}), p, out), Unsupported);
 }
 
 TEST(PagedAttention, StridedQueryViewAndUntouchedPaddingRows) {

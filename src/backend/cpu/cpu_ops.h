@@ -24,6 +24,8 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
 void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
                      const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
                      const ops::AttentionParams& params, Tensor& out);
+void attention_varlen(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& query_start,
+                      const Tensor& key_start, const ops::AttentionParams& params, Tensor& out);
 
 void activation(ops::Activation kind, const Tensor& x, Tensor& out);
 void activation_and_mul(ops::Activation kind, const Tensor& x, Tensor& out);
