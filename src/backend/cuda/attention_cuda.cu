@@ -64,9 +64,11 @@ struct AttentionArgs {
   int64_t head_size;
   int64_t value_size;
   float scale;
+  bool causal;
   int64_t sliding_window;
   float softcap;
   const float* alibi_slopes;  // nullptr: none
+  const float* sinks;         // nullptr: none
   float* out;                 // [T, num_heads, value_size]
 };
 
@@ -94,7 +96,10 @@ __global__ void __launch_bounds__(kAttentionThreads)
   if (b < 0) return;  // rows past the batch are left untouched
   const int64_t q_len = args.query_start[b + 1] - args.query_start[b];
   const int64_t pos = args.seq_lens[b] - q_len + (t - args.query_start[b]);
-  if (pos < 0 || pos >= args.max_blocks * args.block_size) return;
+  const int64_t capacity = args.max_blocks * args.block_size;
+  if (args.causal && (pos < 0 || pos >= capacity)) return;
+  // Keys [first, last]: up to the query's position, or the whole context without the causal limit.
+  const int64_t last = args.causal ? pos : min(static_cast<int64_t>(args.seq_lens[b]), capacity) - 1;
   const int64_t window_start = pos - args.sliding_window + 1;
   const int64_t first = args.sliding_window > 0 && window_start > 0 ? window_start : 0;
   const int64_t kv_head = h / (args.num_heads / args.num_kv_heads);
@@ -116,7 +121,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
   const float slope = args.alibi_slopes ? args.alibi_slopes[h] : 0.0f;
   const int64_t kv_row = args.num_kv_heads;
   float m = -INFINITY, l = 0.0f;
-  for (int64_t j = first + warp; j <= pos; j += kAttentionWarps) {
+  for (int64_t j = first + warp; j <= last; j += kAttentionWarps) {
     const int64_t block = blocks[j / args.block_size];
     if (block < 0 || block >= args.num_blocks) continue;  // the CPU raises InvalidArgument
     const int64_t slot = block * args.block_size + j % args.block_size;
@@ -140,10 +145,12 @@ __global__ void __launch_bounds__(kAttentionThreads)
   }
   __syncthreads();
 
-  float global_max = -INFINITY;
+  // The sink joins the max and the denominator, and no output.
+  const float sink = args.sinks ? args.sinks[h] : -INFINITY;
+  float global_max = sink;
   for (int w = 0; w < kAttentionWarps; ++w) global_max = fmaxf(global_max, warp_max[w]);
   float factors[kAttentionWarps];
-  float total = 0.0f;
+  float total = args.sinks ? expf(sink - global_max) : 0.0f;
 #pragma unroll
   for (int w = 0; w < kAttentionWarps; ++w) {
     factors[w] = warp_sum_l[w] > 0.0f ? expf(warp_max[w] - global_max) : 0.0f;
@@ -162,7 +169,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
 
 // out[t, h] = sum_s w_s partial_out[s, t, h] / sum_s w_s with w_s = 2^(lse_s - max lse), for the
 // query rows of sequence blockIdx.x and head blockIdx.y; parts that saw no key (lse = -inf) are
-// skipped. Rows of no sequence stay untouched.
+// skipped. A head's sink (sinks: [Hq] or nullptr) joins as one more part with no output. Rows of no
+// sequence stay untouched.
 // The weights are computed once per row in shared memory (threads over parts), then each thread
 // sums its output dims over the parts with independent loads in flight.
 constexpr int kMaxSplits = 64;
@@ -170,23 +178,25 @@ constexpr int kMergeThreads = 128;
 __global__ void __launch_bounds__(kMergeThreads)
     merge_attention_splits_kernel(const float* __restrict__ partial_out,
                                   const float* __restrict__ partial_lse,
-                                  const int32_t* __restrict__ query_start, int num_splits,
-                                  int64_t tokens, int num_heads, int head_size,
-                                  float* __restrict__ out) {
+                                  const int32_t* __restrict__ query_start,
+                                  const float* __restrict__ sinks, int num_splits, int64_t tokens,
+                                  int num_heads, int head_size, float* __restrict__ out) {
   __shared__ float weights[kMaxSplits];
   __shared__ float scratch[32];
   allow_dependents();  // the output projection's GEMV may start loading its weights
   const int b = blockIdx.x, h = blockIdx.y;
   const int begin = query_start[b], end = query_start[b + 1];
   const int64_t split_stride = tokens * num_heads;
+  const float sink = sinks ? sinks[h] * kLog2e : -INFINITY;  // in the parts' log2 units
   for (int t = begin; t < end; ++t) {
     const int64_t row = static_cast<int64_t>(t) * num_heads + h;
     const float lse = threadIdx.x < num_splits ? partial_lse[threadIdx.x * split_stride + row]
                                                : -INFINITY;
-    const float max_lse = block_max(lse, scratch);
+    const float max_lse = fmaxf(block_max(lse, scratch), sink);
     const float w = lse == -INFINITY ? 0.0f : exp2f(lse - max_lse);
     if (threadIdx.x < num_splits) weights[threadIdx.x] = w;
-    const float sum = block_sum(w, scratch);  // ends with a barrier: weights are visible
+    float sum = block_sum(w, scratch);  // ends with a barrier: weights are visible
+    if (sinks) sum += exp2f(sink - max_lse);
     const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int d = threadIdx.x; d < head_size; d += blockDim.x) {
       float o = 0.0f;
@@ -268,7 +278,7 @@ void launch_flash_part(FlashArgs args, const Tensor& query, int64_t first, int64
   if (args.num_splits > 1) {
     const dim3 grid(static_cast<unsigned>(count), static_cast<unsigned>(num_heads));
     merge_attention_splits_kernel<<<grid, kMergeThreads, 0, stream()>>>(
-        args.partial_out, args.partial_lse, args.query_start, args.num_splits, tokens,
+        args.partial_out, args.partial_lse, args.query_start, args.sinks, args.num_splits, tokens,
         static_cast<int>(num_heads), static_cast<int>(head_size), args.out);
     check_launch("merge_attention_splits_kernel");
   }
@@ -312,9 +322,11 @@ void flash_paged_attention(const Tensor& query, const Tensor& key_cache, const T
   args.num_kv_heads = static_cast<int>(num_kv_heads);
   args.group = static_cast<int>(group);
   args.scale = params.scale;
+  args.causal = params.causal;
   args.softcap = params.logit_softcap;
   args.sliding_window = static_cast<int>(std::min<int64_t>(params.sliding_window, capacity + 1));
   args.alibi_slopes = params.alibi_slopes.defined() ? params.alibi_slopes.data<float>() : nullptr;
+  args.sinks = params.sinks.defined() ? params.sinks.data<float>() : nullptr;
   args.out = out.data<float>();
 
   // A batch of decodes and prompts (the leading num_decode_seqs sequences have one query token
@@ -382,9 +394,11 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
   args.head_size = query.size(2);
   args.value_size = value_cache.size(3);
   args.scale = params.scale;
+  args.causal = params.causal;
   args.sliding_window = params.sliding_window;
   args.softcap = params.logit_softcap;
   args.alibi_slopes = params.alibi_slopes.defined() ? params.alibi_slopes.data<float>() : nullptr;
+  args.sinks = params.sinks.defined() ? params.sinks.data<float>() : nullptr;
   args.out = out.data<float>();
   const size_t shared_bytes =
       sizeof(float) * static_cast<size_t>(args.head_size + kAttentionWarps * args.value_size +

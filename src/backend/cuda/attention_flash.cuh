@@ -36,9 +36,13 @@ struct FlashArgs {
   int num_kv_heads;
   int group;  // num_heads / num_kv_heads
   float scale;
+  bool causal;         // false: every row sees its sequence's whole context
   float softcap;       // 0: none
-  int sliding_window;  // 0: none
+  int sliding_window;  // 0: none (causal only)
   const float* alibi_slopes;  // [Hq] or nullptr
+  // [Hq] or nullptr: each head's sink logit joins the softmax denominator where a row's output is
+  // final (here with num_splits == 1, else in merge_attention_splits).
+  const float* sinks;
   // The context of each sequence is cut into num_splits equal parts (rounded to the key tile) on
   // the device, from its actual seq_len: one block per part. With num_splits == 1 the result goes
   // to out; otherwise each part writes partial_out (normalised) and partial_lse (log2 of its
@@ -53,6 +57,8 @@ struct FlashArgs {
   float* partial_out;  // [num_splits, T, Hq, D]
   float* partial_lse;  // [num_splits, T, Hq]
 };
+
+constexpr float kLog2e = 1.4426950408889634f;
 
 // Rows per block of the two variants: decode tiles hold 16 rows whose four warps take a quarter of
 // each key tile; prefill tiles hold 64 rows, 16 per warp, each warp over the whole key tile.

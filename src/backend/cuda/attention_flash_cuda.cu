@@ -21,7 +21,6 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
-constexpr float kLog2e = 1.4426950408889634f;
 // Key/value tiles in flight: two (double buffering). Three measured slower at head size 128 on an
 // H200 (fewer blocks per multiprocessor; docs/benchmarks.md, session 5).
 constexpr int kStages = 2;
@@ -140,7 +139,7 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
   const int split_begin = split * split_size;
   int kv_begin = args.sliding_window > 0 ? max(0, pos_lo - args.sliding_window + 1) : 0;
   kv_begin = max(kv_begin, split_begin);
-  const int kv_end = min(min(pos_hi + 1, kv_len), split_begin + split_size);
+  const int kv_end = min(min(args.causal ? pos_hi + 1 : kv_len, kv_len), split_begin + split_size);
   const int num_tiles = kv_end > kv_begin ? (kv_end - kv_begin + BN - 1) / BN : 0;
 
   const uint16_t* key_cache = static_cast<const uint16_t*>(args.key_cache);
@@ -211,7 +210,8 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
     slope[h] = valid && args.alibi_slopes ? args.alibi_slopes[kv_head * group + row % group] : 0.0f;
   }
   // A key tile needs no mask when every key of it is visible to every row of the warp (rows past
-  // the sequence have position -1, so their warps always mask).
+  // the sequence have position -1, so their warps always mask when causal; without the causal
+  // limit they see every key and are dropped at the end).
   int warp_min_pos = min(row_pos[0], row_pos[1]);
   int warp_max_window_first = max(window_first[0], window_first[1]);
 #pragma unroll
@@ -264,7 +264,7 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
     const int warp_first_key = kv_begin + tile * BN + warp_key;
     const int key0 = warp_first_key + (lane % 4) * 2;
     const int warp_last_key = warp_first_key + kKeysPerWarp - 1;
-    const bool masked = warp_last_key >= kv_end || warp_last_key > warp_min_pos ||
+    const bool masked = warp_last_key >= kv_end || (args.causal && warp_last_key > warp_min_pos) ||
                         warp_first_key < warp_max_window_first;
     float new_max[2] = {row_max[0], row_max[1]};
 #pragma unroll
@@ -281,7 +281,7 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
           if (args.alibi_slopes) x += slope[h] * static_cast<float>(j - row_pos[h]);
           x *= kLog2e;
         }
-        if (masked && !(j <= row_pos[h] && j >= window_first[h] && j < kv_end)) x = -INFINITY;
+        if (masked && !((j <= row_pos[h] || !args.causal) && j >= window_first[h] && j < kv_end)) x = -INFINITY;
         s[n][c] = x;
         new_max[h] = fmaxf(new_max[h], x);
       }
@@ -341,11 +341,10 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
   // Writes row r of the tile (value o[d] already divided by the row's sum): to out, or to the
   // split's partial buffers with its log2-sum-exp.
   const bool to_partial = args.num_splits > 1;
+  auto row_head = [&](int r) { return kv_head * group + (row0 + r) % group; };
   auto row_offset = [&](int r) {
-    const int row = row0 + r;
-    const int64_t token = q_begin + row / group;
-    const int64_t head = kv_head * group + row % group;
-    return token * args.num_heads + head;  // in [T, Hq]
+    const int64_t token = q_begin + (row0 + r) / group;
+    return token * args.num_heads + row_head(r);  // in [T, Hq]
   };
 
   if constexpr (kDecode) {
@@ -385,6 +384,7 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
         sum += merged_sum[w * kRows + r] * f;
         o += merged[(w * kRows + r) * D + d] * f;
       }
+      if (args.sinks && !to_partial) sum += exp2f(args.sinks[row_head(r)] * kLog2e - m_base);
       const float value = sum > 0.0f ? o / sum : 0.0f;
       const int64_t at = row_offset(r);
       if (to_partial) {
@@ -400,7 +400,12 @@ __global__ void __launch_bounds__(kThreads, kDecode || D > 128 ? 1 : 3)
     for (int h = 0; h < 2; ++h) {
       const int r = warp_row + lane / 4 + 8 * h;
       if (row0 + r >= rows_total) continue;
-      const float inverse = row_sum[h] > 0.0f ? 1.0f / row_sum[h] : 0.0f;
+      // The sink's share of the denominator, relative to the row's max as row_sum is (a row that
+      // saw no key has a zero accumulator and gets zeros).
+      const float sum = args.sinks && !to_partial
+                            ? row_sum[h] + exp2f(args.sinks[row_head(r)] * kLog2e - row_max[h])
+                            : row_sum[h];
+      const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
       const int64_t at = row_offset(r);
       float* dst = to_partial ? args.partial_out + (split * args.tokens * args.num_heads + at) * D
                               : args.out + at * D;
