@@ -142,6 +142,9 @@ void reshape_and_cache(const Tensor& key, const Tensor& value, Tensor& key_cache
 void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor& value_cache,
                      const Tensor& query_start, const Tensor& seq_lens, const Tensor& block_table,
                      const ops::AttentionParams& params, Tensor& out);
+// attention_varlen_cuda.cu: f32 keys/values, one kernel for every head size up to 256.
+void attention_varlen(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& query_start,
+                      const Tensor& key_start, const ops::AttentionParams& params, Tensor& out);
 
 // activation_cuda.cu
 void activation(ops::Activation kind, const Tensor& x, Tensor& out);
