@@ -44,7 +44,9 @@ SelfAttention SelfAttention::load(WeightLoader& loader, const std::string& prefi
                                device, {TensorParallel::Split::Row});
   for (Norm* norm : {&layer.q_norm_, &layer.k_norm_, &layer.v_norm_}) norm->to(device);
   layer.rotary_ = std::move(rotary);
-  layer.attention_ = Attention(a, device);
+  // GPT-OSS's per-head sink logits ([num_heads], bf16 in the checkpoint).
+  Tensor sinks = a.sinks ? loader.take(prefix + "sinks", {a.num_heads}, ParamStorage::Float32) : Tensor();
+  layer.attention_ = Attention(a, device, sinks);
   layer.spec_ = std::move(spec);
   return layer;
 }

@@ -1,7 +1,8 @@
 // SelfAttention: the projections around the Attention layer, as a decoder block holds them:
 // fused qkv projection -> (clamp) -> q/k(/v) norms -> rotary -> Attention over the paged cache ->
 // o projection. Weight names are the Llama layout under `prefix` (qkv_proj, o_proj, q_norm,
-// k_norm); a family's WeightMap renames and fuses its checkpoint into them.
+// k_norm, and sinks [num_heads] when spec.attention.sinks); a family's WeightMap renames and fuses
+// its checkpoint into them.
 #pragma once
 
 #include <memory>

@@ -82,7 +82,7 @@ AttentionCache attention_cache(const KVCache& cache, const BatchMetadata& batch,
   const size_t group = batch.block_tables.size() == 1 ? 0 : static_cast<size_t>(layer_groups[l]);
   VLLM_CHECK(group < batch.block_tables.size() && group < batch.slot_mappings.size(), InvalidArgument, "batch has ",
              batch.block_tables.size(), " block tables; layer ", layer, " needs group ", group);
-  return {cache.key[l], cache.value[l], batch.block_tables[group], batch.slot_mappings[group]};
+  return {cache.key[l], cache.value[l], batch.block_tables[group], batch.slot_mappings[group], Tensor()};
 }
 
 void Model::merge_multimodal_embeddings(Tensor& inputs_embeds, const std::vector<int32_t>& placeholder_rows,
