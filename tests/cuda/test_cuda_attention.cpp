@@ -1,6 +1,7 @@
 // The CUDA paged-attention paths (tensor-core decode with context splits, tensor-core prefill, the
 // generic fallback) with bf16/f16 caches, against the CPU op on f32 caches holding the same
-// rounded K/V; plus the cache writes' rounding and the CPU's refusal of low-precision caches.
+// rounded K/V, causal and not, with and without attention sinks; attention_varlen against the CPU
+// op; plus the cache writes' rounding and the CPU's refusal of low-precision caches.
 // Skipped (with a message) where no GPU is present. A disabled benchmark times the paths on
 // Llama-3.1-8B shapes (run with --gtest_also_run_disabled_tests --gtest_filter='CudaAttention*').
 #include <cuda_runtime.h>
@@ -74,7 +75,17 @@ struct AttentionCase {
   int64_t extra_table_cols = 1;   // block_table columns past what the longest sequence needs
   int64_t max_seq_len_hint = 0;   // 0: the true maximum; else this (an over-estimate, or -1)
   bool unknown_query_len = false;  // pass max_query_len = -1
+  bool sinks = false;              // a random sink logit per query head
+  bool causal = true;              // false: every row sees its whole context (cross-attention)
 };
+
+// Per-head sink logits around the scores' scale (unit-normal q and k, scale 1/sqrt(D)), so that
+// the sink takes a visible share of the softmax in some heads and little in others.
+Tensor random_sinks(int64_t heads) {
+  std::vector<float> values = random_values(heads, 2.0f);
+  for (float& v : values) v += 1.0f;
+  return Tensor::from_floats(values, {heads});
+}
 
 // Values rounded through `dtype` (the cache's rounding) back to f32.
 std::vector<float> rounded(const std::vector<float>& values, DType dtype) {
@@ -129,6 +140,8 @@ void run_attention(const AttentionCase& c, DType cache_dtype) {
   params.scale = 1.0f / std::sqrt(static_cast<float>(c.head));
   params.sliding_window = c.sliding_window;
   params.logit_softcap = c.softcap;
+  params.causal = c.causal;
+  if (c.sinks) params.sinks = random_sinks(c.hq);
   if (c.alibi) {
     std::vector<float> slopes;
     for (int64_t h = 0; h < c.hq; ++h) slopes.push_back(std::pow(2.0f, -8.0f * (h + 1) / c.hq));
@@ -141,6 +154,7 @@ void run_attention(const AttentionCase& c, DType cache_dtype) {
 
   ops::AttentionParams gparams = params;
   if (c.alibi) gparams.alibi_slopes = gpu(params.alibi_slopes);
+  if (c.sinks) gparams.sinks = gpu(params.sinks);
   gparams.max_query_len =
       c.unknown_query_len ? -1 : *std::max_element(c.q_lens.begin(), c.q_lens.end());
   // As build_flat_batch: the leading one-token sequences (decodes ahead of prompts take the
@@ -218,6 +232,128 @@ TEST(CudaAttention, F16CacheMatchesCpu) {
 TEST(CudaAttention, F32CacheMatchesCpu) {
   SKIP_WITHOUT_GPU();
   for (const AttentionCase& c : attention_cases()) run_attention(c, DType::F32);
+}
+
+// Every case above with a sink per head: the decode kernel's epilogue, its split merge (the long
+// contexts), the prefill kernel, the mixed route and the fallback, with window, soft-cap, ALiBi.
+TEST(CudaAttention, SinksMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  for (DType cache : {DType::BF16, DType::F32})
+    for (AttentionCase c : attention_cases()) {
+      c.sinks = true;
+      run_attention(c, cache);
+    }
+}
+
+// causal = false (cross-attention over an encoder's cache): one query (decode kernel, split over
+// long contexts), more queries than keys (prefill kernel), decodes ahead of prompts, the fallback.
+const std::vector<AttentionCase>& non_causal_cases() {
+  static const std::vector<AttentionCase> cases = [] {
+    std::vector<AttentionCase> list = {
+        {"cross decode varied lengths GQA 4", {1, 17, 64, 129, 1500, 5000}, {1, 1, 1, 1, 1, 1}, 32, 8, 128, 128, 16},
+        {"cross decode batch 1 split-K D64", {5000}, {1}, 8, 8, 64, 64, 16},
+        {"cross prompts longer than the encoder", {30, 7, 200}, {100, 9, 40}, 8, 4, 80, 80, 16},
+        {"cross decodes then prompts", {1500, 600, 77, 20}, {1, 1, 64, 45}, 16, 4, 128, 128, 16},
+        {"cross softcap + alibi D96", {300, 3}, {100, 3}, 12, 3, 96, 96, 16, 0, 20.0f, true, true, 2},
+        {"cross D256 odd block size", {33, 90}, {1, 50}, 16, 2, 256, 256, 5},
+        {"cross graph hints (max_seq_len 8192)", {3, 600}, {1, 1}, 32, 8, 128, 128, 16, 0, 0.0f, false, false, 0,
+         200, 8192},
+        {"cross fallback head 32", {40, 8}, {8, 20}, 4, 2, 32, 32, 16},
+        {"cross fallback value head differs", {40, 8}, {1, 8}, 4, 2, 64, 32, 8},
+    };
+    for (AttentionCase& c : list) c.causal = false;
+    return list;
+  }();
+  return cases;
+}
+
+TEST(CudaAttention, NonCausalMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (DType cache : {DType::BF16, DType::F16, DType::F32})
+    for (AttentionCase c : non_causal_cases()) {
+      run_attention(c, cache);
+      c.sinks = true;
+      run_attention(c, cache);
+    }
+}
+
+// ---- attention_varlen ------------------------------------------------------------------------
+
+struct VarlenCase {
+  const char* name;
+  std::vector<int32_t> q_lens, k_lens;
+  int64_t hq, hk, head, value_head;
+  bool causal = false;
+  int64_t sliding_window = 0;
+  float softcap = 0.0f;
+  bool alibi = false;
+  bool sinks = false;
+  bool unknown_query_len = false;  // pass max_query_len = -1
+};
+
+// f32 on both sides: only summation order and expf differ (the CPU sums the softmax in double).
+constexpr Tolerance kVarlenTolerance{5e-5f, 2e-5f, 2e-5f};
+
+void run_varlen(const VarlenCase& c) {
+  const std::string name = str(c.name, " (D ", c.head, ", Dv ", c.value_head, ")");
+  const int64_t num_seqs = static_cast<int64_t>(c.q_lens.size());
+  std::vector<int32_t> q_starts{0}, k_starts{0};
+  for (int64_t b = 0; b < num_seqs; ++b) {
+    q_starts.push_back(q_starts.back() + c.q_lens[b]);
+    k_starts.push_back(k_starts.back() + c.k_lens[b]);
+  }
+  const int64_t tq = q_starts.back(), tk = k_starts.back();
+  const int64_t rows = tq + 2;  // two rows past the batch: must stay untouched
+  // Key and value as row-strided views (a fused projection's output), the query packed.
+  Tensor query = random_tensor({rows, c.hq, c.head});
+  Tensor key_base = random_tensor({tk, c.hk + 2, c.head});
+  Tensor value_base = random_tensor({tk, c.hk + 1, c.value_head});
+  Tensor qs = Tensor::from_ints(q_starts, {num_seqs + 1}), ks = Tensor::from_ints(k_starts, {num_seqs + 1});
+
+  ops::AttentionParams params;
+  params.scale = 1.0f / std::sqrt(static_cast<float>(c.head));
+  params.causal = c.causal;
+  params.sliding_window = c.sliding_window;
+  params.logit_softcap = c.softcap;
+  if (c.alibi) {
+    std::vector<float> slopes;
+    for (int64_t h = 0; h < c.hq; ++h) slopes.push_back(std::pow(2.0f, -8.0f * (h + 1) / c.hq));
+    params.alibi_slopes = Tensor::from_floats(slopes, {c.hq});
+  }
+  if (c.sinks) params.sinks = random_sinks(c.hq);
+  params.max_query_len = *std::max_element(c.q_lens.begin(), c.q_lens.end());
+  params.max_seq_len = *std::max_element(c.k_lens.begin(), c.k_lens.end());
+  Tensor cpu_out = filled({rows, c.hq, c.value_head}, kPoison);
+  ops::attention_varlen(query, key_base.slice(1, 1, c.hk + 1), value_base.slice(1, 0, c.hk), qs, ks, params,
+                        cpu_out);
+
+  ops::AttentionParams gparams = params;
+  if (c.alibi) gparams.alibi_slopes = gpu(params.alibi_slopes);
+  if (c.sinks) gparams.sinks = gpu(params.sinks);
+  if (c.unknown_query_len) gparams.max_query_len = -1;
+  Tensor gpu_out = filled({rows, c.hq, c.value_head}, kPoison, Device::cuda());
+  ops::attention_varlen(gpu(query), gpu(key_base).slice(1, 1, c.hk + 1), gpu(value_base).slice(1, 0, c.hk),
+                        gpu(qs), gpu(ks), gparams, gpu_out);
+  expect_close(gpu_out, cpu_out, kVarlenTolerance, name);
+}
+
+TEST(CudaAttention, VarlenMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  for (int64_t d : {64, 80, 96, 128, 256}) {
+    run_varlen({"encoder batch MHA", {7, 1, 130, 33}, {7, 1, 130, 33}, 8, 8, d, d});
+    run_varlen({"queries and keys of different lengths, GQA 4", {3, 50, 17}, {90, 2, 17}, 8, 2, d, d});
+    run_varlen({"causal, bottom-right aligned", {5, 1, 100, 64}, {9, 40, 100, 300}, 8, 4, d, d, true});
+  }
+  // Head sizes without a compiled kernel run the generic one.
+  run_varlen({"generic head 48", {20, 70}, {20, 70}, 4, 2, 48, 48});
+  run_varlen({"generic value head differs", {20, 9}, {33, 9}, 4, 2, 64, 32, false, 0, 0.0f, false, true});
+  run_varlen({"generic head 200 causal", {40}, {60}, 2, 1, 200, 200, true});
+  // The switches.
+  run_varlen({"sinks", {12, 80}, {30, 80}, 8, 2, 128, 128, false, 0, 0.0f, false, true});
+  run_varlen({"causal sliding window + sinks", {70, 3}, {200, 3}, 8, 2, 64, 64, true, 16, 0.0f, false, true});
+  run_varlen({"softcap + alibi", {33, 5}, {33, 40}, 6, 3, 80, 80, false, 0, 15.0f, true});
+  run_varlen({"long sequence", {700}, {700}, 4, 1, 128, 128, true, 0, 0.0f, false, true});
+  run_varlen({"unknown max_query_len", {9, 40}, {9, 40}, 4, 4, 64, 64, false, 0, 0.0f, false, false, true});
 }
 
 TEST(CudaAttention, ReshapeAndCacheRoundsToNearest) {
