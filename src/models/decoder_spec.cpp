@@ -87,7 +87,15 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
     if (layer.intermediate_size > 0) entry["intermediate"] = layer.intermediate_size;
     if (!layer.has_attention) entry["attention"] = "no_op";
     if (!layer.has_mlp) entry["mlp"] = "no_op";
+    if (layer.moe) entry["mlp"] = "moe";
     layers.push_back(entry);
+  }
+  // The first MoE layer's block (the families' MoE layers share one), and which layers have one.
+  json moe;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    if (!spec.layers[i].moe) continue;
+    if (moe.is_null()) moe = describe_moe(*spec.layers[i].moe);
+    moe["layers"].push_back(i);
   }
   std::string norm = spec.norm_kind == NormKind::RMSNorm ? "rms_norm" : "layer_norm";
   if (!spec.norm_affine) norm += " (no affine)";
@@ -116,6 +124,7 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
                                : json{{"save", {spec.skip_connections.save[0], spec.skip_connections.save[1]}},
                                       {"mix", {spec.skip_connections.mix[0], spec.skip_connections.mix[1]}},
                                       {"weight", spec.skip_connections.weight}}},
+      {"moe", moe},
       {"layers", layers},
   };
 }
@@ -153,6 +162,11 @@ FeedForwardSpec layer_feed_forward_spec(const DecoderSpec& spec, int64_t layer) 
   s.up_bias = spec.mlp_bias;
   s.down_bias = spec.down_bias.value_or(spec.mlp_bias);
   return s;
+}
+
+void add_expert_stacking(WeightMap& map) {
+  map.stacked.push_back({"experts.gate_up_proj", {"experts.$.gate_proj.weight", "experts.$.up_proj.weight"}});
+  map.stacked.push_back({"experts.down_proj", {"experts.$.down_proj.weight"}});
 }
 
 WeightMap llama_weight_map() {
