@@ -54,8 +54,9 @@ std::unique_ptr<MoEFeedForward> MoEFeedForward::load(WeightLoader& loader, const
 }
 
 DType MoEFeedForward::weight_dtype() const {
+  // The router is left out: checkpoints that keep it in f32 (ERNIE, HunYuan) get an f32 input.
   const DType experts = w_gate_up_.dtype();
-  bool same = router_.weight.dtype() == experts && w_down_.dtype() == experts;
+  bool same = w_down_.dtype() == experts;
   if (shared_expert_) same = same && shared_expert_->weight_dtype() == experts;
   if (shared_expert_gate_.weight.defined()) same = same && shared_expert_gate_.weight.dtype() == experts;
   return same ? experts : DType::F32;
@@ -64,7 +65,13 @@ DType MoEFeedForward::weight_dtype() const {
 Tensor MoEFeedForward::forward(const Tensor& x, DType product_dtype) const {
   const int64_t tokens = x.size(0), k = spec_.routing.top_k;
   const Device device = x.device();
-  Tensor logits = router_.forward(x);  // [T, E] f32
+  // A half-precision x meets an f32 router (kept in f32 by the checkpoint) as f32, as HF runs it.
+  Tensor router_input = x;
+  if (x.dtype() != DType::F32 && router_.weight.dtype() != x.dtype()) {
+    router_input = Tensor::empty(x.shape(), DType::F32, device);
+    ops::cast(x, router_input);
+  }
+  Tensor logits = router_.forward(router_input);  // [T, E] f32
   Tensor ids = Tensor::empty({tokens, k}, DType::I32, device);
   Tensor weights = Tensor::empty({tokens, k}, DType::F32, device);
   ops::moe_topk(logits, correction_bias_, spec_.routing, ids, weights);

@@ -169,6 +169,20 @@ void add_expert_stacking(WeightMap& map) {
   map.stacked.push_back({"experts.down_proj", {"experts.$.down_proj.weight"}});
 }
 
+MoESpec moe_block(const ModelConfig& config, const DecoderSpec& spec, int64_t experts, int64_t top_k,
+                  int64_t intermediate) {
+  VLLM_CHECK(experts > 0 && intermediate > 0 && top_k >= 1 && top_k <= experts, InvalidArgument, config.source(),
+             ": a mixture of experts needs experts (", experts, ") and their width (", intermediate,
+             ") positive and experts per token (", top_k, ") in [1, experts]");
+  MoESpec moe;
+  moe.hidden_size = spec.hidden_size;
+  moe.num_experts = experts;
+  moe.intermediate_size = intermediate;
+  moe.activation = spec.activation;
+  moe.routing.top_k = static_cast<int32_t>(top_k);
+  return moe;
+}
+
 WeightMap llama_weight_map() {
   WeightMap map;
   map.packed = {{"qkv_proj", {"q_proj", "k_proj", "v_proj"}}, {"gate_up_proj", {"gate_proj", "up_proj"}}};

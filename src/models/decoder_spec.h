@@ -147,5 +147,10 @@ WeightMap llama_weight_map();
 // stacked into experts.gate_up_proj / experts.down_proj (HF's hub layout; transformers 5.x's
 // fused [E, 2I, H] / [E, H, I] tensors under those names load as they are).
 void add_expert_stacking(WeightMap& map);
+// An MoE block of `experts` experts of width `intermediate`, `top_k` per token, with the spec's
+// hidden size and activation; the family sets the routing and shared expert. InvalidArgument
+// naming the config when a count is not positive or top_k exceeds the experts.
+MoESpec moe_block(const ModelConfig& config, const DecoderSpec& spec, int64_t experts, int64_t top_k,
+                  int64_t intermediate);
 
 }  // namespace vllm
