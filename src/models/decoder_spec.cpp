@@ -87,16 +87,25 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
     if (layer.intermediate_size > 0) entry["intermediate"] = layer.intermediate_size;
     if (!layer.has_attention) entry["attention"] = "no_op";
     if (!layer.has_mlp) entry["mlp"] = "no_op";
-    if (layer.moe) entry["mlp"] = "moe";
+    if (layer.moe) {
+      entry["mlp"] = "moe";
+      entry["experts"] = layer.moe->num_experts;
+      entry["top_k"] = layer.moe->routing.top_k;
+    }
     layers.push_back(entry);
   }
-  // The first MoE layer's block (the families' MoE layers share one), and which layers have one.
+  // The first MoE layer's block (per-layer expert counts are in "layers"), which layers have one,
+  // and the expert parameters a token leaves unread: (experts - top_k) experts per MoE layer.
   json moe;
+  int64_t inactive = 0;
   for (size_t i = 0; i < spec.layers.size(); ++i) {
-    if (!spec.layers[i].moe) continue;
-    if (moe.is_null()) moe = describe_moe(*spec.layers[i].moe);
+    const std::optional<MoESpec>& block = spec.layers[i].moe;
+    if (!block) continue;
+    if (moe.is_null()) moe = describe_moe(*block);
     moe["layers"].push_back(i);
+    inactive += (block->num_experts - block->routing.top_k) * 3 * block->hidden_size * block->intermediate_size;
   }
+  if (!moe.is_null()) moe["inactive_parameters_per_token"] = inactive;
   std::string norm = spec.norm_kind == NormKind::RMSNorm ? "rms_norm" : "layer_norm";
   if (!spec.norm_affine) norm += " (no affine)";
   return {
