@@ -458,7 +458,34 @@ def prepare_gemma3n(model):
             layer.altup.correction_coefs.weight.mul_(0.1)
 
 
-PREPARE = {"gemma3n": prepare_gemma3n}
+def prepare_deepseek(model):
+    """DeepSeek-MoE V1 from transformers' Qwen2-MoE: no q/k/v biases (zero, dropped in the
+    conversion) and shared_expert_gate = 0, so the shared expert is scaled by sigmoid(0) = 1/2
+    exactly; the conversion halves its down_proj (exact in bf16) to the ungated DeepSeek expert."""
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                if proj.bias is not None:
+                    proj.bias.zero_()
+            if hasattr(layer.mlp, "shared_expert_gate"):
+                layer.mlp.shared_expert_gate.weight.zero_()
+
+
+def to_deepseek(state, config):
+    """DeepSeek V1 names: mlp.shared_experts (ungated, down_proj / 2 for the dropped sigmoid(0)),
+    no attention biases."""
+    out = {}
+    for name, tensor in state.items():
+        if name.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias", "mlp.shared_expert_gate.weight")):
+            continue
+        if ".mlp.shared_expert.down_proj." in name:
+            tensor = tensor * 0.5
+        out[name.replace(".mlp.shared_expert.", ".mlp.shared_experts.")] = tensor.contiguous()
+    return out
+
+
+PREPARE = {"gemma3n": prepare_gemma3n, "deepseek": prepare_deepseek}
+CONVERTERS["deepseek"] = to_deepseek
 CONVERTERS.update({"jais": decoder_to_jais, "telechat2": decoder_to_telechat2, "decilm": decoder_to_llama,
                    "orion": decoder_to_llama, "solar": decoder_to_llama, "fairseq2": to_fairseq2,
                    "gemma3n": to_gemma3n})

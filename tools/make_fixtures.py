@@ -368,14 +368,97 @@ def more_fixtures():
              "eos_token_id": 2, "bos_token_id": 1, "pad_token_id": 0, "tie_word_embeddings": True,
              "torch_dtype": "bfloat16"}
     f["gemma3n_text_4x"] = dict(outer, _twin=text, _convert="gemma3n")
+    f.update(moe_fixtures())
+    return f
+
+
+def moe_fixtures():
+    """Mixtures of experts (issue 17): more experts than top-k, each routing rule (softmax top-k
+    with and without renormalisation, top-k then softmax, sparsemixer, sigmoid with correction bias
+    and group-limited top-k and scaling), shared experts with and without a gate, first-k dense
+    layers, sparse steps, per-layer expert counts, head sizes 48 and 80."""
+    f = {}
+    moe = dict(intermediate_size=32)
+    f["mixtral_top2_4x"] = rope_4x(
+        base("MixtralForCausalLM", "mixtral", hidden_size=96, num_attention_heads=2, num_key_value_heads=1,
+             head_dim=48, num_local_experts=8, num_experts_per_tok=2, sliding_window=None,
+             router_jitter_noise=0.0, **moe), 1000000.0)
+    f["mixtral_sliding_5x"] = rope_5x(
+        base("MixtralForCausalLM", "mixtral", num_local_experts=4, num_experts_per_tok=3, sliding_window=8,
+             router_jitter_noise=0.0, **moe), 10000.0)
+    qwen2_moe = dict(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, use_sliding_window=False,
+                     sliding_window=None, max_window_layers=3, num_hidden_layers=3)
+    f["qwen2_moe_shared_gate_4x"] = rope_4x(
+        base("Qwen2MoeForCausalLM", "qwen2_moe", shared_expert_intermediate_size=48, norm_topk_prob=False,
+             decoder_sparse_step=1, mlp_only_layers=[0], **qwen2_moe), 1000000.0)
+    f["qwen2_moe_sparse_step_5x"] = rope_5x(
+        base("Qwen2MoeForCausalLM", "qwen2_moe", shared_expert_intermediate_size=48, norm_topk_prob=True,
+             decoder_sparse_step=2, mlp_only_layers=[], qkv_bias=True, **dict(qwen2_moe, num_hidden_layers=4,
+                                                                             max_window_layers=4)), 1000000.0)
+    f["qwen3_moe_renorm_5x"] = rope_5x(
+        base("Qwen3MoeForCausalLM", "qwen3_moe", num_attention_heads=2, num_key_value_heads=1, head_dim=80,
+             norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[], attention_bias=False,
+             **dict(qwen2_moe, num_hidden_layers=2, max_window_layers=2)), 1000000.0)
+    f["qwen3_moe_dense_layer_4x"] = rope_4x(
+        base("Qwen3MoeForCausalLM", "qwen3_moe", head_dim=16, norm_topk_prob=False, decoder_sparse_step=1,
+             mlp_only_layers=[1], attention_bias=False, **qwen2_moe), 1000000.0)
+    f["olmoe_4x"] = rope_4x(
+        base("OlmoeForCausalLM", "olmoe", num_experts=8, num_experts_per_tok=2, norm_topk_prob=False,
+             clip_qkv=None, **moe), 10000.0)
+    # A relative jitter of 0.2 makes sparsemixer's mask (logits more than 0.4 below the best, relative)
+    # drop experts from the softmax; the default 0.01 would rarely mask anything.
+    f["phimoe_sparsemixer_4x"] = rope_4x(
+        base("PhimoeForCausalLM", "phimoe", num_local_experts=6, num_experts_per_tok=2, attention_bias=True,
+             lm_head_bias=True, router_jitter_noise=0.2, input_jitter_noise=0.0, sliding_window=None, **moe),
+        10000.0)
+    f["phimoe_sparsemixer_4x"]["architectures"] = ["PhiMoEForCausalLM"]  # the checkpoints' spelling
+    granite = dict(embedding_multiplier=6.0, residual_multiplier=0.5, attention_multiplier=0.1, logits_scaling=4.0,
+                   num_local_experts=8, num_experts_per_tok=2, **moe)
+    f["granitemoe_4x"] = rope_4x(base("GraniteMoeForCausalLM", "granitemoe", **granite), 10000.0)
+    f["granitemoeshared_5x"] = rope_5x(
+        base("GraniteMoeSharedForCausalLM", "granitemoeshared", shared_intermediate_size=48,
+             tie_word_embeddings=True, **granite), 10000.0)
+    f["deepseek_v1_4x"] = authors(
+        "DeepseekForCausalLM", "deepseek", "deepseek",
+        ("Qwen2MoeForCausalLM", "qwen2_moe",
+         {"num_experts": 8, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 64,
+          "decoder_sparse_step": 1, "mlp_only_layers": [0], "norm_topk_prob": False, "use_sliding_window": False,
+          "qkv_bias": False}),
+        num_hidden_layers=3, n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=32,
+        n_shared_experts=2, first_k_dense_replace=1, moe_layer_freq=1, norm_topk_prob=False,
+        scoring_func="softmax", topk_method="greedy", attention_bias=False)
+    f["ernie4_5_moe_4x"] = rope_4x(
+        base("Ernie4_5_MoeForCausalLM", "ernie4_5_moe", num_hidden_layers=3, moe_num_experts=8, moe_k=2,
+             moe_intermediate_size=32, moe_num_shared_experts=1, moe_layer_start_index=1, moe_layer_end_index=-1,
+             moe_layer_interval=1, moe_norm_min=1e-12, use_bias=False, tie_word_embeddings=True), 10000.0)
+    f["glm4_moe_grouped_4x"] = rope_4x(
+        base("Glm4MoeForCausalLM", "glm4_moe", num_hidden_layers=3, head_dim=16, partial_rotary_factor=0.5,
+             attention_bias=True, use_qk_norm=True, n_routed_experts=8, num_experts_per_tok=3,
+             moe_intermediate_size=32, n_shared_experts=1, n_group=4, topk_group=2, first_k_dense_replace=1,
+             norm_topk_prob=True, routed_scaling_factor=2.5), 10000.0)
+    f["dots1_5x"] = rope_5x(
+        base("Dots1ForCausalLM", "dots1", num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=1,
+             head_dim=48, n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=2,
+             n_group=1, topk_group=1, first_k_dense_replace=1, norm_topk_prob=False, routed_scaling_factor=1.5,
+             attention_bias=False, sliding_window=None, max_window_layers=3,
+             layer_types=["full_attention"] * 3), 10000.0)
+    f["hunyuan_moe_layers_4x"] = rope_4x(
+        base("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe", head_dim=16, use_qk_norm=True, num_experts=[4, 8],
+             moe_topk=[1, 2], **moe), 10000.0)
     return f
 
 
 def randomize(model, generator, gemma_norms):
-    """Weights large enough for clear greedy margins; norm weights away from 1 to test them."""
+    """Weights large enough for clear greedy margins; norm weights away from 1 to test them;
+    MoE routers' correction biases (a buffer in DeepSeek-V3-style routers) small but non-zero."""
     with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            if name.endswith("e_score_correction_bias"):
+                buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
         for name, param in model.named_parameters():
-            if name.endswith("norm.weight") or "layernorm" in name or (param.dim() == 1 and not name.endswith("bias")):
+            if name.endswith("e_score_correction_bias"):
+                param.copy_(0.1 * torch.randn(param.shape, generator=generator))
+            elif name.endswith("norm.weight") or "layernorm" in name or (param.dim() == 1 and not name.endswith("bias")):
                 center = 0.0 if gemma_norms else 1.0
                 param.copy_(center + 0.2 * torch.randn(param.shape, generator=generator))
             elif name.endswith("bias"):

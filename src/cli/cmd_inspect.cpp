@@ -1,6 +1,7 @@
 // `vllm-cpp inspect MODEL`: what vllm-cpp would build from a checkpoint, without loading it: the
 // architecture, the family and decoder spec chosen, the supported tasks, the parameter count and
-// dtypes (from the safetensors headers), and the config.json fields that change nothing.
+// dtypes (from the safetensors headers; for a mixture of experts also the parameters one token
+// uses), and the config.json fields that change nothing.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <map>
@@ -112,6 +113,11 @@ int run_inspect(int argc, char** argv) {
     report["parameters"] = {{"error", error.what()}};
   }
   report["spec"] = spec;
+  // A mixture of experts: a token reads top_k of each MoE layer's experts.
+  const bool moe = spec.is_object() && spec.contains("moe") && spec["moe"].is_object();
+  if (moe && !report["parameters"].contains("error"))
+    report["parameters"]["active_per_token"] =
+        report["parameters"]["count"].get<int64_t>() - spec["moe"]["inactive_parameters_per_token"].get<int64_t>();
   report["fields_without_effect"] = fields_without_effect(config, info, spec);
 
   std::string out;
@@ -131,6 +137,17 @@ int run_inspect(int argc, char** argv) {
       for (const auto& [dtype, count] : params["by_dtype"].items())
         dtypes += (dtypes.empty() ? "" : ", ") + dtype + " " + with_commas(count.get<int64_t>());
       out += "parameters: " + with_commas(params["count"].get<int64_t>()) + " (" + dtypes + ")\n";
+      if (params.contains("active_per_token"))
+        out += "active parameters per token: " + with_commas(params["active_per_token"].get<int64_t>()) + "\n";
+    }
+    if (moe) {
+      const json& m = spec["moe"];
+      std::string shared = m["shared_expert"].is_null() ? "no shared expert"
+                           : str("shared expert of ", m["shared_expert"]["intermediate"].get<int64_t>(),
+                                 m["shared_expert"]["gate"].get<bool>() ? " (sigmoid-gated)" : "");
+      out += str("experts: ", m["experts"].get<int64_t>(), ", top-k ", m["top_k"].get<int64_t>(), ", routing ",
+                 m["routing"]["kind"].get<std::string>(), ", ", shared, ", on ", m["layers"].size(), " of ",
+                 spec["layers"].size(), " layers\n");
     }
     if (report.contains("config_dtype")) out += "config dtype: " + report["config_dtype"].get<std::string>() + "\n";
     std::string fields;

@@ -104,7 +104,14 @@ WeightLoader::WeightLoader(uint64_t seed, DType dtype, std::string architecture)
 
 bool WeightLoader::has(const std::string& name) const {
   if (!checkpoint_) return true;
-  return by_name_.count(name) || packed_sources(name).has_value();
+  if (by_name_.count(name) || packed_sources(name).has_value()) return true;
+  for (const auto& [suffix, parts] : map_.stacked) {  // expert 0's first part present
+    if (!ends_with(name, suffix) || parts.empty()) continue;
+    std::string part = parts.front();
+    if (const size_t at = part.find('$'); at != std::string::npos) part.replace(at, 1, "0");
+    if (by_name_.count(name.substr(0, name.size() - suffix.size()) + part)) return true;
+  }
+  return false;
 }
 
 DType WeightLoader::parameter_dtype(DType stored, ParamStorage storage) const {
@@ -126,6 +133,34 @@ std::optional<std::vector<std::string>> WeightLoader::packed_sources(const std::
       sources.push_back(source);
     }
     if (!sources.empty() && sources.size() == parts.size()) return sources;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> WeightLoader::stacked_sources(const std::string& name,
+                                                                  const Shape& shape) const {
+  if (shape.size() != 3) return std::nullopt;
+  auto expert_name = [](const std::string& prefix, const std::string& pattern, int64_t expert) {
+    std::string part = pattern;
+    const size_t at = part.find('$');
+    if (at != std::string::npos) part.replace(at, 1, std::to_string(expert));
+    return prefix + part;
+  };
+  for (const auto& [suffix, parts] : map_.stacked) {
+    if (!ends_with(name, suffix) || parts.empty()) continue;
+    const std::string prefix = name.substr(0, name.size() - suffix.size());
+    if (!by_name_.count(expert_name(prefix, parts.front(), 0))) continue;
+    std::vector<std::string> sources;
+    for (int64_t expert = 0; expert < shape[0]; ++expert) {
+      for (const std::string& part : parts) {
+        std::string source = expert_name(prefix, part, expert);
+        VLLM_CHECK(by_name_.count(source), InvalidArgument, checkpoint_->directory().string(), ": expert tensor '",
+                   source, "' (expert ", expert, " of ", shape[0], " in '", name, "' of ", architecture_,
+                   ") is not in the checkpoint (a missing shard, or a config.json with more experts than the weights?)");
+        sources.push_back(source);
+      }
+    }
+    return sources;
   }
   return std::nullopt;
 }
@@ -167,10 +202,14 @@ Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, 
                                    Device device) {
   if (!checkpoint_) return dummy(shape, storage).to(device);
   std::vector<std::string> sources;  // checkpoint tensors, concatenated along dim 0 when several
+  bool stacked = false;              // per-expert sources: the concatenation viewed as `shape`
   if (auto it = by_name_.find(name); it != by_name_.end()) {
     sources.push_back(it->second);
   } else if (auto packed = packed_sources(name)) {
     for (const std::string& source : *packed) sources.push_back(by_name_.at(source));
+  } else if (auto experts = stacked_sources(name, shape)) {
+    for (const std::string& source : *experts) sources.push_back(by_name_.at(source));
+    stacked = true;
   } else {
     return Tensor();
   }
@@ -194,6 +233,10 @@ Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, 
     }
     stored_shape[0] = rows;
   }
+  // The [E * rows, cols] concatenation of per-expert tensors as [E, rows, cols].
+  const Shape flat_shape = stored_shape;
+  if (stacked && stored_shape.size() == 2 && stored_shape[0] % shape[0] == 0)
+    stored_shape = {shape[0], stored_shape[0] / shape[0], stored_shape[1]};
   const DType stored = first.dtype();
   const DType dtype = parameter_dtype(stored, storage);
   bool transformed = false;
@@ -208,12 +251,13 @@ Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, 
   if (device.is_cuda() && !transformed && is_floating(stored)) {
     check_shape(stored_shape);
     Tensor tensor = Tensor::empty(stored_shape, dtype, device);
+    Tensor flat = tensor.view(flat_shape);
     if (parts.size() == 1) {
-      upload_converted(first, tensor);
+      upload_converted(first, flat);
     } else {
       int64_t row = 0;
       for (const Tensor& part : parts) {
-        Tensor rows = tensor.slice(0, row, row + part.size(0));
+        Tensor rows = flat.slice(0, row, row + part.size(0));
         upload_converted(part, rows);
         row += part.size(0);
       }
@@ -224,7 +268,7 @@ Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, 
   if (parts.size() == 1) {
     tensor = first.to(dtype);  // the mapping itself when kept as stored
   } else {
-    tensor = Tensor::empty(stored_shape, dtype);
+    tensor = Tensor::empty(flat_shape, dtype);
     int64_t row = 0;
     for (const Tensor& part : parts) {
       Tensor rows = tensor.slice(0, row, row + part.size(0));
@@ -235,6 +279,7 @@ Tensor WeightLoader::take_optional(const std::string& name, const Shape& shape, 
       row += part.size(0);
     }
   }
+  if (stored_shape != flat_shape) tensor = tensor.contiguous().view(stored_shape);
   for (const auto& [suffix, fix] : map_.transforms)
     if (ends_with(name, suffix)) tensor = fix(tensor);
   check_shape(tensor.shape());

@@ -26,6 +26,14 @@ struct WeightMap {
   // not hold it fused: {"qkv_proj", {"q_proj", "k_proj", "v_proj"}} (vLLM's
   // packed_modules_mapping). Matched on a whole dotted component of the parameter name.
   std::vector<std::pair<std::string, std::vector<std::string>>> packed;
+  // A parameter stacking the tensors of each expert of a mixture-of-experts layer along a new
+  // leading dimension: {"experts.gate_up_proj", {"experts.$.gate_proj.weight",
+  // "experts.$.up_proj.weight"}} fills `<prefix>experts.gate_up_proj` [E, rows, cols] from
+  // `<prefix>experts.0.gate_proj.weight`, `<prefix>experts.0.up_proj.weight`, then expert 1, ...
+  // ('$' is the expert index, E the parameter's first dimension; one expert's parts are
+  // concatenated along dim 0). Matched on the parameter name's suffix, after `packed`; a
+  // checkpoint without expert 0's first part is not in this layout (a fused tensor may be).
+  std::vector<std::pair<std::string, std::vector<std::string>>> stacked;
   // Checkpoint tensors known to be unused, by name suffix ("rotary_emb.inv_freq").
   std::vector<std::string> ignored_suffixes;
   // Checkpoint tensors known to be unused, by name prefix ("model.mtp_layers.").
@@ -75,6 +83,9 @@ class WeightLoader {
   // The dtype a parameter stored as `stored` gets.
   DType parameter_dtype(DType stored, ParamStorage storage) const;
   std::optional<std::vector<std::string>> packed_sources(const std::string& name) const;
+  // The per-expert sources of a stacked parameter of `shape` [E, rows, cols] (WeightMap::stacked);
+  // InvalidArgument naming the first missing expert tensor once expert 0's is present.
+  std::optional<std::vector<std::string>> stacked_sources(const std::string& name, const Shape& shape) const;
   Tensor dummy(const Shape& shape, ParamStorage storage);
 
   const Checkpoint* checkpoint_ = nullptr;

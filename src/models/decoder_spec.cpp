@@ -87,8 +87,25 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
     if (layer.intermediate_size > 0) entry["intermediate"] = layer.intermediate_size;
     if (!layer.has_attention) entry["attention"] = "no_op";
     if (!layer.has_mlp) entry["mlp"] = "no_op";
+    if (layer.moe) {
+      entry["mlp"] = "moe";
+      entry["experts"] = layer.moe->num_experts;
+      entry["top_k"] = layer.moe->routing.top_k;
+    }
     layers.push_back(entry);
   }
+  // The first MoE layer's block (per-layer expert counts are in "layers"), which layers have one,
+  // and the expert parameters a token leaves unread: (experts - top_k) experts per MoE layer.
+  json moe;
+  int64_t inactive = 0;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const std::optional<MoESpec>& block = spec.layers[i].moe;
+    if (!block) continue;
+    if (moe.is_null()) moe = describe_moe(*block);
+    moe["layers"].push_back(i);
+    inactive += (block->num_experts - block->routing.top_k) * 3 * block->hidden_size * block->intermediate_size;
+  }
+  if (!moe.is_null()) moe["inactive_parameters_per_token"] = inactive;
   std::string norm = spec.norm_kind == NormKind::RMSNorm ? "rms_norm" : "layer_norm";
   if (!spec.norm_affine) norm += " (no affine)";
   return {
@@ -116,6 +133,7 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
                                : json{{"save", {spec.skip_connections.save[0], spec.skip_connections.save[1]}},
                                       {"mix", {spec.skip_connections.mix[0], spec.skip_connections.mix[1]}},
                                       {"weight", spec.skip_connections.weight}}},
+      {"moe", moe},
       {"layers", layers},
   };
 }
@@ -153,6 +171,25 @@ FeedForwardSpec layer_feed_forward_spec(const DecoderSpec& spec, int64_t layer) 
   s.up_bias = spec.mlp_bias;
   s.down_bias = spec.down_bias.value_or(spec.mlp_bias);
   return s;
+}
+
+void add_expert_stacking(WeightMap& map) {
+  map.stacked.push_back({"experts.gate_up_proj", {"experts.$.gate_proj.weight", "experts.$.up_proj.weight"}});
+  map.stacked.push_back({"experts.down_proj", {"experts.$.down_proj.weight"}});
+}
+
+MoESpec moe_block(const ModelConfig& config, const DecoderSpec& spec, int64_t experts, int64_t top_k,
+                  int64_t intermediate) {
+  VLLM_CHECK(experts > 0 && intermediate > 0 && top_k >= 1 && top_k <= experts, InvalidArgument, config.source(),
+             ": a mixture of experts needs experts (", experts, ") and their width (", intermediate,
+             ") positive and experts per token (", top_k, ") in [1, experts]");
+  MoESpec moe;
+  moe.hidden_size = spec.hidden_size;
+  moe.num_experts = experts;
+  moe.intermediate_size = intermediate;
+  moe.activation = spec.activation;
+  moe.routing.top_k = static_cast<int32_t>(top_k);
+  return moe;
 }
 
 WeightMap llama_weight_map() {

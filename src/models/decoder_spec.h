@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "layers/feed_forward.h"
+#include "layers/moe.h"
 #include "layers/norm.h"
 #include "layers/self_attention.h"
 #include "loader/model_config.h"
@@ -29,6 +30,8 @@ struct DecoderLayerSpec {
   int64_t intermediate_size = 0;
   bool has_attention = true;   // false: the attention and its norm are skipped (DeciLM no_op)
   bool has_mlp = true;         // false: the MLP and its norm are skipped (DeciLM no_op)
+  // Set: this layer's MLP is a mixture of experts (MoEFeedForward under mlp.), else dense.
+  std::optional<MoESpec> moe;
 };
 
 // Solar's "bskcn" skip connections: the stream entering layer i is saved (slot 0 / 1) when i is in
@@ -140,5 +143,14 @@ nlohmann::json describe_spec(const DecoderSpec& spec);
 
 // The standard Llama-layout weight map: fused qkv and gate_up, inv_freq buffers ignored.
 WeightMap llama_weight_map();
+// Adds the per-expert layout of MoE experts to `map`: experts.N.{gate_proj, up_proj, down_proj}
+// stacked into experts.gate_up_proj / experts.down_proj (HF's hub layout; transformers 5.x's
+// fused [E, 2I, H] / [E, H, I] tensors under those names load as they are).
+void add_expert_stacking(WeightMap& map);
+// An MoE block of `experts` experts of width `intermediate`, `top_k` per token, with the spec's
+// hidden size and activation; the family sets the routing and shared expert. InvalidArgument
+// naming the config when a count is not positive or top_k exceeds the experts.
+MoESpec moe_block(const ModelConfig& config, const DecoderSpec& spec, int64_t experts, int64_t top_k,
+                  int64_t intermediate);
 
 }  // namespace vllm

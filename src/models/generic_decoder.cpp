@@ -111,7 +111,10 @@ void GenericDecoder::load(WeightLoader& loader) {
       } else if (s.pre_norms && !s.shared_input_norm) {
         layer.mlp_input_norm = norm(prefix + "post_attention_layernorm");
       }
-      layer.mlp = DenseFeedForward::load(loader, prefix + "mlp.", layer_feed_forward_spec(s, i), device);
+      if (spec.moe)
+        layer.mlp = MoEFeedForward::load(loader, prefix + "mlp.", *spec.moe, device);
+      else
+        layer.mlp = DenseFeedForward::load(loader, prefix + "mlp.", layer_feed_forward_spec(s, i), device);
     }
     layers_.push_back(std::move(layer));
   }

@@ -2,7 +2,9 @@
 // (GPT-J rotary on half the head, fused gate_up; GLM-4 adds output norms), Arcee (ReLU^2
 // without gating), ERNIE 4.5, HunYuan dense (q/k norm after rotary), and the authors'-code
 // names whose weights are Llama's: Aquila, Xverse, InternLM, InternLM3, GritLM, MiMo, Orion
-// (LayerNorm), TeleFLM (muP multipliers) and fairseq2's Llama checkpoints.
+// (LayerNorm), TeleFLM (muP multipliers) and fairseq2's Llama checkpoints. The mixtures of
+// experts on these attentions: ERNIE 4.5 MoE and HunYuan MoE.
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -49,8 +51,78 @@ DecoderSpec hunyuan_dense_spec(const ModelConfig& config) {
     spec.qk_norm = true;
     spec.qk_norm_after_rotary = true;
   }
+  // HunYuan's DynamicNTKAlphaRotary: rope_scaling {"type": "dynamic", "alpha": a} is the default
+  // rotary with base theta * a^(d / (d - 2)) (d = head_dim) up to max_position_embeddings.
+  for (DecoderLayerSpec& layer : spec.layers) {
+    if (layer.rope.value("rope_type", "default") != "dynamic" || !layer.rope.contains("alpha") ||
+        !layer.rope["alpha"].is_number() || layer.rope["alpha"].get<double>() == 0.0)
+      continue;
+    const double d = static_cast<double>(spec.head_dim);
+    const double base = layer.rope.value("rope_theta", 10000.0) * std::pow(layer.rope["alpha"].get<double>(), d / (d - 2));
+    layer.rope = {{"rope_type", "default"}, {"rope_theta", base}};
+  }
   spec.weights.renames = {{".self_attn.query_layernorm.", ".self_attn.q_norm."},
                           {".self_attn.key_layernorm.", ".self_attn.k_norm."}};
+  return spec;
+}
+
+// ERNIE 4.5 MoE (Ernie4_5_MoeSparseMoeBlock): softmax scores, the choice on scores +
+// e_score_correction_bias (moe_statics, stored [1, E]), weights renormalised with the sum
+// clamped at moe_norm_min; moe_num_shared_experts shared experts; MoE on layer i when
+// (i + 1) % moe_layer_interval == 0 and moe_layer_start_index <= i <= moe_layer_end_index.
+DecoderSpec ernie4_5_moe_spec(const ModelConfig& config) {
+  DecoderSpec spec = ernie4_5_spec(config);
+  spec.norm_eps = static_cast<float>(config.get_float("rms_norm_eps", 1e-5));
+  const int64_t experts = config.get_int("moe_num_experts", config.get_int("num_experts", 64));
+  MoESpec moe = moe_block(config, spec, experts, config.get_int("moe_k", config.get_int("num_experts_per_tok", 6)),
+                          config.get_int("moe_intermediate_size", 1536));
+  VLLM_CHECK(!config.get_bool("use_bias", false), Unsupported, config.source(),
+             ": ERNIE 4.5 MoE with use_bias (biases on the experts) is not supported");
+  moe.routing.scoring = ops::MoEScoring::Softmax;
+  moe.routing.renormalize = true;
+  moe.routing.renormalize_min = static_cast<float>(config.get_float("moe_norm_min", 1e-12));
+  moe.correction_bias = true;
+  moe.shared_intermediate_size = config.get_int("moe_num_shared_experts", 2) * moe.intermediate_size;
+  const int64_t start = config.get_int("moe_layer_start_index", 1), interval = config.get_int("moe_layer_interval", 1);
+  int64_t end = config.get_int("moe_layer_end_index", -1);
+  if (end == -1) end = spec.num_layers - 1;
+  for (int64_t i = start; i <= end && i < spec.num_layers; ++i)
+    if (interval > 0 && (i + 1) % interval == 0) spec.layers[i].moe = moe;
+  spec.weights.renames = {{".mlp.moe_statics.e_score_correction_bias", ".mlp.gate.e_score_correction_bias"},
+                          {".mlp.shared_experts.", ".mlp.shared_expert."}};
+  spec.weights.transforms.push_back(
+      {"gate.e_score_correction_bias", [](const Tensor& t) { return t.contiguous().view({t.numel()}); }});
+  spec.weights.ignored_prefixes = {"model.mtp_"};  // multi-token prediction, unused
+  add_expert_stacking(spec.weights);
+  return spec;
+}
+
+// HunYuan MoE (HunYuanMoEV1Moe): the dense model's attention; every layer a softmax top-k
+// router (renormalised) over num_experts experts (both may be per-layer lists, as moe_topk)
+// plus an always-on shared MLP. transformers builds the experts and the shared MLP with
+// intermediate_size, which is what it computes and what this reads.
+DecoderSpec hunyuan_moe_spec(const ModelConfig& config) {
+  DecoderSpec spec = hunyuan_dense_spec(config);
+  spec.norm_eps = static_cast<float>(config.get_float("rms_norm_eps", 1e-5));
+  auto per_layer = [&](const char* key, int64_t layer) -> int64_t {
+    const nlohmann::json& raw = config.raw();
+    if (raw.contains(key) && raw[key].is_array()) {
+      VLLM_CHECK(static_cast<int64_t>(raw[key].size()) > layer && raw[key][layer].is_number_integer(), InvalidArgument,
+                 config.source(), ": '", key, "' lists no integer for layer ", layer);
+      return raw[key][layer].get<int64_t>();
+    }
+    return config.get_int(key, 1);
+  };
+  for (int64_t i = 0; i < spec.num_layers; ++i) {
+    MoESpec moe = moe_block(config, spec, per_layer("num_experts", i), per_layer("moe_topk", i), spec.intermediate_size);
+    moe.routing.scoring = ops::MoEScoring::Softmax;
+    moe.routing.renormalize = true;
+    moe.shared_intermediate_size = spec.intermediate_size;
+    spec.layers[i].moe = moe;
+  }
+  spec.weights.renames.push_back({".mlp.gate.wg.", ".mlp.gate."});
+  spec.weights.renames.push_back({".mlp.shared_mlp.", ".mlp.shared_expert."});
+  add_expert_stacking(spec.weights);
   return spec;
 }
 
@@ -142,6 +214,8 @@ ModelRegistrar arcee{decoder_architecture("ArceeForCausalLM", "arcee", arcee_spe
 ModelRegistrar ernie{decoder_architecture("Ernie4_5_ForCausalLM", "ernie4_5", ernie4_5_spec)};
 ModelRegistrar ernie_hf{decoder_architecture("Ernie4_5ForCausalLM", "ernie4_5", ernie4_5_spec)};
 ModelRegistrar hunyuan{decoder_architecture("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense", hunyuan_dense_spec)};
+ModelRegistrar ernie_moe{decoder_architecture("Ernie4_5_MoeForCausalLM", "ernie4_5_moe", ernie4_5_moe_spec)};
+ModelRegistrar hunyuan_moe{decoder_architecture("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe", hunyuan_moe_spec)};
 ModelRegistrar aquila{decoder_architecture("AquilaForCausalLM", "llama", llama_spec)};
 ModelRegistrar aquila_model{decoder_architecture("AquilaModel", "llama", llama_spec)};
 ModelRegistrar xverse{decoder_architecture("XverseForCausalLM", "llama", llama_spec)};

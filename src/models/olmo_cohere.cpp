@@ -1,8 +1,10 @@
 // OLMo (non-parametric LayerNorm, clip_qkv), OLMo 2 and EXAONE 4 (norms on the block outputs
 // only, q/k RMSNorm), Cohere and Cohere 2 (one LayerNorm feeding parallel attention and MLP,
-// GPT-J rotary, logit scale; Cohere 2 rotates only its sliding-window layers).
+// GPT-J rotary, logit scale; Cohere 2 rotates only its sliding-window layers), and OLMoE
+// (q/k RMSNorm over the whole projections, every MLP a mixture of experts).
 #include <string>
 
+#include "core/error.h"
 #include "models/generic_decoder.h"
 
 namespace vllm {
@@ -51,6 +53,26 @@ DecoderSpec olmo2_spec(const ModelConfig& config) {
   return spec;
 }
 
+// OLMoE (OlmoeForCausalLM): Llama blocks with q_norm / k_norm over the whole q and k projections
+// and Qwen2-MoE's router (softmax top-k, renormalised when norm_topk_prob) over num_experts
+// experts of intermediate_size on every layer.
+DecoderSpec olmoe_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.norm_eps = static_cast<float>(config.get_float("rms_norm_eps", 1e-5));
+  spec.qk_norm = true;
+  spec.qk_norm_kind = QkNorm::Full;
+  // HF clamps q, k and v after the q/k norms; the shared attention clamps before them.
+  VLLM_CHECK(!config.has("clip_qkv"), Unsupported, config.source(),
+             ": OLMoE with clip_qkv is not supported (its clamp follows the q/k norms)");
+  MoESpec moe = moe_block(config, spec, config.get_int("num_experts", 64), config.get_int("num_experts_per_tok", 8),
+                          spec.intermediate_size);
+  moe.routing.scoring = ops::MoEScoring::Softmax;
+  moe.routing.renormalize = config.get_bool("norm_topk_prob", false);
+  for (DecoderLayerSpec& layer : spec.layers) layer.moe = moe;
+  add_expert_stacking(spec.weights);
+  return spec;
+}
+
 DecoderSpec exaone4_spec(const ModelConfig& config) {
   DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
   spec.pre_norms = false;
@@ -90,6 +112,8 @@ ModelRegistrar olmo2_upper{decoder_architecture("OLMo2ForCausalLM", "olmo2", olm
 ModelRegistrar exaone4{decoder_architecture("Exaone4ForCausalLM", "exaone4", exaone4_spec)};
 ModelRegistrar cohere{decoder_architecture("CohereForCausalLM", "cohere", cohere_spec)};
 ModelRegistrar cohere2{decoder_architecture("Cohere2ForCausalLM", "cohere2", cohere2_spec)};
+ModelRegistrar olmoe{decoder_architecture("OlmoeForCausalLM", "olmoe", olmoe_spec)};
+ModelRegistrar olmoe_alias{decoder_architecture("OLMoEForCausalLM", "olmoe", olmoe_spec)};
 
 }  // namespace
 }  // namespace vllm

@@ -14,6 +14,7 @@
 #ifdef VLLM_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/mixing_cuda.h"
+#include "backend/cuda/moe_cuda.h"
 #define VLLM_DISPATCH_CUDA_ARM_(device, call) \
   if ((device).is_cuda()) return call;
 #define VLLM_DISPATCH_HAVE_CUDA_ true

@@ -7,6 +7,7 @@
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/mixing.h"
+#include "ops/moe.h"
 #include "ops/norm.h"
 #include "ops/rotary.h"
 #include "ops/sampling.h"

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "moe_test_checkpoint.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -51,6 +52,36 @@ TEST(InspectCli, Gpt2Fixture) {
   std::vector<std::string> unused = report["fields_without_effect"].get<std::vector<std::string>>();
   EXPECT_NE(std::find(unused.begin(), unused.end(), "my_unused_field"), unused.end()) << out;
   EXPECT_EQ(std::find(unused.begin(), unused.end(), "n_embd"), unused.end()) << out;
+}
+
+// A mixture of experts: experts, top-k, routing kind, and the parameters one token uses.
+TEST(InspectCli, MixtureOfExpertsShowsExpertsRoutingAndActiveParameters) {
+  const fs::path dir = fs::temp_directory_path() / ("vllm_inspect_moe_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  vllm::testing::write_tiny_moe(dir, vllm::testing::ExpertLayout::PerExpert);
+  int status = 0;
+  std::string out = run("--json " + dir.string(), &status);
+  ASSERT_EQ(status, 0) << out;
+  nlohmann::json report = nlohmann::json::parse(out);
+  EXPECT_EQ(report["family"], "mixtral");
+  // Per layer: 2 norms 2x16, q/o 16x16, k/v 8x16, router 4x16, 4 experts of 3 x 16x8.
+  const int64_t per_layer = 2 * 16 + 2 * 256 + 2 * 128 + 64 + 4 * 3 * 128;
+  EXPECT_EQ(report["parameters"]["count"].get<int64_t>(), 2 * 32 * 16 + 16 + 2 * per_layer);
+  // Each token reads 2 of the 4 experts in each of the 2 layers.
+  EXPECT_EQ(report["parameters"]["active_per_token"].get<int64_t>(), 2 * 32 * 16 + 16 + 2 * (per_layer - 2 * 3 * 128));
+  const nlohmann::json& moe = report["spec"]["moe"];
+  EXPECT_EQ(moe["experts"], 4);
+  EXPECT_EQ(moe["top_k"], 2);
+  EXPECT_EQ(moe["routing"]["kind"], "softmax_topk");
+  EXPECT_EQ(moe["routing"]["renormalize"], true);
+  EXPECT_EQ(moe["layers"], nlohmann::json({0, 1}));
+  std::string text = run(dir.string(), &status);
+  ASSERT_EQ(status, 0) << text;
+  EXPECT_NE(text.find("active parameters per token: 4,304"), std::string::npos) << text;
+  EXPECT_NE(text.find("experts: 4, top-k 2, routing softmax_topk, no shared expert, on 2 of 2 layers"),
+            std::string::npos)
+      << text;
+  fs::remove_all(dir);
 }
 
 TEST(InspectCli, TextReport) {

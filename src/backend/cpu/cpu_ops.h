@@ -6,6 +6,7 @@
 
 #include "core/tensor.h"
 #include "backend/backend_types.h"
+#include "backend/moe_routing.h"
 
 namespace vllm::cpu {
 
@@ -49,5 +50,12 @@ void mul(const Tensor& a, const Tensor& b, Tensor& out);
 void mix_streams(const Tensor& streams, const Tensor& coefs, Tensor& out);
 void match_rms(Tensor& x, const Tensor& reference, float min_mean_square);
 void gaussian_topk(Tensor& x, float multiplier);
+
+// src/ops/moe.h
+void moe_topk(const Tensor& router_logits, const Tensor& correction_bias, const ops::MoERouting& routing,
+              Tensor& topk_ids, Tensor& topk_weights);
+void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const Tensor& w_gate_up,
+                 const Tensor& w_down, ops::Activation activation, Tensor& out, DType product_dtype);
+void moe_add_gated(Tensor& out, const Tensor& shared, const Tensor& gate_logits);
 
 }  // namespace vllm::cpu
