@@ -322,9 +322,16 @@ TEST(MoESpecs, FamiliesPlaceTheirMoELayers) {
   nlohmann::json hunyuan = base;
   hunyuan.update({{"architectures", {"HunYuanMoEV1ForCausalLM"}}, {"num_experts", {4, 8, 8, 8}},
                   {"moe_topk", {1, 2, 2, 2}}});
+  hunyuan["rope_scaling"] = {{"type", "dynamic"}, {"alpha", 1000.0}, {"factor", 1.0}};
+  hunyuan["rope_theta"] = 10000.0;
   spec = describe(hunyuan);
   EXPECT_EQ(spec["moe"]["experts"], 4);
   EXPECT_EQ(spec["moe"]["top_k"], 1);
+  EXPECT_EQ(spec["layers"][1]["experts"], 8);
+  EXPECT_EQ(spec["layers"][1]["top_k"], 2);
+  // DynamicNTKAlphaRotary: the default rotary with base theta * alpha^(d / (d - 2)), d = 8.
+  EXPECT_EQ(spec["layers"][0]["rope"]["rope_type"], "default");
+  EXPECT_NEAR(spec["layers"][0]["rope"]["rope_theta"].get<double>(), 10000.0 * std::pow(1000.0, 8.0 / 6.0), 1e-3);
   // PhiMoE routes to exactly two experts.
   nlohmann::json phimoe = base;
   phimoe.update({{"architectures", {"PhiMoEForCausalLM"}}, {"num_local_experts", 4}, {"num_experts_per_tok", 3}});
