@@ -2,7 +2,8 @@
 // Attention's spec checks, normal_quantile), each against a reference written out here in double.
 // Weights come through a WeightLoader over a small safetensors file, as a model loads them.
 // RotaryEmbedding is tested in tests/models/test_rotary_embedding.cpp, Attention's forward pass by
-// the models over the paged cache (tests/models) and by the ops (tests/ops/test_attention.cpp).
+// the models over the paged cache (tests/models, its encoder-only, cross and sink paths in
+// test_attention_layer.cpp) and by the ops (tests/ops/test_attention.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -205,7 +206,7 @@ TEST(NormalQuantile, KnownValues) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attention: what the constructor refuses (the forward pass is tested with the models).
+// Attention: what the constructor refuses (the forward pass is tested in tests/models).
 
 AttentionSpec attention_spec(int64_t heads, int64_t kv_heads) {
   AttentionSpec spec;
@@ -226,6 +227,28 @@ TEST(Attention, MultiHeadLatentAttentionIsUnsupported) {
   spec.latent_dim = 16;
   expect_error([&] { Attention(spec, Device::cpu()); }, ErrorKind::Unsupported,
                {"multi-head latent attention (MLA) is not supported"});
+}
+
+TEST(Attention, SlidingWindowIsForDecoderLayersOnly) {
+  for (AttentionType type : {AttentionType::EncoderOnly, AttentionType::Cross}) {
+    AttentionSpec spec = attention_spec(4, 4);
+    spec.type = type;
+    spec.sliding_window = 8;
+    expect_error([&] { Attention(spec, Device::cpu()); }, ErrorKind::Unsupported,
+                 {"a sliding window (8) applies to causal decoder attention only"});
+  }
+}
+
+TEST(Attention, SinksNeedTheirTensor) {
+  AttentionSpec spec = attention_spec(4, 2);
+  spec.sinks = true;
+  expect_error([&] { Attention(spec, Device::cpu()); }, ErrorKind::Internal, {"the sink tensor is missing"});
+  expect_error([&] { Attention(spec, Device::cpu(), Tensor::from_floats({1.0f, 2.0f}, {2})); },
+               ErrorKind::InvalidArgument, {"must be f32 [4]"});
+  EXPECT_NO_THROW(Attention(spec, Device::cpu(), Tensor::from_floats({1.0f, 2.0f, 3.0f, 4.0f}, {4})));
+  spec.sinks = false;
+  expect_error([&] { Attention(spec, Device::cpu(), Tensor::from_floats({1.0f, 2.0f, 3.0f, 4.0f}, {4})); },
+               ErrorKind::Internal, {"has no sinks but the sink tensor is given"});
 }
 
 TEST(Attention, QueryHeadsMustBeAMultipleOfKvHeads) {

@@ -1,7 +1,7 @@
 // The Attention layer's types beyond the causal decoder (src/layers/attention.*): encoder-only
 // attention over the step's own tokens, cross-attention over a cache its encoder step filled, and
 // attention sinks (through SelfAttention, which loads them by name), each against a
-// double-precision reference written here; plus the specs it refuses.
+// double-precision reference written here. The specs it refuses are tested in tests/layers.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -226,28 +226,6 @@ TEST(AttentionLayer, SelfAttentionLoadsSinksAndTheSoftmaxIncludesThem) {
     }
   expect_close(expected, out, "self-attention with sinks");
   std::filesystem::remove_all(dir);
-}
-
-TEST(AttentionLayer, UnsupportedSpecsAreNamed) {
-  auto expect_unsupported = [](const AttentionSpec& spec, const std::string& fragment) {
-    try {
-      Attention layer(spec, Device::cpu());
-      ADD_FAILURE() << "expected Unsupported mentioning '" << fragment << "'";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::Unsupported) << e.what();
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    }
-  };
-  AttentionSpec mla = spec_of(AttentionType::Decoder, 4, 4, 16);
-  mla.latent_dim = 64;
-  expect_unsupported(mla, "multi-head latent attention (MLA)");
-  AttentionSpec windowed_encoder = spec_of(AttentionType::EncoderOnly, 4, 4, 16);
-  windowed_encoder.sliding_window = 8;
-  expect_unsupported(windowed_encoder, "sliding window");
-  // A spec with sinks needs the tensor.
-  AttentionSpec sinks = spec_of(AttentionType::Decoder, 4, 4, 16);
-  sinks.sinks = true;
-  EXPECT_THROW(Attention(sinks, Device::cpu()), Error);
 }
 
 }  // namespace
