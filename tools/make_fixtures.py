@@ -10,6 +10,7 @@ Runs wherever PyTorch and transformers are installed (e.g. the GPU machine):
     python3 tools/make_fixtures.py --out tests/data/models
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -442,9 +443,11 @@ def moe_fixtures():
              n_group=1, topk_group=1, first_k_dense_replace=1, norm_topk_prob=False, routed_scaling_factor=1.5,
              attention_bias=False, sliding_window=None, max_window_layers=3,
              layer_types=["full_attention"] * 3), 10000.0)
-    f["hunyuan_moe_layers_4x"] = rope_4x(
-        base("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe", head_dim=16, use_qk_norm=True, num_experts=[4, 8],
-             moe_topk=[1, 2], **moe), 10000.0)
+    # Per-layer lists of num_experts / moe_topk (the authors' config allows them) are refused by
+    # transformers 5.x's config class, so the reference fixture uses one count for every layer.
+    f["hunyuan_moe_4x"] = rope_4x(
+        base("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe", head_dim=16, use_qk_norm=True, num_experts=8,
+             moe_topk=2, **moe), 10000.0)
     return f
 
 
@@ -493,14 +496,39 @@ def custom_prompt(forward, ids, config):
             "greedy_tokens": tokens, "greedy_steps": steps}
 
 
-def write_expected(directory, name, prompts):
+def write_expected(directory, name, prompts, bf16_error=None):
     expected = {"transformers": transformers.__version__, "torch": torch.__version__,
                 "top_k": TOP_K, "prompts": prompts}
+    if bf16_error is not None:
+        expected["hf_bf16_max_error"] = bf16_error
     with open(os.path.join(directory, "expected.json"), "w") as f:
         json.dump(expected, f)
     size = sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
     print(f"{name}: {size // 1024} KB, margins min "
-          f"{min(s['margin'] for p in prompts for s in p['greedy_steps']):.4f}")
+          f"{min(s['margin'] for p in prompts for s in p['greedy_steps']):.4f}"
+          + ("" if bf16_error is None else f", transformers bf16 drift {bf16_error:.4f}"))
+
+
+MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+BF16_DRIFT_LIMIT = 0.1  # the GPU bf16 parity test allows 0.25; leave room for our own rounding
+RESEEDS = 6  # then the seed that drifted least
+
+
+def bf16_drift(model, prompts):
+    """The largest |logprob| change over the recorded top entries when transformers itself runs the
+    fixture in bf16. A router whose top-k gap is below bf16's rounding picks other experts in bf16,
+    which no bf16 engine can match, so MoE fixtures are reseeded until this stays small (the GPU's
+    float32 parity test is their strict check either way)."""
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    worst = 0.0
+    with torch.no_grad():
+        for prompt in prompts:
+            ids = torch.tensor([prompt["input_ids"]])
+            logprobs = torch.log_softmax(half(ids).logits[0].float(), dim=-1)
+            for position, top in enumerate(prompt["prompt_top"]):
+                for token, value in top:
+                    worst = max(worst, abs(float(logprobs[position, token]) - value))
+    return worst
 
 
 def make_decoder(name, config, directory, generator, converter):
@@ -523,11 +551,12 @@ def make_decoder(name, config, directory, generator, converter):
     write_expected(directory, name, prompts)
 
 
-def make(name, config, out_dir, seed):
+def make(name, config, out_dir, seed, tried=(), final=False):
+    tried = list(tried)
     directory = os.path.join(out_dir, name)
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
-    config = dict(config)
+    original, config = config, dict(config)
     hf_only = config.pop("_hf", {})
     converter = config.pop("_convert", None)
     attn_implementation = config.pop("_attn", "eager")
@@ -588,9 +617,20 @@ def make(name, config, out_dir, seed):
             "greedy_tokens": out.sequences[0, length:].tolist(),
             "greedy_steps": steps,
         })
+    bf16_error = None
+    if any(key in config for key in MOE_KEYS):
+        bf16_error = bf16_drift(model, prompts)
+        tried = tried + [(bf16_error, seed)]
+        if bf16_error > BF16_DRIFT_LIMIT and not final:
+            if len(tried) < RESEEDS:
+                print(f"{name}: seed {seed} drifts {bf16_error:.3f} in bf16, reseeding")
+                return make(name, original, out_dir, seed + 7919, tried)
+            best_error, best_seed = min(tried)
+            print(f"{name}: no seed within {BF16_DRIFT_LIMIT}; keeping seed {best_seed} ({best_error:.3f})")
+            return make(name, original, out_dir, best_seed, tried, final=True)
     if converter:
         authors_code_reference.convert_checkpoint(os.path.join(directory, "model.safetensors"), converter, config)
-    write_expected(directory, name, prompts)
+    write_expected(directory, name, prompts, bf16_error)
 
 
 def main():

@@ -1,6 +1,9 @@
-// Every HF parity fixture (tests/data/models) on the GPU in bf16 (bf16 weights through cuBLASLt,
-// bf16 KV cache), judged by vLLM's check_logprobs_close rule: each greedy token is in HF's top-5
-// at its step, and the sequences agree until a step whose HF top-2 margin is under 0.05. Also:
+// Every HF parity fixture (tests/data/models) on the GPU twice. In bf16 (bf16 weights through
+// cuBLASLt, bf16 KV cache), judged by vLLM's check_logprobs_close rule: each greedy token is in HF's
+// top-5 at its step, and the sequences agree until a step whose HF top-2 margin is under 0.05. In
+// float32 (--dtype float32, f32 KV cache) against the same 1e-3-class bound as the CPU: the check
+// that catches a wrong kernel which bf16 rounding would hide, and the only strict one for
+// mixtures of experts, whose routers pick other experts wherever bf16 moves a top-k gap. Also:
 // CUDA-graph replay gives the eager step's logits, and the engine on CUDA generates what
 // transformers generates for the default model. Skipped where no GPU is present.
 #include <gtest/gtest.h>
@@ -32,6 +35,8 @@ constexpr double kTieMargin = 0.05;  // vLLM's check_logprobs_close: bf16 may pa
 // fixtures' tiny random models that moves logprobs by a few 1e-2, 0.12 at worst (nemotron_4x, seen
 // on the H200): this bound only catches gross errors, the token rule above is the real check.
 constexpr double kLogprobTolerance = 0.25;
+// float32 on the GPU: the CPU test's 1e-3 plus room for other summation orders over 27 tokens.
+constexpr double kF32LogprobTolerance = 2e-3;
 constexpr int64_t kBlockSize = 16;
 
 fs::path fixtures_dir() { return vllm::testing::source_dir() / "tests" / "data" / "models"; }
@@ -68,23 +73,28 @@ std::vector<int32_t> blocks_for(int64_t tokens) {
   return blocks;
 }
 
-class CudaHfParity : public ::testing::TestWithParam<std::string> {};
+struct ParityRun {
+  std::string dtype;    // --dtype
+  DType kv_dtype;
+  double tolerance;     // on every HF top-5 prompt logprob
+};
 
-TEST_P(CudaHfParity, GreedyTokensAgreeWithTransformersInBf16) {
-  SKIP_WITHOUT_GPU();
-  const fs::path dir = fixtures_dir() / GetParam();
+// Greedy tokens and prompt logprobs of one fixture against transformers (f32), as `run` says.
+void check_parity(const std::string& name, const ParityRun& run) {
+  const fs::path dir = fixtures_dir() / name;
   std::ifstream in(dir / "expected.json");
   const nlohmann::json expected = nlohmann::json::parse(in);
   ModelLoadOptions options;
   options.model_dir = dir;
   options.device = Device::cuda(0);
+  options.dtype = run.dtype;
   std::unique_ptr<Model> model = load_model(options);
   int prompt_index = 0;
   double worst = 0.0;
   for (const auto& prompt : expected["prompts"]) {
-    const std::string where = GetParam() + " prompt " + std::to_string(prompt_index++);
+    const std::string where = name + " prompt " + std::to_string(prompt_index++);
     std::vector<int32_t> ids = prompt["input_ids"].get<std::vector<int32_t>>();
-    KVCache cache = KVCache::allocate(model->kv_cache_spec(), 64, kBlockSize, DType::BF16, Device::cuda(0));
+    KVCache cache = KVCache::allocate(model->kv_cache_spec(), 64, kBlockSize, run.kv_dtype, Device::cuda(0));
     SequenceChunk chunk;
     chunk.token_ids = ids;
     chunk.all_logits = true;
@@ -98,7 +108,7 @@ TEST_P(CudaHfParity, GreedyTokensAgreeWithTransformersInBf16) {
       for (const auto& entry : hf_top) {
         const double error = std::fabs(ours[entry[0].get<int>()] - entry[1].get<double>());
         worst = std::max(worst, error);
-        EXPECT_LT(error, kLogprobTolerance) << where << " position " << position << " token " << entry[0];
+        EXPECT_LT(error, run.tolerance) << where << " position " << position << " token " << entry[0];
       }
       EXPECT_TRUE(in_top(hf_top, argmax(ours))) << where << " position " << position;
     }
@@ -126,7 +136,28 @@ TEST_P(CudaHfParity, GreedyTokensAgreeWithTransformersInBf16) {
       step = log_softmax_row(forward_logits(*model, step_batch.token_ids, step_batch.metadata, cache), 0);
     }
   }
-  RecordProperty("worst_logprob_error", std::to_string(worst));
+  ::testing::Test::RecordProperty("worst_logprob_error", std::to_string(worst));
+}
+
+class CudaHfParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaHfParity, GreedyTokensAgreeWithTransformersInBf16) {
+  SKIP_WITHOUT_GPU();
+  // MoE fixtures carry how far transformers itself drifts in bf16 (tools/make_fixtures.py): a
+  // router gap under bf16's rounding picks other experts, in transformers and in any bf16
+  // engine, each at different tokens. Their GPU check is the float32 test below; the bf16
+  // expert kernels are checked against the CPU in test_cuda_moe.cpp.
+  std::ifstream in(fixtures_dir() / GetParam() / "expected.json");
+  const nlohmann::json expected = nlohmann::json::parse(in);
+  if (expected.contains("hf_bf16_max_error"))
+    GTEST_SKIP() << "mixture of experts: transformers' own bf16 logprobs drift "
+                 << expected["hf_bf16_max_error"].get<double>() << " from f32 here";
+  check_parity(GetParam(), {"bfloat16", DType::BF16, kLogprobTolerance});
+}
+
+TEST_P(CudaHfParity, LogprobsMatchTransformersInFloat32) {
+  SKIP_WITHOUT_GPU();
+  check_parity(GetParam(), {"float32", DType::F32, kF32LogprobTolerance});
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaHfParity, ::testing::ValuesIn(fixture_names()),
