@@ -12,6 +12,7 @@
 
 #include "engine/outputs.h"
 #include "engine/sampling_params.h"
+#include "models/model.h"
 
 namespace vllm {
 
@@ -21,7 +22,11 @@ struct EngineRequest {
   std::string request_id;
   std::string prompt;                     // the text, when the request came as text ("" otherwise)
   std::vector<int32_t> prompt_token_ids;  // always set
-  SamplingParams params;
+  SamplingParams params;                  // generation requests
+  // Set: a pooling request (params unused): the whole prompt runs in one step, nothing is
+  // sampled, and the finished output carries `pooling`.
+  std::optional<PoolingRequestSpec> pooling;
+  std::vector<int32_t> token_type_ids;    // empty, or one segment id per prompt token (sentence pairs)
   int priority = 0;                       // --scheduling-policy priority: lower runs first
   // Fill the fields `params` did not set (SamplingParams::is_set) from the model's
   // generation_config.json, as vLLM's server does with --generation-config auto. The offline
@@ -39,6 +44,14 @@ struct ModelInfo {
   int64_t max_model_len = 0;
   int64_t vocab_size = 0;
   int64_t max_num_seqs = 0;  // the engine's effective --max-num-seqs
+  // Pooling models (--runner pooling): the tasks served (empty for a generative model), the
+  // class names of a classifier (config.json id2label, by index), and the Matryoshka widths an
+  // embedding may be truncated to (empty: `dimensions` is refused unless is_matryoshka).
+  std::vector<PoolingTask> pooling_tasks;
+  std::vector<std::string> labels;
+  bool is_matryoshka = false;
+  std::vector<int64_t> matryoshka_dimensions;
+  int64_t hidden_size = 0;
 };
 
 // Histogram in Prometheus' cumulative form.

@@ -39,13 +39,21 @@ struct RequestMetrics {
   int64_t num_cached_tokens = 0;    // prompt tokens served from the prefix cache
 };
 
+// A pooling request's result (vLLM's PoolingOutput): row-major f32 of `shape` ([D] for embed,
+// [num_labels] for classify and score, [L, D] for encode).
+struct PoolingOutput {
+  std::vector<float> data;
+  std::vector<int64_t> shape;
+};
+
 struct RequestOutput {
   std::string request_id;
   std::string prompt;                     // "" for token-id prompts
   std::vector<int32_t> prompt_token_ids;
   // Per prompt position when prompt_logprobs is set; the first is nullopt (nothing predicts it).
   std::optional<std::vector<std::optional<TokenLogprobs>>> prompt_logprobs;
-  std::vector<CompletionOutput> outputs;
+  std::vector<CompletionOutput> outputs;  // empty for a pooling request
+  std::optional<PoolingOutput> pooling;   // set, once finished, for a pooling request
   bool finished = false;
   RequestMetrics metrics;
 };

@@ -102,8 +102,33 @@ void Model::merge_multimodal_embeddings(Tensor& inputs_embeds, const std::vector
   }
 }
 
+const char* pooling_task_name(PoolingTask task) {
+  switch (task) {
+    case PoolingTask::Encode: return "encode";
+    case PoolingTask::Embed: return "embed";
+    case PoolingTask::Classify: return "classify";
+    case PoolingTask::Score: return "score";
+  }
+  return "?";
+}
+
+std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch) const {
+  const Pooler* stage = pooler();
+  VLLM_CHECK(stage != nullptr, Unsupported, architecture(), " is not a pooling model");
+  const Tensor pooled = stage->pool(hidden, batch.query_start);
+  std::vector<Tensor> out;
+  for (size_t b = 0; b + 1 < batch.query_start.size(); ++b) {
+    const bool per_token = stage->spec().type == PoolingType::All;
+    const int64_t begin = per_token ? batch.query_start[b] : static_cast<int64_t>(b);
+    const int64_t end = per_token ? batch.query_start[b + 1] : begin + 1;
+    Tensor rows = pooled.slice(0, begin, end).contiguous();
+    out.push_back(per_token ? rows : rows.view({rows.size(1)}));
+  }
+  return out;
+}
+
 Tensor forward_logits(Model& model, const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) {
-  Tensor hidden = model.forward(ModelInputs{token_ids, Tensor()}, batch, cache);
+  Tensor hidden = model.forward(ModelInputs{token_ids, Tensor(), Tensor()}, batch, cache);
   Tensor rows = Tensor::empty({batch.logits_rows.size(0), hidden.size(1)}, DType::F32, hidden.device());
   ops::gather_rows(hidden, batch.logits_rows, rows);
   return model.compute_logits(rows);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,8 +76,34 @@ AttentionCache attention_cache(const KVCache& cache, const BatchMetadata& batch,
 // A step's input: token ids, or embeddings already computed (multimodal prompts: the text
 // embeddings with an encoder's output merged in at the placeholder tokens).
 struct ModelInputs {
-  Tensor token_ids;      // [T] int32
-  Tensor inputs_embeds;  // [T, H] f32, or undefined: the model embeds token_ids
+  Tensor token_ids;       // [T] int32
+  Tensor inputs_embeds;   // [T, H] f32, or undefined: the model embeds token_ids
+  Tensor token_type_ids;  // [T] int32 segment of each token (BERT sentence pairs), or undefined: all 0
+};
+
+// What a pooling model computes for one sequence (vLLM's pooling tasks).
+enum class PoolingTask {
+  Encode,    // one vector per token (`/pooling`, reward models)
+  Embed,     // one vector per sequence, normalised by default (`/v1/embeddings`)
+  Classify,  // class scores per sequence, the model's activation applied by default (`/classify`)
+  Score,     // a cross-encoder's relevance of a sentence pair (`/score`, `/rerank`)
+};
+const char* pooling_task_name(PoolingTask task);
+
+// One sequence of a pooling step as its request resolved it (vLLM's PoolingParams).
+struct PoolingRequestSpec {
+  PoolingTask task = PoolingTask::Embed;
+  std::optional<bool> normalize;   // Embed/Encode: unset takes the model's default
+  std::optional<bool> activation;  // Classify/Score: unset takes the model's default
+  int64_t dimensions = 0;          // Embed: Matryoshka truncation before normalising (0: all)
+};
+
+// One pooling step: whole prompts, each sequence's rows of `hidden` in `query_start` (host
+// [B + 1]); token_ids (host [T] int32) for poolers that read them (STEP pooling, GritLM).
+struct PoolingBatch {
+  std::vector<int64_t> query_start;
+  Tensor token_ids;
+  std::vector<PoolingRequestSpec> requests;  // [B]
 };
 
 // The model interface the engine drives, vLLM v1's shape: embed, merge multimodal embeddings,
@@ -97,6 +124,12 @@ class Model {
   virtual Tensor compute_logits(const Tensor& hidden_rows) const = 0;
   // Pooling models' last stage; null for a generative model.
   virtual const Pooler* pooler() const { return nullptr; }
+  // The tasks `pool` serves; empty for a generative model.
+  virtual std::vector<PoolingTask> pooling_tasks() const { return {}; }
+  // hidden [T, H] of whole prompts -> one host f32 tensor per sequence: [D] (Embed), [num_labels]
+  // (Classify, Score) or [L, D] (Encode). The default runs pooler() (Unsupported without one);
+  // families with a head of their own (BERT's pooler, a classifier) override it.
+  virtual std::vector<Tensor> pool(const Tensor& hidden, const PoolingBatch& batch) const;
   virtual const KVCacheSpec& kv_cache_spec() const = 0;
   virtual int64_t vocab_size() const = 0;
   virtual int64_t hidden_size() const = 0;
