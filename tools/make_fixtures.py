@@ -448,6 +448,31 @@ def moe_fixtures():
     f["hunyuan_moe_4x"] = rope_4x(
         base("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe", head_dim=16, use_qk_norm=True, num_experts=8,
              moe_topk=2, **moe), 10000.0)
+    # DeepSeek-V2/V3: multi-head latent attention (kv_lora_rank 24 and 40, not powers of two; no
+    # q compression and a q_lora_rank; interleaved and NeoX rotary; yarn with mscale_all_dim),
+    # softmax greedy and group-limited routing, V3's sigmoid router. num_key_value_heads equals the
+    # head count: transformers repeats the per-head keys by heads / kv_heads.
+    mla = dict(num_attention_heads=4, num_key_value_heads=4, qk_nope_head_dim=16, qk_rope_head_dim=8,
+               n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, num_hidden_layers=3,
+               first_k_dense_replace=1)
+    f["deepseek_v2_lite_4x"] = rope_4x(
+        base("DeepseekV2ForCausalLM", "deepseek_v2", q_lora_rank=None, kv_lora_rank=24, v_head_dim=12,
+             n_shared_experts=2, topk_method="greedy", norm_topk_prob=False, routed_scaling_factor=1.0,
+             n_group=None, topk_group=None, **mla), 10000.0)
+    f["deepseek_v2_grouped_5x"] = rope_5x(
+        base("DeepseekV2ForCausalLM", "deepseek_v2", q_lora_rank=32, kv_lora_rank=40, v_head_dim=16,
+             n_shared_experts=1, topk_method="group_limited_greedy", n_group=4, topk_group=2,
+             norm_topk_prob=False, routed_scaling_factor=2.0, **mla), 10000.0)
+    f["deepseek_v3_yarn_5x"] = rope_5x(
+        base("DeepseekV3ForCausalLM", "deepseek_v3", q_lora_rank=32, kv_lora_rank=40, v_head_dim=16,
+             n_shared_experts=1, n_group=4, topk_group=2, norm_topk_prob=True, routed_scaling_factor=2.5,
+             topk_method="noaux_tc", rope_interleave=True, attention_bias=True, **mla), 10000.0,
+        {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64, "beta_fast": 32.0,
+         "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0})
+    f["deepseek_v3_neox_4x"] = rope_4x(
+        base("DeepseekV3ForCausalLM", "deepseek_v3", q_lora_rank=None, kv_lora_rank=24, v_head_dim=12,
+             n_shared_experts=1, n_group=1, topk_group=1, norm_topk_prob=False, routed_scaling_factor=1.0,
+             topk_method="noaux_tc", rope_interleave=False, **mla), 10000.0)
     return f
 
 

@@ -44,10 +44,12 @@ struct MoERouting {
   bool renormalize = false;
   float renormalize_min = 0.0f;
   // Group-limited selection (DeepSeek-V3's n_group / topk_group): the experts form num_groups
-  // equal groups; each group scores the sum of its two best choice values, the topk_groups best
-  // groups stay and the others' experts count as 0 (HF's masked_fill(0.0)) when the k are chosen.
+  // equal groups; each group scores the sum of its two best choice values (DeepSeek-V2's
+  // group_limited_greedy: its best one, group_score_max), the topk_groups best groups stay and the
+  // others' experts count as 0 (HF's masked_fill(0.0)) when the k are chosen.
   int32_t num_groups = 1;
   int32_t topk_groups = 1;
+  bool group_score_max = false;
   float scaling = 1.0f;       // routed_scaling_factor, after renormalisation
   float jitter_eps = 0.01f;   // SparseMixer: router_jitter_noise
 };
@@ -146,7 +148,7 @@ VLLM_MOE_HOST_DEVICE void moe_route_row(const float* logits, const float* bias, 
   auto choice = [&](int32_t i) { return bias ? score(i) + bias[i] : score(i); };
   if (r.num_groups > 1) {
     const int32_t size = n / r.num_groups;
-    auto group_score = [&](int32_t g) {  // the sum of the group's two best choice values
+    auto group_score = [&](int32_t g) {  // the sum of the group's two best choice values, or the best
       float a = -INFINITY, b = -INFINITY;
       for (int32_t i = g * size; i < (g + 1) * size; ++i) {
         const float v = choice(i);
@@ -157,7 +159,7 @@ VLLM_MOE_HOST_DEVICE void moe_route_row(const float* logits, const float* bias, 
           b = v;
         }
       }
-      return a + b;
+      return r.group_score_max ? a : a + b;
     };
     int32_t groups[64];  // num_groups <= 64, checked by the op
     detail::moe_select_topk(r.num_groups, r.topk_groups, group_score, groups);

@@ -10,7 +10,6 @@ Attention::Attention(AttentionSpec spec, Device device, Tensor sinks) : spec_(st
   VLLM_CHECK(s.num_heads > 0 && s.num_kv_heads > 0 && s.num_heads % s.num_kv_heads == 0 && s.head_dim > 0,
              InvalidArgument, "attention: ", s.num_heads, " query heads must be a positive multiple of ",
              s.num_kv_heads, " kv heads, head_dim ", s.head_dim);
-  VLLM_CHECK(s.latent_dim == 0, Unsupported, "attention: multi-head latent attention (MLA) is not supported yet");
   VLLM_CHECK(s.type == AttentionType::Decoder || s.sliding_window == 0, Unsupported, "attention: a sliding window (",
              s.sliding_window, ") applies to causal decoder attention only, not to ",
              s.type == AttentionType::Cross ? "cross-attention" : "bidirectional (encoder-only) attention");

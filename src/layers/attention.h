@@ -33,7 +33,6 @@ struct AttentionSpec {
   float logit_softcap = 0.0f;   // 0: none; else cap * tanh(score / cap) (Gemma 2)
   std::vector<float> alibi_slopes;  // empty: none; else [num_heads] (Bloom, MPT)
   bool sinks = false;           // a learned per-head sink logit in the softmax (GPT-OSS's `sinks`)
-  int64_t latent_dim = 0;       // > 0: MLA's latent form, one compressed vector per token cached (not supported yet)
 
   int64_t value_dim() const { return value_head_dim > 0 ? value_head_dim : head_dim; }
 };

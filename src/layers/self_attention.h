@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "layers/attention.h"
+#include "layers/attention_block.h"
 #include "layers/linear.h"
 #include "layers/norm.h"
 #include "layers/rotary_embedding.h"
@@ -39,7 +40,7 @@ struct SelfAttentionSpec {
   bool kv_shared = false;
 };
 
-class SelfAttention {
+class SelfAttention : public AttentionBlock {
  public:
   // `rotary` may be null (no rotary: ALiBi, learned positions, NoPE layers); layers with the
   // same rope parameters share one.
@@ -48,9 +49,9 @@ class SelfAttention {
 
   const SelfAttentionSpec& spec() const { return spec_; }
   // hidden [T, H] (f32, or the qkv weight's half type on CUDA) -> [T, H] f32.
-  Tensor forward(const Tensor& hidden, const BatchMetadata& batch, const AttentionCache& cache) const;
+  Tensor forward(const Tensor& hidden, const BatchMetadata& batch, const AttentionCache& cache) const override;
   // The qkv (q alone when kv_shared) projection's weight dtype.
-  DType weight_dtype() const { return qkv_proj_.weight.dtype(); }
+  DType weight_dtype() const override { return qkv_proj_.weight.dtype(); }
 
  private:
   SelfAttentionSpec spec_;

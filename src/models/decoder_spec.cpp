@@ -134,6 +134,12 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
                                       {"mix", {spec.skip_connections.mix[0], spec.skip_connections.mix[1]}},
                                       {"weight", spec.skip_connections.weight}}},
       {"moe", moe},
+      {"mla", spec.mla ? json{{"q_lora_rank", spec.mla->q_lora_rank}, {"kv_lora_rank", spec.mla->kv_lora_rank},
+                              {"qk_nope_head_dim", spec.mla->qk_nope_head_dim},
+                              {"qk_rope_head_dim", spec.mla->qk_rope_head_dim}, {"v_head_dim", spec.mla->v_head_dim},
+                              {"scale", spec.mla->scale},
+                              {"cached_floats_per_token", spec.mla->cache_key_dim() + spec.mla->cache_value_dim()}}
+                       : json()},
       {"layers", layers},
   };
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "layers/feed_forward.h"
+#include "layers/mla_attention.h"
 #include "layers/moe.h"
 #include "layers/norm.h"
 #include "layers/self_attention.h"
@@ -84,6 +85,11 @@ struct DecoderSpec {
   bool mlp_bias = false;
   std::optional<bool> down_bias;    // unset: mlp_bias (TeleChat2: on down_proj alone)
   ops::Activation activation = ops::Activation::Silu;  // gated MLP: act(gate) * up
+
+  // Set: every layer's attention is multi-head latent attention (DeepSeek-V2/V3) under
+  // self_attn., with the rotary below over its qk_rope_head_dim dims; the q/k/v fields above
+  // are unused.
+  std::optional<MlaSpec> mla;
 
   // Rotary.
   int64_t rotary_dim = 0;  // head_dim * partial_rotary_factor

@@ -10,6 +10,15 @@
 // e_score_correction_bias and keeps the topk_group best of n_group groups; weights are the
 // plain scores, renormalised when norm_topk_prob, times routed_scaling_factor. Multi-token
 // prediction layers past num_hidden_layers are not used.
+//   DeepseekV2ForCausalLM / DeepseekV3ForCausalLM: multi-head latent attention (layers/
+//     mla_attention.h) with a rotary over qk_rope_head_dim dims (interleaved pairs: V2 always, V3
+//     unless rope_interleave is false); softmax scale (qk_nope + qk_rope)^-0.5, times yarn's
+//     mscale(factor, mscale_all_dim)^2 under a scaled rope (the authors' code and vLLM; transformers'
+//     V2 class leaves that factor out, its V3 class keeps it). V2 routes by softmax top-k
+//     ("greedy") or within the best groups by their best expert ("group_limited_greedy"),
+//     renormalised when norm_topk_prob; V3 by DeepSeek-V3's router above.
+#include <cmath>
+
 #include "core/error.h"
 #include "models/generic_decoder.h"
 
@@ -95,7 +104,73 @@ DecoderSpec dots1_spec(const ModelConfig& config) {
   return spec;
 }
 
+// Multi-head latent attention from the DeepSeek-V2/V3 config fields.
+MlaSpec mla_spec(const ModelConfig& config, DecoderSpec& spec, bool interleaved) {
+  MlaSpec mla;
+  mla.hidden_size = spec.hidden_size;
+  mla.num_heads = spec.num_heads;
+  mla.q_lora_rank = config.find_int("q_lora_rank").value_or(0);  // null: one q_proj
+  mla.kv_lora_rank = config.get_int("kv_lora_rank", 512);
+  mla.qk_nope_head_dim = config.get_int("qk_nope_head_dim", 128);
+  mla.qk_rope_head_dim = config.get_int("qk_rope_head_dim", 64);
+  mla.v_head_dim = config.get_int("v_head_dim", 128);
+  mla.norm_eps = spec.norm_eps;
+  mla.attention_bias = config.get_bool("attention_bias", false);
+  double scale = 1.0 / std::sqrt(static_cast<double>(mla.qk_nope_head_dim + mla.qk_rope_head_dim));
+  const nlohmann::json& rope = spec.layers.front().rope;
+  const std::string rope_type = rope.value("rope_type", rope.value("type", std::string("default")));
+  if (rope_type != "default" && rope.contains("factor")) {
+    const double factor = rope["factor"].get<double>(), all_dim = rope.value("mscale_all_dim", 0.0);
+    const double mscale = factor <= 1.0 ? 1.0 : 0.1 * all_dim * std::log(factor) + 1.0;
+    scale *= mscale * mscale;
+  }
+  mla.scale = static_cast<float>(scale);
+  VLLM_CHECK(mla.qk_rope_head_dim % 2 == 0, InvalidArgument, config.source(), ": qk_rope_head_dim (",
+             mla.qk_rope_head_dim, ") must be even");
+  spec.rotary_dim = mla.qk_rope_head_dim;
+  spec.rope_neox = !interleaved;
+  spec.head_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+  return mla;
+}
+
+DecoderSpec deepseek_v2_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.mla = mla_spec(config, spec, /*interleaved=*/true);
+  if (!config.find_int("num_experts_per_tok") || !config.find_int("n_routed_experts")) return spec;  // dense
+  MoESpec moe = deepseek_block(config, spec, 64, 0, 1407, 2);
+  ops::MoERouting& r = moe.routing;
+  r.scoring = ops::MoEScoring::Softmax;
+  r.renormalize = r.top_k > 1 && config.get_bool("norm_topk_prob", false);
+  r.scaling = static_cast<float>(config.get_float("routed_scaling_factor", 1.0));
+  const std::string method = config.get_string("topk_method", "greedy");
+  if (method == "group_limited_greedy") {
+    r.num_groups = static_cast<int32_t>(config.get_int("n_group", 1));
+    r.topk_groups = static_cast<int32_t>(config.get_int("topk_group", 1));
+    r.group_score_max = true;
+  } else {
+    VLLM_CHECK(method == "greedy", Unsupported, config.source(), ": DeepSeek-V2 topk_method '", method,
+               "' is not supported (known: greedy, group_limited_greedy)");
+  }
+  moe_from(spec, moe, config.get_int("first_k_dense_replace", 0), config.get_int("moe_layer_freq", 1));
+  return spec;
+}
+
+DecoderSpec deepseek_v3_spec(const ModelConfig& config) {
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.mla = mla_spec(config, spec, config.get_bool("rope_interleave", true));
+  if (!config.find_int("n_routed_experts")) return spec;  // dense
+  const std::string method = config.get_string("topk_method", "noaux_tc");
+  VLLM_CHECK(method == "noaux_tc", Unsupported, config.source(), ": DeepSeek-V3 topk_method '", method,
+             "' is not supported (known: noaux_tc)");
+  MoESpec moe = deepseek_block(config, spec, 256, 8, 2048, 1);
+  deepseek_v3_router(config, moe, /*default_renormalize=*/true);
+  moe_from(spec, moe, config.get_int("first_k_dense_replace", 3), config.get_int("moe_layer_freq", 1));
+  return spec;
+}
+
 ModelRegistrar deepseek{decoder_architecture("DeepseekForCausalLM", "deepseek", deepseek_spec)};
+ModelRegistrar deepseek_v2{decoder_architecture("DeepseekV2ForCausalLM", "deepseek_v2", deepseek_v2_spec)};
+ModelRegistrar deepseek_v3{decoder_architecture("DeepseekV3ForCausalLM", "deepseek_v3", deepseek_v3_spec)};
 ModelRegistrar glm4_moe{decoder_architecture("Glm4MoeForCausalLM", "glm4_moe", glm4_moe_spec)};
 ModelRegistrar dots1{decoder_architecture("Dots1ForCausalLM", "dots1", dots1_spec)};
 

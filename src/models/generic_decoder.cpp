@@ -44,6 +44,12 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
       cache.num_kv_heads = layer.num_kv_heads > 0 ? layer.num_kv_heads : spec_.num_kv_heads;
       cache.head_dim = cache.value_head_dim = spec_.head_dim;
       cache.sliding_window = layer.sliding_window;
+      if (spec_.mla) {  // one latent "head": [c, k_rot] as the key, c as the value
+        cache.kind = CacheKind::MLALatent;
+        cache.num_kv_heads = 1;
+        cache.head_dim = spec_.mla->cache_key_dim();
+        cache.value_head_dim = spec_.mla->cache_value_dim();
+      }
     }
     kv_cache_spec_.layers.push_back(cache);
   }
@@ -102,7 +108,11 @@ void GenericDecoder::load(WeightLoader& loader) {
       if (s.sandwich_norms) layer.attention_output_norm = norm(prefix + "post_attention_layernorm");
       std::shared_ptr<const RotaryEmbedding> rotary;
       if (s.rotary_dim > 0 && spec.rotary) rotary = rotary_for(spec.rope);
-      layer.attention = SelfAttention::load(loader, prefix + "self_attn.", layer_attention_spec(s, i), rotary, device);
+      if (s.mla)
+        layer.attention = MlaAttention::load(loader, prefix + "self_attn.", *s.mla, rotary, device);
+      else
+        layer.attention = std::make_unique<SelfAttention>(
+            SelfAttention::load(loader, prefix + "self_attn.", layer_attention_spec(s, i), rotary, device));
     }
     if (spec.has_mlp) {
       if (s.sandwich_norms) {

@@ -40,7 +40,7 @@ class GenericDecoder : public Model {
     Norm mlp_input_norm;         // post_attention_layernorm (Llama) / pre_feedforward_layernorm (Gemma 2);
                                  // undefined with shared_input_norm
     Norm mlp_output_norm;        // sandwich norms only
-    std::optional<SelfAttention> attention;  // none: DeciLM's no-op attention
+    std::unique_ptr<AttentionBlock> attention;  // SelfAttention or MlaAttention; null: DeciLM's no-op attention
     std::unique_ptr<FeedForward> mlp;        // null: DeciLM's no-op MLP
   };
 

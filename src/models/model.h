@@ -21,7 +21,7 @@ namespace vllm {
 enum class CacheKind {
   FullAttention,   // paged K/V of every token
   SlidingWindow,   // paged K/V; blocks wholly outside the window are dropped
-  MLALatent,       // paged; one compressed latent vector per token (multi-head latent attention)
+  MLALatent,       // paged; one KV "head" of latents (MlaAttention: [c, k_rot] keys, c values)
   RecurrentState,  // one state slot per running request (Mamba, linear attention)
   CrossAttention,  // K/V of an encoder's output, written once per request
   None,            // nothing kept
@@ -31,8 +31,8 @@ const char* cache_kind_name(CacheKind kind);
 struct LayerCacheSpec {
   CacheKind kind = CacheKind::FullAttention;
   int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;        // key head size (MLA: the latent width)
-  int64_t value_head_dim = 0;  // value head size (MLA: 0, the latent is the only cache)
+  int64_t head_dim = 0;        // key head size (MLA: kv_lora_rank + qk_rope_head_dim)
+  int64_t value_head_dim = 0;  // value head size (MLA: kv_lora_rank)
   int64_t sliding_window = 0;  // SlidingWindow only
   // >= 0: this layer reads that earlier layer's cache and allocates none (Gemma 3n's KV sharing).
   int64_t shares_cache_of = -1;

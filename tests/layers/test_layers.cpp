@@ -222,13 +222,6 @@ TEST(Attention, AcceptsGroupedQueryHeads) {
   EXPECT_NO_THROW(Attention(attention_spec(4, 4), Device::cpu()));
 }
 
-TEST(Attention, MultiHeadLatentAttentionIsUnsupported) {
-  AttentionSpec spec = attention_spec(4, 4);
-  spec.latent_dim = 16;
-  expect_error([&] { Attention(spec, Device::cpu()); }, ErrorKind::Unsupported,
-               {"multi-head latent attention (MLA) is not supported"});
-}
-
 TEST(Attention, SlidingWindowIsForDecoderLayersOnly) {
   for (AttentionType type : {AttentionType::EncoderOnly, AttentionType::Cross}) {
     AttentionSpec spec = attention_spec(4, 4);

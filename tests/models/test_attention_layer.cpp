@@ -1,6 +1,7 @@
 // The Attention layer's types beyond the causal decoder (src/layers/attention.*): encoder-only
 // attention over the step's own tokens, cross-attention over a cache its encoder step filled, and
-// attention sinks (through SelfAttention, which loads them by name), each against a
+// attention sinks (through SelfAttention, which loads them by name), and multi-head latent
+// attention (MlaAttention, its weights folded at load) against the expanded per-head form, each against a
 // double-precision reference written here. The specs it refuses are tested in tests/layers.
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "engine/input_batch.h"
 #include "layers/attention.h"
+#include "layers/mla_attention.h"
 #include "layers/self_attention.h"
 #include "loader/safetensors.h"
 #include "loader/weight_loader.h"
@@ -226,6 +228,93 @@ TEST(AttentionLayer, SelfAttentionLoadsSinksAndTheSoftmaxIncludesThem) {
     }
   expect_close(expected, out, "self-attention with sinks");
   std::filesystem::remove_all(dir);
+}
+
+// MlaAttention caches latents and folds W_uk / W_uv into the q and o projections; the result
+// must equal DeepSeek's expanded form: per-head keys [W_uk c, k_rope] and values W_uv c.
+TEST(AttentionLayer, LatentAttentionEqualsTheExpandedHeads) {
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+  std::mt19937 rng(seed);
+  const int64_t H = 3, hidden = 16, q_lora = 12, L = 10, n = 6, r = 4, vd = 5, T = 5, block_size = 4;
+  Tensor w_qa = random_tensor({q_lora, hidden}, rng, -0.5f, 0.5f), w_qa_ln = random_tensor({q_lora}, rng, 0.5f, 1.5f);
+  Tensor w_qb = random_tensor({H * (n + r), q_lora}, rng, -0.5f, 0.5f);
+  Tensor w_kva = random_tensor({L + r, hidden}, rng, -0.5f, 0.5f), w_kv_ln = random_tensor({L}, rng, 0.5f, 1.5f);
+  Tensor w_kvb = random_tensor({H * (n + vd), L}, rng, -0.5f, 0.5f);
+  Tensor w_o = random_tensor({hidden, H * vd}, rng, -0.5f, 0.5f);
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("vllm_mla_" + std::to_string(seed));
+  std::filesystem::create_directories(dir);
+  save_safetensors(dir / "model.safetensors",
+                   {{"attn.q_a_proj.weight", w_qa}, {"attn.q_a_layernorm.weight", w_qa_ln},
+                    {"attn.q_b_proj.weight", w_qb}, {"attn.kv_a_proj_with_mqa.weight", w_kva},
+                    {"attn.kv_a_layernorm.weight", w_kv_ln}, {"attn.kv_b_proj.weight", w_kvb},
+                    {"attn.o_proj.weight", w_o}});
+  MlaSpec spec;
+  spec.hidden_size = hidden;
+  spec.num_heads = H;
+  spec.q_lora_rank = q_lora;
+  spec.kv_lora_rank = L;
+  spec.qk_nope_head_dim = n;
+  spec.qk_rope_head_dim = r;
+  spec.v_head_dim = vd;
+  spec.scale = 0.37f;
+  Checkpoint checkpoint = Checkpoint::open(dir);
+  WeightLoader loader(checkpoint, WeightMap{}, "TestForCausalLM");
+  std::unique_ptr<MlaAttention> layer = MlaAttention::load(loader, "attn.", spec, nullptr, Device::cpu());
+  loader.finish();
+  std::filesystem::remove_all(dir);
+
+  FlatBatch batch = build_flat_batch({prompt(0, T, {0, 1})}, block_size);
+  AttentionCache cache{Tensor::zeros({2, block_size, 1, L + r}, DType::F32),
+                       Tensor::zeros({2, block_size, 1, L}, DType::F32), batch.metadata.block_tables[0],
+                       batch.metadata.slot_mappings[0], Tensor()};
+  Tensor x = random_tensor({T, hidden}, rng);
+  Tensor out = layer->forward(x, batch.metadata, cache);
+
+  // Reference, in double: DeepSeek's expanded attention.
+  auto matmul = [](const std::vector<double>& a, const std::vector<double>& w, int64_t rows, int64_t in, int64_t outs) {
+    std::vector<double> y(static_cast<size_t>(rows * outs), 0.0);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t o = 0; o < outs; ++o)
+        for (int64_t c = 0; c < in; ++c) y[i * outs + o] += a[i * in + c] * w[o * in + c];
+    return y;
+  };
+  auto rms_norm = [](std::vector<double>& a, int64_t rows, int64_t width, int64_t stride, const std::vector<double>& w) {
+    for (int64_t i = 0; i < rows; ++i) {
+      double ms = 0;
+      for (int64_t c = 0; c < width; ++c) ms += a[i * stride + c] * a[i * stride + c];
+      const double inv = 1.0 / std::sqrt(ms / static_cast<double>(width) + 1e-6);
+      for (int64_t c = 0; c < width; ++c) a[i * stride + c] *= inv * w[c];
+    }
+  };
+  std::vector<double> qa = matmul(doubles(x), doubles(w_qa), T, hidden, q_lora);
+  rms_norm(qa, T, q_lora, q_lora, doubles(w_qa_ln));
+  const std::vector<double> q = matmul(qa, doubles(w_qb), T, q_lora, H * (n + r));
+  std::vector<double> kv = matmul(doubles(x), doubles(w_kva), T, hidden, L + r);
+  rms_norm(kv, T, L, L + r, doubles(w_kv_ln));
+  std::vector<double> latent;
+  for (int64_t t = 0; t < T; ++t) latent.insert(latent.end(), kv.begin() + t * (L + r), kv.begin() + t * (L + r) + L);
+  const std::vector<double> expanded = matmul(latent, doubles(w_kvb), T, L, H * (n + vd));
+  std::vector<double> keys, values;  // [T, H, n + r], [T, H, vd]
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const double* e = expanded.data() + (t * H + h) * (n + vd);
+      keys.insert(keys.end(), e, e + n);
+      keys.insert(keys.end(), kv.begin() + t * (L + r) + L, kv.begin() + (t + 1) * (L + r));
+      values.insert(values.end(), e + n, e + n + vd);
+    }
+  // Values padded to the key width so one reference serves both (the extra columns are dropped).
+  std::vector<double> padded;
+  for (int64_t i = 0; i < T * H; ++i) {
+    padded.insert(padded.end(), values.begin() + i * vd, values.begin() + (i + 1) * vd);
+    padded.insert(padded.end(), static_cast<size_t>(n + r - vd), 0.0);
+  }
+  const std::vector<double> attended = reference(q, {keys}, {padded}, {static_cast<int32_t>(T)}, H, H, n + r,
+                                                 spec.scale, true);
+  std::vector<double> heads;
+  for (int64_t i = 0; i < T * H; ++i)
+    heads.insert(heads.end(), attended.begin() + i * (n + r), attended.begin() + i * (n + r) + vd);
+  expect_close(matmul(heads, doubles(w_o), T, H * vd, hidden), out, "latent attention");
 }
 
 }  // namespace

@@ -211,6 +211,19 @@ TEST(MoETopK, GroupLimitKeepsOnlyTheBestGroups) {
   EXPECT_FLOAT_EQ(masked.weights[0], 0.5f);
 }
 
+TEST(MoETopK, GroupsScoredByTheirBestExpert) {  // DeepSeek-V2's group_limited_greedy
+  // Softmax scores; group 0 holds the single best expert, group 1 the best pair. Scored by their
+  // best expert group 0 stays (expert 0); by their best two (V3's rule) group 1 would.
+  ops::MoERouting r = routing(ops::MoEScoring::Softmax, 1);
+  r.num_groups = 2;
+  r.topk_groups = 1;
+  r.group_score_max = true;
+  const std::vector<float> logits = {3.0f, -5.0f, 2.5f, 2.4f};
+  EXPECT_EQ(run_topk(logits, 1, 4, r).ids[0], 0);
+  r.group_score_max = false;
+  EXPECT_EQ(run_topk(logits, 1, 4, r).ids[0], 2);
+}
+
 TEST(MoETopK, SparseMixer) {  // PhiMoE
   ops::MoERouting r = routing(ops::MoEScoring::SparseMixer, 2);
   r.jitter_eps = 0.01f;
