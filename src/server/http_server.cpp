@@ -318,19 +318,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_score() { start_generation(Endpoint::Score); }
   void handle_rerank() { start_generation(Endpoint::Rerank); }
 
-  PreparedRequest prepare(Endpoint endpoint, const Json& body) {
-    const ServingModel& model = server_.model;
-    switch (endpoint) {
-      case Endpoint::Completion: return prepare_completion(body, model);
-      case Endpoint::Chat: return prepare_chat(body, model);
-      case Endpoint::Embedding: return prepare_embedding(body, model);
-      case Endpoint::Pooling: return prepare_pooling(body, model);
-      case Endpoint::Classify: return prepare_classify(body, model);
-      case Endpoint::Score: return prepare_score(body, model);
-      case Endpoint::Rerank: return prepare_rerank(body, model);
-    }
-    throw ApiError(500, "unknown endpoint");
-  }
 
   // --- Generation and pooling (one client request -> engine requests -> one response) -----------
 
@@ -338,7 +325,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_.stopping) throw ApiError(503, "The server is shutting down");
     Json body = parse_body();
     auto generation = std::make_shared<Generation>();
-    generation->request = prepare(endpoint, body);
+    generation->request = prepare_request(endpoint, body, server_.model);
     // In flight counts sequences: a request with k prompts and n choices holds k * n.
     size_t count = generation->request.engine_requests.size();
     int64_t n = generation->request.n;

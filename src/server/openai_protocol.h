@@ -118,6 +118,10 @@ Json pooling_response(const PreparedRequest& request, const std::vector<RequestO
 // Standard base64 of `values` as little-endian f32 bytes (numpy's tobytes on x86/ARM).
 std::string base64_f32(const std::vector<float>& values);
 
+// The endpoint a POST path serves (nullopt for other paths), and its request parser.
+std::optional<Endpoint> endpoint_for_path(std::string_view path);
+PreparedRequest prepare_request(Endpoint endpoint, const Json& body, const ServingModel& model);
+
 // The non-streaming response from each engine request's final output (same order as
 // engine_requests).
 Json completion_response(const PreparedRequest& request, const std::vector<RequestOutput>& outputs,

@@ -395,6 +395,31 @@ PreparedRequest prepare_rerank(const Json& body, const ServingModel& model) {
   return request;
 }
 
+std::optional<Endpoint> endpoint_for_path(std::string_view path) {
+  static const std::pair<std::string_view, Endpoint> paths[] = {
+      {"/v1/completions", Endpoint::Completion}, {"/v1/chat/completions", Endpoint::Chat},
+      {"/v1/embeddings", Endpoint::Embedding},   {"/pooling", Endpoint::Pooling},
+      {"/classify", Endpoint::Classify},         {"/score", Endpoint::Score},
+      {"/v1/score", Endpoint::Score},            {"/rerank", Endpoint::Rerank},
+      {"/v1/rerank", Endpoint::Rerank},          {"/v2/rerank", Endpoint::Rerank}};
+  for (const auto& [known, endpoint] : paths)
+    if (path == known) return endpoint;
+  return std::nullopt;
+}
+
+PreparedRequest prepare_request(Endpoint endpoint, const Json& body, const ServingModel& model) {
+  switch (endpoint) {
+    case Endpoint::Completion: return prepare_completion(body, model);
+    case Endpoint::Chat: return prepare_chat(body, model);
+    case Endpoint::Embedding: return prepare_embedding(body, model);
+    case Endpoint::Pooling: return prepare_pooling(body, model);
+    case Endpoint::Classify: return prepare_classify(body, model);
+    case Endpoint::Score: return prepare_score(body, model);
+    case Endpoint::Rerank: return prepare_rerank(body, model);
+  }
+  fail(ErrorKind::Internal, "unknown endpoint");
+}
+
 // --- Responses ----------------------------------------------------------------------------------
 
 std::string base64_f32(const std::vector<float>& values) {
