@@ -1,51 +1,20 @@
 // `vllm-cpp run-batch -i IN.jsonl -o OUT.jsonl --model M`: OpenAI batch files (vLLM's
-// `vllm run-batch`). Each input line is {"custom_id", "method": "POST", "url":
-// "/v1/completions" | "/v1/chat/completions", "body": {...}}; each output line is
-// {"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"} with the body
-// the server would return. All requests run through the engine together (continuous batching);
-// outputs keep the input order.
+// `vllm run-batch`). The lines are answered by server::run_batch (server/batch_runner.h): urls
+// /v1/completions, /v1/chat/completions, /v1/embeddings, /v1/score and /v1/rerank, with the
+// bodies the server returns, in the input order.
 #include <CLI/CLI.hpp>
-#include <condition_variable>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 
 #include "api/async_llm.h"
 #include "cli/command.h"
 #include "core/error.h"
 #include "loader/model_path.h"
+#include "server/batch_runner.h"
 #include "server/serving_model.h"
 
 namespace vllm::cli {
 namespace {
-
-using server::Json;
-
-// One line's requests in flight: final outputs per engine request, then the response body.
-struct BatchItem {
-  Json custom_id;
-  server::PreparedRequest prepared;
-  std::vector<RequestOutput> finals;
-  size_t remaining = 0;
-  std::optional<server::ApiError> error;
-};
-
-Json output_line(const BatchItem& item, const server::ServingModel& model) {
-  Json response = Json::object();
-  Json line = {{"id", server::random_id("vllm-")}, {"custom_id", item.custom_id}};
-  if (item.error) {
-    response = {{"status_code", item.error->status()}, {"request_id", server::random_id("vllm-batch-")}, {"body", nullptr}};
-    line["response"] = response;
-    line["error"] = item.error->body()["error"];
-    return line;
-  }
-  response = {{"status_code", 200},
-              {"request_id", server::random_id("vllm-batch-")},
-              {"body", server::final_response(item.prepared, item.finals, model)}};
-  line["response"] = response;
-  line["error"] = nullptr;
-  return line;
-}
 
 int run(int argc, char** argv) {
   CLI::App app("Run an OpenAI batch file through the engine (vLLM's `vllm run-batch`)", argv[0]);
@@ -70,57 +39,7 @@ int run(int argc, char** argv) {
   server::ServingModel model =
       server::make_serving_model(*engine, args, resolve_model_path(args.model.empty() ? default_model_path() : args.model));
 
-  std::mutex mutex;
-  std::condition_variable done;
-  size_t pending = 0;
-  std::vector<BatchItem> items(lines.size());
-  for (size_t i = 0; i < lines.size(); ++i) {
-    BatchItem& item = items[i];
-    try {
-      Json request = Json::parse(lines[i], nullptr, false);
-      if (request.is_discarded() || !request.is_object())
-        throw server::ApiError(400, str("line ", i + 1, " is not a JSON object"));
-      item.custom_id = request.value("custom_id", Json());
-      std::string url = request.value("url", "");
-      const Json& body = request.contains("body") ? request["body"] : Json();
-      if (!body.is_object()) throw server::ApiError(400, "'body' must be an object", "body");
-      if (url == "/v1/completions")
-        item.prepared = server::prepare_completion(body, model);
-      else if (url == "/v1/chat/completions")
-        item.prepared = server::prepare_chat(body, model);
-      else
-        throw server::ApiError(400, str("url '", url, "' is not supported (known: /v1/completions, /v1/chat/completions)"), "url");
-      item.finals.resize(item.prepared.engine_requests.size());
-      item.remaining = item.prepared.engine_requests.size();
-      for (size_t k = 0; k < item.prepared.engine_requests.size(); ++k) {
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          ++pending;
-        }
-        try {
-          engine->add_request(item.prepared.engine_requests[k], [&, i, k](const RequestOutput& out) {
-            if (!out.finished) return;
-            std::lock_guard<std::mutex> lock(mutex);
-            items[i].finals[k] = out;
-            --items[i].remaining;
-            if (--pending == 0) done.notify_all();
-          });
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mutex);
-          --pending;
-          throw;
-        }
-      }
-    } catch (const std::exception& error) {
-      // Requests of this line already queued still finish; their outputs are dropped.
-      std::lock_guard<std::mutex> lock(mutex);
-      item.error = server::to_api_error(error);
-    }
-  }
-  {
-    std::unique_lock<std::mutex> lock(mutex);
-    done.wait(lock, [&] { return pending == 0; });
-  }
+  std::vector<server::Json> results = server::run_batch(*engine, model, lines);
   engine->shutdown();
 
   std::ofstream out_file;
@@ -130,11 +49,11 @@ int run(int argc, char** argv) {
   }
   std::ostream& out = output == "-" ? std::cout : out_file;
   size_t failed = 0;
-  for (const BatchItem& item : items) {
-    failed += item.error.has_value();
-    out << server::dump_json(output_line(item, model)) << "\n";
+  for (const server::Json& line : results) {
+    failed += !line["error"].is_null();
+    out << server::dump_json(line) << "\n";
   }
-  std::cerr << "run-batch: " << items.size() << " requests, " << failed << " failed\n";
+  std::cerr << "run-batch: " << results.size() << " requests, " << failed << " failed\n";
   return 0;
 }
 

@@ -247,6 +247,14 @@ class Session : public std::enable_shared_from_this<Session> {
         {"/v1/chat/completions", false, true, &Session::handle_chat},
         {"/tokenize", false, true, &Session::handle_tokenize},
         {"/detokenize", false, true, &Session::handle_detokenize},
+        {"/v1/embeddings", false, true, &Session::handle_embeddings},
+        {"/pooling", false, true, &Session::handle_pooling},
+        {"/classify", false, true, &Session::handle_classify},
+        {"/score", false, true, &Session::handle_score},
+        {"/v1/score", false, true, &Session::handle_score},
+        {"/rerank", false, true, &Session::handle_rerank},
+        {"/v1/rerank", false, true, &Session::handle_rerank},
+        {"/v2/rerank", false, true, &Session::handle_rerank},
     };
     const Route* found = nullptr;
     for (const Route& candidate : routes)
@@ -304,15 +312,20 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_detokenize() { respond_json(200, detokenize_response(parse_body(), server_.model)); }
   void handle_completions() { start_generation(Endpoint::Completion); }
   void handle_chat() { start_generation(Endpoint::Chat); }
+  void handle_embeddings() { start_generation(Endpoint::Embedding); }
+  void handle_pooling() { start_generation(Endpoint::Pooling); }
+  void handle_classify() { start_generation(Endpoint::Classify); }
+  void handle_score() { start_generation(Endpoint::Score); }
+  void handle_rerank() { start_generation(Endpoint::Rerank); }
 
-  // --- Generation -------------------------------------------------------------------------------
+
+  // --- Generation and pooling (one client request -> engine requests -> one response) -----------
 
   void start_generation(Endpoint endpoint) {
     if (server_.stopping) throw ApiError(503, "The server is shutting down");
     Json body = parse_body();
     auto generation = std::make_shared<Generation>();
-    generation->request =
-        endpoint == Endpoint::Chat ? prepare_chat(body, server_.model) : prepare_completion(body, server_.model);
+    generation->request = prepare_request(endpoint, body, server_.model);
     // In flight counts sequences: a request with k prompts and n choices holds k * n.
     size_t count = generation->request.engine_requests.size();
     int64_t n = generation->request.n;

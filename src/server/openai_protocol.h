@@ -62,7 +62,20 @@ struct ServingModel {
   bool serves(const std::string& name) const;
 };
 
-enum class Endpoint { Completion, Chat };
+enum class Endpoint { Completion, Chat, Embedding, Pooling, Classify, Score, Rerank };
+
+// What a pooling route needs besides its engine requests to build its response.
+struct PoolingPlan {
+  bool base64 = false;  // encoding_format "base64": little-endian f32 bytes, base64
+  // /score and /rerank: one score per (first, second) pair. By embeddings (a model that embeds):
+  // the engine requests are the distinct texts' embeddings and a pair indexes two of them (the
+  // score is their cosine). A cross-encoder: one engine request per pair, `pairs` unused.
+  bool by_embeddings = false;
+  std::vector<std::pair<size_t, size_t>> pairs;
+  std::vector<std::string> documents;  // /rerank: the documents, by index
+  int64_t top_n = 0;                   // /rerank: 0 = all
+  bool return_documents = true;        // /rerank
+};
 
 // A validated request, ready for the engine: one EngineRequest per prompt (chat: exactly one).
 struct PreparedRequest {
@@ -81,6 +94,7 @@ struct PreparedRequest {
   bool return_tokens_as_token_ids = false;
   std::string role;       // chat: the role of the answer
   std::string echo_text;  // chat with echo: the last message's content when its role is `role`
+  PoolingPlan pooling;    // the pooling endpoints
 };
 
 // The "model" field, when given, must be a served name (404 otherwise).
@@ -90,6 +104,23 @@ void check_model(const Json& body, const ServingModel& model);
 // malformed fields, out-of-range values, an unknown model and prompts longer than the context.
 PreparedRequest prepare_completion(const Json& body, const ServingModel& model);
 PreparedRequest prepare_chat(const Json& body, const ServingModel& model);
+
+// The pooling routes (vLLM's serving_embedding/pooling/classification/score.py): POST
+// /v1/embeddings, /pooling, /classify, /score (/v1/score), /rerank (/v1/rerank, /v2/rerank).
+// Each throws ApiError 400 when the model does not serve the route's task. See docs/pooling_routes.md.
+PreparedRequest prepare_embedding(const Json& body, const ServingModel& model);
+PreparedRequest prepare_pooling(const Json& body, const ServingModel& model);
+PreparedRequest prepare_classify(const Json& body, const ServingModel& model);
+PreparedRequest prepare_score(const Json& body, const ServingModel& model);
+PreparedRequest prepare_rerank(const Json& body, const ServingModel& model);
+Json pooling_response(const PreparedRequest& request, const std::vector<RequestOutput>& outputs,
+                      const ServingModel& model);
+// Standard base64 of `values` as little-endian f32 bytes (numpy's tobytes on x86/ARM).
+std::string base64_f32(const std::vector<float>& values);
+
+// The endpoint a POST path serves (nullopt for other paths), and its request parser.
+std::optional<Endpoint> endpoint_for_path(std::string_view path);
+PreparedRequest prepare_request(Endpoint endpoint, const Json& body, const ServingModel& model);
 
 // The non-streaming response from each engine request's final output (same order as
 // engine_requests).

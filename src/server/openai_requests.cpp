@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "server/request_fields.h"
 #include "text/tokenizer/tokenizer.h"
 
 namespace vllm::server {
@@ -57,9 +58,9 @@ ApiError to_api_error(const std::exception& error) {
 
 // --- Field readers: type errors name the field, as SamplingParams::from_json does. -------------
 
-namespace {
+namespace detail {
 
-[[noreturn]] void bad_request(const std::string& message, const std::string& param = "") {
+[[noreturn]] void bad_request(const std::string& message, const std::string& param) {
   throw ApiError(400, message, param);
 }
 
@@ -132,15 +133,15 @@ void read_stream_options(const Json& body, PreparedRequest& request) {
 }
 
 // Token-id prompts: every id in the vocabulary (vLLM's "Token id N is out of vocabulary").
-std::vector<int32_t> read_token_ids(const Json& ids, int64_t vocab_size) {
+std::vector<int32_t> read_token_ids(const Json& ids, int64_t vocab_size, const char* param) {
   std::vector<int32_t> tokens;
   tokens.reserve(ids.size());
   for (const Json& id : ids) {
     if (!id.is_number_integer() && !id.is_number_unsigned())
-      bad_request(str("'prompt' token ids must be integers, got ", id.dump()), "prompt");
+      bad_request(str("'", param, "' token ids must be integers, got ", id.dump()), param);
     int64_t value = id.get<int64_t>();
     if (value < 0 || (vocab_size > 0 && value >= vocab_size))
-      bad_request(str("Token id ", value, " is out of vocabulary"), "prompt");
+      bad_request(str("Token id ", value, " is out of vocabulary"), param);
     tokens.push_back(static_cast<int32_t>(value));
   }
   return tokens;
@@ -178,8 +179,10 @@ void resolve_max_tokens(SamplingParams& params, bool requested, size_t prompt_to
 }
 
 void truncate_prompt(std::vector<int32_t>& tokens, const SamplingParams& params, const ServingModel& model) {
-  if (!params.truncate_prompt_tokens) return;
-  int64_t keep = *params.truncate_prompt_tokens;
+  if (params.truncate_prompt_tokens) truncate_tokens(tokens, *params.truncate_prompt_tokens, model);
+}
+
+void truncate_tokens(std::vector<int32_t>& tokens, int64_t keep, const ServingModel& model) {
   if (keep == -1) keep = model.info.max_model_len;
   if (model.info.max_model_len > 0 && keep > model.info.max_model_len)
     bad_request(str("truncate_prompt_tokens value (", keep, ") is greater than max_model_len (",
@@ -217,7 +220,9 @@ void finish_params(SamplingParams& params, const ServingModel& model) {
   params.validate(static_cast<int>(model.info.vocab_size), model.max_logprobs);
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 // --- Served model -------------------------------------------------------------------------------
 
@@ -251,6 +256,8 @@ std::string random_id(std::string_view prefix) {
 // --- POST /v1/completions -----------------------------------------------------------------------
 
 PreparedRequest prepare_completion(const Json& body, const ServingModel& model) {
+  // A pooling model (--runner pooling) generates nothing: vLLM's 400 before reading the body.
+  if (!model.info.pooling_tasks.empty()) bad_request("The model does not support Completions API");
   PreparedRequest request;
   request.endpoint = Endpoint::Completion;
   read_common(body, model, request);
@@ -321,7 +328,7 @@ PreparedRequest prepare_completion(const Json& body, const ServingModel& model) 
 
 // --- POST /v1/chat/completions ------------------------------------------------------------------
 
-namespace {
+namespace detail {
 
 // The text of a message's content: a string, or the text parts of a list joined by "\n".
 std::string content_text(const Json& content) {
@@ -373,9 +380,10 @@ std::pair<std::string, std::vector<int32_t>> render_chat_prompt(const Json& body
   return {std::move(prompt), std::move(tokens)};
 }
 
-}  // namespace
+}  // namespace detail
 
 PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
+  if (!model.info.pooling_tasks.empty()) bad_request("The model does not support Chat Completions API");
   PreparedRequest request;
   request.endpoint = Endpoint::Chat;
   read_common(body, model, request);

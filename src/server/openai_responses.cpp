@@ -265,8 +265,11 @@ Json chat_response(const PreparedRequest& request, const std::vector<RequestOutp
 
 Json final_response(const PreparedRequest& request, const std::vector<RequestOutput>& outputs,
                     const ServingModel& model) {
-  return request.endpoint == Endpoint::Chat ? chat_response(request, outputs, model)
-                                            : completion_response(request, outputs, model);
+  switch (request.endpoint) {
+    case Endpoint::Completion: return completion_response(request, outputs, model);
+    case Endpoint::Chat: return chat_response(request, outputs, model);
+    default: return pooling_response(request, outputs, model);
+  }
 }
 
 // --- Streaming ----------------------------------------------------------------------------------

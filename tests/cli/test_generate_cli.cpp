@@ -133,7 +133,9 @@ TEST(RunBatchCli, AnswersEachLineInOrderWithServerBodies) {
       << "\n"
       << R"({"custom_id": "c3", "method": "POST", "url": "/v1/completions", "body": {"model": "m", "prompt": "Hi", "top_p": 7}})"
       << "\n"
-      << "not json\n";
+      << "not json\n"
+      << R"({"custom_id": "c5", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m", "input": "Hi"}})"
+      << "\n";
   int status = 0;
   run(binary() + " run-batch -i " + input.string() + " -o " + output.string() + " --model " + default_model() +
           " --served-model-name m 2>/dev/null",
@@ -142,7 +144,7 @@ TEST(RunBatchCli, AnswersEachLineInOrderWithServerBodies) {
   std::ifstream in(output);
   std::vector<nlohmann::json> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(lines.size(), 4u);
+  ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0]["custom_id"], "c1");
   EXPECT_EQ(lines[0]["response"]["status_code"], 200);
   const nlohmann::json& completion = lines[0]["response"]["body"];
@@ -156,6 +158,11 @@ TEST(RunBatchCli, AnswersEachLineInOrderWithServerBodies) {
   EXPECT_NE(lines[2]["error"]["message"].get<std::string>().find("top_p"), std::string::npos);
   EXPECT_EQ(lines[3]["response"]["status_code"], 400);
   EXPECT_TRUE(lines[3]["custom_id"].is_null());
+  // A generative model answers the pooling urls as vLLM's server does (the pooling models' lines
+  // are tested with the fake engine in tests/server/test_pooling_routes.cpp).
+  EXPECT_EQ(lines[4]["custom_id"], "c5");
+  EXPECT_EQ(lines[4]["response"]["status_code"], 400);
+  EXPECT_EQ(lines[4]["error"]["message"], "The model does not support Embeddings API");
 }
 
 TEST(BenchCli, LatencyAndThroughputWriteJson) {

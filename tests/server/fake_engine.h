@@ -1,10 +1,12 @@
 // A deterministic EngineClient for the server's tests: one thread steps every request by one
 // token per step (after an optional delay), with logprobs when asked, and records aborts.
 // Output token i of choice j of a prompt is (sum(prompt) + 7 * i + j) % vocab; its text is
-// " t<id>".
+// " t<id>". Pooling requests (options.pooling_tasks makes ModelInfo a pooling model's) finish in
+// the next step with fake_pooling_output(): deterministic values from the prompt's tokens.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -23,7 +25,75 @@ struct FakeEngineOptions {
   int64_t vocab_size = 1000;
   std::chrono::microseconds step_delay{0};
   int32_t stop_token = -1;  // finishes a choice with "stop" when generated
+  // ModelInfo of a pooling model: the tasks served, classifier labels, Matryoshka widths.
+  std::vector<PoolingTask> pooling_tasks = {};
+  std::vector<std::string> labels = {"negative", "neutral", "positive"};
+  bool is_matryoshka = false;
+  std::vector<int64_t> matryoshka_dimensions = {};
+  int64_t hidden_size = 8;
 };
+
+// What the fake engine's pooler returns for a request (row-major, PoolingOutput's shapes):
+//  Embed [D]: raw[d] = 1 + (sum_t (id_t + 1) * (d + 1)) % 13, truncated to `dimensions`, then L2
+//    normalised unless normalize == false.
+//  Encode [L, D]: row t is id_t + d, L2 normalised per row only when normalize == true.
+//  Classify [num_labels]: logit c = (sum(ids) + c) % 5, softmax unless activation == false.
+//  Score [1]: x = (sum(ids) % 7) * 0.5 - 1.5 + 0.25 * (tokens with type id 1), sigmoid unless
+//    activation == false (so a pair's token type ids change the score).
+inline PoolingOutput fake_pooling_output(const EngineRequest& request, const FakeEngineOptions& options) {
+  const PoolingRequestSpec& spec = *request.pooling;
+  const auto& ids = request.prompt_token_ids;
+  int64_t sum = 0;
+  for (int32_t id : ids) sum += id;
+  auto l2_normalize = [](float* row, size_t n) {
+    double norm = 0;
+    for (size_t i = 0; i < n; ++i) norm += double(row[i]) * row[i];
+    norm = std::sqrt(norm);
+    for (size_t i = 0; i < n; ++i) row[i] = float(row[i] / std::max(norm, 1e-12));
+  };
+  PoolingOutput out;
+  int64_t width = options.hidden_size;
+  switch (spec.task) {
+    case PoolingTask::Embed: {
+      for (int64_t d = 0; d < width; ++d) {
+        int64_t acc = 0;
+        for (int32_t id : ids) acc += int64_t(id + 1) * (d + 1);
+        out.data.push_back(float(1 + acc % 13));
+      }
+      if (spec.dimensions > 0 && spec.dimensions < width) out.data.resize(size_t(spec.dimensions));
+      if (spec.normalize.value_or(true)) l2_normalize(out.data.data(), out.data.size());
+      out.shape = {int64_t(out.data.size())};
+      break;
+    }
+    case PoolingTask::Encode:
+      for (int32_t id : ids) {
+        size_t row = out.data.size();
+        for (int64_t d = 0; d < width; ++d) out.data.push_back(float(id + d));
+        if (spec.normalize.value_or(false)) l2_normalize(out.data.data() + row, size_t(width));
+      }
+      out.shape = {int64_t(ids.size()), width};
+      break;
+    case PoolingTask::Classify: {
+      size_t classes = std::max<size_t>(options.labels.size(), 1);
+      for (size_t c = 0; c < classes; ++c) out.data.push_back(float((sum + int64_t(c)) % 5));
+      if (spec.activation.value_or(true)) {
+        double total = 0;
+        for (float v : out.data) total += std::exp(double(v));
+        for (float& v : out.data) v = float(std::exp(double(v)) / total);
+      }
+      out.shape = {int64_t(classes)};
+      break;
+    }
+    case PoolingTask::Score: {
+      int64_t second = std::count(request.token_type_ids.begin(), request.token_type_ids.end(), 1);
+      double x = double(sum % 7) * 0.5 - 1.5 + 0.25 * double(second);
+      out.data = {float(spec.activation.value_or(true) ? 1.0 / (1.0 + std::exp(-x)) : x)};
+      out.shape = {1};
+      break;
+    }
+  }
+  return out;
+}
 
 class FakeEngine : public EngineClient {
  public:
@@ -35,6 +105,13 @@ class FakeEngine : public EngineClient {
     info_.served_model_names = std::move(served_names);
     info_.max_model_len = options.max_model_len;
     info_.vocab_size = options.vocab_size;
+    info_.pooling_tasks = options.pooling_tasks;
+    if (!options.pooling_tasks.empty()) {
+      info_.labels = options.labels;
+      info_.is_matryoshka = options.is_matryoshka;
+      info_.matryoshka_dimensions = options.matryoshka_dimensions;
+      info_.hidden_size = options.hidden_size;
+    }
     thread_ = std::thread([this] { loop(); });
   }
   ~FakeEngine() override { shutdown(); }
@@ -42,6 +119,7 @@ class FakeEngine : public EngineClient {
   static std::string token_text(int32_t id) { return " t" + std::to_string(id); }
 
   void add_request(EngineRequest request, OutputCallback on_output) override {
+    if (request.pooling) return add_pooling_request(std::move(request), std::move(on_output));
     const auto& params = request.params;
     int64_t max_tokens = params.max_tokens.value_or(info_.max_model_len - (int64_t)request.prompt_token_ids.size());
     if ((int64_t)request.prompt_token_ids.size() + max_tokens > info_.max_model_len)
@@ -122,6 +200,11 @@ class FakeEngine : public EngineClient {
     std::lock_guard lock(mutex_);
     return last_params_;
   }
+  // Every pooling request as it arrived (spec, prompt ids, token type ids), in order.
+  std::vector<EngineRequest> pooling_requests() const {
+    std::lock_guard lock(mutex_);
+    return pooling_requests_;
+  }
 
  private:
   struct Active {
@@ -130,7 +213,29 @@ class FakeEngine : public EngineClient {
     SamplingParams params;
     int64_t max_tokens = 0;
     int64_t seed = 0;
+    std::optional<PoolingOutput> pooling;  // a pooling request: finishes with this in its next step
   };
+
+  // The engine's checks for a pooling request: the whole prompt in max_model_len, type ids per token.
+  void add_pooling_request(EngineRequest request, OutputCallback on_output) {
+    int64_t length = (int64_t)request.prompt_token_ids.size();
+    if (length == 0 || length > info_.max_model_len)
+      fail(ErrorKind::InvalidArgument, "pooling prompt of ", length, " tokens (max_model_len ", info_.max_model_len, ")");
+    if (!request.token_type_ids.empty() && request.token_type_ids.size() != request.prompt_token_ids.size())
+      fail(ErrorKind::InvalidArgument, "token_type_ids has ", request.token_type_ids.size(), " ids for ", length, " tokens");
+    std::lock_guard lock(mutex_);
+    VLLM_CHECK(!stopped_, Internal, "engine stopped");
+    Active active;
+    active.callback = std::move(on_output);
+    active.output.request_id = request.request_id;
+    active.output.prompt = request.prompt;
+    active.output.prompt_token_ids = request.prompt_token_ids;
+    active.pooling = fake_pooling_output(request, options_);
+    ids_seen_.push_back(request.request_id);
+    pooling_requests_.push_back(request);
+    active_.emplace(request.request_id, std::move(active));
+    cv_.notify_all();
+  }
 
   TokenLogprobs position(int32_t chosen, int top) const {
     TokenLogprobs entries;
@@ -172,6 +277,13 @@ class FakeEngine : public EngineClient {
       std::vector<std::pair<OutputCallback, RequestOutput>> updates;
       for (auto it = active_.begin(); it != active_.end();) {
         Active& a = it->second;
+        if (a.pooling) {
+          a.output.pooling = std::move(a.pooling);
+          a.output.finished = true;
+          updates.emplace_back(std::move(a.callback), std::move(a.output));
+          it = active_.erase(it);
+          continue;
+        }
         last_params_ = a.params;
         bool all_done = true;
         for (auto& o : a.output.outputs) {
@@ -206,6 +318,7 @@ class FakeEngine : public EngineClient {
   std::map<std::string, Active> active_;
   std::set<std::string> aborted_, pending_aborts_;
   std::vector<std::string> ids_seen_;
+  std::vector<EngineRequest> pooling_requests_;
   SamplingParams last_params_;
   bool stopped_ = false;
   std::thread thread_;

@@ -153,6 +153,24 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   return impl_->encode(text, add_special_tokens);
 }
 
+PairEncoding Tokenizer::encode_pair(std::string_view first, std::string_view second, bool add_special_tokens) const {
+  std::vector<int32_t> a = impl_->encode(first, false), b = impl_->encode(second, false);
+  PairEncoding pair;
+  if (!add_special_tokens) {
+    concatenate_pair(a, b, pair.ids, pair.type_ids);
+  } else if (impl_->spm) {  // transformers' build_inputs_with_special_tokens: bos A eos bos B eos
+    std::vector<int32_t> prefix, suffix;
+    if (impl_->spm_add_bos && impl_->spm->bos_id() >= 0) prefix.push_back(impl_->spm->bos_id());
+    if (impl_->spm_add_eos && impl_->spm->eos_id() >= 0) suffix.push_back(impl_->spm->eos_id());
+    make_bos_eos_processor(prefix, suffix)->process_pair(a, b, pair.ids, pair.type_ids);
+  } else if (impl_->post_processor) {
+    impl_->post_processor->process_pair(a, b, pair.ids, pair.type_ids);
+  } else {
+    concatenate_pair(a, b, pair.ids, pair.type_ids);
+  }
+  return pair;
+}
+
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                                           bool add_special_tokens) const {
   std::vector<std::vector<int32_t>> out(texts.size());

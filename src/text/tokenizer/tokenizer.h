@@ -18,6 +18,12 @@ namespace vllm {
 
 class TokenizerImpl;
 
+// A sentence pair's encoding: ids and one token type (segment) id per id.
+struct PairEncoding {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;
+};
+
 class Tokenizer {
  public:
   // tokenizer.json, or the fallbacks; + tokenizer_config.json, special_tokens_map.json.
@@ -29,6 +35,9 @@ class Tokenizer {
   ~Tokenizer();
 
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
+  // HF `tokenizer(first, text_pair=second)`: both encoded, then joined by the post-processor's
+  // pair template (BERT: [CLS] A [SEP] B [SEP], type ids 0 then 1); cross-encoders read this.
+  PairEncoding encode_pair(std::string_view first, std::string_view second, bool add_special_tokens = true) const;
   std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts,
                                                  bool add_special_tokens = true) const;  // all cores
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
