@@ -96,6 +96,8 @@ struct PoolingRequestSpec {
   std::optional<bool> normalize;   // Embed/Encode: unset takes the model's default
   std::optional<bool> activation;  // Classify/Score: unset takes the model's default
   int64_t dimensions = 0;          // Embed: Matryoshka truncation before normalising (0: all)
+  // Keep only the last k prompt tokens (-1: max_model_len), as the input processor applies it.
+  std::optional<int64_t> truncate_prompt_tokens;
 };
 
 // One pooling step: whole prompts, each sequence's rows of `hidden` in `query_start` (host
