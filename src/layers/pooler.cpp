@@ -38,10 +38,10 @@ PoolerConfig PoolerConfig::parse(const std::string& text) {
   } catch (const nlohmann::json::exception& error) {
     fail(ErrorKind::InvalidArgument, "--pooler-config: not valid JSON (", error.what(), "): ", text);
   }
-  return parse(json);
+  return from_json(json);
 }
 
-PoolerConfig PoolerConfig::parse(const nlohmann::json& json) {
+PoolerConfig PoolerConfig::from_json(const nlohmann::json& json) {
   VLLM_CHECK(json.is_object(), InvalidArgument, "--pooler-config must be a JSON object, not ", json.dump());
   PoolerConfig config;
   auto boolean = [](const std::string& key, const nlohmann::json& value) {

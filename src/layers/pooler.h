@@ -48,7 +48,7 @@ struct PoolerConfig {
   // The JSON of --pooler-config / --override-pooler-config. InvalidArgument naming an unknown key
   // or a wrong type; enable_chunked_processing (and the other keys vLLM knows but this engine has
   // no use for) are accepted with a warning.
-  static PoolerConfig parse(const nlohmann::json& json);
+  static PoolerConfig from_json(const nlohmann::json& json);
   static PoolerConfig parse(const std::string& text);
   // `base` with this config's set fields on top (activation sets whichever of softmax/sigmoid
   // the base uses, softmax when neither).

@@ -124,13 +124,24 @@ std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch)
              " requests for ", batch.query_start.size() - 1, " sequences");
   Tensor token_ids;
   if (batch.token_ids.defined()) token_ids = batch.token_ids.to(Device::cpu()).contiguous();
-  std::vector<Tensor> pooled =
-      pool_rows(spec, hidden, batch.query_start, token_ids.defined() ? token_ids.data<int32_t>() : nullptr);
+  const int32_t* ids = token_ids.defined() ? token_ids.data<int32_t>() : nullptr;
+  // Encode is per token (vLLM's token-wise pooling: ALL, or the model's STEP); the other tasks
+  // pool by the spec's type.
+  auto wants_tokens = [](const PoolingRequestSpec& r) { return r.task == PoolingTask::Encode; };
+  const bool any_tokens = std::any_of(batch.requests.begin(), batch.requests.end(), wants_tokens);
+  const bool any_pooled = !std::all_of(batch.requests.begin(), batch.requests.end(), wants_tokens);
+  PoolerSpec token_spec = spec;
+  if (token_spec.type != PoolingType::Step) token_spec.type = PoolingType::All;
+  std::vector<Tensor> pooled, per_token;
+  if (any_pooled) pooled = pool_rows(spec, hidden, batch.query_start, ids);
+  if (any_tokens) per_token = spec.type == token_spec.type && any_pooled ? pooled
+                                                                         : pool_rows(token_spec, hidden, batch.query_start, ids);
   std::vector<Tensor> out;
-  for (size_t b = 0; b < pooled.size(); ++b) {
+  for (size_t b = 0; b < batch.requests.size(); ++b) {
     const PoolingRequestSpec& request = batch.requests[b];
-    const bool one_row = pooled[b].dim() == 1;
-    Tensor rows = one_row ? pooled[b].view({1, pooled[b].size(0)}) : pooled[b];
+    const Tensor& source = wants_tokens(request) ? per_token[b] : pooled[b];
+    const bool one_row = source.dim() == 1;
+    Tensor rows = one_row ? source.view({1, source.size(0)}) : source;
     if (rows.size(0) > 0) rows = pooling_head(rows).to(Device::cpu()).contiguous();
     if (spec.type == PoolingType::Step && !spec.returned_token_ids.empty())
       rows = select_columns(rows, spec.returned_token_ids);
