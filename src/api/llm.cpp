@@ -1,5 +1,7 @@
 #include "api/llm.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "core/error.h"
@@ -92,6 +94,158 @@ std::vector<RequestOutput> LLM::chat(const std::vector<nlohmann::json>& conversa
     requests.push_back(std::move(request));
   }
   return run(std::move(requests));
+}
+
+std::vector<std::vector<int32_t>> LLM::encode_all(const std::vector<std::string>& prompts) const {
+  std::vector<std::vector<int32_t>> ids;
+  for (const std::string& prompt : prompts) ids.push_back(engine_->encode(prompt));
+  return ids;
+}
+
+std::vector<RequestOutput> LLM::run_pooling(const std::vector<std::vector<int32_t>>& prompts,
+                                            const PoolingRequestSpec& params,
+                                            const std::vector<std::vector<int32_t>>& token_type_ids) {
+  VLLM_CHECK(engine_->is_pooling(), InvalidArgument, "LLM.", pooling_task_name(params.task),
+             "() is only supported for pooling models; try passing `--runner pooling` to use the model as a pooling "
+             "model");
+  std::vector<EngineRequest> requests;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EngineRequest request;
+    request.request_id = std::to_string(next_id_++);
+    request.prompt_token_ids = prompts[i];
+    request.pooling = params;
+    if (i < token_type_ids.size()) request.token_type_ids = token_type_ids[i];
+    requests.push_back(std::move(request));
+  }
+  return run(std::move(requests));
+}
+
+namespace {
+
+template <typename Output>
+Output pooled_output(const RequestOutput& out) {
+  Output result;
+  result.request_id = out.request_id;
+  result.prompt_token_ids = out.prompt_token_ids;
+  result.finished = out.finished;
+  return result;
+}
+
+std::vector<PoolingRequestOutput> to_pooling(const std::vector<RequestOutput>& outputs) {
+  std::vector<PoolingRequestOutput> results;
+  for (const RequestOutput& out : outputs) {
+    PoolingRequestOutput result = pooled_output<PoolingRequestOutput>(out);
+    if (out.pooling) result.outputs = *out.pooling;
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+std::vector<float> data_of(const RequestOutput& out) { return out.pooling ? out.pooling->data : std::vector<float>{}; }
+
+}  // namespace
+
+std::vector<EmbeddingRequestOutput> LLM::embed(const std::vector<std::string>& prompts, PoolingRequestSpec params) {
+  return embed(encode_all(prompts), params);
+}
+
+std::vector<EmbeddingRequestOutput> LLM::embed(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                               PoolingRequestSpec params) {
+  params.task = PoolingTask::Embed;
+  std::vector<EmbeddingRequestOutput> results;
+  for (const RequestOutput& out : run_pooling(prompt_token_ids, params)) {
+    EmbeddingRequestOutput result = pooled_output<EmbeddingRequestOutput>(out);
+    result.outputs.embedding = data_of(out);
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+std::vector<ClassificationRequestOutput> LLM::classify(const std::vector<std::string>& prompts,
+                                                       PoolingRequestSpec params) {
+  return classify(encode_all(prompts), params);
+}
+
+std::vector<ClassificationRequestOutput> LLM::classify(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                                       PoolingRequestSpec params) {
+  params.task = PoolingTask::Classify;
+  std::vector<ClassificationRequestOutput> results;
+  for (const RequestOutput& out : run_pooling(prompt_token_ids, params)) {
+    ClassificationRequestOutput result = pooled_output<ClassificationRequestOutput>(out);
+    result.outputs.probs = data_of(out);
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+std::vector<ScoringRequestOutput> LLM::score(const std::vector<std::string>& data_1,
+                                             const std::vector<std::string>& data_2, PoolingRequestSpec params) {
+  // vLLM's _validate_score_input: 1:1, 1:N or N:N.
+  VLLM_CHECK(!data_1.empty() && !data_2.empty(), InvalidArgument, "score: both inputs need at least one text");
+  VLLM_CHECK(data_1.size() == 1 || data_1.size() == data_2.size(), InvalidArgument,
+             "score: the first input has ", data_1.size(), " texts and the second ", data_2.size(),
+             "; give one first text, or as many as second texts");
+  std::vector<std::string> firsts = data_1.size() == 1 ? std::vector<std::string>(data_2.size(), data_1[0]) : data_1;
+  const std::vector<PoolingTask>& tasks = engine_->model_info().pooling_tasks;
+  const bool cross_encoder = std::find(tasks.begin(), tasks.end(), PoolingTask::Score) != tasks.end();
+  std::vector<ScoringRequestOutput> results;
+  if (cross_encoder) {
+    std::vector<std::vector<int32_t>> pairs, types;
+    for (size_t i = 0; i < firsts.size(); ++i) {
+      std::vector<int32_t> first = engine_->encode(firsts[i]);
+      const std::vector<int32_t> second = engine_->encode(data_2[i], /*add_special_tokens=*/false);
+      std::vector<int32_t> type(first.size(), 0);
+      type.insert(type.end(), second.size(), 1);
+      first.insert(first.end(), second.begin(), second.end());
+      pairs.push_back(std::move(first));
+      types.push_back(std::move(type));
+    }
+    params.task = PoolingTask::Score;
+    for (const RequestOutput& out : run_pooling(pairs, params, types)) {
+      ScoringRequestOutput result = pooled_output<ScoringRequestOutput>(out);
+      const std::vector<float> data = data_of(out);
+      VLLM_CHECK(data.size() == 1, InvalidArgument, "score: the model gives ", data.size(),
+                 " values per pair; a cross-encoder scores with one label");
+      result.outputs.score = data[0];
+      results.push_back(std::move(result));
+    }
+    return results;
+  }
+  VLLM_CHECK(std::find(tasks.begin(), tasks.end(), PoolingTask::Embed) != tasks.end(), InvalidArgument,
+             "score is only supported for cross-encoders and embedding models");
+  // An embedding model: cosine similarity of the two texts' embeddings (vLLM's _embedding_score).
+  std::vector<EmbeddingRequestOutput> left = embed(firsts, params), right = embed(data_2, params);
+  for (size_t i = 0; i < left.size(); ++i) {
+    const std::vector<float>& a = left[i].outputs.embedding;
+    const std::vector<float>& b = right[i].outputs.embedding;
+    double dot = 0, na = 0, nb = 0;
+    for (size_t h = 0; h < a.size() && h < b.size(); ++h) {
+      dot += static_cast<double>(a[h]) * b[h];
+      na += static_cast<double>(a[h]) * a[h];
+      nb += static_cast<double>(b[h]) * b[h];
+    }
+    ScoringRequestOutput result;
+    result.request_id = left[i].request_id + "_" + right[i].request_id;
+    result.prompt_token_ids = right[i].prompt_token_ids;
+    result.finished = true;
+    result.outputs.score = static_cast<float>(dot / std::max(std::sqrt(na) * std::sqrt(nb), 1e-8));
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+std::vector<PoolingRequestOutput> LLM::reward(const std::vector<std::string>& prompts, PoolingRequestSpec params) {
+  return encode(prompts, params);
+}
+
+std::vector<PoolingRequestOutput> LLM::encode(const std::vector<std::string>& prompts, PoolingRequestSpec params) {
+  return encode(encode_all(prompts), params);
+}
+
+std::vector<PoolingRequestOutput> LLM::encode(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                              PoolingRequestSpec params) {
+  params.task = PoolingTask::Encode;
+  return to_pooling(run_pooling(prompt_token_ids, params));
 }
 
 }  // namespace vllm

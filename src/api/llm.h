@@ -20,6 +20,43 @@
 
 namespace vllm {
 
+// vLLM's pooling output classes (vllm/outputs.py), in C++ shape.
+struct PoolingRequestOutput {  // LLM::encode, LLM::reward: the raw pooled tensor
+  std::string request_id;
+  std::vector<int32_t> prompt_token_ids;
+  PoolingOutput outputs;
+  bool finished = false;
+};
+struct EmbeddingOutput {
+  std::vector<float> embedding;
+  size_t hidden_size() const { return embedding.size(); }
+};
+struct EmbeddingRequestOutput {
+  std::string request_id;
+  std::vector<int32_t> prompt_token_ids;
+  EmbeddingOutput outputs;
+  bool finished = false;
+};
+struct ClassificationOutput {
+  std::vector<float> probs;
+  size_t num_classes() const { return probs.size(); }
+};
+struct ClassificationRequestOutput {
+  std::string request_id;
+  std::vector<int32_t> prompt_token_ids;
+  ClassificationOutput outputs;
+  bool finished = false;
+};
+struct ScoringOutput {
+  float score = 0.0f;
+};
+struct ScoringRequestOutput {
+  std::string request_id;
+  std::vector<int32_t> prompt_token_ids;  // the pair's tokens (a cross-encoder), or the second text's
+  ScoringOutput outputs;
+  bool finished = false;
+};
+
 class LLM {
  public:
   explicit LLM(const EngineArgs& args);
@@ -37,11 +74,36 @@ class LLM {
   std::vector<RequestOutput> chat(const std::vector<nlohmann::json>& conversations, const SamplingParams& params,
                                   const ChatTemplateOptions& options = {});
 
+  // Pooling models (--runner pooling), vLLM's LLM.embed / classify / score / reward / encode.
+  // `params` carries the per-request options (normalize, activation, dimensions,
+  // truncate_prompt_tokens); its task is set by the method.
+  std::vector<EmbeddingRequestOutput> embed(const std::vector<std::string>& prompts, PoolingRequestSpec params = {});
+  std::vector<EmbeddingRequestOutput> embed(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                            PoolingRequestSpec params = {});
+  std::vector<ClassificationRequestOutput> classify(const std::vector<std::string>& prompts,
+                                                    PoolingRequestSpec params = {});
+  std::vector<ClassificationRequestOutput> classify(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                                    PoolingRequestSpec params = {});
+  // 1:1, 1:N (one first text against each second) or N:N (pairwise) as vLLM's LLM.score: a
+  // cross-encoder (a model serving the score task) scores each pair encoded as one sequence (the
+  // first text's tokens with special tokens, then the second's, token_type_ids 0 then 1); an
+  // embedding model scores the cosine similarity of the two embeddings.
+  std::vector<ScoringRequestOutput> score(const std::vector<std::string>& data_1, const std::vector<std::string>& data_2,
+                                          PoolingRequestSpec params = {});
+  std::vector<PoolingRequestOutput> reward(const std::vector<std::string>& prompts, PoolingRequestSpec params = {});
+  std::vector<PoolingRequestOutput> encode(const std::vector<std::string>& prompts, PoolingRequestSpec params = {});
+  std::vector<PoolingRequestOutput> encode(const std::vector<std::vector<int32_t>>& prompt_token_ids,
+                                           PoolingRequestSpec params = {});
+
   SamplingParams default_sampling_params() const;
   LLMEngine& engine() { return *engine_; }
 
  private:
   std::vector<RequestOutput> run(std::vector<EngineRequest> requests);
+  // One pooling request per prompt (token_type_ids per prompt or none), run to completion.
+  std::vector<RequestOutput> run_pooling(const std::vector<std::vector<int32_t>>& prompts, const PoolingRequestSpec& params,
+                                         const std::vector<std::vector<int32_t>>& token_type_ids = {});
+  std::vector<std::vector<int32_t>> encode_all(const std::vector<std::string>& prompts) const;
 
   std::unique_ptr<LLMEngine> engine_;
   std::string chat_template_override_;

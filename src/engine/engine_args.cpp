@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/env.h"
+#include "core/error.h"
 
 namespace vllm {
 
@@ -68,6 +69,70 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
       ->check(CLI::IsMember({"auto", "string", "openai"}));
   app.add_option("--max-logprobs", args.max_logprobs, "Most logprobs a request may ask for (-1: no limit)");
   app.add_option("--cpu-threads", args.cpu_threads, "CPU threads (default: all cores)");
+  app.add_option("--runner", args.runner, "auto, generate or pooling (embedding, classification, reward models)")
+      ->check(CLI::IsMember({"auto", "generate", "pooling"}));
+  app.add_option("--convert", args.convert,
+                 "Serve a generative model as a pooling model: auto, none, embed, classify or reward")
+      ->check(CLI::IsMember({"auto", "none", "embed", "classify", "reward"}));
+  app.add_option("--task", args.task,
+                 "Deprecated (use --runner/--convert): auto, generate, embed, embedding, classify, score, reward")
+      ->check(CLI::IsMember({"auto", "generate", "embed", "embedding", "classify", "score", "reward"}));
+  app.add_option("--pooler-config,--override-pooler-config", args.pooler_config,
+                 "JSON pooler settings: pooling_type (LAST, CLS, MEAN, ALL, STEP), normalize, dimensions, "
+                 "activation, step_tag_id, returned_token_ids");
+}
+
+namespace {
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+RunnerChoice resolve_runner(const EngineArgs& args, const std::string& architecture, bool generative,
+                            bool convertible) {
+  std::string runner = args.runner, convert = args.convert;
+  // vLLM's deprecated --task: generate -> --runner generate; embed/embedding -> --convert embed;
+  // classify/score -> --convert classify; reward -> --convert reward (each with --runner pooling).
+  if (args.task != "auto") {
+    VLLM_CHECK(runner == "auto" && convert == "auto", InvalidArgument,
+               "--task is deprecated and cannot be combined with --runner or --convert");
+    if (args.task == "generate") {
+      runner = "generate";
+    } else {
+      runner = "pooling";
+      convert = args.task == "embedding" ? "embed" : args.task == "score" ? "classify" : args.task;
+    }
+  }
+  VLLM_CHECK(runner == "auto" || runner == "generate" || runner == "pooling", InvalidArgument, "--runner ", runner,
+             " is not supported (auto, generate, pooling)");
+  VLLM_CHECK(convert == "auto" || convert == "none" || convert == "embed" || convert == "classify" ||
+                 convert == "reward",
+             InvalidArgument, "--convert ", convert, " is not supported (auto, none, embed, classify, reward)");
+  if (runner == "auto") runner = (!generative || (convert != "auto" && convert != "none")) ? "pooling" : "generate";
+  RunnerChoice choice;
+  choice.pooling = runner == "pooling";
+  if (!choice.pooling) {
+    VLLM_CHECK(convert == "auto" || convert == "none", InvalidArgument, "--convert ", convert,
+               " serves a pooling model and needs --runner pooling (not --runner generate)");
+    VLLM_CHECK(generative, InvalidArgument, architecture,
+               " is a pooling model and does not support --runner generate (use --runner pooling)");
+    return choice;
+  }
+  if (convert == "auto") {
+    // vLLM's _get_default_convert_type: a generative architecture becomes what its name says.
+    if (!generative) convert = "none";
+    else if (ends_with(architecture, "ForSequenceClassification")) convert = "classify";
+    else if (ends_with(architecture, "ForRewardModel")) convert = "reward";
+    else convert = "embed";
+  }
+  if (convert != "none") {
+    VLLM_CHECK(generative, InvalidArgument, architecture, " is already a pooling model: --convert ", convert,
+               " applies to generative models only (use --convert none or auto)");
+    VLLM_CHECK(convertible, Unsupported, architecture, " cannot be served as a pooling model (--convert ", convert,
+               "): only decoders built by the generic decoder can be converted");
+  }
+  choice.convert = convert;
+  return choice;
 }
 
 std::string default_model_path() {

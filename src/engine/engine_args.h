@@ -55,7 +55,28 @@ struct EngineArgs {
   std::string chat_template_content_format = "auto";  // auto, string, openai
   int max_logprobs = 20;                      // --max-logprobs: most logprobs a request may ask for (-1: no limit)
   int cpu_threads = 0;                        // 0: all cores (OMP_NUM_THREADS wins when set)
+  // Pooling models (issue 25, vLLM's names): --runner auto|generate|pooling, --convert
+  // auto|none|embed|classify|reward, the older --task (mapped onto both as vLLM maps it), and
+  // --pooler-config JSON (--override-pooler-config is its older spelling).
+  std::string runner = "auto";
+  std::string convert = "auto";
+  std::string task = "auto";
+  std::string pooler_config;
 };
+
+// What --runner/--convert/--task resolve to for an architecture (vLLM's ModelConfig._resolve_runner
+// and _resolve_convert).
+struct RunnerChoice {
+  bool pooling = false;           // the pooling runner
+  std::string convert = "none";   // none, embed, classify, reward (ModelLoadOptions::convert)
+};
+
+// `architecture`: config.json's architectures[0]; `generative`: it is registered for generation;
+// `convertible`: the generic decoder serves it (so --convert can wrap it). InvalidArgument for an
+// unknown value or a combination vLLM refuses, Unsupported for a conversion of a model that
+// cannot be converted.
+RunnerChoice resolve_runner(const EngineArgs& args, const std::string& architecture, bool generative,
+                            bool convertible);
 
 // Registers every engine flag on `app`, bound to `args`. `model_positional`: MODEL may be given
 // as the first positional argument (serve) as well as --model.

@@ -1,5 +1,7 @@
 #include "engine/input_processor.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "text/tokenizer/tokenizer.h"
 
@@ -19,7 +21,64 @@ void InputProcessor::apply_generation_defaults(SamplingParams& params) const {
   if (use_generation_config_) params.apply_generation_config(generation_config_, eos_token_id_);
 }
 
+void InputProcessor::process_pooling(EngineRequest& request) const {
+  VLLM_CHECK(pooling_.has_value(), InvalidArgument,
+             "pooling requests (embed, classify, score, reward, encode) are only supported for pooling models; try "
+             "passing `--runner pooling` to use the model as a pooling model");
+  PoolingRequestSpec& spec = *request.pooling;
+  const std::vector<PoolingTask>& tasks = pooling_->pooling_tasks;
+  if (std::find(tasks.begin(), tasks.end(), spec.task) == tasks.end()) {
+    std::string supported;
+    for (PoolingTask task : tasks) supported += (supported.empty() ? "" : ", ") + std::string(pooling_task_name(task));
+    fail(ErrorKind::InvalidArgument, "pooling task '", pooling_task_name(spec.task),
+         "' is not supported by this model (supported: ", supported, ")");
+  }
+  if (spec.dimensions != 0) {
+    VLLM_CHECK(spec.task == PoolingTask::Embed, InvalidArgument, "dimensions is only supported for embeddings");
+    VLLM_CHECK(pooling_->is_matryoshka, InvalidArgument, "Model \"", pooling_->model,
+               "\" does not support matryoshka representation, changing output dimensions will lead to poor results.");
+    VLLM_CHECK(spec.dimensions >= 1, InvalidArgument, "Dimensions must be greater than 0");
+    const std::vector<int64_t>& allowed = pooling_->matryoshka_dimensions;
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), spec.dimensions) == allowed.end()) {
+      std::string list;
+      for (int64_t d : allowed) list += (list.empty() ? "" : ", ") + std::to_string(d);
+      fail(ErrorKind::InvalidArgument, "Model \"", pooling_->model, "\" only supports [", list,
+           "] for matryoshka representation, but got ", spec.dimensions);
+    }
+  }
+  std::vector<int32_t>& prompt = request.prompt_token_ids;
+  VLLM_CHECK(request.token_type_ids.empty() || request.token_type_ids.size() == prompt.size(), InvalidArgument,
+             "token_type_ids has ", request.token_type_ids.size(), " entries for ", prompt.size(), " prompt tokens");
+  if (spec.truncate_prompt_tokens) {
+    VLLM_CHECK(*spec.truncate_prompt_tokens == -1 || *spec.truncate_prompt_tokens >= 1, InvalidArgument,
+               "truncate_prompt_tokens must be -1 (max_model_len) or at least 1, got ", *spec.truncate_prompt_tokens);
+    VLLM_CHECK(*spec.truncate_prompt_tokens <= max_model_len_, InvalidArgument, "truncate_prompt_tokens value (",
+               *spec.truncate_prompt_tokens, ") is greater than max_model_len (", max_model_len_,
+               "). Please request a smaller truncation size.");
+    const size_t keep = static_cast<size_t>(*spec.truncate_prompt_tokens < 0 ? max_model_len_ : *spec.truncate_prompt_tokens);
+    if (prompt.size() > keep) {
+      const auto drop = static_cast<std::ptrdiff_t>(prompt.size() - keep);
+      prompt.erase(prompt.begin(), prompt.begin() + drop);
+      if (!request.token_type_ids.empty())
+        request.token_type_ids.erase(request.token_type_ids.begin(), request.token_type_ids.begin() + drop);
+    }
+  }
+  VLLM_CHECK(!prompt.empty(), InvalidArgument, "The prompt cannot be empty");
+  for (int32_t id : prompt)
+    VLLM_CHECK(id >= 0 && id < vocab_size_, InvalidArgument, "Token id ", id, " is out of vocabulary (vocab size ",
+               vocab_size_, ")");
+  // vLLM's _validate_model_input: a pooling prompt may fill max_model_len (nothing is generated).
+  const int64_t prompt_len = static_cast<int64_t>(prompt.size());
+  VLLM_CHECK(prompt_len <= max_model_len_, InvalidArgument, "The decoder prompt (length ", prompt_len,
+             ") is longer than the maximum model length of ", max_model_len_,
+             ". Make sure that `max_model_len` is no smaller than the number of text tokens.");
+}
+
 void InputProcessor::process(EngineRequest& request) const {
+  if (request.pooling) return process_pooling(request);
+  VLLM_CHECK(!pooling_.has_value(), InvalidArgument,
+             "generation is only supported for generative models; try passing `--runner generate` to use the "
+             "model as a generative model");
   SamplingParams& params = request.params;
   if (request.apply_generation_config) apply_generation_defaults(params);
   params.validate(static_cast<int>(vocab_size_), max_logprobs_);

@@ -33,6 +33,9 @@ class InputProcessor {
   void process(EngineRequest& request) const;
 
   std::optional<int32_t> eos_token_id() const { return eos_token_id_; }
+  // The pooling runner's model (ModelInfo's pooling fields): pooling requests are checked against
+  // its tasks and Matryoshka widths, generation requests refused; without it pooling requests are.
+  void set_pooling(const ModelInfo& info) { pooling_ = info; }
 
  private:
   int64_t max_model_len_ = 0;
@@ -42,6 +45,9 @@ class InputProcessor {
   std::shared_ptr<const Tokenizer> tokenizer_;
   nlohmann::json generation_config_;
   std::optional<int32_t> eos_token_id_;
+  std::optional<ModelInfo> pooling_;
+
+  void process_pooling(EngineRequest& request) const;
 };
 
 }  // namespace vllm

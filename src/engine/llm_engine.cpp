@@ -37,7 +37,7 @@ LLMEngine::LLMEngine(const EngineArgs& args) : sampler_(args.seed.value_or(std::
   if (args.cpu_threads > 0) set_cpu_threads(args.cpu_threads);
   const Device device = device::resolve(args.device);
   const std::filesystem::path model_dir = load_model(args, device);
-  load_tokenizer(args, model_dir);
+  if (!tokenizer_) load_tokenizer(args, model_dir);
   resolve_config(args, model_dir, device);
   init_kv_cache();
   init_scheduler();
@@ -59,7 +59,31 @@ std::filesystem::path LLMEngine::load_model(const EngineArgs& args, Device devic
   options.device = device;
   options.dtype = args.dtype;
   nlohmann::json overrides = args.hf_overrides.empty() ? nlohmann::json::object() : parse_hf_overrides(args.hf_overrides);
+  // --runner / --convert / --task against the architecture (vLLM's runner resolution).
+  const ModelConfig config = ModelConfig::from_directory(options.model_dir, overrides);
+  const ArchitectureInfo* info = ModelRegistry::find(config.architecture());
+  if (!info && args.model_impl == "generic") info = ModelRegistry::find(kGenericFallbackArchitecture);
+  if (info) {
+    const bool generative = std::find(info->tasks.begin(), info->tasks.end(), Task::Generate) != info->tasks.end();
+    const RunnerChoice choice = resolve_runner(args, info->name, generative, info->decoder_spec != nullptr);
+    pooling_ = choice.pooling;
+    options.convert = choice.convert;
+  }
+  // classifier_from_token (Qwen3-Reranker's conversion) names tokens: their ids come from the
+  // tokenizer, handed to the model as classifier_from_token_ids.
+  if (config.raw().contains("classifier_from_token") && !args.skip_tokenizer_init) {
+    load_tokenizer(args, options.model_dir);
+    std::vector<int32_t> ids;
+    for (const auto& token : config.raw()["classifier_from_token"]) {
+      const std::vector<int32_t> encoded = tokenizer_->encode(token.get<std::string>(), /*add_special_tokens=*/false);
+      VLLM_CHECK(encoded.size() == 1, InvalidArgument, "classifier_from_token '", token.get<std::string>(),
+                 "' is ", encoded.size(), " tokens; each entry must be one token");
+      ids.push_back(encoded[0]);
+    }
+    overrides["classifier_from_token_ids"] = ids;
+  }
   model_ = vllm::load_model(options, overrides);
+  if (pooling_) configure_pooling(args, options.model_dir);
   return options.model_dir;
 }
 
@@ -73,14 +97,25 @@ void LLMEngine::load_tokenizer(const EngineArgs& args, const std::filesystem::pa
   }
 }
 
-void LLMEngine::resolve_config(const EngineArgs& args, const std::filesystem::path& model_dir, Device device) {
+void LLMEngine::resolve_config(const EngineArgs& given_args, const std::filesystem::path& model_dir, Device device) {
   const KVCacheSpec& spec = model_->kv_cache_spec();
+  EngineArgs args = given_args;
+  if (pooling_) {
+    // vLLM for pooling models: whole prompts in one step (no chunked prefill, so the token budget
+    // is at least max_model_len), no prefix caching, nothing to schedule ahead.
+    args.enable_chunked_prefill = false;
+    args.enable_prefix_caching = false;
+    args.async_scheduling = false;
+    if (st_max_seq_length_ && !args.max_model_len)
+      args.max_model_len = std::min<int64_t>(*st_max_seq_length_, model_->max_position_embeddings());
+  }
   ModelFacts facts;
   facts.architecture = model_->architecture();
   facts.model_dir = model_dir;
   facts.max_position_embeddings = model_->max_position_embeddings();
   facts.vocab_size = model_->vocab_size();
   facts.group_windows = spec.group_windows();
+  if (facts.group_windows.empty()) facts.group_windows = {0};  // no paged layer (encoders): one empty group
   facts.kv_elements_per_token = spec.bytes_per_block(1, DType::U8);
   config_ = resolve_vllm_config(args, facts, DeviceConfig::of(device));
 
@@ -89,12 +124,43 @@ void LLMEngine::resolve_config(const EngineArgs& args, const std::filesystem::pa
   model_info_.max_model_len = config_.max_model_len();
   model_info_.vocab_size = config_.model.vocab_size;
   model_info_.max_num_seqs = config_.scheduler.max_num_seqs;
+  model_info_.hidden_size = model_->hidden_size();
+  if (pooling_) {
+    model_info_.pooling_tasks = model_->pooling_tasks();
+    const ModelConfig config = ModelConfig::from_directory(model_dir, args.hf_overrides.empty()
+                                                                          ? nlohmann::json::object()
+                                                                          : parse_hf_overrides(args.hf_overrides));
+    const nlohmann::json& raw = config.raw();
+    if (raw.contains("id2label") && raw["id2label"].is_object()) {
+      model_info_.labels.assign(raw["id2label"].size(), "");
+      for (const auto& [index, label] : raw["id2label"].items()) {
+        const size_t i = static_cast<size_t>(std::stoul(index));
+        if (i < model_info_.labels.size() && label.is_string()) model_info_.labels[i] = label.get<std::string>();
+      }
+    }
+    model_info_.is_matryoshka = config.get_bool("is_matryoshka", false);
+    if (raw.contains("matryoshka_dimensions") && raw["matryoshka_dimensions"].is_array())
+      model_info_.matryoshka_dimensions = raw["matryoshka_dimensions"].get<std::vector<int64_t>>();
+    if (!model_info_.matryoshka_dimensions.empty()) model_info_.is_matryoshka = true;
+  }
 }
 
 // The budget (--kv-cache-memory, or on a GPU what a profiling step leaves), in blocks; then the
 // cache and the CUDA graphs that read it.
 void LLMEngine::init_kv_cache() {
   runner_ = std::make_unique<ModelRunner>(*model_, config_);
+  if (pooling_) {
+    // A pooling step keeps nothing: the cache holds one step's prompts (every group's blocks
+    // from 1 on), and models without paged layers (encoders) allocate none at all.
+    const int64_t groups = std::max<int64_t>(1, static_cast<int64_t>(config_.cache.groups.size()));
+    const int64_t per_step = (config_.scheduler.max_num_batched_tokens + config_.cache.block_size - 1) /
+                                 config_.cache.block_size + config_.scheduler.max_num_seqs;
+    config_.cache.num_blocks = static_cast<int>(per_step * groups + 1);
+    runner_->set_kv_cache(KVCache::allocate(model_->kv_cache_spec(), config_.cache.num_blocks,
+                                            config_.cache.block_size, config_.cache.kv_cache_dtype,
+                                            config_.device.device));
+    return;
+  }
   const size_t budget = config_.cache.kv_cache_memory ? *config_.cache.kv_cache_memory
                                                       : runner_->determine_available_memory();
   config_.set_num_blocks(budget);
@@ -119,6 +185,7 @@ void LLMEngine::init_input_processor(const EngineArgs& args) {
     if (eos.is_array() && !eos.empty() && eos[0].is_number_integer()) eos_token_id = eos[0].get<int32_t>();
   }
   input_processor_ = std::make_unique<InputProcessor>(config_.model, tokenizer_, std::move(generation_config), eos_token_id);
+  if (pooling_) input_processor_->set_pooling(model_info_);
 }
 
 void LLMEngine::init_stats() {
@@ -164,10 +231,24 @@ void LLMEngine::add_request(EngineRequest request, OutputCallback on_output) {
 void LLMEngine::add_processed_request(EngineRequest request, OutputCallback on_output) {
   VLLM_CHECK(!requests_.count(request.request_id), InvalidArgument, "request id '", request.request_id,
              "' is already in use");
-  const SamplingParams& params = request.params;
-  const std::vector<int32_t>& prompt = request.prompt_token_ids;
   auto state = std::make_unique<RequestState>();
   state->metrics.arrival_time = now_seconds();
+  if (request.pooling) {
+    VLLM_CHECK(pooling_, InvalidArgument,
+               "pooling requests (embed, classify, score, reward, encode) are only supported for pooling models; "
+               "try passing `--runner pooling` to use the model as a pooling model");
+    stats_.prompt_tokens_total += request.prompt_token_ids.size();
+    pooling_waiting_.push_back(request.request_id);
+    state->request = std::move(request);
+    state->on_output = std::move(on_output);
+    requests_[state->request.request_id] = std::move(state);
+    return;
+  }
+  VLLM_CHECK(!pooling_, InvalidArgument,
+             "generation is only supported for generative models; try passing `--runner generate` to use the "
+             "model as a generative model");
+  const SamplingParams& params = request.params;
+  const std::vector<int32_t>& prompt = request.prompt_token_ids;
   int n = params.n;
   for (int i = 0; i < n; ++i) {
     SamplingParams child = params;
@@ -200,6 +281,7 @@ bool LLMEngine::abort_request(const std::string& request_id) {
   auto it = requests_.find(request_id);
   if (it == requests_.end()) return false;
   RequestState& state = *it->second;
+  std::erase(pooling_waiting_, request_id);
   for (size_t i = 0; i < state.sequences.size(); ++i) {
     if (state.sequences[i]->finished()) continue;
     scheduler_->abort_request(state.child_ids[i]);
@@ -243,6 +325,10 @@ std::vector<RequestOutput> LLMEngine::step() {
   if (pending_ && !pending_->allows_lookahead) finish_pending(outputs);
   if (requests_.empty()) {
     finish_pending(outputs);
+    return outputs;
+  }
+  if (pooling_) {
+    pooling_step(outputs);
     return outputs;
   }
   SchedulerOutput out = scheduler_->schedule();
@@ -323,7 +409,8 @@ RequestOutput LLMEngine::make_output(RequestState& state) const {
   output.prompt = state.request.prompt;
   output.prompt_token_ids = state.request.prompt_token_ids;
   output.prompt_logprobs = state.prompt_logprobs;
-  output.finished = state.num_finished == state.sequences.size();
+  output.finished = state.num_finished == state.sequences.size() && (!state.request.pooling || state.pooled);
+  output.pooling = state.pooled;
   for (const auto& sequence : state.sequences) output.outputs.push_back(sequence->output(sequence->finished()));
   output.metrics = state.metrics;
   return output;

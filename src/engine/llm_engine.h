@@ -9,6 +9,8 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +67,9 @@ class LLMEngine {
   std::vector<int32_t> encode(const std::string& prompt, bool add_special_tokens = true) const;
   // Fills the fields params did not set from generation_config.json (--generation-config).
   void apply_generation_defaults(SamplingParams& params) const;
+  // The pooling runner (--runner pooling, or a pooling architecture): requests must carry
+  // EngineRequest::pooling; each runs its whole prompt in one step and finishes there.
+  bool is_pooling() const { return pooling_; }
 
  private:
   struct RequestState;
@@ -80,6 +85,11 @@ class LLMEngine {
   void init_input_processor(const EngineArgs& args);
   void init_stats();
   void log_ready() const;
+  // The pooler config: a sentence-transformers folder's, then --pooler-config on top.
+  void configure_pooling(const EngineArgs& args, const std::filesystem::path& model_dir);
+  // One pooling step: waiting pooling requests in order while the token and sequence budgets
+  // allow (always the first), each whole, then their outputs, finished.
+  void pooling_step(std::vector<RequestOutput>& outputs);
 
   // Queues a scheduled step on the device (host-sampled rows are drawn at once).
   std::unique_ptr<Step> launch_step(SchedulerOutput out);
@@ -112,6 +122,9 @@ class LLMEngine {
   EngineStats stats_;
   std::unique_ptr<StepTiming> timing_;  // VLLM_STEP_TIMING=1 only
   std::unique_ptr<Step> pending_;       // launched, its tokens not yet processed
+  bool pooling_ = false;
+  std::deque<std::string> pooling_waiting_;  // pooling request ids, in arrival order
+  std::optional<int64_t> st_max_seq_length_;  // sentence_bert_config.json's cap on max_model_len
 };
 
 }  // namespace vllm

@@ -24,6 +24,7 @@ struct LLMEngine::RequestState {
   std::optional<std::vector<std::optional<TokenLogprobs>>> prompt_logprobs;
   RequestMetrics metrics;
   size_t num_finished = 0;
+  std::optional<PoolingOutput> pooled;  // a pooling request's result, once its step ran
 };
 
 struct LLMEngine::StepRows {

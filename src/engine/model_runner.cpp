@@ -267,4 +267,48 @@ Tensor ModelRunner::execute(const std::vector<SequenceChunk>& chunks, const Defe
   return run_model(batch, cache_);
 }
 
+std::vector<Tensor> ModelRunner::execute_pooling(const std::vector<PoolingSequence>& sequences) {
+  const size_t num_groups = std::max<size_t>(model_.kv_cache_spec().group_windows().size(), 1);
+  std::vector<SequenceChunk> chunks;
+  PoolingBatch pooling;
+  pooling.query_start.push_back(0);
+  std::vector<int32_t> all_tokens, all_types;
+  bool any_types = false;
+  int32_t next_block = 1;  // block 0 is the null block
+  for (const PoolingSequence& sequence : sequences) {
+    SequenceChunk chunk;
+    chunk.token_ids.assign(sequence.token_ids.begin(), sequence.token_ids.end());
+    chunk.num_prompt_tokens = static_cast<int64_t>(chunk.token_ids.size());
+    chunk.want_logits = false;
+    const int64_t blocks = (chunk.num_prompt_tokens + block_size_ - 1) / block_size_;
+    std::vector<int32_t> ids;
+    for (int64_t b = 0; b < blocks; ++b) ids.push_back(next_block++);
+    chunk.group_block_ids.assign(num_groups, ids);
+    all_tokens.insert(all_tokens.end(), chunk.token_ids.begin(), chunk.token_ids.end());
+    any_types = any_types || !sequence.token_type_ids.empty();
+    pooling.query_start.push_back(static_cast<int64_t>(all_tokens.size()));
+    pooling.requests.push_back(sequence.spec);
+    chunks.push_back(std::move(chunk));
+  }
+  VLLM_ASSERT(cache_.key.empty() || std::all_of(cache_.key.begin(), cache_.key.end(), [](const Tensor& k) {
+                return !k.defined();
+              }) || next_block <= cache_.num_blocks,
+              "a pooling step of ", all_tokens.size(), " tokens needs ", next_block, " blocks; the cache has ",
+              cache_.num_blocks);
+  if (any_types) {
+    for (const PoolingSequence& sequence : sequences) {
+      if (sequence.token_type_ids.empty()) all_types.insert(all_types.end(), sequence.token_ids.size(), 0);
+      else all_types.insert(all_types.end(), sequence.token_type_ids.begin(), sequence.token_type_ids.end());
+    }
+  }
+  FlatBatch batch = upload_batch(build_flat_batch(chunks, block_size_), device_);
+  ModelInputs inputs{batch.token_ids, Tensor(), Tensor()};
+  if (any_types)
+    inputs.token_type_ids =
+        Tensor::from_ints(all_types, {static_cast<int64_t>(all_types.size())}).to(device_);
+  Tensor hidden = model_.forward(inputs, batch.metadata, cache_);
+  pooling.token_ids = Tensor::from_ints(all_tokens, {static_cast<int64_t>(all_tokens.size())});
+  return model_.pool(hidden, pooling);
+}
+
 }  // namespace vllm

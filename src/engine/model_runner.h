@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +50,13 @@ struct ModelRunnerOutput {
   bool decode_only = true;        // every request computes one token
 };
 
+// One whole prompt of a pooling step.
+struct PoolingSequence {
+  std::span<const int32_t> token_ids;
+  std::span<const int32_t> token_type_ids;  // empty, or one per token
+  PoolingRequestSpec spec;
+};
+
 class ModelRunner {
  public:
   // Reads the resolved configuration (device, block size, max_model_len, CUDA graphs).
@@ -79,6 +87,10 @@ class ModelRunner {
   ModelRunnerOutput execute(const SchedulerOutput& scheduled, const DeviceTokens* previous_tokens = nullptr);
   // The same from chunks built by the caller (tests): logits [R, vocab] for the rows they ask for.
   Tensor execute(const std::vector<SequenceChunk>& chunks, const DeferredTokens* deferred = nullptr);
+  // A pooling step (vLLM's pooling path of execute_model): the prompts' tokens laid out in the
+  // KV cache from block 1 on (the pooling engine's cache holds one step; nothing is kept), one
+  // forward, then Model::pool over a PoolingBatch. One host f32 tensor per sequence.
+  std::vector<Tensor> execute_pooling(const std::vector<PoolingSequence>& sequences);
   // Waits for the device's queued work (a no-op on the CPU).
   void synchronize() const { device::synchronize(device_); }
 

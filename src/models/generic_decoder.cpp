@@ -31,7 +31,12 @@ Tensor add_and_norm(Tensor& branch, Tensor& residual, const Norm& norm, DType dt
 
 }  // namespace
 
-GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options) : spec_(std::move(spec)) {
+GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options)
+    : GenericDecoder(std::move(spec), options, nullptr) {}
+
+GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options,
+                               const std::function<void(WeightLoader&)>& load_extra)
+    : spec_(std::move(spec)) {
   device_ = options.device;
   VLLM_CHECK(static_cast<int64_t>(spec_.layers.size()) == spec_.num_layers, Internal,
              "decoder spec has ", spec_.layers.size(), " layer specs for ", spec_.num_layers, " layers");
@@ -54,7 +59,10 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
     kv_cache_spec_.layers.push_back(cache);
   }
   layer_groups_ = kv_cache_spec_.layer_groups();
-  load_weights(options, spec_.weights, spec_.architecture, [this](WeightLoader& loader) { load(loader); });
+  load_weights(options, spec_.weights, spec_.architecture, [this, &load_extra](WeightLoader& loader) {
+    load(loader);
+    if (load_extra) load_extra(loader);
+  });
   if (device_.is_cuda() && !layers_.empty()) {
     // The matmuls' half type, when every projection of every layer runs in the same one.
     std::optional<DType> type;
@@ -227,8 +235,10 @@ ModelDescriber decoder_describer(DecoderSpec (*make_spec)(const ModelConfig&)) {
 
 ArchitectureInfo decoder_architecture(std::string name, std::string family,
                                       DecoderSpec (*make_spec)(const ModelConfig&)) {
-  return {std::move(name), std::move(family), {Task::Generate}, {}, decoder_builder(make_spec),
-          decoder_describer(make_spec)};
+  ArchitectureInfo info{std::move(name), std::move(family), {Task::Generate}, {}, decoder_builder(make_spec),
+                        decoder_describer(make_spec)};
+  info.decoder_spec = make_spec;
+  return info;
 }
 
 ModelBuilder decoder_builder(DecoderSpec (*make_spec)(const ModelConfig&)) {

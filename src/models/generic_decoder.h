@@ -4,6 +4,7 @@
 // are the only logic here; attention and MLPs are the layers'.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -21,6 +22,9 @@ namespace vllm {
 class GenericDecoder : public Model {
  public:
   GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options);
+  // `load_extra` reads parameters beyond the decoder's from the same checkpoint (a pooling head:
+  // score.weight, v_head), before every tensor is checked as consumed.
+  GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options, const std::function<void(WeightLoader&)>& load_extra);
 
   Tensor embed_input_ids(const Tensor& token_ids) const override { return embed_tokens_.forward(token_ids); }
   Tensor forward(const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) override;
@@ -32,6 +36,10 @@ class GenericDecoder : public Model {
   const std::string& architecture() const override { return spec_.architecture; }
   int64_t recompute_at_length() const override { return spec_.recompute_at_length; }
   const DecoderSpec& spec() const { return spec_; }
+
+ protected:
+  const LMHead& lm_head() const { return lm_head_; }
+  Device device() const { return device_; }
 
  private:
   struct Layer {

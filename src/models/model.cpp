@@ -112,17 +112,51 @@ const char* pooling_task_name(PoolingTask task) {
   return "?";
 }
 
-std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch) const {
+PoolerSpec Model::pooler_spec() const {
   const Pooler* stage = pooler();
-  VLLM_CHECK(stage != nullptr, Unsupported, architecture(), " is not a pooling model");
-  const Tensor pooled = stage->pool(hidden, batch.query_start);
+  return pooler_config_.apply(stage ? stage->spec() : PoolerSpec{});
+}
+
+std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch) const {
+  VLLM_CHECK(pooler() != nullptr, Unsupported, architecture(), " is not a pooling model");
+  const PoolerSpec spec = pooler_spec();
+  VLLM_CHECK(batch.requests.size() + 1 == batch.query_start.size(), Internal, "pool: ", batch.requests.size(),
+             " requests for ", batch.query_start.size() - 1, " sequences");
+  Tensor token_ids;
+  if (batch.token_ids.defined()) token_ids = batch.token_ids.to(Device::cpu()).contiguous();
+  const int32_t* ids = token_ids.defined() ? token_ids.data<int32_t>() : nullptr;
+  // Encode is per token (vLLM's token-wise pooling: ALL, or the model's STEP); the other tasks
+  // pool by the spec's type.
+  auto wants_tokens = [](const PoolingRequestSpec& r) { return r.task == PoolingTask::Encode; };
+  const bool any_tokens = std::any_of(batch.requests.begin(), batch.requests.end(), wants_tokens);
+  const bool any_pooled = !std::all_of(batch.requests.begin(), batch.requests.end(), wants_tokens);
+  PoolerSpec token_spec = spec;
+  if (token_spec.type != PoolingType::Step) token_spec.type = PoolingType::All;
+  std::vector<Tensor> pooled, per_token;
+  if (any_pooled) pooled = pool_rows(spec, hidden, batch.query_start, ids);
+  if (any_tokens) per_token = spec.type == token_spec.type && any_pooled ? pooled
+                                                                         : pool_rows(token_spec, hidden, batch.query_start, ids);
   std::vector<Tensor> out;
-  for (size_t b = 0; b + 1 < batch.query_start.size(); ++b) {
-    const bool per_token = stage->spec().type == PoolingType::All;
-    const int64_t begin = per_token ? batch.query_start[b] : static_cast<int64_t>(b);
-    const int64_t end = per_token ? batch.query_start[b + 1] : begin + 1;
-    Tensor rows = pooled.slice(0, begin, end).contiguous();
-    out.push_back(per_token ? rows : rows.view({rows.size(1)}));
+  for (size_t b = 0; b < batch.requests.size(); ++b) {
+    const PoolingRequestSpec& request = batch.requests[b];
+    const Tensor& source = wants_tokens(request) ? per_token[b] : pooled[b];
+    const bool one_row = source.dim() == 1;
+    Tensor rows = one_row ? source.view({1, source.size(0)}) : source;
+    if (rows.size(0) > 0) rows = pooling_head(rows).to(Device::cpu()).contiguous();
+    if (spec.type == PoolingType::Step && !spec.returned_token_ids.empty())
+      rows = select_columns(rows, spec.returned_token_ids);
+    if (request.task == PoolingTask::Embed && request.dimensions > 0) rows = truncate_rows(rows, request.dimensions);
+    const bool embeds = request.task == PoolingTask::Embed || request.task == PoolingTask::Encode;
+    if (embeds && request.normalize.value_or(spec.normalize)) normalize_rows(rows);
+    const bool model_activation = spec.softmax || spec.sigmoid;
+    if (request.task != PoolingTask::Embed && request.activation.value_or(model_activation)) {
+      // The model's activation; asked for on a model without one: sigmoid for one value,
+      // softmax otherwise (vLLM's PoolerClassify).
+      const bool sigmoid = spec.sigmoid || (!spec.softmax && rows.size(1) == 1);
+      if (sigmoid) sigmoid_values(rows);
+      else softmax_rows(rows);
+    }
+    out.push_back(one_row ? rows.view({rows.size(1)}) : rows);
   }
   return out;
 }

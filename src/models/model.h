@@ -96,6 +96,8 @@ struct PoolingRequestSpec {
   std::optional<bool> normalize;   // Embed/Encode: unset takes the model's default
   std::optional<bool> activation;  // Classify/Score: unset takes the model's default
   int64_t dimensions = 0;          // Embed: Matryoshka truncation before normalising (0: all)
+  // Keep only the last k prompt tokens (-1: max_model_len), as the input processor applies it.
+  std::optional<int64_t> truncate_prompt_tokens;
 };
 
 // One pooling step: whole prompts, each sequence's rows of `hidden` in `query_start` (host
@@ -122,14 +124,26 @@ class Model {
   virtual Tensor forward(const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) = 0;
   // hidden rows [R, H] -> logits [R, vocab] f32.
   virtual Tensor compute_logits(const Tensor& hidden_rows) const = 0;
-  // Pooling models' last stage; null for a generative model.
+  // Pooling models' last stage as the family defines it (its default PoolerSpec); null for a
+  // generative model. The engine's --pooler-config (or a sentence-transformers folder) overrides
+  // fields of it through set_pooler_config, for every model: read pooler_spec(), not this.
   virtual const Pooler* pooler() const { return nullptr; }
   // The tasks `pool` serves; empty for a generative model.
   virtual std::vector<PoolingTask> pooling_tasks() const { return {}; }
   // hidden [T, H] of whole prompts -> one host f32 tensor per sequence: [D] (Embed), [num_labels]
-  // (Classify, Score) or [L, D] (Encode). The default runs pooler() (Unsupported without one);
-  // families with a head of their own (BERT's pooler, a classifier) override it.
+  // (Classify, Score) or [L, D] (Encode: ALL; [S, D] for STEP). The default pools by
+  // pooler_spec() (Unsupported without pooler()), runs pooling_head over the pooled rows, then
+  // normalises or applies the activation as each request and the spec say.
   virtual std::vector<Tensor> pool(const Tensor& hidden, const PoolingBatch& batch) const;
+  // What a classifier or reward model computes from pooled rows: host f32 [N, H] -> [N, D]
+  // (score.weight, a reward head, the LM head for STEP over logits). Identity by default.
+  virtual Tensor pooling_head(const Tensor& rows) const { return rows; }
+  // The generic override point of issue 25: --pooler-config / --override-pooler-config and a
+  // sentence-transformers folder's pooling mode land here (set fields win over pooler()'s).
+  void set_pooler_config(PoolerConfig config) { pooler_config_ = std::move(config); }
+  const PoolerConfig& pooler_config() const { return pooler_config_; }
+  // pooler()'s spec (LAST when none) with the pooler config on top.
+  PoolerSpec pooler_spec() const;
   virtual const KVCacheSpec& kv_cache_spec() const = 0;
   virtual int64_t vocab_size() const = 0;
   virtual int64_t hidden_size() const = 0;
@@ -139,6 +153,9 @@ class Model {
   // cached K/V discarded (Phi-3 LongRoPE switches every position to the long factors there, as
   // HF's Phi3ForCausalLM drops its cache at that length).
   virtual int64_t recompute_at_length() const { return 0; }
+
+ private:
+  PoolerConfig pooler_config_;
 };
 
 // forward, then compute_logits of batch.logits_rows: the logits [R, vocab] of a generation step.

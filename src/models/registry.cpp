@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "models/pooling_decoder.h"
 
 namespace vllm {
 
@@ -101,6 +102,7 @@ std::unique_ptr<Model> load_model(const ModelLoadOptions& options, const nlohman
   log_info("loading ", info.name, " (family ", info.family, ") from ", options.model_dir.string());
   ModelLoadOptions resolved = options;
   if (!resolved.weight_dtype) resolved.weight_dtype = resolve_weight_dtype(options.dtype, options.device, config);
+  if (resolved.convert != "none") return build_converted_decoder(info, config, resolved);
   return info.build(config, resolved);
 }
 

@@ -41,6 +41,10 @@ struct ModelLoadOptions {
   std::string dtype = "auto";
   // Resolved by load_model from dtype, the device and config.json; unset: as stored.
   std::optional<DType> weight_dtype;
+  // --convert as the engine resolved it from --runner/--convert/--task: "none" builds the
+  // architecture as registered; "embed", "classify" or "reward" serve a registered decoder as a
+  // pooling model (vLLM's as_embedding_model / as_seq_cls_model / as_reward_model).
+  std::string convert = "none";
 };
 
 using ModelBuilder =
@@ -49,6 +53,8 @@ using ModelBuilder =
 // spec's switches as JSON.
 using ModelDescriber = std::function<nlohmann::json(const ModelConfig& config)>;
 
+struct DecoderSpec;
+
 struct ArchitectureInfo {
   std::string name;    // "LlamaForCausalLM"
   std::string family;  // "llama": the code that serves it
@@ -56,6 +62,9 @@ struct ArchitectureInfo {
   ModelFeatures features;
   ModelBuilder build;
   ModelDescriber describe;  // may be empty
+  // Set for architectures the generic decoder serves: --convert embed/classify/reward wraps the
+  // same decoder in a pooling model (models/pooling_decoder.h).
+  DecoderSpec (*decoder_spec)(const ModelConfig&) = nullptr;
 };
 
 class ModelRegistry {

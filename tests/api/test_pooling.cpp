@@ -1,0 +1,205 @@
+// Pooling models through the engine and the offline API (issue 25): a model with no paged layers
+// (built here) needs no KV cache; several pooling requests share a step within the token budget;
+// generation and pooling requests are refused on the other runner; prompts longer than
+// max_model_len are refused with vLLM's message; decoders served with --convert embed.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "api/llm.h"
+#include "core/error.h"
+#include "models/registry.h"
+#include "test_util.h"
+
+using namespace vllm;
+
+namespace {
+
+// hidden[t] = (token id, position, token type, 1): an encoder with no cache of any kind.
+class NoCacheEncoder : public Model {
+ public:
+  NoCacheEncoder() : pooler_(PoolerSpec{PoolingType::Mean, false, false}) {
+    spec_.layers.assign(2, LayerCacheSpec{CacheKind::None});
+  }
+  Tensor embed_input_ids(const Tensor& ids) const override {
+    const Tensor host = ids.to(Device::cpu()).contiguous();
+    std::vector<float> rows;
+    for (int64_t t = 0; t < host.numel(); ++t) rows.insert(rows.end(), {float(host.data<int32_t>()[t]), 0, 0, 1});
+    return Tensor::from_floats(rows, {host.numel(), 4});
+  }
+  Tensor forward(const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) override {
+    EXPECT_TRUE(cache.key.empty() || !cache.key[0].defined()) << "an encoder gets no cache tensors";
+    Tensor hidden = embed_input_ids(inputs.token_ids);
+    const Tensor positions = batch.positions.to(Device::cpu()).contiguous();
+    Tensor types = inputs.token_type_ids.defined() ? inputs.token_type_ids.to(Device::cpu()).contiguous() : Tensor();
+    for (int64_t t = 0; t < hidden.size(0); ++t) {
+      hidden.data<float>()[t * 4 + 1] = float(positions.data<int32_t>()[t]);
+      if (types.defined()) hidden.data<float>()[t * 4 + 2] = float(types.data<int32_t>()[t]);
+    }
+    ++forwards;
+    return hidden;
+  }
+  Tensor compute_logits(const Tensor&) const override { fail(ErrorKind::Unsupported, "no logits"); }
+  const Pooler* pooler() const override { return &pooler_; }
+  std::vector<PoolingTask> pooling_tasks() const override { return {PoolingTask::Encode, PoolingTask::Embed}; }
+  const KVCacheSpec& kv_cache_spec() const override { return spec_; }
+  int64_t vocab_size() const override { return 100; }
+  int64_t hidden_size() const override { return 4; }
+  int64_t max_position_embeddings() const override { return 64; }
+  const std::string& architecture() const override { return name_; }
+
+  static inline int forwards = 0;
+
+ private:
+  KVCacheSpec spec_;
+  Pooler pooler_;
+  std::string name_ = "TestNoCacheEncoder";
+};
+
+ModelRegistrar no_cache_encoder{{"TestNoCacheEncoder", "test", {Task::Embed}, {},
+                                 [](const ModelConfig&, const ModelLoadOptions&) -> std::unique_ptr<Model> {
+                                   return std::make_unique<NoCacheEncoder>();
+                                 }, {}}};
+
+std::filesystem::path encoder_dir() {
+  const auto dir = std::filesystem::temp_directory_path() / "vllm_test_no_cache_encoder";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.json") << R"({"architectures": ["TestNoCacheEncoder"], "vocab_size": 100,
+      "hidden_size": 4, "num_hidden_layers": 2, "num_attention_heads": 1, "max_position_embeddings": 64})";
+  return dir;
+}
+
+EngineArgs encoder_args() {
+  EngineArgs args;
+  args.model = encoder_dir().string();
+  args.skip_tokenizer_init = true;
+  args.load_format = "dummy";
+  args.device = "cpu";
+  return args;
+}
+
+EngineArgs decoder_args(const std::string& name, const std::string& convert) {
+  EngineArgs args;
+  args.model = (vllm::testing::source_dir() / "tests/data/models" / name).string();
+  args.skip_tokenizer_init = true;
+  args.convert = convert;
+  args.device = vllm::testing::test_device();
+  if (args.device == "cuda") args.dtype = "float32";
+  return args;
+}
+
+std::vector<int32_t> prompt_of(int length, int start) {
+  std::vector<int32_t> ids;
+  for (int i = 0; i < length; ++i) ids.push_back((start + i) % 90 + 5);
+  return ids;
+}
+
+double norm(const std::vector<float>& v) {
+  double sum = 0;
+  for (float x : v) sum += double(x) * x;
+  return std::sqrt(sum);
+}
+
+}  // namespace
+
+TEST(PoolingEngine, ModelWithoutPagedLayersRunsWithNoKVCache) {
+  LLM llm(encoder_args());
+  EXPECT_TRUE(llm.engine().is_pooling());
+  std::vector<EmbeddingRequestOutput> out = llm.embed(std::vector<std::vector<int32_t>>{{10, 20, 30}, {7}});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].outputs.embedding, (std::vector<float>{20, 1, 0, 1}));  // MEAN of (id, position, type, 1)
+  EXPECT_EQ(out[1].outputs.embedding, (std::vector<float>{7, 0, 0, 1}));
+  EXPECT_TRUE(out[0].finished);
+  EXPECT_EQ(llm.engine().model_info().pooling_tasks, (std::vector<PoolingTask>{PoolingTask::Encode, PoolingTask::Embed}));
+}
+
+TEST(PoolingEngine, SeveralPoolingRequestsShareAStepWithinTheTokenBudget) {
+  EngineArgs args = encoder_args();
+  args.max_num_batched_tokens = 64;  // = max_model_len: three 20-token prompts per step
+  LLMEngine engine(args);
+  for (int i = 0; i < 5; ++i) {
+    EngineRequest request;
+    request.request_id = std::to_string(i);
+    request.prompt_token_ids = prompt_of(20, i);
+    request.pooling = PoolingRequestSpec{PoolingTask::Encode};
+    engine.add_request(std::move(request));
+  }
+  NoCacheEncoder::forwards = 0;
+  std::vector<RequestOutput> first = engine.step();
+  EXPECT_EQ(first.size(), 3u);
+  for (const RequestOutput& out : first) {
+    EXPECT_TRUE(out.finished);
+    ASSERT_TRUE(out.pooling.has_value());
+    EXPECT_EQ(out.pooling->shape, (std::vector<int64_t>{20, 4}));  // encode is per token
+  }
+  EXPECT_EQ(engine.step().size(), 2u);
+  EXPECT_EQ(NoCacheEncoder::forwards, 2);
+  EXPECT_FALSE(engine.has_unfinished_requests());
+}
+
+TEST(PoolingEngine, RefusesGenerationOnThePoolingRunnerAndLongPrompts) {
+  LLM llm(encoder_args());
+  SamplingParams params;
+  params.max_tokens = 2;
+  EXPECT_THROW(llm.generate(std::vector<std::vector<int32_t>>{{1, 2}}, params), Error);
+  try {
+    llm.embed(std::vector<std::vector<int32_t>>{prompt_of(65, 0)});
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("The decoder prompt (length 65) is longer than the maximum model length of 64"),
+              std::string::npos)
+        << error.what();
+  }
+  // A pooling prompt may fill max_model_len (nothing is generated after it).
+  EXPECT_EQ(llm.embed(std::vector<std::vector<int32_t>>{prompt_of(64, 0)}).size(), 1u);
+  // truncate_prompt_tokens keeps the last k tokens.
+  PoolingRequestSpec params_truncated;
+  params_truncated.truncate_prompt_tokens = 2;
+  std::vector<EmbeddingRequestOutput> out = llm.embed(std::vector<std::vector<int32_t>>{{10, 20, 30}}, params_truncated);
+  EXPECT_EQ(out[0].prompt_token_ids, (std::vector<int32_t>{20, 30}));
+  EXPECT_EQ(out[0].outputs.embedding[0], 25.0f);
+  // Matryoshka dimensions on a model without is_matryoshka: vLLM's error.
+  PoolingRequestSpec dims;
+  dims.dimensions = 2;
+  EXPECT_THROW(llm.embed(std::vector<std::vector<int32_t>>{{10}}, dims), Error);
+  // A task the model does not serve.
+  EXPECT_THROW(llm.classify(std::vector<std::vector<int32_t>>{{10}}), Error);
+}
+
+TEST(PoolingEngine, PoolerConfigOverridesTheModelsDefault) {
+  EngineArgs args = encoder_args();
+  args.pooler_config = R"({"pooling_type": "LAST"})";
+  LLM llm(args);
+  EXPECT_EQ(llm.embed(std::vector<std::vector<int32_t>>{{10, 20, 30}})[0].outputs.embedding,
+            (std::vector<float>{30, 2, 0, 1}));
+  args.pooler_config = R"({"pooling_type": "CLS", "normalize": true})";
+  LLM normalized(args);
+  EXPECT_NEAR(norm(normalized.embed(std::vector<std::vector<int32_t>>{{10, 20, 30}})[0].outputs.embedding), 1.0, 1e-6);
+}
+
+TEST(PoolingEngine, DecoderConvertedToAnEmbedderGivesTheSameUnitVectorsAloneAndBatched) {
+  LLM llm(decoder_args("qwen3_qk_norm_5x", "embed"));
+  std::vector<std::vector<int32_t>> prompts = {prompt_of(5, 1), prompt_of(40, 2), prompt_of(17, 3)};
+  std::vector<EmbeddingRequestOutput> batched = llm.embed(prompts);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::vector<EmbeddingRequestOutput> alone = llm.embed(std::vector<std::vector<int32_t>>{prompts[i]});
+    ASSERT_EQ(alone[0].outputs.embedding.size(), 64u);
+    EXPECT_NEAR(norm(alone[0].outputs.embedding), 1.0, 1e-5);
+    for (size_t h = 0; h < 64; ++h)
+      EXPECT_NEAR(alone[0].outputs.embedding[h], batched[i].outputs.embedding[h], 1e-5);
+  }
+  // 1:N scoring of an embedder: cosine similarity, 1 for identical texts.
+  SamplingParams params;
+  EXPECT_THROW(llm.generate(prompts, params), Error);
+}
+
+TEST(PoolingEngine, GenerativeRunnerRefusesPoolingRequests) {
+  LLM llm(decoder_args("qwen3_qk_norm_5x", "auto"));
+  EXPECT_FALSE(llm.engine().is_pooling());
+  EXPECT_THROW(llm.embed(std::vector<std::vector<int32_t>>{{5, 6, 7}}), Error);
+  EngineArgs task = decoder_args("qwen3_qk_norm_5x", "auto");
+  task.task = "embed";
+  EXPECT_TRUE(LLM(task).engine().is_pooling());
+}
