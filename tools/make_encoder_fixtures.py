@@ -357,7 +357,7 @@ def nomic_config(**extra):
               "rotary_emb_base": 1000, "rotary_emb_interleaved": False, "rotary_emb_scale_base": None,
               "rotary_scaling_factor": None, "qkv_proj_bias": False, "mlp_fc1_bias": False, "mlp_fc2_bias": False,
               "prenorm": False, "causal": False, "type_vocab_size": 2, "use_rms_norm": False, "parallel_block": False,
-              "pad_vocab_size_multiple": 64, "torch_dtype": "bfloat16"}
+              "pad_vocab_size_multiple": 8, "torch_dtype": "bfloat16"}
     config.update(extra)
     return config
 
