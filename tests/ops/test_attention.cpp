@@ -337,9 +337,10 @@ TEST(AttentionVarlen, RejectsBadMetadata) {
   // key_start of another batch size.
   EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 3, 6}, {3}), p, out),
                     InvalidArgument);
+  // A negative window (a two-sided one is valid: NonCausalSlidingWindowIsTwoSided).
   p.causal = false;
-  p.sliding_window = 2;
-  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 6}, {2}), p, out), Unsupported);
+  p.sliding_window = -1;
+  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 6}, {2}), p, out), InvalidArgument);
 }
 
 TEST(PagedAttention, StridedQueryViewAndUntouchedPaddingRows) {
