@@ -26,8 +26,10 @@ struct AttentionParams {
   // of its keys (encoder self-attention; cross-attention over an encoder's cached K/V, where
   // seq_lens are the encoder lengths and a sequence may have more query rows than keys).
   bool causal = true;
-  // 0: none. Else key j is visible to the query at position p iff p - j < sliding_window
-  // (HF's sliding-window mask). Causal only (Unsupported with causal = false).
+  // 0: none. Else key j is visible to the query at position p iff |p - j| < sliding_window: with
+  // causal = true, p - j < sliding_window (HF's sliding-window mask); with causal = false a window
+  // on both sides (ModernBERT's local attention, |p - j| <= local_attention / 2, passes
+  // local_attention / 2 + 1), supported by attention_varlen only (paged_attention: Unsupported).
   int64_t sliding_window = 0;
   // 0: none, else scores = cap * tanh(scores / cap) (Gemma 2), applied after scale.
   float logit_softcap = 0.0f;

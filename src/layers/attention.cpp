@@ -10,9 +10,8 @@ Attention::Attention(AttentionSpec spec, Device device, Tensor sinks) : spec_(st
   VLLM_CHECK(s.num_heads > 0 && s.num_kv_heads > 0 && s.num_heads % s.num_kv_heads == 0 && s.head_dim > 0,
              InvalidArgument, "attention: ", s.num_heads, " query heads must be a positive multiple of ",
              s.num_kv_heads, " kv heads, head_dim ", s.head_dim);
-  VLLM_CHECK(s.type == AttentionType::Decoder || s.sliding_window == 0, Unsupported, "attention: a sliding window (",
-             s.sliding_window, ") applies to causal decoder attention only, not to ",
-             s.type == AttentionType::Cross ? "cross-attention" : "bidirectional (encoder-only) attention");
+  VLLM_CHECK(s.type != AttentionType::Cross || s.sliding_window == 0, Unsupported, "attention: a sliding window (",
+             s.sliding_window, ") applies to decoder and encoder-only attention, not to cross-attention");
   if (!s.alibi_slopes.empty()) {
     VLLM_CHECK(static_cast<int64_t>(s.alibi_slopes.size()) == s.num_heads, Internal, "attention: ",
                s.alibi_slopes.size(), " ALiBi slopes for ", s.num_heads, " heads");

@@ -29,7 +29,9 @@ struct AttentionSpec {
   int64_t value_head_dim = 0;   // 0: head_dim
   float scale = 0.0f;           // multiplies q.k (HF's scaling)
   AttentionType type = AttentionType::Decoder;
-  int64_t sliding_window = 0;   // 0: none; else key j visible to position p iff p - j < window (Decoder only)
+  // 0: none; else key j visible to position p iff p - j < window (Decoder), |p - j| < window
+  // (EncoderOnly: ModernBERT's local layers); Cross takes none.
+  int64_t sliding_window = 0;
   float logit_softcap = 0.0f;   // 0: none; else cap * tanh(score / cap) (Gemma 2)
   std::vector<float> alibi_slopes;  // empty: none; else [num_heads] (Bloom, MPT)
   bool sinks = false;           // a learned per-head sink logit in the softmax (GPT-OSS's `sinks`)

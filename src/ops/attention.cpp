@@ -47,10 +47,11 @@ void check_heads_view(const char* op, const char* name, const Tensor& t) {
 }
 
 // The AttentionParams both attention ops read; alibi_slopes and sinks are [Hq] f32.
-void check_params(const char* op, const AttentionParams& params, int64_t num_heads) {
+// two_sided_window: the op takes a sliding window without the causal limit (attention_varlen).
+void check_params(const char* op, const AttentionParams& params, int64_t num_heads, bool two_sided_window) {
   VLLM_CHECK(params.sliding_window >= 0, InvalidArgument, op, ": sliding_window must be >= 0, got ",
              params.sliding_window);
-  VLLM_CHECK(params.causal || params.sliding_window == 0, Unsupported, op, ": a sliding window (",
+  VLLM_CHECK(two_sided_window || params.causal || params.sliding_window == 0, Unsupported, op, ": a sliding window (",
              params.sliding_window, ") applies to causal attention only; pass causal = true or sliding_window = 0");
   VLLM_CHECK(params.logit_softcap >= 0.0f, InvalidArgument, op,
              ": logit_softcap must be >= 0, got ", params.logit_softcap);
@@ -144,7 +145,7 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
                  out.size(2) == value_cache.size(3),
              InvalidArgument, op, ": out ", describe(out), " must be [", query.size(0), ", ",
              num_heads, ", ", value_cache.size(3), "]");
-  check_params(op, params, num_heads);
+  check_params(op, params, num_heads, /*two_sided_window=*/false);
   Device device = common_device(op, {&query, &key_cache, &value_cache, &query_start, &seq_lens,
                                      &block_table, &params.alibi_slopes, &params.sinks, &out});
   VLLM_CHECK(params.num_decode_seqs >= -1 && params.num_decode_seqs <= seq_lens.size(0), InvalidArgument, op,
@@ -180,7 +181,7 @@ void attention_varlen(const Tensor& query, const Tensor& key, const Tensor& valu
   VLLM_CHECK(out.size(0) == query.size(0) && out.size(1) == num_heads && out.size(2) == value.size(2),
              InvalidArgument, op, ": out ", describe(out), " must be [", query.size(0), ", ", num_heads, ", ",
              value.size(2), "]");
-  check_params(op, params, num_heads);
+  check_params(op, params, num_heads, /*two_sided_window=*/true);
   Device device = common_device(op, {&query, &key, &value, &query_start, &key_start, &params.alibi_slopes,
                                      &params.sinks, &out});
   VLLM_DISPATCH(op, device, attention_varlen, query, key, value, query_start, key_start, params, out);

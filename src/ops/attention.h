@@ -45,7 +45,8 @@ void paged_attention(const Tensor& query, const Tensor& key_cache, const Tensor&
 // query f32 [Tq, Hq, D], key f32 [Tk, Hk, D], value f32 [Tk, Hk, Dv] (rows may be strided, heads
 // packed), out [Tq, Hq, Dv] f32 contiguous; GQA as paged_attention. params as for paged_attention
 // (scale, causal, sliding_window, logit_softcap, alibi_slopes, sinks; max_query_len and max_seq_len
-// bound q_len and k_len, num_decode_seqs is ignored). Rows of `out` past query_start[B] are left
+// bound q_len and k_len, num_decode_seqs is ignored); a sliding window also applies without the
+// causal limit, on both sides (|p - j| < sliding_window: ModernBERT's local layers). Rows of `out` past query_start[B] are left
 // untouched.
 void attention_varlen(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& query_start,
                       const Tensor& key_start, const AttentionParams& params, Tensor& out);

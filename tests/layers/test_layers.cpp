@@ -222,14 +222,16 @@ TEST(Attention, AcceptsGroupedQueryHeads) {
   EXPECT_NO_THROW(Attention(attention_spec(4, 4), Device::cpu()));
 }
 
-TEST(Attention, SlidingWindowIsForDecoderLayersOnly) {
-  for (AttentionType type : {AttentionType::EncoderOnly, AttentionType::Cross}) {
-    AttentionSpec spec = attention_spec(4, 4);
-    spec.type = type;
-    spec.sliding_window = 8;
-    expect_error([&] { Attention(spec, Device::cpu()); }, ErrorKind::Unsupported,
-                 {"a sliding window (8) applies to causal decoder attention only"});
-  }
+// Decoder layers slide causally, encoder-only ones on both sides (ModernBERT); cross-attention
+// has no window.
+TEST(Attention, SlidingWindowIsForDecoderAndEncoderOnlyLayers) {
+  AttentionSpec spec = attention_spec(4, 4);
+  spec.sliding_window = 8;
+  spec.type = AttentionType::Cross;
+  expect_error([&] { Attention(spec, Device::cpu()); }, ErrorKind::Unsupported,
+               {"a sliding window (8) applies to decoder and encoder-only attention, not to cross-attention"});
+  spec.type = AttentionType::EncoderOnly;
+  EXPECT_NO_THROW(Attention(spec, Device::cpu()));
 }
 
 TEST(Attention, SinksNeedTheirTensor) {

@@ -63,8 +63,8 @@ Built build(const Batch& b, std::mt19937& rng) {
 
 // Attention in double precision, sequence by sequence: q [sum q_lens, H, D]; keys[s] / values[s]
 // [k_lens[s], Hk, D / Dv]. Query i of sequence s is at position k_len - q_len + i; causal rows see
-// keys up to it (and within the window), non-causal rows every key; a sink joins the softmax
-// denominator only.
+// keys up to it, non-causal rows every key, both within the window (|pos - j| < window) when one
+// is set; a sink joins the softmax denominator only.
 std::vector<double> attention_reference(const std::vector<double>& q, const std::vector<std::vector<double>>& keys,
                                         const std::vector<std::vector<double>>& values,
                                         const std::vector<int32_t>& q_lens, const std::vector<int32_t>& k_lens,
@@ -87,7 +87,7 @@ std::vector<double> attention_reference(const std::vector<double>& q, const std:
         std::vector<int64_t> visible;
         for (int64_t j = 0; j < len; ++j) {
           if (p.causal && j > pos) continue;
-          if (p.sliding_window > 0 && pos - j >= p.sliding_window) continue;
+          if (p.sliding_window > 0 && std::abs(pos - j) >= p.sliding_window) continue;
           double dot = 0;
           for (int64_t d = 0; d < D; ++d)
             dot += q[(row * H + h) * D + d] * keys[s][(j * Hk + kvh) * D + d];
@@ -284,6 +284,31 @@ TEST(AttentionVarlen, CausalIsBottomRightAligned) {
   run_varlen({{5, 8}, {9, 8}, 4, 1, 16, 16}, p, "causal sliding window");
 }
 
+// ModernBERT's local layers: a window on both sides of each query, shorter than the sequences
+// (and 1: each token sees itself only), with GQA and D not a power of two.
+TEST(AttentionVarlen, NonCausalSlidingWindowIsTwoSided) {
+  ops::AttentionParams p;
+  p.causal = false;
+  p.sliding_window = 5;
+  for (int64_t d : {24, 64}) run_varlen({{17, 3, 41}, {17, 3, 41}, 4, 2, d, d}, p, "two-sided window");
+  p.sliding_window = 1;
+  run_varlen({{6, 9}, {6, 9}, 2, 2, 48, 48}, p, "window of 1");
+  // The window must matter: the same inputs with and without it differ.
+  std::mt19937 rng(fresh_seed());
+  Tensor q = random_tensor({20, 2, 16}, rng, DType::F32, -2, 2), k = random_tensor({20, 2, 16}, rng),
+         v = random_tensor({20, 2, 16}, rng);
+  Tensor starts = Tensor::from_ints({0, 20}, {2});
+  Tensor windowed = Tensor::empty({20, 2, 16}, DType::F32), full = Tensor::empty({20, 2, 16}, DType::F32);
+  p.sliding_window = 4;
+  ops::attention_varlen(q, k, v, starts, starts, p, windowed);
+  p.sliding_window = 0;
+  ops::attention_varlen(q, k, v, starts, starts, p, full);
+  float max_diff = 0.0f;
+  for (int64_t i = 0; i < full.numel(); ++i)
+    max_diff = std::max(max_diff, std::abs(full.data<float>()[i] - windowed.data<float>()[i]));
+  EXPECT_GT(max_diff, 1e-3f);
+}
+
 TEST(AttentionVarlen, SinksSoftcapAndAlibi) {
   std::mt19937 rng(fresh_seed());
   ops::AttentionParams p;
@@ -312,9 +337,10 @@ TEST(AttentionVarlen, RejectsBadMetadata) {
   // key_start of another batch size.
   EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 3, 6}, {3}), p, out),
                     InvalidArgument);
+  // A negative window (a two-sided one is valid: NonCausalSlidingWindowIsTwoSided).
   p.causal = false;
-  p.sliding_window = 2;
-  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 6}, {2}), p, out), Unsupported);
+  p.sliding_window = -1;
+  EXPECT_VLLM_ERROR(ops::attention_varlen(q, k, v, q_starts, Tensor::from_ints({0, 6}, {2}), p, out), InvalidArgument);
 }
 
 TEST(PagedAttention, StridedQueryViewAndUntouchedPaddingRows) {

@@ -86,7 +86,10 @@ void attend(const char* op, const Tensor& query, const int32_t* query_start, con
       if (b < 0) continue;
       const int64_t q_len = query_start[b + 1] - query_start[b], k_len = key_lens[b];
       const int64_t pos = k_len - q_len + (t - query_start[b]);  // this query's position
-      const int64_t last = params.causal ? pos : k_len - 1;
+      // A window without the causal limit reaches as far past the query as before it.
+      const int64_t last = params.causal ? pos
+                           : params.sliding_window > 0 ? std::min<int64_t>(k_len - 1, pos + params.sliding_window - 1)
+                                                       : k_len - 1;
       const int64_t first = params.sliding_window > 0
                                 ? std::max<int64_t>(0, pos - params.sliding_window + 1)
                                 : 0;

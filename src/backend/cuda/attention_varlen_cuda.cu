@@ -43,7 +43,7 @@ struct VarlenArgs {
   float scale;
   bool causal;
   float softcap;              // 0: none
-  int sliding_window;         // 0: none (causal only)
+  int sliding_window;         // 0: none; else |pos - j| < sliding_window (and j <= pos when causal)
   const float* alibi_slopes;  // [Hq] or nullptr
   const float* sinks;         // [Hq] or nullptr
   float* out;                 // [Tq, Hq, Dv]
@@ -82,7 +82,9 @@ __global__ void __launch_bounds__(kThreads) attention_varlen_kernel(const Varlen
   const int last_row = min(row0 + kRows, rows_total) - 1;
   const int pos_lo = first_pos + row0 / group, pos_hi = first_pos + last_row / group;
   const int kv_begin = args.sliding_window > 0 ? max(0, pos_lo - args.sliding_window + 1) : 0;
-  const int kv_end = args.causal ? min(k_len, pos_hi + 1) : k_len;
+  const int kv_end = args.causal               ? min(k_len, pos_hi + 1)
+                     : args.sliding_window > 0 ? min(k_len, pos_hi + args.sliding_window)
+                                               : k_len;
 
   for (int index = threadIdx.x; index < kRows * D; index += kThreads) {
     const int r = index / D, d = index % D, row = row0 + r;
@@ -103,7 +105,10 @@ __global__ void __launch_bounds__(kThreads) attention_varlen_kernel(const Varlen
     const bool valid = row < rows_total;
     pos[i] = first_pos + row / group;
     first[i] = args.sliding_window > 0 ? pos[i] - args.sliding_window + 1 : 0;
-    last[i] = !valid ? -1 : args.causal ? pos[i] : INT_MAX;
+    last[i] = !valid                   ? -1
+              : args.causal              ? pos[i]
+              : args.sliding_window > 0 ? pos[i] + args.sliding_window - 1
+                                         : INT_MAX;
     slope[i] = valid && args.alibi_slopes ? args.alibi_slopes[kv_head * group + row % group] : 0.0f;
   }
   float row_max[kRowsPerWarp], row_sum[kRowsPerWarp];  // row_sum: this lane's keys only
