@@ -97,6 +97,14 @@ def word(i):
     return {0: "<pad>", 1: "<s>", 2: "</s>", NO_TOKEN: "no", YES_TOKEN: "yes"}.get(i, f"w{i}")
 
 
+def hf_config_of(config):
+    """The transformers config of `config` with eager attention: sdpa drops Gemma 2's
+    attn_logit_softcapping, so an sdpa reference is not the model the config describes."""
+    hf_config = transformers.AutoConfig.for_model(**{k: v for k, v in config.items() if k != "architectures"})
+    hf_config._attn_implementation = "eager"
+    return hf_config
+
+
 def prompts(generator, step_tag=False):
     out = []
     for length in PROMPT_LENGTHS:
@@ -136,7 +144,7 @@ def write_expected(directory, name, task, records, **extra):
 def embedder(directory, name, generator, config, model_class, gemma=False, prefix=""):
     """A base model (Qwen3Model, Qwen2Model, Gemma2Model: no `model.` prefix, no lm_head) or a
     CausalLM (`prefix` "model.", served with --convert embed)."""
-    hf_config = transformers.AutoConfig.for_model(**{k: v for k, v in config.items() if k != "architectures"})
+    hf_config = hf_config_of(config)
     model = model_class(hf_config).eval()
     randomize(model, generator, gemma)
     save(directory, config, model.state_dict())
@@ -149,7 +157,7 @@ def embedder(directory, name, generator, config, model_class, gemma=False, prefi
 
 
 def classifier(directory, name, generator, config, model_class, gemma=False, tokenizer=None):
-    hf_config = transformers.AutoConfig.for_model(**{k: v for k, v in config.items() if k != "architectures"})
+    hf_config = hf_config_of(config)
     model = model_class(hf_config).eval()
     randomize(model, generator, gemma)
     save(directory, config, model.state_dict(), tokenizer)
@@ -184,7 +192,7 @@ def qwen2_reward(directory, name, generator, process):
     num_labels = 2 if process else 1
     config = base(arch, "qwen2", num_labels=num_labels, use_sliding_window=False, sliding_window=None,
                   max_window_layers=2)
-    hf_config = transformers.AutoConfig.for_model(**{k: v for k, v in config.items() if k != "architectures"})
+    hf_config = hf_config_of(config)
     model = RewardReference(hf_config, num_labels).eval()
     randomize(model, generator)
     save(directory, config, model.state_dict())
@@ -218,7 +226,7 @@ def internlm2_reward(directory, name, generator):
     config = base("InternLM2ForRewardModel", "internlm2", bias=False)
     llama = {k: v for k, v in config.items() if k not in ("architectures", "bias")}
     llama["model_type"] = "llama"
-    model = InternLM2RewardReference(transformers.AutoConfig.for_model(**llama)).eval()
+    model = InternLM2RewardReference(hf_config_of(llama)).eval()
     randomize(model, generator)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     v_head = state.pop("v_head.weight")
@@ -237,7 +245,7 @@ def llama_prm(directory, name, generator):
     logits, columns returned_token_ids, rows whose token is step_tag_id."""
     config = base("LlamaForCausalLM", "llama")
     model = transformers.LlamaForCausalLM(
-        transformers.AutoConfig.for_model(**{k: v for k, v in config.items() if k != "architectures"})).eval()
+        hf_config_of(config)).eval()
     randomize(model, generator)
     save(directory, config, model.state_dict())
     records = []
@@ -257,7 +265,7 @@ def qwen3_reranker(directory, name, generator):
     config = base("Qwen3ForCausalLM", "qwen3", head_dim=16, attention_bias=False, use_sliding_window=False,
                   sliding_window=None, max_window_layers=2)
     model = transformers.Qwen3ForCausalLM(
-        transformers.AutoConfig.for_model(**{k: v for k, v in config.items() if k != "architectures"})).eval()
+        hf_config_of(config)).eval()
     randomize(model, generator)
     save(directory, config, model.state_dict(), word_tokenizer())
     records = []

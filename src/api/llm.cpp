@@ -192,13 +192,9 @@ std::vector<ScoringRequestOutput> LLM::score(const std::vector<std::string>& dat
   if (cross_encoder) {
     std::vector<std::vector<int32_t>> pairs, types;
     for (size_t i = 0; i < firsts.size(); ++i) {
-      std::vector<int32_t> first = engine_->encode(firsts[i]);
-      const std::vector<int32_t> second = engine_->encode(data_2[i], /*add_special_tokens=*/false);
-      std::vector<int32_t> type(first.size(), 0);
-      type.insert(type.end(), second.size(), 1);
-      first.insert(first.end(), second.begin(), second.end());
-      pairs.push_back(std::move(first));
-      types.push_back(std::move(type));
+      PairEncoding pair = engine_->encode_pair(firsts[i], data_2[i]);
+      pairs.push_back(std::move(pair.ids));
+      types.push_back(std::move(pair.type_ids));
     }
     params.task = PoolingTask::Score;
     for (const RequestOutput& out : run_pooling(pairs, params, types)) {

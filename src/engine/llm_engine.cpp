@@ -221,6 +221,12 @@ std::vector<int32_t> LLMEngine::encode(const std::string& prompt, bool add_speci
   return tokenizer_->encode(prompt, add_special_tokens);
 }
 
+PairEncoding LLMEngine::encode_pair(const std::string& first, const std::string& second) const {
+  VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument,
+             "text pairs need a tokenizer, but the engine runs with --skip-tokenizer-init: send token ids");
+  return tokenizer_->encode_pair(first, second);
+}
+
 void LLMEngine::add_request(EngineRequest request, OutputCallback on_output) {
   VLLM_CHECK(!requests_.count(request.request_id), InvalidArgument, "request id '", request.request_id,
              "' is already in use");

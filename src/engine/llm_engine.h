@@ -65,6 +65,8 @@ class LLMEngine {
   // Text prompt -> token ids as the server and CLI do it (special tokens as the tokenizer adds
   // them). InvalidArgument with --skip-tokenizer-init.
   std::vector<int32_t> encode(const std::string& prompt, bool add_special_tokens = true) const;
+  // A sentence pair as the tokenizer's pair template joins it (cross-encoders), with token types.
+  PairEncoding encode_pair(const std::string& first, const std::string& second) const;
   // Fills the fields params did not set from generation_config.json (--generation-config).
   void apply_generation_defaults(SamplingParams& params) const;
   // The pooling runner (--runner pooling, or a pooling architecture): requests must carry

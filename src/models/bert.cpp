@@ -44,7 +44,7 @@ EncoderSpec bert_like_spec(const ModelConfig& config, int64_t default_type_vocab
   s.intermediate_size = config.get_int("intermediate_size", 4 * s.hidden_size);
   s.type_vocab_size = config.get_int("type_vocab_size", default_type_vocab);
   s.norm_eps = static_cast<float>(config.get_float("layer_norm_eps", 1e-12));
-  s.activation = encoder_activation(config, config.get_string("hidden_act", "gelu"));
+  s.activation = parse_activation(config, config.get_string("hidden_act", "gelu"));
   const std::string position_type = config.get_string("position_embedding_type", "absolute");
   VLLM_CHECK(position_type == "absolute", Unsupported, config.source(), ": position_embedding_type '", position_type,
              "' is not supported (absolute)");
@@ -52,7 +52,6 @@ EncoderSpec bert_like_spec(const ModelConfig& config, int64_t default_type_vocab
   s.position_table_size = config.max_position_embeddings().value_or(512);
   s.max_position_embeddings = s.position_table_size;
   s.sliding_window.assign(static_cast<size_t>(s.num_layers), 0);
-  s.pooler = PoolerSpec{PoolingType::First, true, false};
   s.weights = bert_weight_map();
   return s;
 }
@@ -67,7 +66,7 @@ EncoderSpec bert_spec(const ModelConfig& config) {
 EncoderSpec bert_classifier_spec(const ModelConfig& config) {
   EncoderSpec s = bert_like_spec(config, 2);
   s.head = EncoderHead::BertPooler;
-  s.num_labels = encoder_num_labels(config);
+  s.num_labels = config_num_labels(config);
   return s;
 }
 
@@ -91,7 +90,7 @@ EncoderSpec roberta_spec(const ModelConfig& config) {
 EncoderSpec roberta_classifier_spec(const ModelConfig& config) {
   EncoderSpec s = roberta_like_spec(config);
   s.head = EncoderHead::RobertaHead;
-  s.num_labels = encoder_num_labels(config);
+  s.num_labels = config_num_labels(config);
   s.weights.ignored_prefixes = {"roberta.pooler."};
   return s;
 }

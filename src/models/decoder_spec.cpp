@@ -53,7 +53,6 @@ std::vector<float> mpt_alibi_slopes(int64_t num_heads, double alibi_bias_max) {
   return slopes;
 }
 
-namespace {
 const char* activation_name(ops::Activation activation) {
   switch (activation) {
     case ops::Activation::Silu: return "silu";
@@ -65,6 +64,7 @@ const char* activation_name(ops::Activation activation) {
   return "unknown";
 }
 
+namespace {
 const char* qk_norm_name(const DecoderSpec& spec) {
   if (!spec.qk_norm) return "none";
   switch (spec.qk_norm_kind) {

@@ -128,6 +128,8 @@ void slide_every_layer(DecoderSpec& spec, const ModelConfig& config);
 
 // HF's activation names ("silu", "gelu", "gelu_pytorch_tanh", "relu", "relu2", ...).
 ops::Activation parse_activation(const ModelConfig& config, const std::string& name);
+// The name `describe` shows for an activation.
+const char* activation_name(ops::Activation activation);
 
 // Layer l's rope dict for a config whose layers share one (partial_rotary_factor and
 // original_max_position_embeddings lifted from the top level where the dict lacks them).

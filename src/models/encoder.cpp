@@ -9,39 +9,7 @@
 
 namespace vllm {
 
-ops::Activation encoder_activation(const ModelConfig& config, const std::string& name) {
-  return parse_activation(config, name);
-}
-
-int64_t encoder_num_labels(const ModelConfig& config) {
-  const nlohmann::json& raw = config.raw();
-  if (raw.contains("id2label") && raw["id2label"].is_object() && !raw["id2label"].empty())
-    return static_cast<int64_t>(raw["id2label"].size());
-  return config.get_int("num_labels", 2);
-}
-
 namespace {
-
-const char* activation_name(ops::Activation kind) {
-  switch (kind) {
-    case ops::Activation::Silu: return "silu";
-    case ops::Activation::Gelu: return "gelu";
-    case ops::Activation::GeluTanh: return "gelu_pytorch_tanh";
-    case ops::Activation::Relu: return "relu";
-    case ops::Activation::Relu2: return "relu2";
-  }
-  return "?";
-}
-
-const char* pooling_name(PoolingType type) {
-  switch (type) {
-    case PoolingType::Last: return "LAST";
-    case PoolingType::First: return "CLS";
-    case PoolingType::Mean: return "MEAN";
-    case PoolingType::All: return "ALL";
-  }
-  return "?";
-}
 
 const char* head_name(EncoderHead head) {
   switch (head) {
@@ -51,21 +19,6 @@ const char* head_name(EncoderHead head) {
     case EncoderHead::ModernBertHead: return "modernbert_prediction_head";
   }
   return "?";
-}
-
-// In place over a host row: L2 normalisation (torch.nn.functional.normalize), sigmoid, softmax.
-void l2_normalize(float* row, int64_t n) {
-  double norm = 0.0;
-  for (int64_t i = 0; i < n; ++i) norm += static_cast<double>(row[i]) * row[i];
-  const float inv = static_cast<float>(1.0 / std::max(std::sqrt(norm), 1e-12));
-  for (int64_t i = 0; i < n; ++i) row[i] *= inv;
-}
-
-void softmax_row(float* row, int64_t n) {
-  const float top = *std::max_element(row, row + n);
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(row[i] - top));
-  for (int64_t i = 0; i < n; ++i) row[i] = static_cast<float>(std::exp(static_cast<double>(row[i] - top)) / sum);
 }
 
 }  // namespace
@@ -88,7 +41,7 @@ nlohmann::json describe_encoder(const EncoderSpec& s) {
                       {"activation", activation_name(s.activation)},
                       {"biases", {{"qkv", s.qkv_bias}, {"out", s.out_bias}, {"up", s.up_bias}, {"down", s.down_bias}}},
                       {"attention", "bidirectional (encoder-only), no KV cache"},
-                      {"pooling", {{"type", pooling_name(s.pooler.type)}, {"normalize", s.pooler.normalize}}}};
+                      {"pooling", {{"type", pooling_type_name(s.pooler.type)}, {"normalize", s.pooler.normalize}, {"softmax", s.pooler.softmax}, {"sigmoid", s.pooler.sigmoid}}}};
   if (s.positions == EncoderPositions::Learned) {
     j["positions"] = {{"kind", "learned"}, {"table", s.position_table_size}, {"offset", s.position_offset}};
   } else {
@@ -101,7 +54,7 @@ nlohmann::json describe_encoder(const EncoderSpec& s) {
   if (s.is_classifier()) {
     j["head"] = {{"kind", head_name(s.head)}, {"num_labels", s.num_labels}};
     if (s.head == EncoderHead::ModernBertHead) {
-      j["head"]["pooling"] = pooling_name(s.head_pooling);
+      j["head"]["pooling"] = pooling_type_name(s.head_pooling);
       j["head"]["activation"] = activation_name(s.head_activation);
     }
   }
@@ -272,11 +225,12 @@ Tensor EncoderModel::compute_logits(const Tensor&) const {
 
 std::vector<PoolingTask> EncoderModel::pooling_tasks() const {
   if (spec_.is_classifier()) return {PoolingTask::Classify, PoolingTask::Score};
-  return {PoolingTask::Embed};
+  return {PoolingTask::Encode, PoolingTask::Embed};
 }
 
-Tensor EncoderModel::classify(const Tensor& pooled) const {
-  Tensor hidden = head_dense_.forward(pooled.to(device_));
+Tensor EncoderModel::pooling_head(const Tensor& rows) const {
+  if (!spec_.is_classifier()) return rows;
+  Tensor hidden = head_dense_.forward(rows.to(device_));
   switch (spec_.head) {
     case EncoderHead::BertPooler:
     case EncoderHead::RobertaHead: ops::softcap(hidden, 1.0f); break;  // tanh
@@ -289,67 +243,20 @@ Tensor EncoderModel::classify(const Tensor& pooled) const {
   return classifier_.forward(hidden).to(Device::cpu()).contiguous();
 }
 
-std::vector<Tensor> EncoderModel::pool(const Tensor& hidden, const PoolingBatch& batch) const {
-  const int64_t num_seqs = static_cast<int64_t>(batch.query_start.size()) - 1;
-  VLLM_CHECK(num_seqs >= 0 && static_cast<int64_t>(batch.requests.size()) == num_seqs, InvalidArgument,
-             spec_.architecture, ": pool needs one request per sequence (", batch.requests.size(), " for ", num_seqs,
-             ")");
-  const std::vector<PoolingTask> tasks = pooling_tasks();
-  for (const PoolingRequestSpec& request : batch.requests)
-    VLLM_CHECK(std::find(tasks.begin(), tasks.end(), request.task) != tasks.end(), Unsupported, spec_.architecture,
-               " does not serve the ", pooling_task_name(request.task), " task (it serves ",
-               pooling_task_name(tasks.front()), tasks.size() > 1 ? " and score" : "", ")");
-  std::vector<Tensor> out;
-  if (num_seqs == 0) return out;
-  const int64_t width = spec_.hidden_size;
-
-  if (spec_.is_classifier()) {
-    const PoolingType type = spec_.head == EncoderHead::ModernBertHead ? spec_.head_pooling : PoolingType::First;
-    const Tensor logits = classify(Pooler(PoolerSpec{type, false, false}).pool(hidden, batch.query_start));
-    const int64_t labels = spec_.num_labels;
-    for (int64_t b = 0; b < num_seqs; ++b) {
-      Tensor row = logits.slice(0, b, b + 1).contiguous().view({labels});
-      // vLLM's default classification activation: sigmoid for one label, else softmax.
-      if (batch.requests[static_cast<size_t>(b)].activation.value_or(true)) {
-        float* v = row.data<float>();
-        if (labels == 1)
-          v[0] = 1.0f / (1.0f + std::exp(-v[0]));
-        else
-          softmax_row(v, labels);
-      }
-      out.push_back(row);
-    }
-    return out;
-  }
-
-  const PoolerSpec& pooling = pooler_.spec();
-  VLLM_CHECK(pooling.type != PoolingType::All, Unsupported, spec_.architecture,
-             ": ALL pooling (one vector per token) is not an embedding; use the encode task");
-  const Tensor pooled = Pooler(PoolerSpec{pooling.type, false, false}).pool(hidden, batch.query_start);
-  for (int64_t b = 0; b < num_seqs; ++b) {
-    const PoolingRequestSpec& request = batch.requests[static_cast<size_t>(b)];
-    const int64_t dims = request.dimensions > 0 ? request.dimensions : width;
-    VLLM_CHECK(dims <= width, InvalidArgument, spec_.architecture, ": dimensions ", request.dimensions,
-               " exceeds the embedding size ", width);
-    // Matryoshka: truncate first, then normalise (vLLM's order).
-    Tensor row = pooled.slice(0, b, b + 1).slice(1, 0, dims).contiguous().view({dims});
-    float* v = row.data<float>();
-    if (request.normalize.value_or(pooling.normalize)) l2_normalize(v, dims);
-    if (pooling.softmax) softmax_row(v, dims);
-    out.push_back(row);
-  }
-  return out;
-}
-
 ArchitectureInfo encoder_architecture(std::string name, std::string family,
                                       EncoderSpec (*make_spec)(const ModelConfig&)) {
   const std::string suffix = "ForSequenceClassification";
   const bool classifier = name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   std::vector<Task> tasks = classifier ? std::vector<Task>{Task::Classify, Task::Score} : std::vector<Task>{Task::Embed};
-  ModelBuilder build = [make_spec](const ModelConfig& config, const ModelLoadOptions& options) -> std::unique_ptr<Model> {
-    return std::make_unique<EncoderModel>(make_spec(config), options);
+  auto full_spec = [make_spec](const ModelConfig& config) {
+    EncoderSpec spec = make_spec(config);
+    if (spec.is_classifier()) spec.pooler = classifier_pooler(config, spec.head_pooling, spec.num_labels);
+    return spec;
   };
-  ModelDescriber describe = [make_spec](const ModelConfig& config) { return describe_encoder(make_spec(config)); };
+  ModelBuilder build = [full_spec](const ModelConfig& config, const ModelLoadOptions& options) -> std::unique_ptr<Model> {
+    return std::make_unique<EncoderModel>(full_spec(config), options);
+  };
+  ModelDescriber describe = [full_spec](const ModelConfig& config) { return describe_encoder(full_spec(config)); };
   return {std::move(name), std::move(family), std::move(tasks), {}, std::move(build), std::move(describe)};
 }
 

@@ -25,6 +25,8 @@
 #include "layers/norm.h"
 #include "layers/pooler.h"
 #include "layers/rotary_embedding.h"
+#include "models/classifier_config.h"
+#include "models/decoder_spec.h"
 #include "models/model.h"
 #include "models/registry.h"
 
@@ -71,8 +73,15 @@ struct EncoderSpec {
   ops::Activation activation = ops::Activation::Gelu;
   bool qkv_bias = true, out_bias = true, up_bias = true, down_bias = true;
 
-  // Pooling (Embed) default, as the family's sentence-transformers configs pool; normalize true.
-  PoolerSpec pooler{PoolingType::First, true, false};
+  // The default pooler: an embedder's pooling as the family's sentence-transformers configs pool
+  // (normalised); a classifier's is set by encoder_architecture from head_pooling and the config's
+  // activation (classifier_pooler).
+  PoolerSpec pooler = [] {
+    PoolerSpec p;
+    p.type = PoolingType::First;
+    p.normalize = true;
+    return p;
+  }();
   EncoderHead head = EncoderHead::None;
   int64_t num_labels = 0;           // classifiers: the logits' width
   bool head_bias = true;            // ModernBERT: classifier_bias (head.dense and classifier)
@@ -97,10 +106,8 @@ class EncoderModel : public Model {
   Tensor compute_logits(const Tensor& hidden_rows) const override;
   const Pooler* pooler() const override { return &pooler_; }
   std::vector<PoolingTask> pooling_tasks() const override;
-  // Embed: pooler_'s type over each sequence, truncated to `dimensions`, L2-normalised unless the
-  // request says otherwise. Classify / Score: the head's logits [num_labels], with the activation
-  // (sigmoid for one label, else softmax) unless the request turns it off.
-  std::vector<Tensor> pool(const Tensor& hidden, const PoolingBatch& batch) const override;
+  // Classifiers: pooled rows [N, H] -> the head's logits [N, num_labels]; embedders: the rows.
+  Tensor pooling_head(const Tensor& rows) const override;
   const KVCacheSpec& kv_cache_spec() const override { return kv_cache_spec_; }
   int64_t vocab_size() const override { return spec_.vocab_size; }
   int64_t hidden_size() const override { return spec_.hidden_size; }
@@ -108,8 +115,6 @@ class EncoderModel : public Model {
   const std::string& architecture() const override { return spec_.architecture; }
 
   const EncoderSpec& spec() const { return spec_; }
-  // Replaces the Embed pooling (--pooler-config, a sentence-transformers 1_Pooling/config.json).
-  void set_pooler(const PoolerSpec& spec) { pooler_ = Pooler(spec); }
 
  private:
   struct Layer {
@@ -124,8 +129,6 @@ class EncoderModel : public Model {
   Tensor embed(const ModelInputs& inputs, const BatchMetadata& batch) const;
   Tensor attention_block(const Layer& layer, const Tensor& x, const BatchMetadata& batch) const;
   Tensor mlp_block(const Layer& layer, const Tensor& x) const;
-  // pooled [B, H] -> logits [B, num_labels] on the host.
-  Tensor classify(const Tensor& pooled) const;
 
   EncoderSpec spec_;
   Device device_;
@@ -142,9 +145,5 @@ class EncoderModel : public Model {
 // The registry entry of an encoder architecture: Embed, or Classify + Score for classifiers.
 ArchitectureInfo encoder_architecture(std::string name, std::string family, EncoderSpec (*make_spec)(const ModelConfig&));
 
-// Shared config readers: hidden_act -> Activation (gelu, gelu_new, gelu_pytorch_tanh, relu, silu),
-// and num_labels from id2label (else num_labels, else 2, transformers' default).
-ops::Activation encoder_activation(const ModelConfig& config, const std::string& name);
-int64_t encoder_num_labels(const ModelConfig& config);
 
 }  // namespace vllm

@@ -122,6 +122,10 @@ std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch)
   const PoolerSpec spec = pooler_spec();
   VLLM_CHECK(batch.requests.size() + 1 == batch.query_start.size(), Internal, "pool: ", batch.requests.size(),
              " requests for ", batch.query_start.size() - 1, " sequences");
+  const std::vector<PoolingTask> tasks = pooling_tasks();
+  for (const PoolingRequestSpec& request : batch.requests)
+    VLLM_CHECK(std::find(tasks.begin(), tasks.end(), request.task) != tasks.end(), InvalidArgument, architecture(),
+               " does not serve the ", pooling_task_name(request.task), " task");
   Tensor token_ids;
   if (batch.token_ids.defined()) token_ids = batch.token_ids.to(Device::cpu()).contiguous();
   const int32_t* ids = token_ids.defined() ? token_ids.data<int32_t>() : nullptr;
@@ -145,7 +149,11 @@ std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch)
     if (rows.size(0) > 0) rows = pooling_head(rows).to(Device::cpu()).contiguous();
     if (spec.type == PoolingType::Step && !spec.returned_token_ids.empty())
       rows = select_columns(rows, spec.returned_token_ids);
-    if (request.task == PoolingTask::Embed && request.dimensions > 0) rows = truncate_rows(rows, request.dimensions);
+    if (request.task == PoolingTask::Embed && request.dimensions > 0) {
+      VLLM_CHECK(request.dimensions <= rows.size(1), InvalidArgument, architecture(), ": dimensions ",
+                 request.dimensions, " exceeds the embedding size ", rows.size(1));
+      rows = truncate_rows(rows, request.dimensions);
+    }
     const bool embeds = request.task == PoolingTask::Embed || request.task == PoolingTask::Encode;
     if (embeds && request.normalize.value_or(spec.normalize)) normalize_rows(rows);
     const bool model_activation = spec.softmax || spec.sigmoid;

@@ -30,7 +30,7 @@ EncoderSpec modernbert_spec(const ModelConfig& config) {
   s.intermediate_size = config.get_int("intermediate_size", 1152);
   s.max_position_embeddings = config.max_position_embeddings().value_or(8192);
   s.norm_eps = static_cast<float>(config.get_float("norm_eps", 1e-5));
-  s.activation = encoder_activation(config, config.get_string("hidden_activation", "gelu"));
+  s.activation = parse_activation(config, config.get_string("hidden_activation", "gelu"));
   s.positions = EncoderPositions::Rotary;
   s.rotary_dim = s.hidden_size / s.num_heads;
   // 4.x spelling: global_rope_theta / local_rope_theta; 5.x: rope_parameters keyed by layer type.
@@ -56,7 +56,7 @@ EncoderSpec modernbert_spec(const ModelConfig& config) {
   s.gated_mlp = true;
   s.qkv_bias = s.out_bias = config.get_bool("attention_bias", false);
   s.up_bias = s.down_bias = config.get_bool("mlp_bias", false);
-  s.pooler = PoolerSpec{PoolingType::Mean, true, false};
+  s.pooler.type = PoolingType::Mean;
   s.weights.renames = {
       {"^model.", ""},
       {"embeddings.tok_embeddings.", "embeddings.word_embeddings."},
@@ -77,9 +77,9 @@ EncoderSpec modernbert_embedder_spec(const ModelConfig& config) {
 EncoderSpec modernbert_classifier_spec(const ModelConfig& config) {
   EncoderSpec s = modernbert_spec(config);
   s.head = EncoderHead::ModernBertHead;
-  s.num_labels = encoder_num_labels(config);
+  s.num_labels = config_num_labels(config);
   s.head_bias = config.get_bool("classifier_bias", false);
-  s.head_activation = encoder_activation(config, config.get_string("classifier_activation", "gelu"));
+  s.head_activation = parse_activation(config, config.get_string("classifier_activation", "gelu"));
   s.head_pooling = classifier_pooling(config);
   return s;
 }

@@ -40,7 +40,7 @@ EncoderSpec nomic_spec(const ModelConfig& config) {
     s.gated_mlp = true;
     s.activation = activation == "swiglu" ? ops::Activation::Silu : ops::Activation::Gelu;
   } else {
-    s.activation = encoder_activation(config, activation);
+    s.activation = parse_activation(config, activation);
   }
   s.positions = EncoderPositions::Rotary;
   const int64_t head_dim = s.hidden_size / s.num_heads;
@@ -52,7 +52,7 @@ EncoderSpec nomic_spec(const ModelConfig& config) {
   s.qkv_bias = s.out_bias = config.get_bool("qkv_proj_bias", true);
   s.up_bias = config.get_bool("mlp_fc1_bias", true);
   s.down_bias = config.get_bool("mlp_fc2_bias", true);
-  s.pooler = PoolerSpec{PoolingType::Mean, true, false};
+  s.pooler.type = PoolingType::Mean;
   s.weights.renames = {
       {"emb_ln.", "embeddings.norm."},
       {"encoder.layers.", "layers."},
@@ -95,7 +95,7 @@ EncoderSpec gte_spec(const ModelConfig& config) {
   s.max_position_embeddings = config.max_position_embeddings().value_or(8192);
   s.type_vocab_size = config.get_int("type_vocab_size", 0);
   s.norm_eps = static_cast<float>(config.get_float("layer_norm_eps", 1e-12));
-  s.activation = encoder_activation(config, config.get_string("hidden_act", "gelu"));
+  s.activation = parse_activation(config, config.get_string("hidden_act", "gelu"));
   const std::string position_type = config.get_string("position_embedding_type", "rope");
   VLLM_CHECK(position_type == "rope", Unsupported, config.source(), ": position_embedding_type '", position_type,
              "' is not supported (rope)");
@@ -120,7 +120,6 @@ EncoderSpec gte_spec(const ModelConfig& config) {
   s.gated_mlp = true;
   s.qkv_bias = s.out_bias = s.down_bias = true;
   s.up_bias = false;
-  s.pooler = PoolerSpec{PoolingType::First, true, false};
   s.weights.renames = {
       {"^new.", ""},
       {"encoder.layer.", "layers."},

@@ -9,15 +9,6 @@ namespace vllm {
 
 namespace {
 
-// vLLM's PoolerClassify: sigmoid for one label, softmax otherwise.
-PoolerSpec classifier_pooler(int64_t num_labels) {
-  PoolerSpec spec;
-  spec.type = PoolingType::Last;
-  spec.softmax = num_labels != 1;
-  spec.sigmoid = num_labels == 1;
-  return spec;
-}
-
 PoolerSpec embedding_pooler() {
   PoolerSpec spec;
   spec.type = PoolingType::Last;
@@ -33,14 +24,6 @@ void drop_lm_head(DecoderSpec& spec) {
 }
 
 }  // namespace
-
-int64_t config_num_labels(const ModelConfig& config) {
-  if (std::optional<int64_t> n = config.find_int("num_labels")) return *n;
-  const nlohmann::json& raw = config.raw();
-  if (raw.contains("id2label") && raw["id2label"].is_object() && !raw["id2label"].empty())
-    return static_cast<int64_t>(raw["id2label"].size());
-  return 2;
-}
 
 PoolingDecoder::PoolingDecoder(DecoderSpec spec, const ModelLoadOptions& options, PoolingDecoderOptions pooling)
     : GenericDecoder(
@@ -134,7 +117,7 @@ PoolingDecoderOptions convert_options(const std::string& convert, const ModelCon
     } else {
       pooling.num_labels = config_num_labels(config);
     }
-    pooling.pooler = classifier_pooler(pooling.num_labels);
+    pooling.pooler = classifier_pooler(config, PoolingType::Last, pooling.num_labels);
     pooling.tasks = {PoolingTask::Classify, PoolingTask::Score};
   } else if (convert == "reward") {
     // vLLM's LlamaForCausalLM process reward models (math-shepherd): STEP pooling over the
@@ -189,7 +172,7 @@ PoolingDecoderOptions sequence_classifier(const ModelConfig& config) {
   PoolingDecoderOptions pooling;
   pooling.head = PoolingHeadKind::Linear;
   pooling.num_labels = config_num_labels(config);
-  pooling.pooler = classifier_pooler(pooling.num_labels);
+  pooling.pooler = classifier_pooler(config, PoolingType::Last, pooling.num_labels);
   pooling.tasks = {PoolingTask::Classify, PoolingTask::Score};
   return pooling;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "layers/linear.h"
+#include "models/classifier_config.h"
 #include "models/generic_decoder.h"
 
 namespace vllm {
@@ -55,10 +56,6 @@ class PoolingDecoder : private PoolingHeadWeights, public GenericDecoder {
   PoolingDecoderOptions pooling_;
   Pooler pooler_;
 };
-
-// The number of labels config.json gives a classifier: num_labels, else id2label's size, else 2
-// (transformers' default).
-int64_t config_num_labels(const ModelConfig& config);
 
 // A registered decoder `config` names, wrapped for --convert `convert` (embed, classify, reward).
 // Unsupported naming the architecture when the generic decoder does not serve it.

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "loader/safetensors.h"
+#include "engine/sentence_transformers.h"
 #include "models/encoder.h"
 #include "models/registry.h"
 #include "test_util.h"
@@ -57,13 +58,13 @@ std::vector<int64_t> host_starts(const BatchMetadata& batch) {
   return out;
 }
 
-struct Run {
+struct EncoderRun {
   Tensor hidden;               // [T, H]
   std::vector<int64_t> starts;  // [B + 1]
 };
 
 // forward over the given prompts (token types: empty for none) in one batch.
-Run run(Model& model, const std::vector<std::vector<int32_t>>& ids, const std::vector<std::vector<int32_t>>& types = {}) {
+EncoderRun run(Model& model, const std::vector<std::vector<int32_t>>& ids, const std::vector<std::vector<int32_t>>& types = {}) {
   std::vector<int32_t> flat_ids, flat_types;
   std::vector<int64_t> lengths;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -79,7 +80,7 @@ Run run(Model& model, const std::vector<std::vector<int32_t>>& ids, const std::v
   return {model.forward(inputs, batch, cache), host_starts(batch)};
 }
 
-std::vector<Tensor> pool(const Model& model, const Run& r, PoolingRequestSpec request) {
+std::vector<Tensor> pool(const Model& model, const EncoderRun& r, PoolingRequestSpec request) {
   PoolingBatch batch;
   batch.query_start = r.starts;
   batch.requests.assign(r.starts.size() - 1, request);
@@ -141,9 +142,12 @@ void check_fixture(const fs::path& dir) {
   auto* encoder = dynamic_cast<EncoderModel*>(model.get());
   ASSERT_NE(encoder, nullptr);
   const bool st_folder = fs::exists(dir / "modules.json");
-  if (st_folder)  // what the engine makes of 1_Pooling/config.json (MEAN) and 2_Normalize
-    encoder->set_pooler(PoolerSpec{parse_pooling_type(expected["pooling"].get<std::string>()), true, false});
-  ASSERT_EQ(encoder->pooler()->spec().type, parse_pooling_type(expected["pooling"].get<std::string>()))
+  if (st_folder) {  // what the engine makes of modules.json, 1_Pooling/config.json and 2_Normalize
+    const SentenceTransformersConfig st = read_sentence_transformers(dir);
+    ASSERT_TRUE(st.found);
+    encoder->set_pooler_config(st.pooler);
+  }
+  ASSERT_EQ(encoder->pooler_spec().type, parse_pooling_type(expected["pooling"].get<std::string>()))
       << "the family's default pooling differs from the fixture's";
 
   std::vector<std::vector<int32_t>> ids, types;
@@ -159,16 +163,16 @@ void check_fixture(const fs::path& dir) {
   double worst_hidden = 0, worst_pooled = 0;
   for (const bool batched : {false, true}) {
     SCOPED_TRACE(batched ? "one batch" : "each sequence alone");
-    std::vector<Run> runs;
+    std::vector<EncoderRun> runs;
     if (batched) {
       runs.push_back(run(*model, ids, types));
     } else {
       for (size_t i = 0; i < ids.size(); ++i)
-        runs.push_back(run(*model, {ids[i]}, types.empty() ? std::vector<std::vector<int32_t>>{} : std::vector{types[i]}));
+        runs.push_back(run(*model, {ids[i]}, types.empty() ? std::vector<std::vector<int32_t>>{} : std::vector<std::vector<int32_t>>{types[i]}));
     }
     // Each sequence's hidden rows, pooled outputs (default request and raw).
     std::vector<std::vector<float>> hidden, first, second;
-    for (const Run& r : runs) {
+    for (const EncoderRun& r : runs) {
       const PoolingTask task = classifier ? PoolingTask::Classify : PoolingTask::Embed;
       PoolingRequestSpec raw = request(task);
       raw.normalize = false;
@@ -320,7 +324,7 @@ TEST(EncoderWeights, TaskPrefixesAreAccepted) {
   const auto tensors = bert_tensors(s, 1);
   auto plain = load(write_checkpoint("plain", bert_config("BertModel", s), tensors));
   auto prefixed = load(write_checkpoint("prefixed", bert_config("BertModel", s), with_prefix(tensors, "bert.")));
-  const Run a = run(*plain, kPrompts), b = run(*prefixed, kPrompts);
+  const EncoderRun a = run(*plain, kPrompts), b = run(*prefixed, kPrompts);
   EXPECT_EQ(max_diff(a.hidden, b.hidden), 0.0f);
   // A classifier checkpoint: `bert.` + `classifier.*`, the pooler used.
   auto classifier_tensors = with_prefix(tensors, "bert.");
@@ -330,7 +334,7 @@ TEST(EncoderWeights, TaskPrefixesAreAccepted) {
   json config = bert_config("BertForSequenceClassification", s);
   config["id2label"] = {{"0", "a"}, {"1", "b"}, {"2", "c"}};
   auto classifier = load(write_checkpoint("classifier", config, classifier_tensors));
-  const Run c = run(*classifier, kPrompts);
+  const EncoderRun c = run(*classifier, kPrompts);
   EXPECT_EQ(max_diff(a.hidden, c.hidden), 0.0f);
   EXPECT_EQ(pool(*classifier, c, request(PoolingTask::Classify))[0].numel(), 3);
 }
@@ -378,7 +382,7 @@ TEST(EncoderPositions, RobertaStartsAfterThePaddingIndex) {
     }
   auto bert = load(write_checkpoint("bert_shifted", bert_config("BertModel", s), shifted));
   auto unshifted = load(write_checkpoint("bert_unshifted", bert_config("BertModel", s), tensors));
-  const Run r = run(*roberta, kPrompts);
+  const EncoderRun r = run(*roberta, kPrompts);
   EXPECT_LT(max_diff(r.hidden, run(*bert, kPrompts).hidden), 1e-5f);
   EXPECT_GT(max_diff(r.hidden, run(*unshifted, kPrompts).hidden), 1e-2f);
 }
@@ -392,7 +396,7 @@ TEST(EncoderInputs, TokenTypesEnterTheEmbedding) {
     pairs.emplace_back(p.size(), 0);
     for (size_t i = p.size() / 2; i < p.size(); ++i) pairs.back()[i] = 1;
   }
-  const Run none = run(*model, kPrompts), zero = run(*model, kPrompts, zeros), pair = run(*model, kPrompts, pairs);
+  const EncoderRun none = run(*model, kPrompts), zero = run(*model, kPrompts, zeros), pair = run(*model, kPrompts, pairs);
   EXPECT_EQ(max_diff(none.hidden, zero.hidden), 0.0f);  // undefined token types are all 0
   EXPECT_GT(max_diff(none.hidden, pair.hidden), 1e-2f);
   pairs[0][0] = 2;  // past type_vocab_size
@@ -403,9 +407,9 @@ TEST(EncoderInputs, TokenTypesEnterTheEmbedding) {
 TEST(EncoderInputs, SequencesInABatchAreIndependent) {
   TinyBert s;
   auto model = load(write_checkpoint("batch", bert_config("BertModel", s), bert_tensors(s, 4)));
-  const Run batched = run(*model, kPrompts);
+  const EncoderRun batched = run(*model, kPrompts);
   for (size_t i = 0; i < kPrompts.size(); ++i) {
-    const Run alone = run(*model, {kPrompts[i]});
+    const EncoderRun alone = run(*model, {kPrompts[i]});
     EXPECT_LT(max_diff(alone.hidden, batched.hidden.slice(0, batched.starts[i], batched.starts[i + 1])), 1e-5f) << i;
   }
 }
@@ -413,11 +417,11 @@ TEST(EncoderInputs, SequencesInABatchAreIndependent) {
 TEST(EncoderPooling, EmbedRequestsNormaliseAndTruncate) {
   TinyBert s;
   auto model = load(write_checkpoint("pool", bert_config("BertModel", s), bert_tensors(s, 5)));
-  EXPECT_EQ(model->pooling_tasks(), std::vector<PoolingTask>{PoolingTask::Embed});
+  EXPECT_EQ(model->pooling_tasks(), (std::vector<PoolingTask>{PoolingTask::Encode, PoolingTask::Embed}));
   EXPECT_EQ(model->pooler()->spec().type, PoolingType::First);  // BERT's default: CLS
   for (const LayerCacheSpec& layer : model->kv_cache_spec().layers) EXPECT_EQ(layer.kind, CacheKind::None);
   EXPECT_EQ(model->kv_cache_spec().layers.size(), static_cast<size_t>(s.layers));
-  const Run r = run(*model, kPrompts);
+  const EncoderRun r = run(*model, kPrompts);
   PoolingRequestSpec raw = request(PoolingTask::Embed);
   raw.normalize = false;
   const std::vector<Tensor> raws = pool(*model, r, raw), normed = pool(*model, r, request(PoolingTask::Embed));
@@ -441,7 +445,10 @@ TEST(EncoderPooling, EmbedRequestsNormaliseAndTruncate) {
   EXPECT_THROW(pool(*model, r, short_spec), Error);
   EXPECT_THROW(pool(*model, r, request(PoolingTask::Classify)), Error);  // an embedder has no classifier
   // The override another stage applies (--pooler-config, 1_Pooling/config.json).
-  dynamic_cast<EncoderModel&>(*model).set_pooler(PoolerSpec{PoolingType::Mean, false, false});
+  PoolerConfig mean_pooling;
+  mean_pooling.pooling_type = PoolingType::Mean;
+  mean_pooling.normalize = false;
+  model->set_pooler_config(mean_pooling);
   const std::vector<Tensor> means = pool(*model, r, request(PoolingTask::Embed));
   std::vector<float> mean(static_cast<size_t>(s.hidden), 0.0f);
   for (int64_t t = r.starts[1]; t < r.starts[2]; ++t)
@@ -467,7 +474,7 @@ TEST(EncoderPooling, ClassifierActivationFollowsTheLabelCount) {
     config["num_labels"] = labels;  // no id2label: num_labels decides
     auto model = load(write_checkpoint("labels" + std::to_string(labels), config, tensors));
     EXPECT_EQ(model->pooling_tasks(), (std::vector<PoolingTask>{PoolingTask::Classify, PoolingTask::Score}));
-    const Run r = run(*model, kPrompts);
+    const EncoderRun r = run(*model, kPrompts);
     PoolingRequestSpec raw = request(PoolingTask::Classify);
     raw.activation = false;
     const std::vector<Tensor> logits = pool(*model, r, raw), scores = pool(*model, r, request(PoolingTask::Score));
@@ -483,6 +490,52 @@ TEST(EncoderPooling, ClassifierActivationFollowsTheLabelCount) {
       }
     }
     EXPECT_THROW(pool(*model, r, request(PoolingTask::Embed)), Error);
+  }
+}
+
+// vLLM's activation as the config names it: problem_type, and a cross-encoder's own function,
+// which wins over the label count.
+TEST(EncoderPooling, ClassifierActivationFollowsTheConfig) {
+  TinyBert s;
+  struct Case {
+    std::string key;
+    json value;
+    int64_t labels;
+    std::string expect;  // none, sigmoid, softmax
+  };
+  const std::vector<Case> cases = {
+      {"problem_type", "regression", 3, "none"},
+      {"problem_type", "multi_label_classification", 3, "sigmoid"},
+      {"problem_type", "single_label_classification", 3, "softmax"},
+      {"sbert_ce_default_activation_function", "torch.nn.modules.linear.Identity", 1, "none"},
+      {"sbert_ce_default_activation_function", "torch.nn.modules.activation.Sigmoid", 3, "sigmoid"},
+      {"sentence_transformers", json{{"activation_fn", "torch.nn.modules.linear.Identity"}}, 1, "none"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.key + " " + c.value.dump());
+    auto tensors = with_prefix(bert_tensors(s, 6), "bert.");
+    std::mt19937 rng(11);
+    tensors.emplace_back("classifier.weight", random({c.labels, s.hidden}, rng));
+    tensors.emplace_back("classifier.bias", random({c.labels}, rng));
+    json config = bert_config("BertForSequenceClassification", s);
+    config["num_labels"] = c.labels;
+    config[c.key] = c.value;
+    auto model = load(write_checkpoint("activation", config, tensors));
+    const EncoderRun r = run(*model, kPrompts);
+    PoolingRequestSpec raw = request(PoolingTask::Classify);
+    raw.activation = false;
+    const std::vector<Tensor> logits = pool(*model, r, raw), scores = pool(*model, r, request(PoolingTask::Classify));
+    for (size_t b = 0; b < kPrompts.size(); ++b) {
+      std::vector<float> l = logits[b].to_float_vector(), p = scores[b].to_float_vector();
+      double sum = 0;
+      for (float x : l) sum += std::exp(double(x));
+      for (size_t i = 0; i < l.size(); ++i) {
+        const double want = c.expect == "none"      ? l[i]
+                            : c.expect == "sigmoid" ? 1.0 / (1.0 + std::exp(-double(l[i])))
+                                                    : std::exp(double(l[i])) / sum;
+        EXPECT_NEAR(p[i], want, 1e-6) << "label " << i;
+      }
+    }
   }
 }
 
