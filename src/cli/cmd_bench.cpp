@@ -94,6 +94,30 @@ int latency(int argc, char** argv) {
   return 0;
 }
 
+// A pooling model (--runner pooling): every prompt through the model's first task of embed,
+// classify, encode (--output-len does not apply); requests/s and prompt tokens/s.
+int pooling_throughput(LLM& llm, const std::vector<std::vector<int32_t>>& prompts, int64_t input_len,
+                       const std::string& output_json) {
+  const std::vector<PoolingTask>& tasks = llm.engine().model_info().pooling_tasks;
+  auto serves = [&](PoolingTask task) { return std::find(tasks.begin(), tasks.end(), task) != tasks.end(); };
+  const PoolingTask task = serves(PoolingTask::Embed)      ? PoolingTask::Embed
+                           : serves(PoolingTask::Classify) ? PoolingTask::Classify
+                                                           : PoolingTask::Encode;
+  Clock::time_point start = Clock::now();
+  if (task == PoolingTask::Embed) llm.embed(prompts);
+  else if (task == PoolingTask::Classify) llm.classify(prompts);
+  else llm.encode(prompts);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const int64_t count = static_cast<int64_t>(prompts.size()), total = count * input_len;
+  std::cout << "Throughput (" << pooling_task_name(task) << "): " << static_cast<double>(count) / elapsed
+            << " requests/s, " << static_cast<double>(total) / elapsed << " total tokens/s\n";
+  write_json(output_json, {{"elapsed_time", elapsed}, {"num_requests", count}, {"total_num_tokens", total},
+                           {"task", pooling_task_name(task)},
+                           {"requests_per_second", static_cast<double>(count) / elapsed},
+                           {"tokens_per_second", static_cast<double>(total) / elapsed}});
+  return 0;
+}
+
 int throughput(int argc, char** argv) {
   CLI::App app("Offline throughput: num-prompts requests at once", argv[0]);
   EngineArgs args;
@@ -107,6 +131,7 @@ int throughput(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   LLM llm(args);
   auto prompts = random_prompts(num_prompts, input_len, llm.engine().model_info().vocab_size, 0);
+  if (llm.engine().is_pooling()) return pooling_throughput(llm, prompts, input_len, output_json);
   Clock::time_point start = Clock::now();
   std::vector<RequestOutput> outputs = llm.generate(prompts, bench_params(output_len));
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

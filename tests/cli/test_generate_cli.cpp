@@ -185,4 +185,68 @@ TEST(BenchCli, LatencyAndThroughputWriteJson) {
   EXPECT_EQ(result["total_num_tokens"], 5 * (8 + 4));
 }
 
+std::string encoder_fixture(const std::string& name) {
+  return (vllm::testing::source_dir() / "tests/data/encoders" / name).string();
+}
+
+// A pooling model benchmarks its first task of embed, classify, encode: an encoder classifier, and
+// a decoder converted to an embedder.
+TEST(BenchCli, ThroughputOfPoolingModels) {
+  struct Case {
+    std::string model, flags, task;
+  };
+  const std::vector<Case> cases = {{encoder_fixture("bert_classifier"), "", "classify"},
+                                   {fixture("qwen2_tied_bias_4x"), " --runner pooling --convert embed", "embed"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.model);
+    if (!fs::exists(c.model)) GTEST_SKIP() << c.model << " is absent";
+    fs::path out = temp_file("pooling_throughput.json");
+    int status = 0;
+    const std::string printed = run(binary() + " bench throughput --model " + c.model + c.flags +
+                                        " --skip-tokenizer-init --input-len 8 --num-prompts 6 --output-json " +
+                                        out.string() + " 2>/dev/null",
+                                    &status);
+    EXPECT_EQ(status, 0);
+    EXPECT_NE(printed.find("Throughput (" + c.task + ")"), std::string::npos) << printed;
+    const nlohmann::json result = nlohmann::json::parse(std::ifstream(out));
+    EXPECT_EQ(result["task"], c.task);
+    EXPECT_EQ(result["num_requests"], 6);
+    EXPECT_EQ(result["total_num_tokens"], 6 * 8);
+    EXPECT_GT(result["requests_per_second"].get<double>(), 0.0);
+  }
+}
+
+// run-batch serves a pooling model's /v1/embeddings lines with the real engine: token-id input,
+// one embedding per prompt, unit length by default.
+TEST(RunBatchCli, EmbeddingLinesOnAnEncoder) {
+  const std::string model = encoder_fixture("bert_model");
+  if (!fs::exists(model)) GTEST_SKIP() << model << " is absent";
+  fs::path input = temp_file("embed_in.jsonl"), output = temp_file("embed_out.jsonl");
+  std::ofstream(input)
+      << R"({"custom_id": "e1", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m", "input": [[1, 5, 7, 2], [1, 9, 2]]}})"
+      << "\n"
+      << R"({"custom_id": "e2", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}})"
+      << "\n";
+  int status = 0;
+  run(binary() + " run-batch -i " + input.string() + " -o " + output.string() + " --model " + model +
+          " --skip-tokenizer-init --served-model-name m 2>/dev/null",
+      &status);
+  EXPECT_EQ(status, 0);
+  std::ifstream in(output);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["response"]["status_code"], 200);
+  const nlohmann::json& data = lines[0]["response"]["body"]["data"];
+  ASSERT_EQ(data.size(), 2u);
+  for (const nlohmann::json& item : data) {
+    double norm = 0;
+    for (const nlohmann::json& v : item["embedding"]) norm += v.get<double>() * v.get<double>();
+    EXPECT_NEAR(norm, 1.0, 1e-4);
+  }
+  EXPECT_EQ(lines[0]["response"]["body"]["usage"]["prompt_tokens"], 7);
+  EXPECT_EQ(lines[1]["response"]["status_code"], 400);
+  EXPECT_EQ(lines[1]["error"]["message"], "The model does not support Chat Completions API");
+}
+
 }  // namespace
