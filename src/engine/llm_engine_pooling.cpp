@@ -19,6 +19,7 @@ void LLMEngine::configure_pooling(const EngineArgs& args, const std::filesystem:
   if (st.found) {
     config = st.pooler;
     st_max_seq_length_ = st.max_seq_length;
+    model_->set_embedding_projections(st.dense);
   }
   if (!args.pooler_config.empty()) {
     const PoolerConfig flags = PoolerConfig::parse(args.pooler_config);

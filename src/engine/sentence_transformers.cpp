@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "loader/json_util.h"
+#include "loader/safetensors.h"
 
 namespace vllm {
 
@@ -22,6 +23,34 @@ PoolingType pooling_mode(const nlohmann::json& config, const std::filesystem::pa
   if (on("pooling_mode_lasttoken")) return PoolingType::Last;
   fail(ErrorKind::InvalidArgument, path.string(),
        ": no supported pooling mode is on (pooling_mode_cls_token, pooling_mode_mean_tokens, pooling_mode_lasttoken)");
+}
+
+// A Dense module's folder: config.json (in_features, out_features, bias, activation_function) and
+// model.safetensors.
+DenseProjection read_dense(const std::filesystem::path& folder) {
+  const std::filesystem::path config_path = folder / "config.json";
+  VLLM_CHECK(std::filesystem::exists(config_path), InvalidArgument, "the Dense module's ", config_path.string(),
+             " is missing");
+  const nlohmann::json config = read_json_file(config_path);
+  VLLM_CHECK(config.contains("in_features") && config["in_features"].is_number_integer() &&
+                 config.contains("out_features") && config["out_features"].is_number_integer(),
+             InvalidArgument, config_path.string(), ": in_features and out_features must be integers");
+  const int64_t in = config["in_features"].get<int64_t>(), out = config["out_features"].get<int64_t>();
+  VLLM_CHECK(std::filesystem::exists(folder / "model.safetensors"), NotFound, folder.string(),
+             ": the Dense module's weights need model.safetensors (convert a pytorch_model.bin first)");
+  DenseProjection dense;
+  dense.activation = DenseProjection::parse_activation(
+      config.value("activation_function", std::string("torch.nn.modules.activation.Tanh")));
+  const Checkpoint weights = Checkpoint::open(folder);
+  dense.weight = weights.get("linear.weight", DType::F32).clone();
+  VLLM_CHECK(dense.weight.dim() == 2 && dense.weight.size(0) == out && dense.weight.size(1) == in, InvalidArgument,
+             folder.string(), ": linear.weight is not [", out, ", ", in, "]");
+  if (config.value("bias", true)) {
+    dense.bias = weights.get("linear.bias", DType::F32).clone();
+    VLLM_CHECK(dense.bias.dim() == 1 && dense.bias.size(0) == out, InvalidArgument, folder.string(),
+               ": linear.bias is not [", out, "]");
+  }
+  return dense;
 }
 
 }  // namespace
@@ -45,8 +74,7 @@ SentenceTransformersConfig read_sentence_transformers(const std::filesystem::pat
     } else if (type.ends_with("models.Normalize")) {
       normalize = true;
     } else if (type.ends_with("models.Dense")) {
-      fail(ErrorKind::Unsupported, modules_path.string(), ": the Dense module '", path,
-           "' (a projection after pooling) is not supported yet");
+      st.dense.push_back(read_dense(dir / path));
     }
   }
   st.pooler.normalize = normalize;

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "layers/pooler.h"
 
@@ -21,11 +22,13 @@ struct SentenceTransformersConfig {
   std::optional<int64_t> max_seq_length;
   std::map<std::string, std::string> prompts;  // config_sentence_transformers.json "prompts"
   std::string default_prompt_name;
+  std::vector<DenseProjection> dense;  // the Dense modules after pooling, in order
 };
 
 // Reads `dir`. A folder without modules.json gives found = false and nothing else. InvalidArgument
-// for malformed files or an unknown pooling mode; Unsupported for a Dense module (its projection
-// is not implemented).
+// for malformed files or an unknown pooling mode. A Dense module's weights come from its folder's
+// model.safetensors (`linear.weight`, `linear.bias`); NotFound without it (a pytorch_model.bin
+// only: convert it to safetensors).
 SentenceTransformersConfig read_sentence_transformers(const std::filesystem::path& dir);
 
 }  // namespace vllm

@@ -208,6 +208,41 @@ Tensor truncate_rows(const Tensor& rows, int64_t dimensions) {
   return rows.slice(rows.dim() - 1, 0, dimensions).contiguous();
 }
 
+DenseProjection::Activation DenseProjection::parse_activation(const std::string& qualified_name) {
+  const std::string name = qualified_name.substr(qualified_name.rfind('.') + 1);
+  if (name == "Identity") return Activation::Identity;
+  if (name == "Tanh") return Activation::Tanh;
+  if (name == "Sigmoid") return Activation::Sigmoid;
+  if (name == "ReLU") return Activation::Relu;
+  fail(ErrorKind::Unsupported, "Dense module activation '", qualified_name,
+       "' is not supported (known: Identity, Tanh, Sigmoid, ReLU)");
+}
+
+Tensor DenseProjection::forward(const Tensor& rows) const {
+  const Tensor in = (rows.dim() == 1 ? rows.view({1, rows.size(0)}) : rows).contiguous();
+  const int64_t count = in.size(0), width = in.size(1), outs = weight.size(0);
+  VLLM_CHECK(weight.size(1) == width, InvalidArgument, "Dense module: in_features ", weight.size(1),
+             " does not match the pooled width ", width);
+  Tensor out = Tensor::empty({count, outs}, DType::F32);
+  const float* x = in.data<float>();
+  const float* w = weight.data<float>();
+  float* y = out.data<float>();
+  for (int64_t r = 0; r < count; ++r) {
+    for (int64_t o = 0; o < outs; ++o) {
+      double sum = bias.defined() ? bias.data<float>()[o] : 0.0;
+      for (int64_t i = 0; i < width; ++i) sum += static_cast<double>(x[r * width + i]) * w[o * width + i];
+      switch (activation) {
+        case Activation::Identity: break;
+        case Activation::Tanh: sum = std::tanh(sum); break;
+        case Activation::Sigmoid: sum = 1.0 / (1.0 + std::exp(-sum)); break;
+        case Activation::Relu: sum = std::max(sum, 0.0); break;
+      }
+      y[r * outs + o] = static_cast<float>(sum);
+    }
+  }
+  return rows.dim() == 1 ? out.view({outs}) : out;
+}
+
 Tensor Pooler::pool(const Tensor& hidden, const std::vector<int64_t>& query_start) const {
   VLLM_CHECK(spec_.type != PoolingType::Step, InvalidArgument, "pooler: STEP pooling needs token ids (pool_rows)");
   std::vector<Tensor> pooled = pool_rows(spec_, hidden, query_start);

@@ -71,6 +71,20 @@ Tensor select_columns(const Tensor& rows, const std::vector<int32_t>& columns);
 // The first `dimensions` values of each row (Matryoshka truncation).
 Tensor truncate_rows(const Tensor& rows, int64_t dimensions);
 
+// A sentence-transformers Dense module after pooling (modules.json's models.Dense):
+// rows [N, in] -> activation(rows W^T + b) [N, out], host f32.
+struct DenseProjection {
+  enum class Activation { Identity, Tanh, Sigmoid, Relu };
+  Tensor weight;  // host f32 [out, in]
+  Tensor bias;    // host f32 [out], or undefined
+  Activation activation = Activation::Identity;
+
+  // The class name's last component ("torch.nn.modules.activation.Tanh" -> Tanh); Unsupported
+  // naming the known ones.
+  static Activation parse_activation(const std::string& qualified_name);
+  Tensor forward(const Tensor& rows) const;
+};
+
 class Pooler {
  public:
   explicit Pooler(PoolerSpec spec) : spec_(std::move(spec)) {}

@@ -149,6 +149,8 @@ std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch)
     if (rows.size(0) > 0) rows = pooling_head(rows).to(Device::cpu()).contiguous();
     if (spec.type == PoolingType::Step && !spec.returned_token_ids.empty())
       rows = select_columns(rows, spec.returned_token_ids);
+    if (request.task == PoolingTask::Embed)
+      for (const DenseProjection& projection : embedding_projections_) rows = projection.forward(rows);
     if (request.task == PoolingTask::Embed && request.dimensions > 0) {
       VLLM_CHECK(request.dimensions <= rows.size(1), InvalidArgument, architecture(), ": dimensions ",
                  request.dimensions, " exceeds the embedding size ", rows.size(1));

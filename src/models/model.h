@@ -144,6 +144,11 @@ class Model {
   const PoolerConfig& pooler_config() const { return pooler_config_; }
   // pooler()'s spec (LAST when none) with the pooler config on top.
   PoolerSpec pooler_spec() const;
+  // A sentence-transformers folder's Dense modules, in order: Embed rows pass through them after
+  // pooling_head, before truncation and normalisation (as SentenceTransformer.encode runs them).
+  void set_embedding_projections(std::vector<DenseProjection> projections) {
+    embedding_projections_ = std::move(projections);
+  }
   virtual const KVCacheSpec& kv_cache_spec() const = 0;
   virtual int64_t vocab_size() const = 0;
   virtual int64_t hidden_size() const = 0;
@@ -156,6 +161,7 @@ class Model {
 
  private:
   PoolerConfig pooler_config_;
+  std::vector<DenseProjection> embedding_projections_;
 };
 
 // forward, then compute_logits of batch.logits_rows: the logits [R, vocab] of a generation step.

@@ -10,6 +10,7 @@
 
 #include "api/llm.h"
 #include "core/error.h"
+#include "loader/safetensors.h"
 #include "models/registry.h"
 #include "test_util.h"
 
@@ -202,4 +203,57 @@ TEST(PoolingEngine, GenerativeRunnerRefusesPoolingRequests) {
   EngineArgs task = decoder_args("qwen3_qk_norm_5x", "auto");
   task.task = "embed";
   EXPECT_TRUE(LLM(task).engine().is_pooling());
+}
+
+// A sentence-transformers folder with a Dense module after pooling: the embedding is
+// normalize(tanh(W mean + b)), the mean being the same folder's raw pooled vector without it.
+TEST(PoolingEngine, SentenceTransformersDenseModuleProjectsBeforeNormalizing) {
+  const std::filesystem::path source = vllm::testing::source_dir() / "tests/data/encoders/st_bert_mean_normalize";
+  if (!std::filesystem::exists(source / "expected.json")) GTEST_SKIP() << source << " is absent";
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "vllm_st_dense";
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(source, dir, std::filesystem::copy_options::recursive);
+  auto args_for = [](const std::filesystem::path& model) {
+    EngineArgs args;
+    args.model = model.string();
+    args.skip_tokenizer_init = true;
+    args.device = vllm::testing::test_device();
+    if (args.device == "cuda") args.dtype = "float32";
+    return args;
+  };
+  const std::vector<std::vector<int32_t>> prompts = {{2, 17, 33, 9, 3}, {2, 40, 3}};
+  PoolingRequestSpec raw;
+  raw.normalize = false;
+  std::vector<EmbeddingRequestOutput> means = LLM(args_for(dir)).embed(prompts, raw);
+
+  const int64_t in = static_cast<int64_t>(means[0].outputs.embedding.size()), out = 5;
+  std::vector<float> weight(static_cast<size_t>(out * in)), bias(static_cast<size_t>(out));
+  for (size_t i = 0; i < weight.size(); ++i) weight[i] = std::sin(0.37f * float(i));
+  for (size_t o = 0; o < bias.size(); ++o) bias[o] = 0.1f * float(o) - 0.2f;
+  std::filesystem::create_directories(dir / "2_Dense");
+  save_safetensors(dir / "2_Dense/model.safetensors", {{"linear.weight", Tensor::from_floats(weight, {out, in})},
+                                                        {"linear.bias", Tensor::from_floats(bias, {out})}});
+  std::ofstream(dir / "2_Dense/config.json")
+      << R"({"in_features": )" << in << R"(, "out_features": )" << out
+      << R"(, "bias": true, "activation_function": "torch.nn.modules.activation.Tanh"})";
+  std::ofstream(dir / "modules.json") << R"([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+    {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}])";
+  std::vector<EmbeddingRequestOutput> projected = LLM(args_for(dir)).embed(prompts);
+  ASSERT_EQ(projected.size(), prompts.size());
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    std::vector<double> want(static_cast<size_t>(out));
+    double norm = 0;
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = bias[static_cast<size_t>(o)];
+      for (int64_t i = 0; i < in; ++i) sum += double(weight[static_cast<size_t>(o * in + i)]) * means[p].outputs.embedding[static_cast<size_t>(i)];
+      want[static_cast<size_t>(o)] = std::tanh(sum);
+      norm += want[static_cast<size_t>(o)] * want[static_cast<size_t>(o)];
+    }
+    ASSERT_EQ(projected[p].outputs.embedding.size(), static_cast<size_t>(out));
+    for (int64_t o = 0; o < out; ++o)
+      EXPECT_NEAR(projected[p].outputs.embedding[static_cast<size_t>(o)], want[static_cast<size_t>(o)] / std::sqrt(norm), 1e-5);
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -9,6 +9,7 @@
 #include "engine/engine_args.h"
 #include "engine/sentence_transformers.h"
 #include "layers/pooler.h"
+#include "loader/safetensors.h"
 
 using namespace vllm;
 
@@ -102,7 +103,7 @@ TEST(PoolerConfigFlag, SetFieldsOverrideTheModelsDefault) {
   EXPECT_TRUE(PoolerConfig::parse(R"({"activation": true})").apply(PoolerSpec{}).softmax);
 }
 
-TEST(SentenceTransformers, ReadsPoolingModeNormalizeMaxSeqLengthAndPrompts) {
+TEST(SentenceTransformers, ReadsPoolingModeNormalizeMaxSeqLengthPromptsAndDenseModules) {
   const auto dir = std::filesystem::temp_directory_path() / "vllm_st_folder";
   std::filesystem::remove_all(dir);
   write(dir / "modules.json", R"([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -126,14 +127,35 @@ TEST(SentenceTransformers, ReadsPoolingModeNormalizeMaxSeqLengthAndPrompts) {
   EXPECT_EQ(st.pooler.pooling_type, PoolingType::First);
   EXPECT_EQ(st.pooler.normalize, false);
 
-  // A Dense module is refused with its name.
+  // A Dense module: its config and weights; without model.safetensors a NotFound naming the folder.
   write(dir / "modules.json", R"([{"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}])");
+  write(dir / "2_Dense/config.json", R"({"in_features": 3, "out_features": 2, "bias": true,
+    "activation_function": "torch.nn.modules.linear.Identity"})");
+  try {
+    read_sentence_transformers(dir);
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::NotFound);
+    EXPECT_NE(std::string(error.what()).find("2_Dense"), std::string::npos);
+  }
+  save_safetensors(dir / "2_Dense/model.safetensors",
+                   {{"linear.weight", Tensor::from_floats({1, 2, 3, 4, 5, 6}, {2, 3})},
+                    {"linear.bias", Tensor::from_floats({0.5f, -0.5f}, {2})}});
+  st = read_sentence_transformers(dir);
+  ASSERT_EQ(st.dense.size(), 1u);
+  EXPECT_EQ(st.dense[0].activation, DenseProjection::Activation::Identity);
+  const Tensor projected = st.dense[0].forward(Tensor::from_floats({1, 0, -1}, {1, 3}));
+  EXPECT_EQ(projected.to_float_vector(), (std::vector<float>{1 - 3 + 0.5f, 4 - 6 - 0.5f}));
+  // The weights must match the config's sizes; an unknown activation is named.
+  write(dir / "2_Dense/config.json", R"({"in_features": 4, "out_features": 2})");
+  EXPECT_THROW(read_sentence_transformers(dir), Error);
+  write(dir / "2_Dense/config.json", R"({"in_features": 3, "out_features": 2, "activation_function": "my.Swish"})");
   try {
     read_sentence_transformers(dir);
     FAIL() << "no error";
   } catch (const Error& error) {
     EXPECT_EQ(error.kind(), ErrorKind::Unsupported);
-    EXPECT_NE(std::string(error.what()).find("2_Dense"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("my.Swish"), std::string::npos);
   }
   EXPECT_FALSE(read_sentence_transformers(dir / "nothing").found);
   std::filesystem::remove_all(dir);
