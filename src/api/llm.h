@@ -85,9 +85,9 @@ class LLM {
   std::vector<ClassificationRequestOutput> classify(const std::vector<std::vector<int32_t>>& prompt_token_ids,
                                                     PoolingRequestSpec params = {});
   // 1:1, 1:N (one first text against each second) or N:N (pairwise) as vLLM's LLM.score: a
-  // cross-encoder (a model serving the score task) scores each pair encoded as one sequence (the
-  // first text's tokens with special tokens, then the second's, token_type_ids 0 then 1); an
-  // embedding model scores the cosine similarity of the two embeddings.
+  // cross-encoder (a model serving the score task) scores each pair encoded as one sequence by the
+  // tokenizer's pair template (BERT: [CLS] a [SEP] b [SEP], token_type_ids 0 then 1); an embedding
+  // model scores the cosine similarity of the two embeddings.
   std::vector<ScoringRequestOutput> score(const std::vector<std::string>& data_1, const std::vector<std::string>& data_2,
                                           PoolingRequestSpec params = {});
   std::vector<PoolingRequestOutput> reward(const std::vector<std::string>& prompts, PoolingRequestSpec params = {});
