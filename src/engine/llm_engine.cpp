@@ -12,6 +12,7 @@
 #include "engine/step_timing.h"
 #include "loader/model_config.h"
 #include "loader/model_path.h"
+#include "models/pooling_decoder.h"
 #include "models/registry.h"
 #include "ops/device.h"
 
@@ -81,6 +82,18 @@ std::filesystem::path LLMEngine::load_model(const EngineArgs& args, Device devic
       ids.push_back(encoded[0]);
     }
     overrides["classifier_from_token_ids"] = ids;
+  }
+  // GritLM's embedding pooler finds its instruction by token-id patterns: the ids of its tokens.
+  if (pooling_ && info && info->pooling_build && !args.skip_tokenizer_init) {
+    load_tokenizer(args, options.model_dir);
+    std::vector<int32_t> ids;
+    for (const char* token : kGritLMTokens) {
+      const std::optional<int32_t> id = tokenizer_->token_to_id(token);
+      VLLM_CHECK(id.has_value(), InvalidArgument, info->name, ": the tokenizer has no token '", token,
+                 "' (GritLM's instruction pattern needs it)");
+      ids.push_back(*id);
+    }
+    overrides["gritlm_token_ids"] = ids;
   }
   model_ = vllm::load_model(options, overrides);
   if (pooling_) configure_pooling(args, options.model_dir);

@@ -140,6 +140,7 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
                               {"scale", spec.mla->scale},
                               {"cached_floats_per_token", spec.mla->cache_key_dim() + spec.mla->cache_value_dim()}}
                        : json()},
+      {"attention", spec.causal ? "causal" : "bidirectional (no KV cache)"},
       {"layers", layers},
   };
 }
@@ -152,7 +153,8 @@ SelfAttentionSpec layer_attention_spec(const DecoderSpec& spec, int64_t layer) {
   a.num_kv_heads = l.num_kv_heads > 0 ? l.num_kv_heads : spec.num_kv_heads;
   a.head_dim = spec.head_dim;
   a.scale = spec.attention_scale;
-  a.sliding_window = l.sliding_window;
+  a.sliding_window = spec.causal ? l.sliding_window : 0;
+  if (!spec.causal) a.type = AttentionType::EncoderOnly;
   a.logit_softcap = spec.attn_logit_softcap;
   if (spec.alibi) a.alibi_slopes = spec.alibi_slopes;
   s.hidden_size = spec.hidden_size;

@@ -91,6 +91,11 @@ struct DecoderSpec {
   // are unused.
   std::optional<MlaSpec> mla;
 
+  // false: every layer attends both ways over each prompt's own tokens of the step, without a
+  // KV cache or a sliding window (vLLM's is_causal false: GritLM and gte-Qwen2 under the pooling
+  // runner). Whole prompts only.
+  bool causal = true;
+
   // Rotary.
   int64_t rotary_dim = 0;  // head_dim * partial_rotary_factor
   bool rope_neox = true;

@@ -42,7 +42,7 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
              "decoder spec has ", spec_.layers.size(), " layer specs for ", spec_.num_layers, " layers");
   for (const DecoderLayerSpec& layer : spec_.layers) {
     LayerCacheSpec cache;
-    if (!layer.has_attention) {
+    if (!layer.has_attention || !spec_.causal) {
       cache.kind = CacheKind::None;
     } else {
       cache.kind = layer.sliding_window > 0 ? CacheKind::SlidingWindow : CacheKind::FullAttention;
@@ -59,6 +59,8 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
     kv_cache_spec_.layers.push_back(cache);
   }
   layer_groups_ = kv_cache_spec_.layer_groups();
+  VLLM_CHECK(spec_.causal || !spec_.mla, Unsupported, spec_.architecture,
+             ": bidirectional attention (is_causal false) is not supported with multi-head latent attention");
   load_weights(options, spec_.weights, spec_.architecture, [this, &load_extra](WeightLoader& loader) {
     load(loader);
     if (load_extra) load_extra(loader);
@@ -174,7 +176,8 @@ Tensor GenericDecoder::block(size_t i, Tensor& hidden, Tensor normed, const Batc
   if (layer.attention) {
     if (!normed.defined()) normed = layer.input_norm.defined() ? layer.input_norm.forward(hidden) : hidden;
     Tensor attention_out =
-        layer.attention->forward(normed, batch, attention_cache(cache, batch, layer_groups_, static_cast<int64_t>(i)));
+        layer.attention->forward(normed, batch, s.causal ? attention_cache(cache, batch, layer_groups_, static_cast<int64_t>(i))
+                                                         : AttentionCache{});
     if (layer.attention_output_norm.defined()) layer.attention_output_norm.forward_inplace(attention_out);
     if (s.residual_multiplier != 1.0f) ops::scale(attention_out, s.residual_multiplier);
     if (s.parallel_residual) {  // both branches read the layer's input

@@ -219,7 +219,6 @@ ModelRegistrar hunyuan_moe{decoder_architecture("HunYuanMoEV1ForCausalLM", "huny
 ModelRegistrar aquila{decoder_architecture("AquilaForCausalLM", "llama", llama_spec)};
 ModelRegistrar aquila_model{decoder_architecture("AquilaModel", "llama", llama_spec)};
 ModelRegistrar xverse{decoder_architecture("XverseForCausalLM", "llama", llama_spec)};
-ModelRegistrar gritlm{decoder_architecture("GritLM", "llama", llama_spec)};
 ModelRegistrar internlm{decoder_architecture("InternLMForCausalLM", "internlm", internlm_spec)};
 ModelRegistrar internlm3{decoder_architecture("InternLM3ForCausalLM", "internlm3", internlm3_spec)};
 ModelRegistrar orion{decoder_architecture("OrionForCausalLM", "orion", orion_spec)};

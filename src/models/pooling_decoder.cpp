@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/logging.h"
 #include "ops/ops.h"
 
 namespace vllm {
@@ -37,6 +38,7 @@ PoolingDecoder::PoolingDecoder(DecoderSpec spec, const ModelLoadOptions& options
             }
             if (pooling.head != PoolingHeadKind::LMHead && pooling.classifier_from_token_ids.empty())
               drop_lm_head(spec);
+            if (pooling.bidirectional) spec.causal = false;
             return spec;
           }(),
           options,
@@ -75,6 +77,66 @@ PoolingDecoder::PoolingDecoder(DecoderSpec spec, const ModelLoadOptions& options
     }
     first.weight = weight;
   }
+}
+
+namespace {
+
+// The first index i >= start (and < end) where `pattern` occurs in `ids`; -1 when none.
+int64_t find_pattern(const std::vector<int32_t>& ids, const std::vector<int32_t>& pattern, int64_t start,
+                     int64_t end = -1) {
+  const int64_t n = static_cast<int64_t>(ids.size()), m = static_cast<int64_t>(pattern.size());
+  const int64_t last = std::min(end < 0 ? n : end, n - m + 1);
+  for (int64_t i = start; i < last; ++i)
+    if (std::equal(pattern.begin(), pattern.end(), ids.begin() + i)) return i;
+  return -1;
+}
+
+}  // namespace
+
+int64_t gritlm_instruction_length(const PoolingDecoderOptions::GritLMPatterns& patterns,
+                                  const std::vector<int32_t>& ids) {
+  if (ids.empty() || ids[0] != patterns.bos) {
+    log_warning("GritLM: the prompt does not start with BOS; pooling every token (GritLM expects BOS)");
+    return 0;
+  }
+  const bool user = find_pattern(ids, patterns.user, 1, 2) == 1;
+  const std::vector<int32_t>& embed = user ? patterns.embed_newline : patterns.embed;
+  const int64_t found = find_pattern(ids, embed, 1);
+  if (found < 0) {
+    log_warning("GritLM: no embed instruction in the prompt; pooling every token after BOS");
+    return 1;
+  }
+  return found + static_cast<int64_t>(embed.size());
+}
+
+std::vector<Tensor> PoolingDecoder::pool(const Tensor& hidden, const PoolingBatch& batch) const {
+  if (!pooling_.gritlm || pooler_spec().type != PoolingType::Mean) return Model::pool(hidden, batch);
+  VLLM_CHECK(batch.token_ids.defined(), Internal, "GritLM pooling needs the prompts' token ids");
+  const Tensor ids = batch.token_ids.to(Device::cpu()).contiguous();
+  // Embed requests keep the rows after their instruction; encode requests keep every row.
+  PoolingBatch kept = batch;
+  kept.query_start = {0};
+  std::vector<int32_t> rows, kept_ids;
+  for (size_t b = 0; b + 1 < batch.query_start.size(); ++b) {
+    const int64_t begin = batch.query_start[b], end = batch.query_start[b + 1];
+    int64_t skip = 0;
+    if (batch.requests[b].task == PoolingTask::Embed) {
+      const std::vector<int32_t> prompt(ids.data<int32_t>() + begin, ids.data<int32_t>() + end);
+      skip = gritlm_instruction_length(*pooling_.gritlm, prompt);
+      VLLM_CHECK(skip < end - begin, InvalidArgument,
+                 "GritLM: the prompt has no tokens after its embed instruction to pool");
+    }
+    for (int64_t r = begin + skip; r < end; ++r) {
+      rows.push_back(static_cast<int32_t>(r));
+      kept_ids.push_back(ids.data<int32_t>()[r]);
+    }
+    kept.query_start.push_back(static_cast<int64_t>(rows.size()));
+  }
+  const int64_t count = static_cast<int64_t>(rows.size());
+  Tensor selected = Tensor::empty({count, hidden.size(1)}, DType::F32, hidden.device());
+  ops::gather_rows(hidden, Tensor::from_ints(rows, {count}).to(hidden.device()), selected);
+  kept.token_ids = Tensor::from_ints(kept_ids, {count});
+  return Model::pool(selected, kept);
 }
 
 Tensor PoolingDecoder::pooling_head(const Tensor& rows) const {
@@ -137,7 +199,10 @@ std::unique_ptr<Model> build_converted_decoder(const ArchitectureInfo& info, con
                                                const ModelLoadOptions& options) {
   VLLM_CHECK(info.decoder_spec != nullptr, Unsupported, info.name, " cannot be served with --convert ",
              options.convert, " (only decoders the generic decoder builds can)");
-  return std::make_unique<PoolingDecoder>(info.decoder_spec(config), options, convert_options(options.convert, config));
+  if (options.convert == "embed" && info.pooling_build) return info.pooling_build(config, options);
+  PoolingDecoderOptions pooling = convert_options(options.convert, config);
+  pooling.bidirectional = !config.get_bool("is_causal", true);
+  return std::make_unique<PoolingDecoder>(info.decoder_spec(config), options, std::move(pooling));
 }
 
 namespace {
@@ -154,7 +219,9 @@ ArchitectureInfo pooling_architecture(std::string name, std::string decoder, Tas
     VLLM_CHECK(base && base->decoder_spec, Internal, decoder, " is not a registered decoder");
     DecoderSpec spec = base->decoder_spec(config);
     spec.architecture = name;
-    return std::make_unique<PoolingDecoder>(std::move(spec), options, make(config));
+    PoolingDecoderOptions pooling = make(config);
+    pooling.bidirectional = !config.get_bool("is_causal", true);
+    return std::make_unique<PoolingDecoder>(std::move(spec), options, std::move(pooling));
   };
   return info;
 }
@@ -206,6 +273,47 @@ PoolingDecoderOptions internlm2_reward(const ModelConfig&) {
   return pooling;
 }
 
+// GritLM (parasail-ai/GritLM-7B-vllm, vLLM's LlamaForCausalLM subclass): Llama exactly under the
+// generate runner; under the pooling runner bidirectional attention without a sliding window,
+// MEAN pooling past the instruction, normalised (embed), or every token (encode).
+DecoderSpec gritlm_spec(const ModelConfig& config) {
+  const ArchitectureInfo* llama = ModelRegistry::find("LlamaForCausalLM");
+  VLLM_CHECK(llama && llama->decoder_spec, Internal, "LlamaForCausalLM is not a registered decoder");
+  DecoderSpec spec = llama->decoder_spec(config);
+  spec.architecture = "GritLM";
+  return spec;
+}
+
+std::unique_ptr<Model> build_gritlm_embedder(const ModelConfig& config, const ModelLoadOptions& options) {
+  PoolingDecoderOptions pooling;
+  pooling.pooler.type = PoolingType::Mean;
+  pooling.pooler.normalize = true;
+  pooling.tasks = {PoolingTask::Encode, PoolingTask::Embed};
+  pooling.bidirectional = true;
+  const nlohmann::json& raw = config.raw();
+  VLLM_CHECK(raw.contains("gritlm_token_ids") && raw["gritlm_token_ids"].is_array() &&
+                 raw["gritlm_token_ids"].size() == std::size(kGritLMTokens),
+             InvalidArgument, config.source(),
+             ": GritLM's embedding pooler finds its instruction with the tokenizer (do not pass --skip-tokenizer-init)");
+  const std::vector<int32_t> id = raw["gritlm_token_ids"].get<std::vector<int32_t>>();
+  // kGritLMTokens: <s>, ▁<, <, |, embed, >, <0x0A>, user.
+  PoolingDecoderOptions::GritLMPatterns patterns;
+  patterns.bos = id[0];
+  patterns.user = {id[1], id[3], id[7], id[3], id[5], id[6]};
+  patterns.embed = {id[1], id[3], id[4], id[3], id[5], id[6]};
+  patterns.embed_newline = {id[6], id[2], id[3], id[4], id[3], id[5], id[6]};
+  pooling.gritlm = patterns;
+  return std::make_unique<PoolingDecoder>(gritlm_spec(config), options, std::move(pooling));
+}
+
+ArchitectureInfo gritlm_architecture() {
+  ArchitectureInfo info = decoder_architecture("GritLM", "llama", gritlm_spec);
+  info.tasks = {Task::Generate, Task::Embed};
+  info.pooling_build = build_gritlm_embedder;
+  return info;
+}
+
+ModelRegistrar gritlm{gritlm_architecture()};
 ModelRegistrar qwen2_model{pooling_architecture("Qwen2Model", "Qwen2ForCausalLM", Task::Embed, base_embedder)};
 ModelRegistrar qwen3_model{pooling_architecture("Qwen3Model", "Qwen3ForCausalLM", Task::Embed, base_embedder)};
 ModelRegistrar gemma2_model{pooling_architecture("Gemma2Model", "Gemma2ForCausalLM", Task::Embed, base_embedder)};

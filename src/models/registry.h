@@ -65,6 +65,9 @@ struct ArchitectureInfo {
   // Set for architectures the generic decoder serves: --convert embed/classify/reward wraps the
   // same decoder in a pooling model (models/pooling_decoder.h).
   DecoderSpec (*decoder_spec)(const ModelConfig&) = nullptr;
+  // Set where the architecture has its own pooling model (GritLM): --runner pooling with
+  // --convert embed builds it instead of the generic embedder.
+  ModelBuilder pooling_build;
 };
 
 class ModelRegistry {

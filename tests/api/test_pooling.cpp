@@ -11,6 +11,7 @@
 #include "api/llm.h"
 #include "core/error.h"
 #include "loader/safetensors.h"
+#include "models/pooling_decoder.h"
 #include "models/registry.h"
 #include "test_util.h"
 
@@ -255,5 +256,128 @@ TEST(PoolingEngine, SentenceTransformersDenseModuleProjectsBeforeNormalizing) {
     for (int64_t o = 0; o < out; ++o)
       EXPECT_NEAR(projected[p].outputs.embedding[static_cast<size_t>(o)], want[static_cast<size_t>(o)] / std::sqrt(norm), 1e-5);
   }
+  std::filesystem::remove_all(dir);
+}
+
+// GritLM over its tiny Llama fixture: token ids of its pattern tokens given through
+// --hf-overrides (the engine looks them up in the tokenizer otherwise).
+// kGritLMTokens: <s>, ▁<, <, |, embed, >, <0x0A>, user.
+constexpr const char* kGritLMOverrides =
+    R"({"architectures": ["GritLM"], "gritlm_token_ids": [1, 10, 11, 12, 13, 14, 15, 16]})";
+
+EngineArgs gritlm_args(const std::string& runner) {
+  EngineArgs args = decoder_args("gritlm_4x", "auto");
+  args.runner = runner;
+  args.hf_overrides = kGritLMOverrides;
+  return args;
+}
+
+TEST(GritLM, InstructionLengthFollowsVllmsPatterns) {
+  PoolingDecoderOptions::GritLMPatterns p;
+  p.bos = 1;
+  p.user = {10, 12, 16, 12, 14, 15};
+  p.embed = {10, 12, 13, 12, 14, 15};
+  p.embed_newline = {15, 11, 12, 13, 12, 14, 15};
+  // <s> <|user|>\n instruction \n<|embed|>\n text: the instruction ends after the newline marker.
+  EXPECT_EQ(gritlm_instruction_length(p, {1, 10, 12, 16, 12, 14, 15, 40, 41, 15, 11, 12, 13, 12, 14, 15, 50, 51}), 16);
+  // <s> <|embed|>\n text: no instruction, the marker alone.
+  EXPECT_EQ(gritlm_instruction_length(p, {1, 10, 12, 13, 12, 14, 15, 50, 51}), 7);
+  // With a user turn the bare marker does not count; without any marker only BOS is skipped.
+  EXPECT_EQ(gritlm_instruction_length(p, {1, 10, 12, 16, 12, 14, 15, 10, 12, 13, 12, 14, 15, 50}), 1);
+  EXPECT_EQ(gritlm_instruction_length(p, {1, 50, 51}), 1);
+  // No BOS: every token is pooled.
+  EXPECT_EQ(gritlm_instruction_length(p, {10, 12, 13, 12, 14, 15, 50}), 0);
+}
+
+// Generate runner: GritLM is the Llama decoder (same greedy tokens); pooling runner: encode is
+// bidirectional (the first row depends on later tokens), and embed is the normalised mean of the
+// raw encode rows after the instruction.
+TEST(GritLM, GeneratesAsLlamaAndEmbedsPastTheInstructionBidirectionally) {
+  const std::vector<int32_t> prompt = {1, 10, 12, 16, 12, 14, 15, 40, 41, 15, 11, 12, 13, 12, 14, 15, 50, 51, 52};
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  greedy.max_tokens = 6;
+  LLM generator(gritlm_args("auto"));
+  EXPECT_FALSE(generator.engine().is_pooling());
+  const std::vector<int32_t> gritlm_tokens = generator.generate({prompt}, greedy)[0].outputs[0].token_ids;
+  EngineArgs llama_args = decoder_args("gritlm_4x", "auto");
+  llama_args.hf_overrides = R"({"architectures": ["LlamaForCausalLM"]})";
+  EXPECT_EQ(gritlm_tokens, LLM(llama_args).generate({prompt}, greedy)[0].outputs[0].token_ids);
+
+  LLM embedder(gritlm_args("pooling"));
+  ASSERT_TRUE(embedder.engine().is_pooling());
+  PoolingRequestSpec raw;
+  raw.normalize = false;
+  const PoolingOutput rows = embedder.encode({prompt}, raw)[0].outputs;
+  ASSERT_EQ(rows.shape, (std::vector<int64_t>{static_cast<int64_t>(prompt.size()), 64}));
+  std::vector<double> mean(64, 0.0);
+  for (size_t r = 16; r < prompt.size(); ++r)
+    for (size_t h = 0; h < 64; ++h) mean[h] += rows.data[r * 64 + h] / double(prompt.size() - 16);
+  double norm = 0;
+  for (double v : mean) norm += v * v;
+  const std::vector<float> embedding = embedder.embed({prompt})[0].outputs.embedding;
+  ASSERT_EQ(embedding.size(), 64u);
+  for (size_t h = 0; h < 64; ++h) EXPECT_NEAR(embedding[h], mean[h] / std::sqrt(norm), 1e-5) << h;
+
+  std::vector<int32_t> changed = prompt;
+  changed.back() = 90;
+  const PoolingOutput other = embedder.encode({changed}, raw)[0].outputs;
+  double first_row_change = 0;
+  for (size_t h = 0; h < 64; ++h) first_row_change += std::abs(rows.data[h] - other.data[h]);
+  EXPECT_GT(first_row_change, 1e-4) << "the first token's state must see the last token";
+
+  // The same model as a causal embedder (--convert embed): the first row ignores later tokens,
+  // unless the config says is_causal false.
+  EngineArgs causal = decoder_args("gritlm_4x", "embed");
+  causal.hf_overrides = R"({"architectures": ["LlamaForCausalLM"]})";
+  const PoolingOutput a = LLM(causal).encode({prompt}, raw)[0].outputs, b = LLM(causal).encode({changed}, raw)[0].outputs;
+  for (size_t h = 0; h < 64; ++h) EXPECT_EQ(a.data[h], b.data[h]);
+  causal.hf_overrides = R"({"architectures": ["LlamaForCausalLM"], "is_causal": false})";
+  LLM bidirectional(causal);
+  const PoolingOutput c = bidirectional.encode({prompt}, raw)[0].outputs, d = bidirectional.encode({changed}, raw)[0].outputs;
+  double change = 0;
+  for (size_t h = 0; h < 64; ++h) change += std::abs(c.data[h] - d.data[h]);
+  EXPECT_GT(change, 1e-4);
+}
+
+TEST(GritLM, EmbeddingWithoutTheTokenIdsIsAClearError) {
+  EngineArgs args = decoder_args("gritlm_4x", "auto");
+  args.runner = "pooling";
+  args.hf_overrides = R"({"architectures": ["GritLM"]})";
+  try {
+    LLM llm(args);
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("GritLM's embedding pooler finds its instruction with the tokenizer"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+// The engine looks GritLM's pattern tokens up in the tokenizer: a folder whose tokenizer.json
+// gives them the ids of kGritLMOverrides embeds exactly as those overrides do.
+TEST(GritLM, PatternTokenIdsComeFromTheTokenizer) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "vllm_gritlm_tokenizer";
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(vllm::testing::source_dir() / "tests/data/models/gritlm_4x", dir,
+                        std::filesystem::copy_options::recursive);
+  nlohmann::json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}, {"\u2581<", 10}, {"<", 11}, {"|", 12},
+                          {"embed", 13}, {">", 14}, {"<0x0A>", 15}, {"user", 16}};
+  for (int i = 20; i < 60; ++i) vocab["t" + std::to_string(i)] = i;
+  const nlohmann::json tokenizer = {{"version", "1.0"}, {"added_tokens", nlohmann::json::array()},
+                                    {"normalizer", nullptr}, {"pre_tokenizer", nullptr}, {"post_processor", nullptr},
+                                    {"decoder", nullptr},
+                                    {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+  std::ofstream(dir / "tokenizer.json") << tokenizer.dump();
+  EngineArgs args;
+  args.model = dir.string();
+  args.runner = "pooling";
+  args.device = vllm::testing::test_device();
+  if (args.device == "cuda") args.dtype = "float32";
+  const std::vector<int32_t> prompt = {1, 10, 12, 13, 12, 14, 15, 40, 41, 42};  // <s> <|embed|>\n text
+  const std::vector<float> looked_up = LLM(args).embed({prompt})[0].outputs.embedding;
+  const std::vector<float> given = LLM(gritlm_args("pooling")).embed({prompt})[0].outputs.embedding;
+  ASSERT_EQ(looked_up.size(), given.size());
+  for (size_t h = 0; h < given.size(); ++h) EXPECT_NEAR(looked_up[h], given[h], 1e-6) << h;
   std::filesystem::remove_all(dir);
 }
