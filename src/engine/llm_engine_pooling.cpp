@@ -2,6 +2,7 @@
 // pooling step. A pooling request runs its whole prompt in one step (the input processor refused
 // prompts longer than max_model_len, and the token budget is at least max_model_len), nothing is
 // sampled, and its RequestOutput finishes with `pooling` set.
+#include <algorithm>
 #include <chrono>
 
 #include "core/error.h"
@@ -32,6 +33,13 @@ void LLMEngine::configure_pooling(const EngineArgs& args, const std::filesystem:
   }
   model_->set_pooler_config(config);
   const PoolerSpec spec = model_->pooler_spec();
+  const std::vector<PoolingTask> tasks = model_->pooling_tasks();
+  const bool per_token = spec.type == PoolingType::All || spec.type == PoolingType::Step;
+  const bool classifies = std::find(tasks.begin(), tasks.end(), PoolingTask::Classify) != tasks.end() ||
+                          std::find(tasks.begin(), tasks.end(), PoolingTask::Score) != tasks.end();
+  VLLM_CHECK(!per_token || !classifies, InvalidArgument, "--pooler-config: pooling_type ",
+             pooling_type_name(spec.type), " keeps one row per token, but ", model_->architecture(),
+             " classifies one row per sequence (use CLS, MEAN or LAST)");
   log_info("pooling model: ", pooling_type_name(spec.type), " pooling", spec.normalize ? ", normalized" : "",
            spec.softmax ? ", softmax" : "", spec.sigmoid ? ", sigmoid" : "");
 }

@@ -381,3 +381,38 @@ TEST(GritLM, PatternTokenIdsComeFromTheTokenizer) {
   for (size_t h = 0; h < given.size(); ++h) EXPECT_NEAR(looked_up[h], given[h], 1e-6) << h;
   std::filesystem::remove_all(dir);
 }
+
+// A classifier pools one row per sequence: --pooler-config with a per-token type is refused at
+// start-up, naming the type; an embedder under ALL returns one unit row per token.
+TEST(PoolingEngine, PerTokenPoolingTypesAreForEmbeddersAndEncodeOnly) {
+  const std::filesystem::path classifier = vllm::testing::source_dir() / "tests/data/encoders/bert_classifier";
+  const std::filesystem::path embedder = vllm::testing::source_dir() / "tests/data/encoders/bert_model";
+  if (!std::filesystem::exists(classifier) || !std::filesystem::exists(embedder)) GTEST_SKIP() << "encoder fixtures absent";
+  EngineArgs args;
+  args.skip_tokenizer_init = true;
+  args.device = vllm::testing::test_device();
+  if (args.device == "cuda") args.dtype = "float32";
+  for (const char* type : {"ALL", "STEP"}) {
+    args.model = classifier.string();
+    args.pooler_config = std::string(R"({"pooling_type": ")") + type + "\"}";
+    try {
+      LLM llm(args);
+      FAIL() << type << ": no error";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::InvalidArgument);
+      EXPECT_NE(std::string(error.what()).find(std::string("pooling_type ") + type + " keeps one row per token"),
+                std::string::npos)
+          << error.what();
+    }
+  }
+  args.model = embedder.string();
+  args.pooler_config = R"({"pooling_type": "ALL"})";
+  const EmbeddingRequestOutput out = LLM(args).embed(std::vector<std::vector<int32_t>>{{1, 5, 7, 2}})[0];
+  const size_t width = out.outputs.embedding.size() / 4;
+  ASSERT_EQ(out.outputs.embedding.size(), 4 * width);
+  for (size_t t = 0; t < 4; ++t) {
+    double n = 0;
+    for (size_t h = 0; h < width; ++h) n += double(out.outputs.embedding[t * width + h]) * out.outputs.embedding[t * width + h];
+    EXPECT_NEAR(n, 1.0, 1e-5) << "row " << t;
+  }
+}
