@@ -24,6 +24,8 @@ const std::map<std::string, std::set<std::string>>& allowed_includes() {
       {"core", {}},
       {"text/tokenizer", {"core"}},
       {"text/chat", {"core"}},
+      {"structured", {"core", "text/tokenizer"}},
+      {"parsers", {"core", "text/tokenizer"}},
       {"backend", {"core"}},  // the types ops and backends share (backend/backend_types.h)
       {"backend/cpu", {"core", "backend"}},
       {"backend/cuda", {"core", "backend"}},
@@ -31,9 +33,9 @@ const std::map<std::string, std::set<std::string>>& allowed_includes() {
       {"loader", {"core", "ops"}},
       {"layers", {"core", "backend", "ops", "loader"}},
       {"models", {"core", "backend", "ops", "loader", "layers"}},
-      {"engine", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat"}},
-      {"api", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "engine"}},
-      {"server", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "engine", "api"}},
+      {"engine", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "structured"}},
+      {"api", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "structured", "parsers", "engine"}},
+      {"server", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "structured", "parsers", "engine", "api"}},
   };
   return allowed;
 }
