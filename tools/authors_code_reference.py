@@ -484,8 +484,47 @@ def to_deepseek(state, config):
     return out
 
 
-PREPARE = {"gemma3n": prepare_gemma3n, "deepseek": prepare_deepseek}
+def prepare_bailing(model):
+    """Bailing MoE from transformers' Qwen2-MoE: shared_expert_gate = 0 (as DeepSeek V1 above);
+    q/k/v biases zero when the Bailing config has no use_qkv_bias (dropped in the conversion)."""
+    with torch.no_grad():
+        for layer in model.model.layers:
+            if not getattr(model.config, "use_qkv_bias", False):
+                for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                    if proj.bias is not None:
+                        proj.bias.zero_()
+            if hasattr(layer.mlp, "shared_expert_gate"):
+                layer.mlp.shared_expert_gate.weight.zero_()
+
+
+def to_bailing(state, config):
+    """Bailing names: word_embeddings, attention.query_key_value = q | k | v (bias with
+    use_qkv_bias), attention.dense, mlp.shared_experts (ungated, down_proj / 2)."""
+    for i in _layers(state):
+        p = f"model.layers.{i}.self_attn."
+        kinds = ("weight", "bias") if config.get("use_qkv_bias") else ("weight",)
+        for kind in kinds:
+            state[p + "query_key_value." + kind] = torch.cat([state.pop(f"{p}{n}_proj.{kind}") for n in "qkv"])
+        for n in "qkv":
+            state.pop(f"{p}{n}_proj.bias", None)
+    out = {}
+    for name, tensor in state.items():
+        if name.endswith("mlp.shared_expert_gate.weight"):
+            continue
+        if ".mlp.shared_expert.down_proj." in name:
+            tensor = tensor * 0.5
+        name = name.replace(".mlp.shared_expert.", ".mlp.shared_experts.")
+        name = name.replace(".self_attn.query_key_value.", ".attention.query_key_value.")
+        name = name.replace(".self_attn.o_proj.", ".attention.dense.")
+        if name.startswith("model.embed_tokens."):
+            name = "model.word_embeddings." + name[len("model.embed_tokens."):]
+        out[name] = tensor.contiguous()
+    return out
+
+
+PREPARE = {"gemma3n": prepare_gemma3n, "deepseek": prepare_deepseek, "bailing": prepare_bailing}
 CONVERTERS["deepseek"] = to_deepseek
+CONVERTERS["bailing"] = to_bailing
 CONVERTERS.update({"jais": decoder_to_jais, "telechat2": decoder_to_telechat2, "decilm": decoder_to_llama,
                    "orion": decoder_to_llama, "solar": decoder_to_llama, "fairseq2": to_fairseq2,
                    "gemma3n": to_gemma3n})

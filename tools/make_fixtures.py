@@ -473,6 +473,50 @@ def moe_fixtures():
         base("DeepseekV3ForCausalLM", "deepseek_v3", q_lora_rank=None, kv_lora_rank=24, v_head_dim=12,
              n_shared_experts=1, n_group=1, topk_group=1, norm_topk_prob=False, routed_scaling_factor=1.0,
              topk_method="noaux_tc", rope_interleave=False, **mla), 10000.0)
+    # DBRX: config nested under attn_config / ffn_config; head size 24; clip_qkv; fused Wqkv;
+    # bare [E * I, H] expert tensors w1 / v1 / w2. moe_normalize_expert_weights 1 (renormalised)
+    # and null (plain softmax weights, with top 1). If transformers' DbrxExperts fails on these
+    # shapes (its 5.x modular code reshapes tokens by ffn_hidden_size), that is the cause.
+    dbrx = {"architectures": ["DbrxForCausalLM"], "model_type": "dbrx", "vocab_size": VOCAB, "d_model": 96,
+            "n_heads": 4, "n_layers": 2, "max_seq_len": 256, "tie_word_embeddings": False, "bos_token_id": 1,
+            "eos_token_id": 2, "pad_token_id": 0}
+    f["dbrx_clip_4x"] = dict(
+        dbrx, torch_dtype="bfloat16",
+        attn_config={"kv_n_heads": 2, "rope_theta": 500000.0, "clip_qkv": 1.5},
+        ffn_config={"ffn_hidden_size": 32, "moe_num_experts": 6, "moe_top_k": 2, "ffn_act_fn": {"name": "silu"},
+                    "moe_normalize_expert_weights": 1, "moe_jitter_eps": 0.01})
+    f["dbrx_top1_5x"] = dict(
+        dbrx, dtype="bfloat16", n_layers=3,
+        attn_config={"kv_n_heads": 1, "rope_theta": 10000.0, "clip_qkv": None},
+        ffn_config={"ffn_hidden_size": 48, "moe_num_experts": 4, "moe_top_k": 1,
+                    "moe_normalize_expert_weights": None})
+    # Bailing MoE (inclusionAI Ling, authors' code): transformers' Qwen2-MoE twin with the shared
+    # expert gate at 0 (x 1/2 folded into down_proj), checkpoint rewritten into query_key_value /
+    # dense / word_embeddings / shared_experts (tools/authors_code_reference.py `bailing`). Head
+    # size 24, first_k_dense_replace, shared experts, q/k/v bias on and off. rotary_dim, use_qk_norm,
+    # norm_head and the sigmoid router have no twin here (tests/models/test_moe_families.cpp checks
+    # rotary_dim and norm_head against its own reference).
+    bailing = dict(hidden_size=96, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=3,
+                   num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, num_shared_experts=2,
+                   first_k_dense_replace=1, use_bias=False, norm_head=False, embedding_dropout=0.0)
+    twin = {"num_experts": 8, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 64,
+            "decoder_sparse_step": 1, "mlp_only_layers": [0], "use_sliding_window": False}
+    f["bailing_moe_qkv_bias_4x"] = authors(
+        "BailingMoeForCausalLM", "bailing_moe", "bailing",
+        ("Qwen2MoeForCausalLM", "qwen2_moe", dict(twin, qkv_bias=True, norm_topk_prob=True)),
+        use_qkv_bias=True, norm_topk_prob=True, **bailing)
+    f["bailing_moe_4x"] = authors(
+        "BailingMoeForCausalLM", "bailing_moe", "bailing",
+        ("Qwen2MoeForCausalLM", "qwen2_moe", dict(twin, qkv_bias=True, norm_topk_prob=False)),
+        use_qkv_bias=False, norm_topk_prob=False, **dict(bailing, num_key_value_heads=1))
+    # Arctic (authors' code) without the residual MLP is Mixtral under the same names
+    # (block_sparse_moe.gate, experts.N.w1/w3/w2); the residual variant has no twin and is checked by
+    # tests/models/test_moe_families.cpp's double-precision reference only.
+    f["arctic_no_residual_4x"] = alias(
+        "ArcticForCausalLM", "arctic", ("MixtralForCausalLM", "mixtral", {"sliding_window": None,
+                                                                           "router_jitter_noise": 0.0}),
+        hidden_size=96, num_attention_heads=4, num_key_value_heads=2, intermediate_size=32, num_local_experts=6,
+        num_experts_per_tok=2, moe_layer_frequency=1, use_residual=False, parallel_attn_mlp_res=False)
     return f
 
 
@@ -643,7 +687,7 @@ def make(name, config, out_dir, seed, tried=(), final=False):
             "greedy_steps": steps,
         })
     bf16_error = None
-    if any(key in config for key in MOE_KEYS):
+    if any(key in config for key in MOE_KEYS) or "moe_num_experts" in (config.get("ffn_config") or {}):
         bf16_error = bf16_drift(model, prompts)
         tried = tried + [(bf16_error, seed)]
         if bf16_error > BF16_DRIFT_LIMIT and not final:

@@ -27,15 +27,16 @@ std::string apply_renames(std::string name, const WeightMap& map) {
   return name;
 }
 
-// Replaces the dotted component `component` of `name` with `replacement`; "" when absent.
+// Replaces the dotted component `component` of `name` (the last one included: DBRX's bare
+// experts.w1 parameters) with `replacement`; "" when absent.
 std::string replace_component(const std::string& name, const std::string& component,
                               const std::string& replacement) {
   std::string needle = "." + component + ".";
-  std::string padded = "." + name;
+  std::string padded = "." + name + ".";
   size_t at = padded.find(needle);
   if (at == std::string::npos) return "";
   padded.replace(at + 1, component.size(), replacement);
-  return padded.substr(1);
+  return padded.substr(1, padded.size() - 2);
 }
 }  // namespace
 

@@ -24,7 +24,8 @@ struct WeightMap {
   std::vector<std::pair<std::string, std::string>> renames;
   // A parameter module concatenating checkpoint modules along dim 0 when the checkpoint does
   // not hold it fused: {"qkv_proj", {"q_proj", "k_proj", "v_proj"}} (vLLM's
-  // packed_modules_mapping). Matched on a whole dotted component of the parameter name.
+  // packed_modules_mapping). Matched on a whole dotted component of the parameter name (the last
+  // one included: {"gate_up_proj", {"w1", "v1"}} fills experts.gate_up_proj from experts.w1, v1).
   std::vector<std::pair<std::string, std::vector<std::string>>> packed;
   // A parameter stacking the tensors of each expert of a mixture-of-experts layer along a new
   // leading dimension: {"experts.gate_up_proj", {"experts.$.gate_proj.weight",

@@ -87,6 +87,7 @@ nlohmann::json describe_spec(const DecoderSpec& spec) {
     if (layer.intermediate_size > 0) entry["intermediate"] = layer.intermediate_size;
     if (!layer.has_attention) entry["attention"] = "no_op";
     if (!layer.has_mlp) entry["mlp"] = "no_op";
+    if (layer.residual_mlp_size > 0) entry["residual_mlp"] = layer.residual_mlp_size;
     if (layer.moe) {
       entry["mlp"] = "moe";
       entry["experts"] = layer.moe->num_experts;

@@ -33,6 +33,11 @@ struct DecoderLayerSpec {
   bool has_mlp = true;         // false: the MLP and its norm are skipped (DeciLM no_op)
   // Set: this layer's MLP is a mixture of experts (MoEFeedForward under mlp.), else dense.
   std::optional<MoESpec> moe;
+  // > 0: Arctic's dense residual MLP of this width next to the MLP (use_residual /
+  // parallel_attn_mlp_res): with h = x + attn(input_layernorm(x)), the layer's output is
+  // h + residual_mlp(residual_layernorm(h)) + mlp(post_attention_layernorm(x)), the MLP reading
+  // the layer's input x, not h.
+  int64_t residual_mlp_size = 0;
 };
 
 // Solar's "bskcn" skip connections: the stream entering layer i is saved (slot 0 / 1) when i is in

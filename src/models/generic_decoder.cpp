@@ -76,6 +76,7 @@ GenericDecoder::GenericDecoder(DecoderSpec spec, const ModelLoadOptions& options
     for (const Layer& layer : layers_) {
       if (layer.attention) agree(layer.attention->weight_dtype());
       if (layer.mlp) agree(layer.mlp->weight_dtype());
+      if (layer.residual_mlp) agree(layer.residual_mlp->weight_dtype());
     }
     if (uniform && type) matmul_input_dtype_ = *type;
   }
@@ -135,6 +136,15 @@ void GenericDecoder::load(WeightLoader& loader) {
         layer.mlp = MoEFeedForward::load(loader, prefix + "mlp.", *spec.moe, device);
       else
         layer.mlp = DenseFeedForward::load(loader, prefix + "mlp.", layer_feed_forward_spec(s, i), device);
+      if (spec.residual_mlp_size > 0) {
+        VLLM_CHECK(spec.has_attention && layer.mlp_input_norm.defined() && !s.parallel_residual && !s.sandwich_norms &&
+                       s.residual_multiplier == 1.0f,
+                   Internal, s.architecture, ": a residual MLP needs a pre-norm serial layer with attention");
+        layer.residual_mlp_norm = norm(prefix + "residual_layernorm");
+        FeedForwardSpec residual = layer_feed_forward_spec(s, i);
+        residual.intermediate_size = spec.residual_mlp_size;
+        layer.residual_mlp = DenseFeedForward::load(loader, prefix + "residual_mlp.", residual, device);
+      }
     }
     layers_.push_back(std::move(layer));
   }
@@ -169,10 +179,27 @@ void GenericDecoder::apply_skip_connections(size_t i, Tensor& hidden, Tensor (&s
   }
 }
 
+void GenericDecoder::parallel_residual_mlp_block(const Layer& layer, size_t i, Tensor& hidden, Tensor normed,
+                                                 const BatchMetadata& batch, KVCache& cache) const {
+  Tensor mlp_input = layer.mlp_input_norm.forward(hidden);  // of the layer's input, before attention adds to it
+  if (!normed.defined()) normed = layer.input_norm.forward(hidden);
+  Tensor attention_out =
+      layer.attention->forward(normed, batch, attention_cache(cache, batch, layer_groups_, static_cast<int64_t>(i)));
+  ops::add(hidden, attention_out, hidden);
+  Tensor residual_out = layer.residual_mlp->forward(layer.residual_mlp_norm.forward(hidden), matmul_input_dtype_);
+  Tensor mlp_out = layer.mlp->forward(mlp_input, matmul_input_dtype_);
+  ops::add(hidden, residual_out, hidden);
+  ops::add(hidden, mlp_out, hidden);
+}
+
 Tensor GenericDecoder::block(size_t i, Tensor& hidden, Tensor normed, const BatchMetadata& batch,
                              KVCache& cache) const {
   const DecoderSpec& s = spec_;
   const Layer& layer = layers_[i];
+  if (layer.residual_mlp) {
+    parallel_residual_mlp_block(layer, i, hidden, normed, batch, cache);
+    return Tensor();
+  }
   if (layer.attention) {
     if (!normed.defined()) normed = layer.input_norm.defined() ? layer.input_norm.forward(hidden) : hidden;
     Tensor attention_out =

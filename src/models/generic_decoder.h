@@ -50,6 +50,8 @@ class GenericDecoder : public Model {
     Norm mlp_output_norm;        // sandwich norms only
     std::unique_ptr<AttentionBlock> attention;  // SelfAttention or MlaAttention; null: DeciLM's no-op attention
     std::unique_ptr<FeedForward> mlp;        // null: DeciLM's no-op MLP
+    Norm residual_mlp_norm;                  // Arctic's residual_layernorm
+    std::unique_ptr<FeedForward> residual_mlp;  // Arctic's dense MLP beside the MoE, or null
   };
 
   void load(WeightLoader& loader);
@@ -57,6 +59,10 @@ class GenericDecoder : public Model {
   // previous block's add fused with this norm) or undefined. Returns the next layer's normed
   // input when the last add could be fused with it.
   Tensor block(size_t i, Tensor& hidden, Tensor normed, const BatchMetadata& batch, KVCache& cache) const;
+  // Arctic's layer (DecoderLayerSpec::residual_mlp_size): attention, then the residual MLP on
+  // its output and the MLP on the layer's input, both added.
+  void parallel_residual_mlp_block(const Layer& layer, size_t i, Tensor& hidden, Tensor normed,
+                                   const BatchMetadata& batch, KVCache& cache) const;
   void apply_skip_connections(size_t i, Tensor& hidden, Tensor (&saved)[2]) const;
   bool has_skip_connection(size_t i) const;
 
