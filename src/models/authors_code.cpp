@@ -190,7 +190,8 @@ Tensor transpose_parts(const Tensor& fused, int64_t parts) {
 
 // weight x factor, kept in f32 (rounding back to bf16 would cost ~1e-3 in logprobs).
 Tensor scaled(const Tensor& weight, float factor) {
-  Tensor out = weight.to(DType::F32).contiguous();
+  // A copy: an f32 checkpoint's tensor is a view of the read-only mapped file.
+  Tensor out = weight.dtype() == DType::F32 ? weight.clone() : weight.to(DType::F32).contiguous();
   float* data = out.data<float>();
   for (int64_t i = 0; i < out.numel(); ++i) data[i] *= factor;
   return out;

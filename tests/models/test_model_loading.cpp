@@ -191,6 +191,35 @@ TEST(ModelLoading, DummyWeightsNeedNoCheckpoint) {
   for (float value : logits.to_float_vector()) ASSERT_TRUE(std::isfinite(value));
 }
 
+// A float32 checkpoint's tensors are read-only views of the mapped file: families that rescale a
+// weight at load (JAIS's embeddings_scale on the position table) copy it first, and give the
+// bf16 checkpoint's logits.
+TEST(ModelLoading, Float32CheckpointsLoadWhereAFamilyRescalesAWeight) {
+  const fs::path source = fixture("jais_learned_4x");
+  fs::path dir = fs::temp_directory_path() / ("vllm_f32_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(source / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  const Checkpoint bf16 = Checkpoint::open(source);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& name : bf16.names()) tensors.emplace_back(name, bf16.get(name, DType::F32).clone());
+  save_safetensors(dir / "model.safetensors", tensors);
+  auto logits_of = [](const fs::path& model_dir) {
+    ModelLoadOptions options;
+    options.model_dir = model_dir;
+    std::unique_ptr<Model> model = load_model(options);
+    SequenceChunk chunk;
+    chunk.token_ids = {5, 6, 7, 8};
+    chunk.block_ids = {0};
+    FlatBatch batch = build_flat_batch({chunk}, 16);
+    KVCache cache = KVCache::allocate(model->kv_cache_spec(), 2, 16, DType::F32, Device::cpu());
+    return forward_logits(*model, batch.token_ids, batch.metadata, cache).to_float_vector();
+  };
+  const std::vector<float> from_f32 = logits_of(dir), from_bf16 = logits_of(source);
+  ASSERT_EQ(from_f32.size(), from_bf16.size());
+  for (size_t i = 0; i < from_f32.size(); ++i) EXPECT_NEAR(from_f32[i], from_bf16[i], 1e-4) << i;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 
 // --model-impl generic: an unregistered architecture name with Llama-layout weights loads through
