@@ -34,13 +34,7 @@ WeightMap bert_weight_map() {
 }
 
 EncoderSpec bert_like_spec(const ModelConfig& config, int64_t default_type_vocab) {
-  EncoderSpec s;
-  s.architecture = config.architecture();
-  s.family = "bert";
-  s.vocab_size = config.vocab_size();
-  s.hidden_size = config.hidden_size();
-  s.num_layers = config.num_hidden_layers();
-  s.num_heads = config.num_attention_heads();
+  EncoderSpec s = encoder_spec_sizes(config, "bert");
   s.intermediate_size = config.get_int("intermediate_size", 4 * s.hidden_size);
   s.type_vocab_size = config.get_int("type_vocab_size", default_type_vocab);
   s.norm_eps = static_cast<float>(config.get_float("layer_norm_eps", 1e-12));

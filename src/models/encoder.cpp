@@ -23,6 +23,17 @@ const char* head_name(EncoderHead head) {
 
 }  // namespace
 
+EncoderSpec encoder_spec_sizes(const ModelConfig& config, std::string family) {
+  EncoderSpec s;
+  s.architecture = config.architecture();
+  s.family = std::move(family);
+  s.vocab_size = config.vocab_size();
+  s.hidden_size = config.hidden_size();
+  s.num_layers = config.num_hidden_layers();
+  s.num_heads = config.num_attention_heads();
+  return s;
+}
+
 nlohmann::json describe_encoder(const EncoderSpec& s) {
   nlohmann::json j = {{"model", "EncoderModel"},
                       {"family", s.family},

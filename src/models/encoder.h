@@ -95,6 +95,10 @@ struct EncoderSpec {
 
 nlohmann::json describe_encoder(const EncoderSpec& spec);
 
+// An EncoderSpec with the architecture, `family` and the common sizes (vocab_size, hidden_size,
+// num_hidden_layers, num_attention_heads) read from config.json; the family file fills the rest.
+EncoderSpec encoder_spec_sizes(const ModelConfig& config, std::string family);
+
 class EncoderModel : public Model {
  public:
   EncoderModel(EncoderSpec spec, const ModelLoadOptions& options);

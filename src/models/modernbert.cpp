@@ -20,13 +20,7 @@ PoolingType classifier_pooling(const ModelConfig& config) {
 }
 
 EncoderSpec modernbert_spec(const ModelConfig& config) {
-  EncoderSpec s;
-  s.architecture = config.architecture();
-  s.family = "modernbert";
-  s.vocab_size = config.vocab_size();
-  s.hidden_size = config.hidden_size();
-  s.num_layers = config.num_hidden_layers();
-  s.num_heads = config.num_attention_heads();
+  EncoderSpec s = encoder_spec_sizes(config, "modernbert");
   s.intermediate_size = config.get_int("intermediate_size", 1152);
   s.max_position_embeddings = config.max_position_embeddings().value_or(8192);
   s.norm_eps = static_cast<float>(config.get_float("norm_eps", 1e-5));

@@ -19,14 +19,9 @@ namespace vllm {
 namespace {
 
 EncoderSpec nomic_spec(const ModelConfig& config) {
-  EncoderSpec s;
-  s.architecture = config.architecture();
-  s.family = "nomic_bert";
+  EncoderSpec s = encoder_spec_sizes(config, "nomic_bert");
   const int64_t multiple = std::max<int64_t>(1, config.get_int("pad_vocab_size_multiple", 1));
   s.vocab_size = (config.vocab_size() + multiple - 1) / multiple * multiple;
-  s.hidden_size = config.hidden_size();
-  s.num_layers = config.num_hidden_layers();
-  s.num_heads = config.num_attention_heads();
   s.intermediate_size = config.get_int("n_inner", 4 * s.hidden_size);
   s.max_position_embeddings = config.max_position_embeddings().value_or(2048);
   s.type_vocab_size = config.get_int("type_vocab_size", 2);
@@ -84,13 +79,7 @@ Tensor swap_halves(const Tensor& tensor) {
 }
 
 EncoderSpec gte_spec(const ModelConfig& config) {
-  EncoderSpec s;
-  s.architecture = config.architecture();
-  s.family = "gte_new";
-  s.vocab_size = config.vocab_size();
-  s.hidden_size = config.hidden_size();
-  s.num_layers = config.num_hidden_layers();
-  s.num_heads = config.num_attention_heads();
+  EncoderSpec s = encoder_spec_sizes(config, "gte_new");
   s.intermediate_size = config.get_int("intermediate_size", 4 * s.hidden_size);
   s.max_position_embeddings = config.max_position_embeddings().value_or(8192);
   s.type_vocab_size = config.get_int("type_vocab_size", 0);
