@@ -283,6 +283,7 @@ SamplingParams SamplingParams::from_json(const json& body) {
   if (auto* v = given("truncate_prompt_tokens"))
     params.truncate_prompt_tokens = read_int("truncate_prompt_tokens", *v);
   if (auto* v = given("detokenize")) params.detokenize = read_bool("detokenize", *v);
+  params.read_structured_outputs(body);
 
   params.normalize();
   params.validate();

@@ -108,18 +108,9 @@ int64_t now_seconds() {
 
 // Fields vLLM accepts that this server cannot honour yet: a clear 400 rather than silent output.
 void reject_unsupported(const Json& body) {
-  for (const char* key : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs",
-                          "prompt_embeds", "lora_request"})
+  for (const char* key : {"prompt_embeds", "lora_request"})
     if (field(body, key)) bad_request(str("'", key, "' is not supported by vllm-cpp yet"), key);
   if (read_bool(body, "use_beam_search", false)) bad_request("beam search is not supported by vllm-cpp yet", "use_beam_search");
-  if (const Json* format = field(body, "response_format")) {
-    if (!format->is_object() || !format->contains("type") || !(*format)["type"].is_string())
-      bad_request(str("'response_format' must be an object with a \"type\", got ", format->dump()), "response_format");
-    std::string type = (*format)["type"].get<std::string>();
-    if (type != "text")
-      bad_request(str("response_format type \"", type, "\" is not supported by vllm-cpp yet (supported: text)"),
-                  "response_format");
-  }
 }
 
 void read_stream_options(const Json& body, PreparedRequest& request) {

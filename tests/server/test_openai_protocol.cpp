@@ -93,9 +93,26 @@ TEST_F(ProtocolTest, CompletionErrors) {
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"logprobs", 50}}).status(), 400);  // over --max-logprobs
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"stream_options", {{"include_usage", true}}}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"stream", true}, {"prompt_logprobs", 1}}).status(), 400);
-  EXPECT_EQ(error_of({{"prompt", "hi"}, {"response_format", {{"type", "json_object"}}}}).status(), 400);
+  EXPECT_EQ(error_of({{"prompt", "hi"}, {"response_format", {{"type", "bogus"}}}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"response_format", {{"type", "text"}}}}).status(), 0);
-  EXPECT_EQ(error_of({{"prompt", "hi"}, {"guided_json", {{"type", "object"}}}}).status(), 400);
+  // Two structured-output constraints at once: vLLM's message.
+  ApiError two = error_of({{"prompt", "hi"}, {"guided_json", {{"type", "object"}}}, {"guided_regex", "a+"}});
+  EXPECT_EQ(two.status(), 400);
+  EXPECT_NE(std::string(two.what()).find("You can only use one kind of structured outputs constraint"), std::string::npos)
+      << two.what();
+}
+
+// The structured-output fields reach the engine request's SamplingParams (the engine compiles them).
+TEST_F(ProtocolTest, StructuredOutputFieldsReachTheEngineRequest) {
+  auto json_object = prepare_completion({{"prompt", "hi"}, {"response_format", {{"type", "json_object"}}}}, model);
+  ASSERT_TRUE(json_object.engine_requests[0].params.structured_outputs.has_value());
+  EXPECT_EQ(json_object.engine_requests[0].params.structured_outputs->kind, structured::StructuredOutputSpec::Kind::JsonObject);
+  auto regex = prepare_completion({{"prompt", "hi"}, {"structured_outputs", {{"regex", "[ab]+"}}}}, model);
+  ASSERT_TRUE(regex.engine_requests[0].params.structured_outputs.has_value());
+  EXPECT_EQ(regex.engine_requests[0].params.structured_outputs->kind, structured::StructuredOutputSpec::Kind::Regex);
+  EXPECT_EQ(regex.engine_requests[0].params.structured_outputs->text, "[ab]+");
+  auto plain = prepare_completion({{"prompt", "hi"}}, model);
+  EXPECT_FALSE(plain.engine_requests[0].params.structured_outputs.has_value());
 }
 
 TEST_F(ProtocolTest, ContextLengthErrorsCarryTheNumbers) {
