@@ -217,6 +217,19 @@ def breadth_fixtures():
              use_bias=True, sliding_window=8, tie_word_embeddings=True), 10000.0)
     f["olmo_clip_4x"] = rope_4x(base("OlmoForCausalLM", "olmo", clip_qkv=2.0), 10000.0)
     f["olmo2_5x"] = rope_5x(base("Olmo2ForCausalLM", "olmo2", rms_norm_eps=1e-6), 10000.0)
+    f["olmo3_sliding_5x"] = rope_5x(
+        base("Olmo3ForCausalLM", "olmo3", rms_norm_eps=1e-6, num_hidden_layers=4, sliding_window=8,
+             layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]), 10000.0)
+    f["helium_4x"] = rope_4x(base("HeliumForCausalLM", "helium", head_dim=24, rms_norm_eps=1e-8), 10000.0)
+    f["seed_oss_4x"] = rope_4x(
+        base("SeedOssForCausalLM", "seed_oss", head_dim=24, attention_bias=True, attention_out_bias=False), 10000.0)
+    f["smollm3_nope_4x"] = rope_4x(
+        base("SmolLM3ForCausalLM", "smollm3", num_hidden_layers=4, no_rope_layers=[1, 1, 0, 1],
+             use_sliding_window=False, tie_word_embeddings=True), 10000.0)
+    f["smollm3_interval_5x"] = rope_5x(
+        base("SmolLM3ForCausalLM", "smollm3", num_hidden_layers=4, no_rope_layer_interval=2, sliding_window=8,
+             layer_types=["full_attention", "sliding_attention", "full_attention", "sliding_attention"],
+             tie_word_embeddings=True), 2000000.0)
     f["cohere_qk_4x"] = rope_4x(
         base("CohereForCausalLM", "cohere", layer_norm_eps=1e-5, logit_scale=0.25, use_qk_norm=True,
              tie_word_embeddings=True), 10000.0)

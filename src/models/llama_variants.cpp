@@ -3,7 +3,8 @@
 // without gating), ERNIE 4.5, HunYuan dense (q/k norm after rotary), and the authors'-code
 // names whose weights are Llama's: Aquila, Xverse, InternLM, InternLM3, GritLM, MiMo, Orion
 // (LayerNorm), TeleFLM (muP multipliers) and fairseq2's Llama checkpoints. The mixtures of
-// experts on these attentions: ERNIE 4.5 MoE and HunYuan MoE.
+// experts on these attentions: ERNIE 4.5 MoE and HunYuan MoE. Newer ones: Helium (GPT-J rotary),
+// Seed-OSS (q/k/v biases only) and SmolLM3 (NoPE layers).
 #include <cmath>
 #include <cstring>
 
@@ -12,6 +13,66 @@
 
 namespace vllm {
 namespace {
+
+// `config` with `defaults` filled in where the config does not give them (a family's own defaults
+// for fields the common readers default differently).
+ModelConfig with_defaults(const ModelConfig& config, const nlohmann::json& defaults) {
+  nlohmann::json raw = config.raw();
+  for (const auto& [key, value] : defaults.items())
+    if (!raw.contains(key) || raw[key].is_null()) raw[key] = value;
+  return ModelConfig::from_json(std::move(raw), config.source());
+}
+
+// Helium (kyutai): Llama with interleaved (GPT-J) rotary pairs and no o_proj bias; head_dim 128
+// and rms_norm_eps 1e-8 by default.
+DecoderSpec helium_spec(const ModelConfig& given) {
+  const ModelConfig config = with_defaults(given, {{"head_dim", 128}, {"rms_norm_eps", 1e-8}});
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.rope_neox = false;
+  spec.o_bias = false;
+  return spec;
+}
+
+// Seed-OSS: Llama with q/k/v biases (attention_bias, default on) apart from the output's
+// (attention_out_bias, default off); head_dim 128 by default.
+DecoderSpec seed_oss_spec(const ModelConfig& given) {
+  const ModelConfig config = with_defaults(given, {{"head_dim", 128}, {"attention_bias", true}});
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
+  spec.qkv_bias = config.get_bool("attention_bias", true);
+  spec.o_bias = config.get_bool("attention_out_bias", false);
+  return spec;
+}
+
+// SmolLM3: Llama with NoPE layers. no_rope_layers[i] 0 drops layer i's rotary (without the list,
+// every no_rope_layer_interval-th layer, 4 by default); 4.x configs without layer_types slide the
+// NoPE layers when use_sliding_window and sliding_window are set. Tied embeddings and rope_theta
+// 2e6 by default.
+DecoderSpec smollm3_spec(const ModelConfig& given) {
+  const bool has_theta = given.raw().contains("rope_theta") || given.raw().contains("rope_parameters");
+  const ModelConfig config = has_theta ? given : with_defaults(given, {{"rope_theta", 2000000.0}});
+  DecoderSpec spec = llama_like_spec(config, /*default_tie=*/true);
+  const int64_t n = spec.num_layers;
+  std::vector<int64_t> rope(static_cast<size_t>(n));
+  const nlohmann::json& raw = config.raw();
+  if (raw.contains("no_rope_layers") && !raw["no_rope_layers"].is_null()) {
+    VLLM_CHECK(raw["no_rope_layers"].is_array() && static_cast<int64_t>(raw["no_rope_layers"].size()) >= n,
+               InvalidArgument, config.source(), ": no_rope_layers must list at least num_hidden_layers (", n,
+               ") entries");
+    for (int64_t i = 0; i < n; ++i) rope[static_cast<size_t>(i)] = raw["no_rope_layers"][static_cast<size_t>(i)].get<int64_t>();
+  } else {
+    const int64_t interval = config.get_int("no_rope_layer_interval", 4);
+    VLLM_CHECK(interval > 0, InvalidArgument, config.source(), ": no_rope_layer_interval must be positive");
+    for (int64_t i = 0; i < n; ++i) rope[static_cast<size_t>(i)] = (i + 1) % interval != 0 ? 1 : 0;
+  }
+  const bool slide = config.layer_types().empty() && config.get_bool("use_sliding_window", false);
+  const int64_t window = config.sliding_window().value_or(0);
+  for (int64_t i = 0; i < n; ++i) {
+    DecoderLayerSpec& layer = spec.layers[static_cast<size_t>(i)];
+    layer.rotary = rope[static_cast<size_t>(i)] != 0;
+    if (slide && window > 0 && !layer.rotary) layer.sliding_window = window;
+  }
+  return spec;
+}
 
 DecoderSpec glm_spec(const ModelConfig& config) {
   DecoderSpec spec = llama_like_spec(config, /*default_tie=*/false);
@@ -219,6 +280,9 @@ ModelRegistrar hunyuan_moe{decoder_architecture("HunYuanMoEV1ForCausalLM", "huny
 ModelRegistrar aquila{decoder_architecture("AquilaForCausalLM", "llama", llama_spec)};
 ModelRegistrar aquila_model{decoder_architecture("AquilaModel", "llama", llama_spec)};
 ModelRegistrar xverse{decoder_architecture("XverseForCausalLM", "llama", llama_spec)};
+ModelRegistrar helium{decoder_architecture("HeliumForCausalLM", "helium", helium_spec)};
+ModelRegistrar seed_oss{decoder_architecture("SeedOssForCausalLM", "seed_oss", seed_oss_spec)};
+ModelRegistrar smollm3{decoder_architecture("SmolLM3ForCausalLM", "smollm3", smollm3_spec)};
 ModelRegistrar internlm{decoder_architecture("InternLMForCausalLM", "internlm", internlm_spec)};
 ModelRegistrar internlm3{decoder_architecture("InternLM3ForCausalLM", "internlm3", internlm3_spec)};
 ModelRegistrar orion{decoder_architecture("OrionForCausalLM", "orion", orion_spec)};

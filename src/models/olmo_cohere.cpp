@@ -53,6 +53,17 @@ DecoderSpec olmo2_spec(const ModelConfig& config) {
   return spec;
 }
 
+// OLMo 3: OLMo 2 with sliding windows on three layers of four (layer_types; configs without them
+// get transformers' default pattern and a 4096-token window).
+DecoderSpec olmo3_spec(const ModelConfig& config) {
+  DecoderSpec spec = olmo2_spec(config);
+  if (config.layer_types().empty()) {
+    const int64_t window = config.sliding_window().value_or(4096);
+    for (int64_t i = 0; i < spec.num_layers; ++i) spec.layers[i].sliding_window = (i + 1) % 4 != 0 ? window : 0;
+  }
+  return spec;
+}
+
 // OLMoE (OlmoeForCausalLM): Llama blocks with q_norm / k_norm over the whole q and k projections
 // and Qwen2-MoE's router (softmax top-k, renormalised when norm_topk_prob) over num_experts
 // experts of intermediate_size on every layer.
@@ -109,6 +120,7 @@ ModelRegistrar olmo_upper{decoder_architecture("OLMoForCausalLM", "olmo", olmo_s
 ModelRegistrar olmo2{decoder_architecture("Olmo2ForCausalLM", "olmo2", olmo2_spec)};
 // vLLM's supported-models list spells it OLMo2 (as OLMo above); checkpoints say Olmo2.
 ModelRegistrar olmo2_upper{decoder_architecture("OLMo2ForCausalLM", "olmo2", olmo2_spec)};
+ModelRegistrar olmo3{decoder_architecture("Olmo3ForCausalLM", "olmo3", olmo3_spec)};
 ModelRegistrar exaone4{decoder_architecture("Exaone4ForCausalLM", "exaone4", exaone4_spec)};
 ModelRegistrar cohere{decoder_architecture("CohereForCausalLM", "cohere", cohere_spec)};
 ModelRegistrar cohere2{decoder_architecture("Cohere2ForCausalLM", "cohere2", cohere2_spec)};

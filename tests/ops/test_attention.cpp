@@ -140,6 +140,15 @@ TEST(PagedAttention, PrefillDecodeAndChunkedMixedBatch) {
   run_case({{13, 40, 29, 1}, {13, 1, 7, 1}, 4, 4, 32, 32, 8}, {}, "mha");
 }
 
+// Head sizes real checkpoints use that are not powers of two (and some that are), over prompts
+// past 64 tokens spread across many blocks: prefill, decode and a chunk in one batch, with GQA.
+TEST(PagedAttention, HeadSizesThatAreNotPowersOfTwoOverLongPrompts) {
+  for (int64_t head_size : {24, 40, 80, 96, 112, 160, 192, 256}) {
+    SCOPED_TRACE(head_size);
+    run_case({{70, 97, 66}, {70, 1, 9}, 4, 2, head_size, head_size, 16}, {}, "head size");
+  }
+}
+
 TEST(PagedAttention, GroupedQueryAndMultiQuery) {
   run_case({{17, 33, 5}, {17, 4, 1}, 8, 2, 16, 16, 4}, {}, "gqa");
   run_case({{21, 9}, {3, 9}, 6, 1, 24, 24, 16}, {}, "mqa");
@@ -451,11 +460,11 @@ TEST(RotaryAndCacheOp, RotatesThenWritesTheCache) {
 // Rotary op: neox vs GPT-J pairing and partial rotary against a direct formula.
 TEST(RotaryOp, NeoxGptjAndPartial) {
   for (bool neox : {true, false}) {
-    for (int64_t rotary_dim : {16, 8}) {
+    for (int64_t rotary_dim : {16, 8, 24, 40, 12}) {
       const uint32_t seed = fresh_seed();
       SCOPED_TRACE(::testing::Message() << "neox=" << neox << " rd=" << rotary_dim << " seed=" << seed);
       std::mt19937 rng(seed);
-      const int64_t T = 3, Hq = 4, Hk = 2, D = 16, P = 20;
+      const int64_t T = 3, Hq = 4, Hk = 2, D = std::max<int64_t>(16, rotary_dim), P = 20;
       Tensor q = random_tensor({T, Hq, D}, rng), k = random_tensor({T, Hk, D}, rng);
       Tensor cache = random_tensor({P, rotary_dim}, rng);
       Tensor pos = Tensor::from_ints({7, 0, 19}, {T});
