@@ -63,7 +63,9 @@ inline void expect_mask_exact(GrammarMatcher& m, const TokenVocabulary& vocab, c
   }
   // Words past the vocabulary are zero.
   int64_t tail = vocab.size() % 32;
-  if (tail) EXPECT_EQ(mask.back() >> tail, 0u);
+  if (tail) {
+    EXPECT_EQ(mask.back() >> tail, 0u);
+  }
 }
 
 }  // namespace vllm::structured::testing
