@@ -2,7 +2,6 @@
 #include "structured/frontends.h"
 namespace vllm::structured {
 Grammar grammar_from_ebnf(const std::string&) { fail(ErrorKind::Unsupported, "todo"); }
-Grammar grammar_from_regex(const std::string&) { fail(ErrorKind::Unsupported, "todo"); }
 Grammar json_object_grammar(const JsonWhitespace&) { fail(ErrorKind::Unsupported, "todo"); }
 Grammar grammar_from_json_schema(const std::string&, const JsonWhitespace&) { fail(ErrorKind::Unsupported, "todo"); }
 }
