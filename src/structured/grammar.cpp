@@ -129,26 +129,40 @@ void GrammarMatcher::fill_next_token_bitmask(uint32_t* bitmask) const {
   const auto& entry = s.history.back();
   if (entry.terminated) return;
   auto set_bit = [&](int32_t id) { bitmask[id >> 5] |= uint32_t{1} << (id & 31); };
-  std::vector<int32_t> positions;
-  for (int32_t stack : entry.set.stacks) positions.push_back(s.pool[stack].position);
-  std::sort(positions.begin(), positions.end());
-  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
-  for (int32_t p : positions) {
-    const PositionMask& m = s.grammar->position_mask(p);
+  // Each stack's context: its top frames' positions, and the frame that resumes below them.
+  size_t n = entry.set.stacks.size();
+  std::vector<std::vector<int32_t>> contexts(n);
+  std::vector<int32_t> resume(n);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t f = entry.set.stacks[i];
+    for (int k = 0; k < kContextFrames && f >= 0; ++k) {
+      contexts[i].push_back(s.pool[f].position);
+      f = s.pool[f].parent;
+    }
+    if (f == StackPool::kBottom) contexts[i].push_back(StackPool::kBottom);
+    resume[i] = f;
+  }
+  std::vector<const PositionMask*> masks(n);
+  for (size_t i = 0; i < n; ++i) {
+    masks[i] = &s.grammar->context_mask(contexts[i]);
+    bool seen = false;
+    for (size_t j = 0; j < i; ++j) seen = seen || masks[j] == masks[i];
+    if (seen) continue;
+    const PositionMask& m = *masks[i];
     if (!m.accepted_bits.empty()) {
       for (int64_t w = 0; w < words; ++w) bitmask[w] |= m.accepted_bits[w];
     } else {
       for (int32_t id : m.accepted_ids) set_bit(id);
     }
   }
-  // Uncertain tokens: the suffix past the frame's end, run from the frame below, sharing the
+  // Uncertain tokens: the suffix past the context's end, run from the frame below, sharing the
   // work of common prefixes (the suffixes are sorted).
-  for (int32_t stack : entry.set.stacks) {
-    const PositionMask& m = s.grammar->position_mask(s.pool[stack].position);
+  for (size_t i = 0; i < n; ++i) {
+    const PositionMask& m = *masks[i];
     if (m.uncertain.empty()) continue;
     auto& levels = s.levels;
     if (levels.size() < 2) levels.resize(2);
-    levels[0] = s.automaton.resume(s.pool[stack].parent);
+    levels[0] = s.automaton.resume(resume[i]);
     const std::string* prev = nullptr;
     size_t computed = 0;  // levels[0..computed] hold the states of prev's first bytes
     for (const auto& u : m.uncertain) {

@@ -11,9 +11,16 @@ class PositionAnalysis {
   PositionAnalysis(const FlatGrammar& g, const TokenVocabulary::Impl& vocab)
       : vocab_(vocab), trie_(vocab.trie), automaton_(g, pool_) {}
 
-  PositionMask run(int32_t position) {
+  PositionMask run(const std::vector<int32_t>& context) {
     levels_.resize(trie_.max_depth + 2);
-    levels_[0] = automaton_.isolated(position);
+    int32_t frame = StackPool::kSentinel;
+    size_t n = context.size();
+    if (n > 0 && context.back() == StackPool::kBottom) {
+      frame = StackPool::kBottom;
+      --n;
+    }
+    for (size_t i = n; i-- > 0;) frame = pool_.intern(context[i], frame);
+    levels_[0] = StackSet{{frame}, false, false};
     walk(0, 0);
     PositionMask out;
     int64_t size = static_cast<int64_t>(vocab_.bytes.size());
@@ -43,9 +50,10 @@ class PositionAnalysis {
       automaton_.advance(levels_[depth], child.byte, next);
       bool alive = !next.stacks.empty();
       bool popped = next.popped;
+      bool ended = popped || next.accepting;  // the context (or the whole output) ended here
       for (int32_t i = child.order_begin; i < child.ends_end; ++i) {
         int32_t id = trie_.order[i];
-        if (alive || popped) accepted_.push_back(id);
+        if (alive || ended) accepted_.push_back(id);
         else if (!pops_.empty()) mark_uncertain(id);
       }
       if (popped) pops_.push_back(depth + 1);
@@ -70,14 +78,15 @@ class PositionAnalysis {
 
 }  // namespace
 
-PositionMask analyse_position(const FlatGrammar& grammar, const TokenVocabulary::Impl& vocab, int32_t position) {
-  return PositionAnalysis(grammar, vocab).run(position);
+PositionMask analyse_context(const FlatGrammar& grammar, const TokenVocabulary::Impl& vocab,
+                             const std::vector<int32_t>& context) {
+  return PositionAnalysis(grammar, vocab).run(context);
 }
 
-const PositionMask& CompiledGrammar::position_mask(int32_t position) const {
+const PositionMask& CompiledGrammar::context_mask(const std::vector<int32_t>& context) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& slot = masks_[position];
-  if (!slot) slot = std::make_unique<PositionMask>(analyse_position(flat, *vocab->impl, position));
+  auto& slot = masks_[context];
+  if (!slot) slot = std::make_unique<PositionMask>(analyse_context(flat, *vocab->impl, context));
   return *slot;
 }
 

@@ -45,16 +45,21 @@ inline void expect_mask_exact(GrammarMatcher& m, const TokenVocabulary& vocab, c
                               const std::string& output, int max_reports = 5) {
   auto mask = mask_of(m, vocab.size());
   const auto& stops = vocab.stop_token_ids();
+  // The output's state once, then each token's bytes from it.
+  StackPool pool;
+  Automaton automaton(rec.flat, pool);
+  StackSet after_output, after_token;
+  bool output_ok = automaton.advance(automaton.initial(), output, after_output);
   int reports = 0;
   for (int32_t id = 0; id < vocab.size(); ++id) {
     bool is_stop = std::find(stops.begin(), stops.end(), id) != stops.end();
     bool expected;
     if (is_stop) {
-      expected = rec.matches(output);
-    } else if (vocab.bytes(id).empty()) {
+      expected = output_ok && after_output.accepting;
+    } else if (vocab.bytes(id).empty() || !output_ok) {
       expected = false;
     } else {
-      expected = rec.viable(output + vocab.bytes(id));
+      expected = automaton.advance(after_output, vocab.bytes(id), after_token);
     }
     if (bit(mask, id) != expected && reports++ < max_reports) {
       ADD_FAILURE() << "after \"" << output << "\": token " << id << " \"" << vocab.bytes(id) << "\" mask "

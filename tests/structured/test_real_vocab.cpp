@@ -5,6 +5,7 @@
 #include <map>
 
 #include "../tokenizer/parity_util.h"
+#include "structured/frontends.h"
 #include "structured/vocabulary.h"
 #include "structured_test_util.h"
 #include "text/tokenizer/tokenizer.h"
@@ -31,12 +32,11 @@ Grammar small_grammar() {
   return g;
 }
 
-void check_masks_along(const std::string& name, const std::string& text) {
+void check_masks_along(const std::string& name, const std::string& text, const Grammar& g = small_grammar()) {
   auto tok = load(name);
   int32_t eos = *tok->eos_token_id();
   auto vocab = TokenVocabulary::from_tokenizer(*tok, {eos}, static_cast<int64_t>(tok->vocab_size()) + 40);
   EXPECT_EQ(vocab->size(), static_cast<int64_t>(tok->vocab_size()) + 40);
-  Grammar g = small_grammar();
   testing::ByteRecognizer rec(g);
   ASSERT_TRUE(rec.matches(text));
   GrammarMatcher m(compile_grammar(g, vocab));
@@ -83,6 +83,19 @@ TEST(RealVocabulary, Gpt2MasksMatchBruteForce) {
 TEST(RealVocabulary, Llama2MasksMatchBruteForce) {
   SKIP_WITHOUT_SHARED_DATA();
   check_masks_along("llama2", "{\"n\": 56, \"s\": \"\xC3\xA9t\xC3\xA9 fini\"}\n");
+}
+
+// A JSON Schema grammar: nested rules, strings, numbers, whitespace (the masks come from
+// several frames of context and from the suffixes past them).
+TEST(RealVocabulary, JsonSchemaMasksMatchBruteForce) {
+  SKIP_WITHOUT_SHARED_DATA();
+  Grammar g = grammar_from_json_schema(
+      R"({"type":"object","properties":{"name":{"type":"string"},"n":{"type":"integer","minimum":0},
+          "tags":{"type":"array","items":{"enum":["a b","c\"d"]}},"more":{"type":"object"}},"required":["name"]})",
+      {});
+  const std::string text = "{\"name\": \"Zo\u00e9 \\\"x\\\"\", \"n\": 120,\n \"tags\": [\"a b\", \"c\\\"d\"], \"more\": {\"k\": [1.5, null, {}]}}";
+  check_masks_along("gpt2", text, g);
+  check_masks_along("llama2", text, g);
 }
 
 TEST(RealVocabulary, IdsPastTheTokenizerAreNeverAllowed) {
