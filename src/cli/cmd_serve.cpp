@@ -18,6 +18,8 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "loader/model_path.h"
+#include "parsers/reasoning_parser.h"
+#include "parsers/tool_parser.h"
 #include "server/http_server.h"
 #include "server/serving_model.h"
 #include "text/chat/chat_template.h"
@@ -54,7 +56,21 @@ int run(int argc, char** argv) {
                  "Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are aborted")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  bool enable_auto_tool_choice = false;
+  std::string tool_call_parser, reasoning_parser;
+  app.add_flag("--enable-auto-tool-choice", enable_auto_tool_choice,
+               "Let the model choose to call tools (tool_choice \"auto\"); needs --tool-call-parser");
+  app.add_option("--tool-call-parser", tool_call_parser,
+                 "Reads tool calls out of the model's text (hermes, llama3_json, mistral, qwen3_coder, ...; "
+                 "docs/tool_calling.md)");
+  app.add_option("--reasoning-parser", reasoning_parser,
+                 "Splits reasoning_content from content (deepseek_r1, qwen3, granite, ...; docs/tool_calling.md)");
   CLI11_PARSE(app, argc, argv);
+  // vLLM's start-up checks: before the model loads.
+  VLLM_CHECK(!enable_auto_tool_choice || !tool_call_parser.empty(), InvalidArgument,
+             "--enable-auto-tool-choice requires --tool-call-parser");
+  if (!tool_call_parser.empty()) parsers::check_tool_parser_name(tool_call_parser);
+  if (!reasoning_parser.empty()) parsers::check_reasoning_parser_name(reasoning_parser);
 
   if (args.model.empty()) {
     args.model = default_model_path();
@@ -88,6 +104,9 @@ int run(int argc, char** argv) {
   model.response_role = response_role;
   model.max_logprobs = args.max_logprobs;
   model.return_tokens_as_token_ids = return_tokens_as_token_ids;
+  model.enable_auto_tool_choice = enable_auto_tool_choice;
+  model.tool_call_parser = tool_call_parser;
+  model.reasoning_parser = reasoning_parser;
   std::string name = model.name();
 
   server::HttpServer server(*engine, std::move(model), options);

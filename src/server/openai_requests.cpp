@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "server/chat_tools.h"
 #include "server/request_fields.h"
 #include "text/tokenizer/tokenizer.h"
 
@@ -394,6 +395,9 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   if (logprobs) sampling["logprobs"] = top_logprobs.value_or(0);
   else sampling.erase("logprobs");
   SamplingParams params = SamplingParams::from_json(sampling);
+  request.tools = read_tool_plan(body, model);
+  // vLLM's adjust_request: a parser whose markers are special tokens needs them in the text.
+  if (parsing_needs_special_tokens(request.tools, model)) params.skip_special_tokens = false;
   // Chat's max tokens default is "the rest of the context" (vLLM's default_max_tokens).
   bool requested_max_tokens = body.contains("max_tokens") || body.contains("max_completion_tokens");
   if (!requested_max_tokens) params.max_tokens.reset();
