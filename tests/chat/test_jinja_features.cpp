@@ -124,5 +124,25 @@ TEST(JinjaValues, PythonFloatRepr) {
   EXPECT_EQ(format_float(-2.5), "-2.5");
 }
 
+// Issue 26: deep nesting was a stack overflow (a segfault) in the parser or the evaluator; it is
+// now an InvalidArgument naming the limit.
+TEST(JinjaLimits, DeepNestingIsAnErrorNotACrash) {
+  const int n = 5000;
+  auto repeat = [](const std::string& s, int k) {
+    std::string out;
+    for (int i = 0; i < k; ++i) out += s;
+    return out;
+  };
+  for (const std::string& source :
+       {"{{ " + repeat("(", n) + "1" + repeat(")", n) + " }}", "{{ " + repeat("[", n) + repeat("]", n) + " }}",
+        "{{ " + repeat("not ", n) + "1 }}", "{{ " + repeat("-", n) + "1 }}",
+        repeat("{% if true %}", n) + repeat("{% endif %}", n)})
+    EXPECT_NE(error_of(source).find("nesting deeper than"), std::string::npos) << source.substr(0, 40);
+  EXPECT_NE(error_of("{{ 1" + repeat(" + 1", n) + " }}").find("expressions nested deeper than"), std::string::npos);
+  // Real templates nest far less than the limit.
+  EXPECT_EQ(render("{{ " + repeat("(", 50) + "1" + repeat(")", 50) + " }}"), "1");
+}
+
+
 }  // namespace
 }  // namespace vllm::jinja

@@ -632,6 +632,21 @@ Value Interpreter::eval_slice(const Value& obj, const Expr& slice, const ScopePt
 }
 
 Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
+  // Evaluation recurses once per nested expression; the parser bounds nesting, but a left-deep
+  // chain such as 1+1+1+... is parsed in a loop and would otherwise recurse as deep as it is long.
+  if (++expression_depth_ > limits_.max_expression_depth) {
+    --expression_depth_;
+    fail(ErrorKind::InvalidArgument, "chat template error: expressions nested deeper than ",
+         limits_.max_expression_depth, " levels");
+  }
+  struct Leave {
+    int& depth;
+    ~Leave() { --depth; }
+  } leave{expression_depth_};
+  return eval_node(e, scope);
+}
+
+Value Interpreter::eval_node(const Expr& e, const ScopePtr& scope) {
   switch (e.kind) {
     case ExprKind::Literal: return e.value;
     case ExprKind::Name: return lookup(e.name, scope, &e.value);

@@ -18,6 +18,7 @@ struct Limits {
   size_t max_output_bytes = 64u << 20;        // all text produced, macros and blocks included
   int max_depth = 256;                        // nested macro calls, caller() and filters
   uint64_t max_loop_iterations = 10'000'000;  // for-loop iterations over the whole render
+  int max_expression_depth = 1024;            // nested expressions under evaluation (a long a+b+c+... chain)
 };
 
 // A scope's variables: few per scope, so a flat vector searched linearly beats a hash map (no
@@ -65,6 +66,7 @@ class Interpreter {
   std::string render(const TemplateAst& ast, const Value& variables);
 
   Value eval(const Expr& e, const ScopePtr& scope);
+  Value eval_node(const Expr& e, const ScopePtr& scope);
   Value call(const Value& callee, const CallArgs& args);
   Value getattr(const Value& obj, const std::string& name);
   Value getitem(const Value& obj, const Value& key);
@@ -83,6 +85,7 @@ class Interpreter {
 
   Limits limits_;
   int depth_ = 0;
+  int expression_depth_ = 0;
   uint64_t iterations_ = 0;
   size_t produced_ = 0;
 
