@@ -373,6 +373,14 @@ void check_messages(const Json& body) {
 // The chat prompt's token ids (vLLM: add_special_tokens defaults to false for chat).
 std::pair<std::string, std::vector<int32_t>> render_chat_prompt(const Json& body, const ServingModel& model) {
   check_messages(body);
+  // A template is code: a request's own runs only where the operator allowed it (vLLM's
+  // _validate_chat_template, its message).
+  const Json* kwargs = field(body, "chat_template_kwargs");
+  bool request_template = field(body, "chat_template") ||
+                          (kwargs && kwargs->is_object() && field(*kwargs, "chat_template"));
+  if (request_template && !model.trust_request_chat_template)
+    bad_request("Chat template is passed with request, but --trust-request-chat-template is not set. "
+                "Refused request with untrusted chat template.");
   const ChatTemplate& chat_template = need_chat_template(model);
   auto tokenizer = need_tokenizer(model, "a chat request");
   std::string prompt = render_chat_request(chat_template, body);

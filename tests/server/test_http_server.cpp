@@ -25,12 +25,15 @@ struct Sse {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void start(FakeEngine::Options engine_options = {}, ServerOptions options = {}) {
+  void start(FakeEngine::Options engine_options = {}, ServerOptions options = {},
+             bool trust_request_chat_template = false) {
     engine_ = std::make_unique<FakeEngine>(engine_options);
     options.host = "127.0.0.1";
     options.port = 0;
     options.threads = 2;
-    server_ = std::make_unique<HttpServer>(*engine_, testing::serving_model(*engine_), options);
+    auto model = testing::serving_model(*engine_);
+    model.trust_request_chat_template = trust_request_chat_template;
+    server_ = std::make_unique<HttpServer>(*engine_, std::move(model), options);
     port_ = std::to_string(server_->start());
   }
   void TearDown() override {
@@ -146,6 +149,36 @@ TEST_F(HttpServerTest, RequestErrors) {
   EXPECT_EQ(fetch("POST", "/v1/completions", deep).status, 400);
   // The server still serves.
   EXPECT_EQ(post("/v1/completions", {{"prompt", {1}}, {"max_tokens", 2}}).status, 200);
+}
+
+// Issue 26: a chat template is code; a request's own is refused unless the operator trusts them.
+TEST_F(HttpServerTest, RequestChatTemplateNeedsTheTrustFlag) {
+  start();
+  Json messages = Json::array({{{"role", "user"}, {"content", "hi"}}});
+  for (const char* route : {"/v1/chat/completions", "/tokenize"}) {
+    auto refused = post(route, {{"messages", messages}, {"chat_template", "{{ 'hello' }}"}});
+    EXPECT_EQ(refused.status, 400) << route;
+    EXPECT_EQ(error_of(refused)["message"],
+              "Chat template is passed with request, but --trust-request-chat-template is not set. "
+              "Refused request with untrusted chat template.")
+        << route;
+  }
+  EXPECT_EQ(post("/tokenize", {{"messages", messages}}).status, 200);
+}
+
+// Issue 26: 5,000 nested parentheses in a request's template crashed the server (a stack overflow
+// in the parser); now a 400 naming the limit, and the server keeps serving.
+TEST_F(HttpServerTest, RunawayRequestTemplateIs400AndTheServerKeepsServing) {
+  start({}, {}, /*trust_request_chat_template=*/true);
+  Json messages = Json::array({{{"role", "user"}, {"content", "hi"}}});
+  auto trusted = post("/tokenize", {{"messages", messages}, {"chat_template", "{{ 'hello world' }}"}});
+  EXPECT_EQ(Json::parse(trusted.body)["tokens"], Json({1, 2}));
+  std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
+  auto refused = post("/tokenize", {{"messages", messages}, {"chat_template", deep}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(error_of(refused)["message"].get<std::string>().find("nesting deeper than 512"), std::string::npos);
+  EXPECT_EQ(post("/tokenize", {{"prompt", "hello world"}}).status, 200);
+  EXPECT_EQ(post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 2}}).status, 200);
 }
 
 TEST_F(HttpServerTest, BodyOverTheLimitIs413) {
