@@ -181,6 +181,21 @@ TEST_F(HttpServerTest, RunawayRequestTemplateIs400AndTheServerKeepsServing) {
   EXPECT_EQ(post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 2}}).status, 200);
 }
 
+// Issue 26: only a JSON media type is parsed as JSON (vLLM's validate_json_request).
+TEST_F(HttpServerTest, PostBodiesMustBeJson) {
+  start();
+  std::string body = Json{{"prompt", {1}}, {"max_tokens", 2}}.dump();
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded", "application/jsonx", ""}) {
+    auto refused = fetch("POST", "/v1/completions", body, {{"Content-Type", type}});
+    EXPECT_EQ(refused.status, 400) << type;
+    EXPECT_EQ(error_of(refused)["message"], "Unsupported Media Type: Only 'application/json' is allowed") << type;
+  }
+  EXPECT_EQ(fetch("POST", "/tokenize", Json{{"prompt", "hi"}}.dump(), {{"Content-Type", "text/plain"}}).status, 400);
+  EXPECT_EQ(fetch("POST", "/v1/completions", body, {{"Content-Type", "application/json; charset=utf-8"}}).status, 200);
+  EXPECT_EQ(fetch("POST", "/v1/completions", body, {{"Content-Type", "Application/JSON"}}).status, 200);
+  EXPECT_EQ(fetch("POST", "/v1/completions", body).status, 200);
+}
+
 TEST_F(HttpServerTest, BodyOverTheLimitIs413) {
   ServerOptions options;
   options.max_request_body_bytes = 1024;
@@ -321,7 +336,7 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   int fd = testing::connect_raw(static_cast<uint16_t>(std::stoi(port_)));
   ASSERT_GE(fd, 0);
   std::string body = Json{{"prompt", {1}}, {"max_tokens", 1}}.dump();
-  std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+  std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\n\r\n" + body;
   // Two pipelined requests, then a third that closes the connection.
   testing::send_all(fd, request + request + "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -337,7 +352,7 @@ TEST_F(HttpServerTest, ExpectContinueGetsAnInterimAnswer) {
   int fd = testing::connect_raw(static_cast<uint16_t>(std::stoi(port_)));
   ASSERT_GE(fd, 0);
   std::string body = Json{{"prompt", {1}}, {"max_tokens", 1}}.dump();
-  testing::send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+  testing::send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
   char interim[64] = {};
   ssize_t got = ::recv(fd, interim, sizeof(interim) - 1, 0);
