@@ -86,6 +86,15 @@ TEST_F(ProtocolTest, CompletionErrors) {
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).status(), 400);
   EXPECT_NE(std::string(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).what()).find("max_tokens"),
             std::string::npos);
+  // Issue 26: integers past int64 are "out of range" errors quoting the value, not wrapped.
+  auto huge = [&](const char* field, const char* literal) {
+    Json body = Json::parse(str("{\"prompt\": \"hi\", \"", field, "\": ", literal, "}"));
+    return std::string(error_of(body).what());
+  };
+  EXPECT_NE(huge("max_tokens", "9223372036854775808").find("'max_tokens' is out of range, got 9223372036854775808"),
+            std::string::npos) << huge("max_tokens", "9223372036854775808");
+  EXPECT_NE(huge("seed", "1180591620717411303424").find("'seed' is out of range, got 1180591620717411303424"),
+            std::string::npos) << huge("seed", "1180591620717411303424");
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"temperature", -1}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"n", 0}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"echo", "yes"}}).status(), 400);
