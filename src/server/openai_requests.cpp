@@ -122,6 +122,25 @@ void reject_unsupported(const Json& body) {
   }
 }
 
+// vLLM's ChatCompletionRequest.check_tool_usage: a named tool_choice must name one of `tools`.
+void check_named_tool_choice(const Json& body) {
+  const Json* choice = field(body, "tool_choice");
+  if (!choice || !choice->is_object()) return;
+  const Json* tools = field(body, "tools");
+  if (!tools) bad_request("When using `tool_choice`, `tools` must be set.", "tool_choice");
+  const Json* function = field(*choice, "function");
+  if (!function || !function->is_object() || !field(*function, "name") || !(*function)["name"].is_string())
+    bad_request(str("Invalid value for `function` in `tool_choice`: ", choice->dump(),
+                    "; use {\"type\": \"function\", \"function\": {\"name\": \"my_function\"}}"),
+                "tool_choice");
+  if (tools->is_array())
+    for (const Json& tool : *tools)
+      if (tool.is_object() && tool.contains("function") && tool["function"].is_object() &&
+          tool["function"].value("name", Json()) == (*function)["name"])
+        return;
+  bad_request("The tool specified in `tool_choice` does not match any of the specified `tools`", "tool_choice");
+}
+
 void read_stream_options(const Json& body, PreparedRequest& request) {
   request.stream = read_bool(body, "stream", false);
   const Json* options = field(body, "stream_options");
@@ -261,6 +280,8 @@ PreparedRequest prepare_completion(const Json& body, const ServingModel& model) 
   PreparedRequest request;
   request.endpoint = Endpoint::Completion;
   read_common(body, model, request);
+  // vLLM's serving_completion refuses suffix (insertion) outright.
+  if (field(body, "suffix")) bad_request("suffix is not currently supported", "suffix");
   request.id = request_id(body, "cmpl-");
 
   nlohmann::json sampling(body);
@@ -395,6 +416,7 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   PreparedRequest request;
   request.endpoint = Endpoint::Chat;
   read_common(body, model, request);
+  check_named_tool_choice(body);
   request.id = request_id(body, "chatcmpl-");
 
   // Chat's logprobs is a boolean and top_logprobs the count (vLLM's to_sampling_params).

@@ -86,6 +86,8 @@ TEST_F(ProtocolTest, CompletionErrors) {
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).status(), 400);
   EXPECT_NE(std::string(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).what()).find("max_tokens"),
             std::string::npos);
+  // Issue 26: suffix is refused as vLLM refuses it.
+  EXPECT_STREQ(error_of({{"prompt", "hi"}, {"suffix", "end"}}).what(), "suffix is not currently supported");
   // Issue 26: integers past int64 are "out of range" errors quoting the value, not wrapped.
   auto huge = [&](const char* field, const char* literal) {
     Json body = Json::parse(str("{\"prompt\": \"hi\", \"", field, "\": ", literal, "}"));
@@ -177,6 +179,15 @@ TEST_F(ProtocolTest, ChatRequest) {
 TEST_F(ProtocolTest, ChatErrors) {
   Json messages = {{{"role", "user"}, {"content", "hi"}}};
   EXPECT_EQ(error_of({{"messages", "hi"}}, Endpoint::Chat).status(), 400);
+  // Issue 26: a named tool_choice must name one of the tools (vLLM's check_tool_usage).
+  Json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", Json::object()}}}}};
+  Json named = {{"type", "function"}, {"function", {{"name", "delete_files"}}}};
+  EXPECT_STREQ(error_of({{"messages", messages}, {"tools", tools}, {"tool_choice", named}}, Endpoint::Chat).what(),
+               "The tool specified in `tool_choice` does not match any of the specified `tools`");
+  EXPECT_STREQ(error_of({{"messages", messages}, {"tool_choice", named}}, Endpoint::Chat).what(),
+               "When using `tool_choice`, `tools` must be set.");
+  named["function"]["name"] = "get_weather";
+  EXPECT_EQ(error_of({{"messages", messages}, {"tools", tools}, {"tool_choice", named}}, Endpoint::Chat).status(), 0);
   EXPECT_EQ(error_of(Json::object(), Endpoint::Chat).status(), 400);
   EXPECT_EQ(error_of({{"messages", {{{"content", "no role"}}}}}, Endpoint::Chat).status(), 400);
   EXPECT_EQ(error_of({{"messages", messages}, {"top_logprobs", 2}}, Endpoint::Chat).status(), 400);
