@@ -237,6 +237,9 @@ int priority_of(const Json& body) { return static_cast<int>(read_int(body, "prio
 
 void finish_params(SamplingParams& params, const ServingModel& model) {
   params.validate(static_cast<int>(model.info.vocab_size), model.max_logprobs);
+  // best_of > n would generate candidates and pick among them, which vLLM V1 refuses (its
+  // processor's message); best_of == n is plain parallel sampling.
+  if (params.best_of && *params.best_of > params.n) bad_request("vLLM V1 does not yet support best_of.", "best_of");
 }
 
 }  // namespace detail

@@ -86,6 +86,9 @@ TEST_F(ProtocolTest, CompletionErrors) {
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).status(), 400);
   EXPECT_NE(std::string(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).what()).find("max_tokens"),
             std::string::npos);
+  // Issue 26: best_of > n is refused as vLLM V1 refuses it; best_of == n is plain n.
+  EXPECT_STREQ(error_of({{"prompt", "hi"}, {"n", 1}, {"best_of", 3}}).what(), "vLLM V1 does not yet support best_of.");
+  EXPECT_EQ(error_of({{"prompt", "hi"}, {"n", 2}, {"best_of", 2}}).status(), 0);
   // Issue 26: suffix is refused as vLLM refuses it.
   EXPECT_STREQ(error_of({{"prompt", "hi"}, {"suffix", "end"}}).what(), "suffix is not currently supported");
   // Issue 26: integers past int64 are "out of range" errors quoting the value, not wrapped.
