@@ -36,12 +36,15 @@ int run(int argc, char** argv) {
   server::ServerOptions options;
   std::string response_role = "assistant";
   bool return_tokens_as_token_ids = false;
+  bool trust_request_chat_template = false;
   app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "Port to listen on")->capture_default_str();
   app.add_option("--api-key", options.api_keys,
                  "Require `Authorization: Bearer <key>` on /v1 routes (repeatable; default: $VLLM_API_KEY)");
   app.add_option("--response-role", response_role, "The role of chat answers when add_generation_prompt")
       ->capture_default_str();
+  app.add_flag("--trust-request-chat-template", trust_request_chat_template,
+               "Accept a request's own chat_template (templates are code; off, such requests get 400)");
   app.add_flag("--return-tokens-as-token-ids", return_tokens_as_token_ids,
                "Logprobs name tokens as 'token_id:N' instead of their text");
   app.add_option("--max-waiting-requests", options.max_waiting_requests,
@@ -107,6 +110,7 @@ int run(int argc, char** argv) {
   model.enable_auto_tool_choice = enable_auto_tool_choice;
   model.tool_call_parser = tool_call_parser;
   model.reasoning_parser = reasoning_parser;
+  model.trust_request_chat_template = trust_request_chat_template;
   std::string name = model.name();
 
   server::HttpServer server(*engine, std::move(model), options);

@@ -54,6 +54,7 @@ struct ServingModel {
   std::string response_role = "assistant";         // --response-role
   int max_logprobs = kDefaultMaxLogprobs;          // --max-logprobs
   bool return_tokens_as_token_ids = false;         // --return-tokens-as-token-ids
+  bool trust_request_chat_template = false;        // --trust-request-chat-template
   // generation_config.json's max_new_tokens (with --generation-config auto): vLLM caps every
   // request's max_tokens by it.
   std::optional<int> default_max_tokens;

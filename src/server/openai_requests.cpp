@@ -210,6 +210,9 @@ int priority_of(const Json& body) { return static_cast<int>(read_int(body, "prio
 
 void finish_params(SamplingParams& params, const ServingModel& model) {
   params.validate(static_cast<int>(model.info.vocab_size), model.max_logprobs);
+  // best_of > n would generate candidates and pick among them, which vLLM V1 refuses (its
+  // processor's message); best_of == n is plain parallel sampling.
+  if (params.best_of && *params.best_of > params.n) bad_request("vLLM V1 does not yet support best_of.", "best_of");
 }
 
 }  // namespace detail
@@ -253,6 +256,8 @@ PreparedRequest prepare_completion(const Json& body, const ServingModel& model) 
   PreparedRequest request;
   request.endpoint = Endpoint::Completion;
   read_common(body, model, request);
+  // vLLM's serving_completion refuses suffix (insertion) outright.
+  if (field(body, "suffix")) bad_request("suffix is not currently supported", "suffix");
   request.id = request_id(body, "cmpl-");
 
   nlohmann::json sampling(body);
@@ -365,6 +370,14 @@ void check_messages(const Json& body) {
 // The chat prompt's token ids (vLLM: add_special_tokens defaults to false for chat).
 std::pair<std::string, std::vector<int32_t>> render_chat_prompt(const Json& body, const ServingModel& model) {
   check_messages(body);
+  // A template is code: a request's own runs only where the operator allowed it (vLLM's
+  // _validate_chat_template, its message).
+  const Json* kwargs = field(body, "chat_template_kwargs");
+  bool request_template = field(body, "chat_template") ||
+                          (kwargs && kwargs->is_object() && field(*kwargs, "chat_template"));
+  if (request_template && !model.trust_request_chat_template)
+    bad_request("Chat template is passed with request, but --trust-request-chat-template is not set. "
+                "Refused request with untrusted chat template.");
   const ChatTemplate& chat_template = need_chat_template(model);
   auto tokenizer = need_tokenizer(model, "a chat request");
   std::string prompt = render_chat_request(chat_template, body);

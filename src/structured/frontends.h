@@ -19,7 +19,10 @@ Grammar grammar_from_lark(const std::string& text);
 Expr regex_to_expr(const std::string& pattern, Grammar& grammar);
 Grammar grammar_from_regex(const std::string& pattern);
 
-// JSON: the whitespace allowed between tokens.
+// JSON: the whitespace allowed between tokens. Runs are capped at kMaxJsonWhitespace characters
+// (a newline and 31 spaces of indentation): an unbounded run lets a model that favours whitespace
+// pad until max_tokens and never close the value.
+inline constexpr int64_t kMaxJsonWhitespace = 32;
 struct JsonWhitespace {
   bool any_whitespace = true;
   std::optional<std::string> pattern;  // a regex replacing the default

@@ -33,7 +33,10 @@ class JsonGrammarBuilder {
  public:
   explicit JsonGrammarBuilder(const JsonWhitespace& ws) {
     if (ws.pattern) ws_ = Expr::ref(g_.add_rule("ws", regex_to_expr(*ws.pattern, g_)));
-    else if (ws.any_whitespace) ws_ = Expr::ref(g_.add_rule("ws", Expr::star(Expr::char_class({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}}))));
+    else if (ws.any_whitespace)
+      ws_ = Expr::ref(g_.add_rule(
+          "ws", Expr::repeat(Expr::char_class({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}}), 0,
+                             kMaxJsonWhitespace)));
   }
 
   Grammar object_grammar() {

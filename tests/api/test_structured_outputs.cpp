@@ -31,7 +31,7 @@ class StructuredOutputs : public ::testing::Test {
   static void TearDownTestSuite() { delete llm_; }
 
   // n outputs of `prompt` under `spec`, seeds 0..n-1, temperature 1.
-  static std::vector<std::string> sample(const StructuredOutputSpec& spec, int count, int max_tokens = 200) {
+  static std::vector<std::string> sample(const StructuredOutputSpec& spec, int count, int max_tokens = 400) {
     std::vector<std::string> texts;
     for (int seed = 0; seed < count; ++seed) {
       SamplingParams params;

@@ -40,6 +40,14 @@ TEST(JsonObject, AnyObject) {
   EXPECT_FALSE(custom.viable("{\n"));
 }
 
+TEST(JsonObject, WhitespaceRunsAreCapped) {
+  testing::ByteRecognizer rec(json_object_grammar({}));
+  const std::string longest = "\n" + std::string(kMaxJsonWhitespace - 1, ' ');
+  EXPECT_TRUE(rec.matches("{" + longest + "\"a\":" + longest + "1}"));
+  EXPECT_FALSE(rec.viable("{\"a\"" + longest + " "));
+  EXPECT_FALSE(rec.viable("{\"a\": 1" + std::string(kMaxJsonWhitespace + 1, '\t')));
+}
+
 TEST(JsonSchema, PropertiesInOrderWithOptionalOnesAbsent) {
   auto rec = schema(R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},
                         "tags":{"type":"array","items":{"type":"string"}}},"required":["name","tags"]})");
