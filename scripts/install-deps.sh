@@ -11,6 +11,7 @@ packages=(
   libsentencepiece-dev      # SentencePiece tokenizer.model files
   libgtest-dev libgmock-dev # unit tests
   python3 python3-jinja2    # chat-template parity tests against Python's Jinja2
+  python3-jsonschema        # structured-output tests validate outputs against their schemas
   libcli11-dev              # command-line parsing
   libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)

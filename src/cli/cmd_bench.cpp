@@ -149,8 +149,13 @@ int throughput(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
+  const char* usage = "usage: vllm-cpp bench {latency|throughput} [options]  (--help for each)\n";
+  if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
+    std::cout << usage;
+    return 0;
+  }
   if (argc < 2 || (std::strcmp(argv[1], "latency") && std::strcmp(argv[1], "throughput"))) {
-    std::cerr << "usage: vllm-cpp bench {latency|throughput} [options]  (--help for each)\n";
+    std::cerr << usage;
     return 2;
   }
   bool is_latency = std::strcmp(argv[1], "latency") == 0;

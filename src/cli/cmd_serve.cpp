@@ -18,6 +18,8 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "loader/model_path.h"
+#include "parsers/reasoning_parser.h"
+#include "parsers/tool_parser.h"
 #include "server/http_server.h"
 #include "server/serving_model.h"
 #include "text/chat/chat_template.h"
@@ -34,12 +36,15 @@ int run(int argc, char** argv) {
   server::ServerOptions options;
   std::string response_role = "assistant";
   bool return_tokens_as_token_ids = false;
+  bool trust_request_chat_template = false;
   app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "Port to listen on")->capture_default_str();
   app.add_option("--api-key", options.api_keys,
                  "Require `Authorization: Bearer <key>` on /v1 routes (repeatable; default: $VLLM_API_KEY)");
   app.add_option("--response-role", response_role, "The role of chat answers when add_generation_prompt")
       ->capture_default_str();
+  app.add_flag("--trust-request-chat-template", trust_request_chat_template,
+               "Accept a request's own chat_template (templates are code; off, such requests get 400)");
   app.add_flag("--return-tokens-as-token-ids", return_tokens_as_token_ids,
                "Logprobs name tokens as 'token_id:N' instead of their text");
   app.add_option("--max-waiting-requests", options.max_waiting_requests,
@@ -54,7 +59,21 @@ int run(int argc, char** argv) {
                  "Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are aborted")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  bool enable_auto_tool_choice = false;
+  std::string tool_call_parser, reasoning_parser;
+  app.add_flag("--enable-auto-tool-choice", enable_auto_tool_choice,
+               "Let the model choose to call tools (tool_choice \"auto\"); needs --tool-call-parser");
+  app.add_option("--tool-call-parser", tool_call_parser,
+                 "Reads tool calls out of the model's text (hermes, llama3_json, mistral, qwen3_coder, ...; "
+                 "docs/tool_calling.md)");
+  app.add_option("--reasoning-parser", reasoning_parser,
+                 "Splits reasoning_content from content (deepseek_r1, qwen3, granite, ...; docs/tool_calling.md)");
   CLI11_PARSE(app, argc, argv);
+  // vLLM's start-up checks: before the model loads.
+  VLLM_CHECK(!enable_auto_tool_choice || !tool_call_parser.empty(), InvalidArgument,
+             "--enable-auto-tool-choice requires --tool-call-parser");
+  if (!tool_call_parser.empty()) parsers::check_tool_parser_name(tool_call_parser);
+  if (!reasoning_parser.empty()) parsers::check_reasoning_parser_name(reasoning_parser);
 
   if (args.model.empty()) {
     args.model = default_model_path();
@@ -88,6 +107,10 @@ int run(int argc, char** argv) {
   model.response_role = response_role;
   model.max_logprobs = args.max_logprobs;
   model.return_tokens_as_token_ids = return_tokens_as_token_ids;
+  model.enable_auto_tool_choice = enable_auto_tool_choice;
+  model.tool_call_parser = tool_call_parser;
+  model.reasoning_parser = reasoning_parser;
+  model.trust_request_chat_template = trust_request_chat_template;
   std::string name = model.name();
 
   server::HttpServer server(*engine, std::move(model), options);

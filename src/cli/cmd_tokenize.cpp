@@ -40,11 +40,15 @@ json parse_line(const std::string& line, size_t number) {
   }
 }
 
-std::vector<int32_t> parse_ids(const json& j, const std::string& where) {
+// Ids outside [0, vocab_size) are refused as the server's /detokenize refuses them (a negative or
+// huge id used to wrap through get<int32_t>() and decode as some other token).
+std::vector<int32_t> parse_ids(const json& j, const std::string& where, size_t vocab_size) {
   if (!j.is_array()) fail(ErrorKind::InvalidArgument, where, ": expected a list of token ids");
   std::vector<int32_t> ids;
   for (const json& v : j) {
     if (!v.is_number_integer()) fail(ErrorKind::InvalidArgument, where, ": token id ", v.dump(), " is not an integer");
+    if (v.is_number_unsigned() ? v.get<uint64_t>() >= vocab_size : (v.get<int64_t>() < 0 || static_cast<uint64_t>(v.get<int64_t>()) >= vocab_size))
+      fail(ErrorKind::InvalidArgument, where, ": Token id ", v.dump(), " is out of vocabulary");
     ids.push_back(v.get<int32_t>());
   }
   return ids;
@@ -162,7 +166,7 @@ int run_detokenize(int argc, char** argv) {
     } catch (const json::parse_error& e) {
       fail(ErrorKind::InvalidArgument, "stdin: expected a JSON list of token ids (", e.what(), ")");
     }
-    std::string text = tok->decode(parse_ids(ids, "stdin"), skip);
+    std::string text = tok->decode(parse_ids(ids, "stdin", tok->vocab_size()), skip);
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
@@ -172,7 +176,7 @@ int run_detokenize(int argc, char** argv) {
     json req = parse_line(line, number);
     std::string where = str("stdin line ", number);
     if (!req.is_object() || !req.contains("ids")) fail(ErrorKind::InvalidArgument, where, ": expected {\"ids\": [...]}");
-    write_line({{"text", tok->decode(parse_ids(req.at("ids"), where), req.value("skip_special_tokens", skip))}});
+    write_line({{"text", tok->decode(parse_ids(req.at("ids"), where, tok->vocab_size()), req.value("skip_special_tokens", skip))}});
   }
   return 0;
 }

@@ -81,6 +81,7 @@ struct PenaltyLists {
 bool samples_on_device(const Request& request) {
   const SamplingParams& p = request.sampling_params;
   if (p.allowed_token_ids || !p.bad_words_token_ids.empty() || !p.logit_bias.empty()) return false;
+  if (request.grammar_matcher) return false;  // the grammar's mask is applied on the host
   if (p.logprobs && (*p.logprobs < 0 || *p.logprobs > ops::kMaxTopLogprobs)) return false;
   return p.min_tokens <= 0 || request.num_output_tokens() >= p.min_tokens;
 }

@@ -55,6 +55,11 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
   app.add_option("--max-seq-len-to-capture", args.max_seq_len_to_capture,
                  "Longest sequence a CUDA graph serves; longer ones decode eagerly")
       ->check(CLI::PositiveNumber);
+  app.add_option("--structured-outputs-config", args.structured_outputs_config,
+                 "JSON: backend (auto, xgrammar, guidance, outlines, lm-format-enforcer: all run the built-in grammar "
+                 "engine), disable_any_whitespace, disable_fallback, disable_additional_properties, reasoning_parser");
+  app.add_option("--guided-decoding-backend", args.guided_decoding_backend,
+                 "Deprecated spelling of --structured-outputs-config '{\"backend\": ...}'");
   app.add_option("--generation-config", args.generation_config,
                  "auto: defaults from the model's generation_config.json; vllm: vLLM's own; or a folder");
   app.add_option("--scheduling-policy", args.scheduling_policy, "fcfs or priority")

@@ -46,6 +46,10 @@ struct EngineArgs {
   std::vector<int64_t> cuda_graph_sizes;
   int64_t max_seq_len_to_capture = 8192;      // --max-seq-len-to-capture: longer sequences decode eagerly
   std::string generation_config = "auto";     // auto (the model's generation_config.json), vllm, or a folder
+  // --structured-outputs-config (JSON: backend, disable_any_whitespace, ...) and the older
+  // --guided-decoding-backend: every backend vLLM names runs this engine's own grammar engine.
+  std::string structured_outputs_config;
+  std::string guided_decoding_backend;
   std::string scheduling_policy = "fcfs";     // fcfs, priority
   // --admission-reserve-tokens: a waiting request is admitted only while the KV pool keeps room for
   // every running request to grow by min(its remaining max_tokens, this many) tokens (0: whenever

@@ -8,14 +8,33 @@
 namespace vllm {
 
 InputProcessor::InputProcessor(const EngineModelConfig& model, std::shared_ptr<const Tokenizer> tokenizer,
-                               nlohmann::json generation_config, std::optional<int32_t> eos_token_id)
+                               nlohmann::json generation_config, std::optional<int32_t> eos_token_id,
+                               StructuredOutputsConfig structured)
     : max_model_len_(model.max_model_len),
       vocab_size_(model.vocab_size),
       max_logprobs_(model.max_logprobs),
       use_generation_config_(model.generation_config != "vllm"),
       tokenizer_(std::move(tokenizer)),
       generation_config_(std::move(generation_config)),
-      eos_token_id_(eos_token_id) {}
+      eos_token_id_(eos_token_id),
+      structured_(std::move(structured)) {}
+
+// The vocabulary's stop ids: the EOS id and generation_config.json's other eos_token_id entries.
+structured::GrammarCompiler& InputProcessor::grammar_compiler() const {
+  std::call_once(grammar_compiler_once_, [this] {
+    std::vector<int32_t> stops;
+    if (eos_token_id_) stops.push_back(*eos_token_id_);
+    const nlohmann::json eos = generation_config_.is_object() && generation_config_.contains("eos_token_id")
+                                   ? generation_config_["eos_token_id"]
+                                   : nlohmann::json();
+    for (const nlohmann::json& id : eos.is_array() ? eos : nlohmann::json::array({eos}))
+      if (id.is_number_integer() && std::find(stops.begin(), stops.end(), id.get<int32_t>()) == stops.end())
+        stops.push_back(id.get<int32_t>());
+    grammar_compiler_ = std::make_shared<structured::GrammarCompiler>(
+        structured::TokenVocabulary::from_tokenizer(*tokenizer_, std::move(stops), vocab_size_));
+  });
+  return *grammar_compiler_;
+}
 
 void InputProcessor::apply_generation_defaults(SamplingParams& params) const {
   if (use_generation_config_) params.apply_generation_config(generation_config_, eos_token_id_);
@@ -82,6 +101,13 @@ void InputProcessor::process(EngineRequest& request) const {
   SamplingParams& params = request.params;
   if (request.apply_generation_config) apply_generation_defaults(params);
   params.validate(static_cast<int>(vocab_size_), max_logprobs_);
+  if (params.structured_outputs) {
+    VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument,
+               "structured outputs need the tokenizer (not with --skip-tokenizer-init)");
+    if (!params.is_set("disable_any_whitespace") && structured_.disable_any_whitespace)
+      params.structured_outputs->any_whitespace = false;
+    params.grammar = grammar_compiler().compile(*params.structured_outputs);
+  }
   if (!params.bad_words.empty()) {
     VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument, "bad_words need a tokenizer (not with --skip-tokenizer-init)");
     params.set_bad_words_token_ids([&](const std::string& word) { return tokenizer_->encode(word, false); },

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -24,7 +25,8 @@ class InputProcessor {
   // `generation_config`: the model's generation_config.json as --generation-config chose it
   // (empty with vllm). `tokenizer` may be null (--skip-tokenizer-init).
   InputProcessor(const EngineModelConfig& model, std::shared_ptr<const Tokenizer> tokenizer,
-                 nlohmann::json generation_config, std::optional<int32_t> eos_token_id);
+                 nlohmann::json generation_config, std::optional<int32_t> eos_token_id,
+                 StructuredOutputsConfig structured = {});
 
   // Fills the fields params did not set from generation_config.json (unless --generation-config vllm).
   void apply_generation_defaults(SamplingParams& params) const;
@@ -46,6 +48,13 @@ class InputProcessor {
   nlohmann::json generation_config_;
   std::optional<int32_t> eos_token_id_;
   std::optional<ModelInfo> pooling_;
+  StructuredOutputsConfig structured_;
+  // Built on the first structured-output request (the vocabulary's byte strings take a moment
+  // for a large vocabulary); compiled grammars are cached inside.
+  mutable std::once_flag grammar_compiler_once_;
+  mutable std::shared_ptr<structured::GrammarCompiler> grammar_compiler_;
+
+  structured::GrammarCompiler& grammar_compiler() const;
 
   void process_pooling(EngineRequest& request) const;
 };

@@ -197,7 +197,8 @@ void LLMEngine::init_input_processor(const EngineArgs& args) {
     if (eos.is_number_integer()) eos_token_id = eos.get<int32_t>();
     if (eos.is_array() && !eos.empty() && eos[0].is_number_integer()) eos_token_id = eos[0].get<int32_t>();
   }
-  input_processor_ = std::make_unique<InputProcessor>(config_.model, tokenizer_, std::move(generation_config), eos_token_id);
+  input_processor_ = std::make_unique<InputProcessor>(config_.model, tokenizer_, std::move(generation_config), eos_token_id,
+                                                      config_.structured_outputs);
   if (pooling_) input_processor_->set_pooling(model_info_);
 }
 

@@ -35,6 +35,7 @@ Request::Request(std::string request_id, std::vector<int32_t> prompt_token_ids, 
       token_ids_(std::move(prompt_token_ids)),
       num_prompt_tokens_(static_cast<int>(token_ids_.size())) {
   if (sampling_params.seed) generator.emplace(static_cast<uint64_t>(*sampling_params.seed));
+  if (sampling_params.grammar) grammar_matcher.emplace(sampling_params.grammar);
   if (sampling_params.max_tokens) max_tokens = *sampling_params.max_tokens;
 }
 

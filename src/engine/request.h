@@ -68,6 +68,9 @@ class Request {
   StopReason stop_reason;
   // Per-request generator, present when sampling_params.seed is set.
   std::optional<SamplingGenerator> generator;
+  // Structured outputs: the sequence's place in its grammar (sampling_params.grammar), advanced
+  // by every output token; the sampler masks the tokens it does not allow.
+  std::optional<structured::GrammarMatcher> grammar_matcher;
 
   // Owned by the KVCacheManager: the block table of each KV-cache group (block ids into the
   // shared pool; BlockPool::kNullBlockId where a sliding window dropped a block), how many of
@@ -86,7 +89,10 @@ class Request {
   std::span<const int32_t> output_token_ids() const {
     return std::span<const int32_t>(token_ids_).subspan(num_prompt_tokens_);
   }
-  void append_output_token(int32_t token_id) { token_ids_.push_back(token_id); }
+  void append_output_token(int32_t token_id) {
+    token_ids_.push_back(token_id);
+    if (grammar_matcher && !grammar_matcher->is_terminated()) grammar_matcher->accept_token(token_id);
+  }
 
  private:
   std::vector<int32_t> token_ids_;  // prompt then output

@@ -28,6 +28,14 @@ float max_of(std::span<const float> row) {
 
 namespace sampling {
 
+void apply_grammar(std::span<float> row, const structured::GrammarMatcher& grammar) {
+  const int64_t vocab = static_cast<int64_t>(row.size());
+  std::vector<uint32_t> mask(static_cast<size_t>(structured::GrammarMatcher::bitmask_words(vocab)), 0);
+  grammar.fill_next_token_bitmask(mask.data());
+  for (int64_t t = 0; t < vocab; ++t)
+    if (!(mask[static_cast<size_t>(t / 32)] >> (t % 32) & 1u)) row[static_cast<size_t>(t)] = -INFINITY;
+}
+
 void apply_allowed_token_ids(std::span<float> row, const std::vector<int32_t>& allowed) {
   std::vector<char> keep(row.size(), 0);
   for (int32_t token : allowed)
@@ -180,6 +188,7 @@ SamplerOutput Sampler::sample(std::span<float> logits, int vocab_size, std::span
     std::vector<float> raw;
     if (params.logprobs) raw.assign(row.begin(), row.end());
 
+    if (r.grammar && !r.grammar->is_terminated()) sampling::apply_grammar(row, *r.grammar);
     if (params.allowed_token_ids) sampling::apply_allowed_token_ids(row, *params.allowed_token_ids);
     if (!params.bad_words_token_ids.empty())
       sampling::apply_bad_words(row, params.bad_words_token_ids, r.output_token_ids);

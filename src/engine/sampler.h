@@ -38,11 +38,14 @@ struct SamplingRow {
   std::span<const int32_t> output_token_ids;  // penalties, bad words, min_tokens
   std::optional<int32_t> eos_token_id;        // masked while below min_tokens
   SamplingGenerator* generator = nullptr;     // the request's own (seeded) one, or null
+  // Structured outputs: tokens the grammar does not allow next are masked before sampling.
+  const structured::GrammarMatcher* grammar = nullptr;
 
   static SamplingRow of(Request& request) {
     return SamplingRow{&request.sampling_params, request.prompt_token_ids(),
                        request.output_token_ids(), request.eos_token_id,
-                       request.generator ? &*request.generator : nullptr};
+                       request.generator ? &*request.generator : nullptr,
+                       request.grammar_matcher ? &*request.grammar_matcher : nullptr};
   }
 };
 
@@ -92,6 +95,8 @@ class Sampler {
 // logits processors work on one row of `vocab_size` logits in place.
 namespace sampling {
 void apply_allowed_token_ids(std::span<float> row, const std::vector<int32_t>& allowed);
+// Structured outputs: -inf for every token the grammar does not allow next.
+void apply_grammar(std::span<float> row, const structured::GrammarMatcher& grammar);
 void apply_bad_words(std::span<float> row, const std::vector<std::vector<int32_t>>& bad_words,
                      std::span<const int32_t> output_token_ids);
 void apply_logit_bias(std::span<float> row, const std::map<int32_t, float>& bias);

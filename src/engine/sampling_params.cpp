@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -62,12 +63,23 @@ double read_number(const std::string& field, const json& value) {
 }
 
 int64_t read_integer(const std::string& field, const json& value) {
+  if (value.is_number_unsigned()) {
+    // Above 2^63 - 1 the cast would wrap to a negative number and the error quote a wrong value.
+    uint64_t number = value.get<uint64_t>();
+    if (number > static_cast<uint64_t>(INT64_MAX)) invalid(str("'", field, "' is out of range, got ", number));
+    return static_cast<int64_t>(number);
+  }
   if (value.is_number_integer()) return value.get<int64_t>();
-  if (value.is_number_unsigned()) return static_cast<int64_t>(value.get<uint64_t>());
   if (value.is_number_float()) {  // pydantic's lax mode accepts 5.0 for an int
     double number = value.get<double>();
     if (std::isfinite(number) && number == std::floor(number) && std::fabs(number) < 9e15)
       return static_cast<int64_t>(number);
+    // An integer literal past 2^64 parses as a double; quote it as the integer it was.
+    if (std::isfinite(number) && number == std::floor(number)) {
+      char digits[400];
+      std::snprintf(digits, sizeof(digits), "%.0f", number);
+      invalid(str("'", field, "' is out of range, got ", digits));
+    }
   }
   type_error(field, "an integer", value);
 }
@@ -283,6 +295,7 @@ SamplingParams SamplingParams::from_json(const json& body) {
   if (auto* v = given("truncate_prompt_tokens"))
     params.truncate_prompt_tokens = read_int("truncate_prompt_tokens", *v);
   if (auto* v = given("detokenize")) params.detokenize = read_bool("detokenize", *v);
+  params.read_structured_outputs(body);
 
   params.normalize();
   params.validate();

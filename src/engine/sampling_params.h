@@ -9,11 +9,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "structured/grammar.h"
 
 namespace vllm {
 
@@ -56,6 +59,12 @@ struct SamplingParams {
   enum class OutputKind { Cumulative, FinalOnly };
   OutputKind output_kind = OutputKind::Cumulative;
 
+  // Structured outputs (vLLM's StructuredOutputsParams): the constraint the request names
+  // through structured_outputs, response_format or the older guided_* fields; the input
+  // processor compiles it into `grammar`, and each sequence matches its tokens against that.
+  std::optional<structured::StructuredOutputSpec> structured_outputs;
+  std::shared_ptr<const structured::CompiledGrammar> grammar;
+
   // Token sequences of `bad_words`, filled by `set_bad_words_token_ids` once a tokenizer is known.
   std::vector<std::vector<int32_t>> bad_words_token_ids;
 
@@ -77,6 +86,14 @@ struct SamplingParams {
   // Accepts "max_completion_tokens" as an alias of "max_tokens"; "max_tokens": null means
   // "up to the context".
   static SamplingParams from_json(const nlohmann::json& body);
+  // The structured-output constraint of a request body (called by from_json), vLLM's way:
+  // `structured_outputs` (json, regex, choice, grammar, json_object, structural_tag,
+  // whitespace_pattern, disable_any_whitespace), else the older guided_json / guided_regex /
+  // guided_choice / guided_grammar / guided_json_object / guided_whitespace_pattern; then a
+  // `response_format` of type json_object or json_schema (structural_tag: its JSON) sets
+  // json_object / json. More than one constraint: InvalidArgument with vLLM's message; ill-typed
+  // fields name themselves. Marks "disable_any_whitespace" set when the request gives it.
+  void read_structured_outputs(const nlohmann::json& body);
 
   // Fills fields the request did not set (see is_set) from generation_config.json: temperature,
   // top_p, top_k, min_p, repetition_penalty and max_new_tokens -> max_tokens. Extra end-of-

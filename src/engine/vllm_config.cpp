@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "ops/device.h"
 
+#include <nlohmann/json.hpp>
+
 namespace vllm {
 
 namespace {
@@ -88,6 +90,7 @@ VllmConfig resolve_vllm_config(const EngineArgs& args, const ModelFacts& facts, 
   model.dtype = args.dtype;
   model.max_logprobs = args.max_logprobs;
   model.generation_config = args.generation_config;
+  config.structured_outputs = StructuredOutputsConfig::parse(args.structured_outputs_config, args.guided_decoding_backend);
   const int64_t derived_max_len = facts.max_position_embeddings;
   model.max_model_len = args.max_model_len.value_or(derived_max_len);
   VLLM_CHECK(model.max_model_len > 0 && model.max_model_len <= derived_max_len, InvalidArgument,
@@ -168,6 +171,38 @@ void VllmConfig::set_num_blocks(size_t budget) {
              " tokens, fewer than the ", needed, " blocks one request of max_model_len (", model.max_model_len,
              ") tokens needs; give the KV cache more memory or decrease max_model_len.");
   cache.num_blocks = static_cast<int>(num_blocks);
+}
+
+StructuredOutputsConfig StructuredOutputsConfig::parse(const std::string& json_text,
+                                                       const std::string& guided_decoding_backend) {
+  StructuredOutputsConfig config;
+  if (!guided_decoding_backend.empty()) config.backend = guided_decoding_backend;
+  if (!json_text.empty()) {
+    const nlohmann::json parsed = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+    VLLM_CHECK(parsed.is_object(), InvalidArgument, "--structured-outputs-config must be a JSON object, got ", json_text);
+    for (const auto& [key, value] : parsed.items()) {
+      if (key == "backend") {
+        VLLM_CHECK(value.is_string(), InvalidArgument, "--structured-outputs-config: backend must be a string");
+        config.backend = value.get<std::string>();
+      } else if (key == "disable_any_whitespace" || key == "disable_fallback" ||
+                 key == "disable_additional_properties" || key == "enable_in_reasoning") {
+        VLLM_CHECK(value.is_boolean(), InvalidArgument, "--structured-outputs-config: ", key, " must be a boolean");
+        if (key == "disable_any_whitespace") config.disable_any_whitespace = value.get<bool>();
+      } else if (key == "reasoning_parser") {
+        VLLM_CHECK(value.is_string(), InvalidArgument, "--structured-outputs-config: reasoning_parser must be a string");
+        config.reasoning_parser = value.get<std::string>();
+      } else {
+        fail(ErrorKind::InvalidArgument, "--structured-outputs-config: unknown key '", key,
+             "' (backend, disable_any_whitespace, disable_fallback, disable_additional_properties, "
+             "enable_in_reasoning, reasoning_parser)");
+      }
+    }
+  }
+  const std::string& b = config.backend;
+  VLLM_CHECK(b == "auto" || b == "xgrammar" || b == "guidance" || b == "outlines" || b == "lm-format-enforcer",
+             InvalidArgument, "structured outputs backend '", b,
+             "' is not known (auto, xgrammar, guidance, outlines, lm-format-enforcer)");
+  return config;
 }
 
 }  // namespace vllm

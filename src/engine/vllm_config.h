@@ -117,6 +117,18 @@ struct ModelFacts {
   size_t kv_elements_per_token = 0;
 };
 
+// vLLM's StructuredOutputsConfig. The backends vLLM names are accepted and all run the built-in
+// grammar engine (src/structured).
+struct StructuredOutputsConfig {
+  std::string backend = "auto";
+  bool disable_any_whitespace = false;  // the default of requests that do not say
+  std::string reasoning_parser;         // accepted; the server's --reasoning-parser decides
+
+  // --structured-outputs-config's JSON over --guided-decoding-backend; InvalidArgument naming an
+  // unknown key, a wrong type or an unknown backend.
+  static StructuredOutputsConfig parse(const std::string& json_text, const std::string& guided_decoding_backend);
+};
+
 struct VllmConfig {
   EngineModelConfig model;
   CacheConfig cache;
@@ -124,6 +136,7 @@ struct VllmConfig {
   DeviceConfig device;
   ParallelConfig parallel;
   CompilationConfig compilation;
+  StructuredOutputsConfig structured_outputs;
 
   int64_t max_model_len() const { return model.max_model_len; }
   // Blocks one max_model_len sequence spans in one group.

@@ -286,6 +286,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   Json parse_body() {
+    // Only JSON is JSON: vLLM's validate_json_request on its OpenAI routes refuses any other media
+    // type (parameters such as "; charset=utf-8" allowed) with this message, as a 400.
+    auto content_type = request_.find(http::field::content_type);
+    std::string media_type =
+        content_type == request_.end() ? "" : std::string(content_type->value().data(), content_type->value().size());
+    media_type = media_type.substr(0, media_type.find(';'));
+    while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t')) media_type.pop_back();
+    for (char& c : media_type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (media_type != "application/json")
+      throw ApiError(400, "Unsupported Media Type: Only 'application/json' is allowed");
     const std::string& body = request_.body();
     try {
       return Json::parse(body, [](int depth, Json::parse_event_t, Json&) {

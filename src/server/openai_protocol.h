@@ -54,9 +54,14 @@ struct ServingModel {
   std::string response_role = "assistant";         // --response-role
   int max_logprobs = kDefaultMaxLogprobs;          // --max-logprobs
   bool return_tokens_as_token_ids = false;         // --return-tokens-as-token-ids
+  bool trust_request_chat_template = false;        // --trust-request-chat-template
   // generation_config.json's max_new_tokens (with --generation-config auto): vLLM caps every
   // request's max_tokens by it.
   std::optional<int> default_max_tokens;
+  // --enable-auto-tool-choice, --tool-call-parser, --reasoning-parser (src/parsers names; empty: none).
+  bool enable_auto_tool_choice = false;
+  std::string tool_call_parser;
+  std::string reasoning_parser;
 
   const std::string& name() const;  // the first served name
   bool serves(const std::string& name) const;
@@ -77,6 +82,17 @@ struct PoolingPlan {
   bool return_documents = true;        // /rerank
 };
 
+// A chat request's tools: how its output is read (docs/tool_calling.md).
+struct ChatToolPlan {
+  Json tools;                   // the request's "tools" (null: none)
+  std::string choice = "none";  // tool_choice: none, auto, required, or "function" (named)
+  std::string named_function;   // tool_choice {"type": "function", "function": {"name"}}
+  bool parallel_tool_calls = true;
+  // auto with --enable-auto-tool-choice: the --tool-call-parser reads the output. required and
+  // named read it as JSON (vLLM enforces those with structured outputs; this server does not yet).
+  bool parse_tool_calls() const { return choice != "none"; }
+};
+
 // A validated request, ready for the engine: one EngineRequest per prompt (chat: exactly one).
 struct PreparedRequest {
   Endpoint endpoint = Endpoint::Completion;
@@ -95,6 +111,7 @@ struct PreparedRequest {
   std::string role;       // chat: the role of the answer
   std::string echo_text;  // chat with echo: the last message's content when its role is `role`
   PoolingPlan pooling;    // the pooling endpoints
+  ChatToolPlan tools;     // chat
 };
 
 // The "model" field, when given, must be a served name (404 otherwise).
@@ -131,6 +148,8 @@ Json chat_response(const PreparedRequest& request, const std::vector<RequestOutp
 Json final_response(const PreparedRequest& request, const std::vector<RequestOutput>& outputs,
                     const ServingModel& model);
 
+class ChatStreamParser;  // chat_tools.h
+
 // Turns cumulative outputs into vLLM's streaming chunks (the JSON after "data: "). Feed each
 // engine request's outputs in order; chunks for the new text/tokens/logprobs come back.
 class StreamConverter {
@@ -142,6 +161,7 @@ class StreamConverter {
 
  private:
   struct ChoiceState {
+    std::shared_ptr<ChatStreamParser> parser;  // chat with tool or reasoning parsing
     size_t text_bytes = 0;    // bytes of text already sent
     size_t tokens = 0;        // tokens already sent
     size_t text_chars = 0;    // code points sent (completion logprobs' text_offset)

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "server/chat_tools.h"
 #include "server/request_fields.h"
 #include "text/tokenizer/tokenizer.h"
 
@@ -108,18 +109,9 @@ int64_t now_seconds() {
 
 // Fields vLLM accepts that this server cannot honour yet: a clear 400 rather than silent output.
 void reject_unsupported(const Json& body) {
-  for (const char* key : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs",
-                          "prompt_embeds", "lora_request"})
+  for (const char* key : {"prompt_embeds", "lora_request"})
     if (field(body, key)) bad_request(str("'", key, "' is not supported by vllm-cpp yet"), key);
   if (read_bool(body, "use_beam_search", false)) bad_request("beam search is not supported by vllm-cpp yet", "use_beam_search");
-  if (const Json* format = field(body, "response_format")) {
-    if (!format->is_object() || !format->contains("type") || !(*format)["type"].is_string())
-      bad_request(str("'response_format' must be an object with a \"type\", got ", format->dump()), "response_format");
-    std::string type = (*format)["type"].get<std::string>();
-    if (type != "text")
-      bad_request(str("response_format type \"", type, "\" is not supported by vllm-cpp yet (supported: text)"),
-                  "response_format");
-  }
 }
 
 void read_stream_options(const Json& body, PreparedRequest& request) {
@@ -218,6 +210,9 @@ int priority_of(const Json& body) { return static_cast<int>(read_int(body, "prio
 
 void finish_params(SamplingParams& params, const ServingModel& model) {
   params.validate(static_cast<int>(model.info.vocab_size), model.max_logprobs);
+  // best_of > n would generate candidates and pick among them, which vLLM V1 refuses (its
+  // processor's message); best_of == n is plain parallel sampling.
+  if (params.best_of && *params.best_of > params.n) bad_request("vLLM V1 does not yet support best_of.", "best_of");
 }
 
 }  // namespace detail
@@ -261,6 +256,8 @@ PreparedRequest prepare_completion(const Json& body, const ServingModel& model) 
   PreparedRequest request;
   request.endpoint = Endpoint::Completion;
   read_common(body, model, request);
+  // vLLM's serving_completion refuses suffix (insertion) outright.
+  if (field(body, "suffix")) bad_request("suffix is not currently supported", "suffix");
   request.id = request_id(body, "cmpl-");
 
   nlohmann::json sampling(body);
@@ -373,6 +370,14 @@ void check_messages(const Json& body) {
 // The chat prompt's token ids (vLLM: add_special_tokens defaults to false for chat).
 std::pair<std::string, std::vector<int32_t>> render_chat_prompt(const Json& body, const ServingModel& model) {
   check_messages(body);
+  // A template is code: a request's own runs only where the operator allowed it (vLLM's
+  // _validate_chat_template, its message).
+  const Json* kwargs = field(body, "chat_template_kwargs");
+  bool request_template = field(body, "chat_template") ||
+                          (kwargs && kwargs->is_object() && field(*kwargs, "chat_template"));
+  if (request_template && !model.trust_request_chat_template)
+    bad_request("Chat template is passed with request, but --trust-request-chat-template is not set. "
+                "Refused request with untrusted chat template.");
   const ChatTemplate& chat_template = need_chat_template(model);
   auto tokenizer = need_tokenizer(model, "a chat request");
   std::string prompt = render_chat_request(chat_template, body);
@@ -403,6 +408,9 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   if (logprobs) sampling["logprobs"] = top_logprobs.value_or(0);
   else sampling.erase("logprobs");
   SamplingParams params = SamplingParams::from_json(sampling);
+  request.tools = read_tool_plan(body, model);
+  // vLLM's adjust_request: a parser whose markers are special tokens needs them in the text.
+  if (parsing_needs_special_tokens(request.tools, model)) params.skip_special_tokens = false;
   // Chat's max tokens default is "the rest of the context" (vLLM's default_max_tokens).
   bool requested_max_tokens = body.contains("max_tokens") || body.contains("max_completion_tokens");
   if (!requested_max_tokens) params.max_tokens.reset();

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "server/chat_tools.h"
 #include "text/tokenizer/tokenizer.h"
 
 namespace vllm::server {
@@ -232,20 +233,34 @@ Json chat_response(const PreparedRequest& request, const std::vector<RequestOutp
   int64_t completion_tokens = 0;
   for (const CompletionOutput& output : result.outputs) {
     completion_tokens += static_cast<int64_t>(output.token_ids.size());
+    Json content = request.echo_text + output.text;
+    Json tool_calls = Json::array();
+    Json reasoning_content = nullptr;
+    Json finish_reason = finish_reason_json(output);
+    if (detail::parses_chat_output(request.tools, model)) {
+      detail::ParsedChatOutput parsed = detail::parse_chat_output(request.tools, model, output.text);
+      if (parsed.reasoning_content) reasoning_content = *parsed.reasoning_content;
+      content = parsed.content ? Json(request.echo_text + *parsed.content)
+                               : request.echo_text.empty() ? Json(nullptr) : Json(request.echo_text);
+      tool_calls = detail::tool_calls_json(parsed.tool_calls);
+      // vLLM: "tool_calls" when the parser found calls (auto) or required ones were made.
+      if (parsed.tools_called && request.tools.choice != "function" && output.finish_reason == "stop")
+        finish_reason = "tool_calls";
+    }
     Json message = {{"role", request.role},
-                    {"content", request.echo_text + output.text},
+                    {"content", std::move(content)},
                     {"refusal", nullptr},
                     {"annotations", nullptr},
                     {"audio", nullptr},
                     {"function_call", nullptr},
-                    {"tool_calls", Json::array()},
-                    {"reasoning_content", nullptr}};
+                    {"tool_calls", std::move(tool_calls)},
+                    {"reasoning_content", std::move(reasoning_content)}};
     Json choice = {{"index", output.index},
                    {"message", std::move(message)},
                    {"logprobs", request.logprobs ? chat_logprobs(output, 0, output.token_ids.size(), *request.logprobs,
                                                                  request.return_tokens_as_token_ids, model)
                                                  : Json(nullptr)},
-                   {"finish_reason", finish_reason_json(output)},
+                   {"finish_reason", std::move(finish_reason)},
                    {"stop_reason", stop_reason_json(output)}};
     if (request.return_token_ids) choice["token_ids"] = output.token_ids;
     choices.push_back(std::move(choice));
@@ -341,13 +356,29 @@ std::vector<Json> StreamConverter::on_output(size_t k, const RequestOutput& resu
 
     Json choice;
     if (chat) {
+      Json delta = {{"content", delta_text}};
+      Json finish_reason = finish_reason_json(output);
+      if (detail::parses_chat_output(request_.tools, model_)) {
+        if (!state.parser) state.parser = std::make_shared<ChatStreamParser>(request_.tools, model_);
+        parsers::DeltaMessage message = state.parser->on_text(output.text, finishing);
+        // Nothing to send yet (a marker being held back): the tokens go with a later chunk.
+        if (message.empty() && !finishing) continue;
+        delta = Json::object();
+        if (message.reasoning_content) delta["reasoning_content"] = *message.reasoning_content;
+        if (message.content) delta["content"] = *message.content;
+        if (!message.tool_calls.empty()) delta["tool_calls"] = detail::delta_tool_calls_json(message.tool_calls);
+        if (delta.empty()) delta["content"] = "";
+        if (finishing && state.parser->tools_called() && request_.tools.choice != "function" &&
+            output.finish_reason == "stop")
+          finish_reason = "tool_calls";
+      }
       Json logprobs = request_.logprobs ? chat_logprobs(output, token_begin, token_end, *request_.logprobs,
                                                         request_.return_tokens_as_token_ids, model_)
                                         : Json(nullptr);
       choice = {{"index", output.index},
-                {"delta", {{"content", delta_text}}},
+                {"delta", std::move(delta)},
                 {"logprobs", std::move(logprobs)},
-                {"finish_reason", finish_reason_json(output)}};
+                {"finish_reason", std::move(finish_reason)}};
     } else {
       std::string text = delta_text;
       Json logprobs = nullptr;

@@ -144,5 +144,29 @@ TEST(ChatTemplate, RequestBody) {
   EXPECT_THROW(render_chat_request(t, request), Error);
 }
 
+// Issue 26: vLLM's request model types documents (list[dict[str, str]]) and text parts (text:
+// Required[str]); a wrong shape is a 400, not a silently empty render.
+TEST(ChatTemplate, MalformedDocumentsAndTextPartsAreErrors) {
+  auto t = ChatTemplate::from_string("{{ messages[0].content }}{{ documents | tojson }}");
+  auto error_of = [&](const char* body) {
+    try {
+      render_chat_request(t, ChatJson::parse(body));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const std::string user = R"("messages":[{"role":"user","content":"x"}])";
+  EXPECT_NE(error_of(("{" + user + R"(,"documents":"some text"})").c_str()).find("'documents' must be"), std::string::npos);
+  EXPECT_NE(error_of(("{" + user + R"(,"documents":[1]})").c_str()).find("'documents' must be"), std::string::npos);
+  EXPECT_NE(error_of(("{" + user + R"(,"documents":[{"title":1}]})").c_str()).find("'documents' must be"), std::string::npos);
+  EXPECT_EQ(error_of(("{" + user + R"(,"documents":[{"title":"a","text":"b"}]})").c_str()), "accepted");
+  EXPECT_EQ(error_of(("{" + user + R"(,"documents":null})").c_str()), "accepted");
+  EXPECT_NE(error_of(R"({"messages":[{"role":"user","content":[{"type":"text"}]}]})").find("a text content part needs"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"messages":[{"role":"user","content":[{"type":"text","text":5}]}]})").find("a text content part needs"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace vllm

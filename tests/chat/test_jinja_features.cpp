@@ -96,6 +96,17 @@ TEST(JinjaLimits, RunawayTemplatesAreBounded) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("loop iterations"), std::string::npos);
   }
+  Limits quick;
+  quick.max_render_seconds = 0.05;
+  try {
+    // ~10 million iterations of string work: far over 50 ms.
+    Template("{% for i in range(100000) %}{% for j in range(100) %}{% set s = 'ab' ~ j %}{% endfor %}{% endfor %}",
+             quick)
+        .render(nlohmann::json::object());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rendering took longer than 0.05 seconds"), std::string::npos) << e.what();
+  }
   EXPECT_NE(error_of("{{ range(1000000) | length }}").find("Range too big"), std::string::npos);
   EXPECT_NE(error_of("{{ 'x' * 1000000000 }}").find("too large"), std::string::npos);
 }
@@ -123,6 +134,35 @@ TEST(JinjaValues, PythonFloatRepr) {
   EXPECT_EQ(format_float(0.0001), "0.0001");
   EXPECT_EQ(format_float(-2.5), "-2.5");
 }
+
+// Issue 26: deep nesting was a stack overflow (a segfault) in the parser or the evaluator; it is
+// now an InvalidArgument naming the limit.
+TEST(JinjaLimits, DeepNestingIsAnErrorNotACrash) {
+  const int n = 5000;
+  auto repeat = [](const std::string& s, int k) {
+    std::string out;
+    for (int i = 0; i < k; ++i) out += s;
+    return out;
+  };
+  for (const std::string& source :
+       {"{{ " + repeat("(", n) + "1" + repeat(")", n) + " }}", "{{ " + repeat("[", n) + repeat("]", n) + " }}",
+        "{{ " + repeat("not ", n) + "1 }}", "{{ " + repeat("-", n) + "1 }}",
+        repeat("{% if true %}", n) + repeat("{% endif %}", n)})
+    EXPECT_NE(error_of(source).find("nesting deeper than"), std::string::npos) << source.substr(0, 40);
+  EXPECT_NE(error_of("{{ 1" + repeat(" + 1", n) + " }}").find("expressions nested deeper than"), std::string::npos);
+  // A string or list doubled in a loop fails at its cap, fast, instead of eating memory.
+  EXPECT_NE(error_of("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+                     "{% endfor %}{{ ns.s | length }}")
+                .find("a string exceeds 67108864 bytes"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}"
+                     "{% endfor %}{{ ns.l | length }}")
+                .find("a list exceeds 1000000 items"),
+            std::string::npos);
+  // Real templates nest far less than the limit.
+  EXPECT_EQ(render("{{ " + repeat("(", 50) + "1" + repeat(")", 50) + " }}"), "1");
+}
+
 
 }  // namespace
 }  // namespace vllm::jinja

@@ -79,6 +79,20 @@ TEST(TokenizeCli, ErrorsExitNonZero) {
   EXPECT_NE(status, 0);
   run_with_stdin(std::string(VLLM_BINARY) + " tokenize --tokenizer /nonexistent", "x", &status);
   EXPECT_NE(status, 0);
+  // Issue 26: ids outside the vocabulary are refused, as the server's /detokenize refuses them.
+  for (const char* ids : {"[-1]", "[99999999]", "[4294967297]"}) {
+    run_with_stdin(std::string(VLLM_BINARY) + " detokenize --tokenizer " + tokenizer_dir(), ids, &status);
+    EXPECT_NE(status, 0) << ids;
+  }
+  run_with_stdin(std::string(VLLM_BINARY) + " detokenize --tokenizer " + tokenizer_dir(), "[1]", &status);
+  EXPECT_EQ(status, 0);
+}
+
+// Issue 26: `bench --help` is help, not a usage error.
+TEST(BenchCli, HelpExitsZero) {
+  int status = -1;
+  run_with_stdin(std::string(VLLM_BINARY) + " bench --help", "", &status);
+  EXPECT_EQ(status, 0);
 }
 
 }  // namespace

@@ -25,12 +25,15 @@ struct Sse {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void start(FakeEngine::Options engine_options = {}, ServerOptions options = {}) {
+  void start(FakeEngine::Options engine_options = {}, ServerOptions options = {},
+             bool trust_request_chat_template = false) {
     engine_ = std::make_unique<FakeEngine>(engine_options);
     options.host = "127.0.0.1";
     options.port = 0;
     options.threads = 2;
-    server_ = std::make_unique<HttpServer>(*engine_, testing::serving_model(*engine_), options);
+    auto model = testing::serving_model(*engine_);
+    model.trust_request_chat_template = trust_request_chat_template;
+    server_ = std::make_unique<HttpServer>(*engine_, std::move(model), options);
     port_ = std::to_string(server_->start());
   }
   void TearDown() override {
@@ -146,6 +149,51 @@ TEST_F(HttpServerTest, RequestErrors) {
   EXPECT_EQ(fetch("POST", "/v1/completions", deep).status, 400);
   // The server still serves.
   EXPECT_EQ(post("/v1/completions", {{"prompt", {1}}, {"max_tokens", 2}}).status, 200);
+}
+
+// Issue 26: a chat template is code; a request's own is refused unless the operator trusts them.
+TEST_F(HttpServerTest, RequestChatTemplateNeedsTheTrustFlag) {
+  start();
+  Json messages = Json::array({{{"role", "user"}, {"content", "hi"}}});
+  for (const char* route : {"/v1/chat/completions", "/tokenize"}) {
+    auto refused = post(route, {{"messages", messages}, {"chat_template", "{{ 'hello' }}"}});
+    EXPECT_EQ(refused.status, 400) << route;
+    EXPECT_EQ(error_of(refused)["message"],
+              "Chat template is passed with request, but --trust-request-chat-template is not set. "
+              "Refused request with untrusted chat template.")
+        << route;
+  }
+  EXPECT_EQ(post("/tokenize", {{"messages", messages}}).status, 200);
+}
+
+// Issue 26: 5,000 nested parentheses in a request's template crashed the server (a stack overflow
+// in the parser); now a 400 naming the limit, and the server keeps serving.
+TEST_F(HttpServerTest, RunawayRequestTemplateIs400AndTheServerKeepsServing) {
+  start({}, {}, /*trust_request_chat_template=*/true);
+  Json messages = Json::array({{{"role", "user"}, {"content", "hi"}}});
+  auto trusted = post("/tokenize", {{"messages", messages}, {"chat_template", "{{ 'hello world' }}"}});
+  EXPECT_EQ(Json::parse(trusted.body)["tokens"], Json({1, 2}));
+  std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
+  auto refused = post("/tokenize", {{"messages", messages}, {"chat_template", deep}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(error_of(refused)["message"].get<std::string>().find("nesting deeper than 512"), std::string::npos);
+  EXPECT_EQ(post("/tokenize", {{"prompt", "hello world"}}).status, 200);
+  EXPECT_EQ(post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 2}}).status, 200);
+}
+
+// Issue 26: only a JSON media type is parsed as JSON (vLLM's validate_json_request).
+TEST_F(HttpServerTest, PostBodiesMustBeJson) {
+  start();
+  std::string body = Json{{"prompt", {1}}, {"max_tokens", 2}}.dump();
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded", "application/jsonx", ""}) {
+    auto refused = fetch("POST", "/v1/completions", body, {{"Content-Type", type}});
+    EXPECT_EQ(refused.status, 400) << type;
+    EXPECT_EQ(error_of(refused)["message"], "Unsupported Media Type: Only 'application/json' is allowed") << type;
+  }
+  EXPECT_EQ(fetch("POST", "/tokenize", Json{{"prompt", "hi"}}.dump(), {{"Content-Type", "text/plain"}}).status, 400);
+  EXPECT_EQ(fetch("POST", "/v1/completions", body, {{"Content-Type", "application/json; charset=utf-8"}}).status, 200);
+  EXPECT_EQ(fetch("POST", "/v1/completions", body, {{"Content-Type", "Application/JSON"}}).status, 200);
+  EXPECT_EQ(fetch("POST", "/v1/completions", body).status, 200);
 }
 
 TEST_F(HttpServerTest, BodyOverTheLimitIs413) {
@@ -288,7 +336,7 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   int fd = testing::connect_raw(static_cast<uint16_t>(std::stoi(port_)));
   ASSERT_GE(fd, 0);
   std::string body = Json{{"prompt", {1}}, {"max_tokens", 1}}.dump();
-  std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+  std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\n\r\n" + body;
   // Two pipelined requests, then a third that closes the connection.
   testing::send_all(fd, request + request + "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -304,7 +352,7 @@ TEST_F(HttpServerTest, ExpectContinueGetsAnInterimAnswer) {
   int fd = testing::connect_raw(static_cast<uint16_t>(std::stoi(port_)));
   ASSERT_GE(fd, 0);
   std::string body = Json{{"prompt", {1}}, {"max_tokens", 1}}.dump();
-  testing::send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+  testing::send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
   char interim[64] = {};
   ssize_t got = ::recv(fd, interim, sizeof(interim) - 1, 0);

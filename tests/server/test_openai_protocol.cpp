@@ -86,6 +86,20 @@ TEST_F(ProtocolTest, CompletionErrors) {
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).status(), 400);
   EXPECT_NE(std::string(error_of({{"prompt", "hi"}, {"max_tokens", "many"}}).what()).find("max_tokens"),
             std::string::npos);
+  // Issue 26: best_of > n is refused as vLLM V1 refuses it; best_of == n is plain n.
+  EXPECT_STREQ(error_of({{"prompt", "hi"}, {"n", 1}, {"best_of", 3}}).what(), "vLLM V1 does not yet support best_of.");
+  EXPECT_EQ(error_of({{"prompt", "hi"}, {"n", 2}, {"best_of", 2}}).status(), 0);
+  // Issue 26: suffix is refused as vLLM refuses it.
+  EXPECT_STREQ(error_of({{"prompt", "hi"}, {"suffix", "end"}}).what(), "suffix is not currently supported");
+  // Issue 26: integers past int64 are "out of range" errors quoting the value, not wrapped.
+  auto huge = [&](const char* field, const char* literal) {
+    Json body = Json::parse(str("{\"prompt\": \"hi\", \"", field, "\": ", literal, "}"));
+    return std::string(error_of(body).what());
+  };
+  EXPECT_NE(huge("max_tokens", "9223372036854775808").find("'max_tokens' is out of range, got 9223372036854775808"),
+            std::string::npos) << huge("max_tokens", "9223372036854775808");
+  EXPECT_NE(huge("seed", "1180591620717411303424").find("'seed' is out of range, got 1180591620717411303424"),
+            std::string::npos) << huge("seed", "1180591620717411303424");
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"temperature", -1}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"n", 0}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"echo", "yes"}}).status(), 400);
@@ -93,9 +107,26 @@ TEST_F(ProtocolTest, CompletionErrors) {
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"logprobs", 50}}).status(), 400);  // over --max-logprobs
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"stream_options", {{"include_usage", true}}}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"stream", true}, {"prompt_logprobs", 1}}).status(), 400);
-  EXPECT_EQ(error_of({{"prompt", "hi"}, {"response_format", {{"type", "json_object"}}}}).status(), 400);
+  EXPECT_EQ(error_of({{"prompt", "hi"}, {"response_format", {{"type", "bogus"}}}}).status(), 400);
   EXPECT_EQ(error_of({{"prompt", "hi"}, {"response_format", {{"type", "text"}}}}).status(), 0);
-  EXPECT_EQ(error_of({{"prompt", "hi"}, {"guided_json", {{"type", "object"}}}}).status(), 400);
+  // Two structured-output constraints at once: vLLM's message.
+  ApiError two = error_of({{"prompt", "hi"}, {"guided_json", {{"type", "object"}}}, {"guided_regex", "a+"}});
+  EXPECT_EQ(two.status(), 400);
+  EXPECT_NE(std::string(two.what()).find("You can only use one kind of structured outputs constraint"), std::string::npos)
+      << two.what();
+}
+
+// The structured-output fields reach the engine request's SamplingParams (the engine compiles them).
+TEST_F(ProtocolTest, StructuredOutputFieldsReachTheEngineRequest) {
+  auto json_object = prepare_completion({{"prompt", "hi"}, {"response_format", {{"type", "json_object"}}}}, model);
+  ASSERT_TRUE(json_object.engine_requests[0].params.structured_outputs.has_value());
+  EXPECT_EQ(json_object.engine_requests[0].params.structured_outputs->kind, structured::StructuredOutputSpec::Kind::JsonObject);
+  auto regex = prepare_completion({{"prompt", "hi"}, {"structured_outputs", {{"regex", "[ab]+"}}}}, model);
+  ASSERT_TRUE(regex.engine_requests[0].params.structured_outputs.has_value());
+  EXPECT_EQ(regex.engine_requests[0].params.structured_outputs->kind, structured::StructuredOutputSpec::Kind::Regex);
+  EXPECT_EQ(regex.engine_requests[0].params.structured_outputs->text, "[ab]+");
+  auto plain = prepare_completion({{"prompt", "hi"}}, model);
+  EXPECT_FALSE(plain.engine_requests[0].params.structured_outputs.has_value());
 }
 
 TEST_F(ProtocolTest, ContextLengthErrorsCarryTheNumbers) {
@@ -168,6 +199,15 @@ TEST_F(ProtocolTest, ChatRequest) {
 TEST_F(ProtocolTest, ChatErrors) {
   Json messages = {{{"role", "user"}, {"content", "hi"}}};
   EXPECT_EQ(error_of({{"messages", "hi"}}, Endpoint::Chat).status(), 400);
+  // Issue 26: a named tool_choice must name one of the tools (vLLM's check_tool_usage).
+  Json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", Json::object()}}}}};
+  Json named = {{"type", "function"}, {"function", {{"name", "delete_files"}}}};
+  EXPECT_STREQ(error_of({{"messages", messages}, {"tools", tools}, {"tool_choice", named}}, Endpoint::Chat).what(),
+               "The tool specified in `tool_choice` does not match any of the specified `tools`");
+  EXPECT_STREQ(error_of({{"messages", messages}, {"tool_choice", named}}, Endpoint::Chat).what(),
+               "When using `tool_choice`, `tools` must be set.");
+  named["function"]["name"] = "get_weather";
+  EXPECT_EQ(error_of({{"messages", messages}, {"tools", tools}, {"tool_choice", named}}, Endpoint::Chat).status(), 0);
   EXPECT_EQ(error_of(Json::object(), Endpoint::Chat).status(), 400);
   EXPECT_EQ(error_of({{"messages", {{{"content", "no role"}}}}}, Endpoint::Chat).status(), 400);
   EXPECT_EQ(error_of({{"messages", messages}, {"top_logprobs", 2}}, Endpoint::Chat).status(), 400);

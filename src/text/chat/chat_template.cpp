@@ -308,7 +308,11 @@ Value prepare_values(const ChatJson& messages, bool openai) {
           VLLM_CHECK(part.is_object(), InvalidArgument, "content parts must be objects or strings");
           std::string type = part.value("type", part.contains("text") ? "text" : "");
           std::string media;
-          if (type == "text" || type == "input_text") add_text(part.value("text", ""));
+          if (type == "text" || type == "input_text") {
+            VLLM_CHECK(part.contains("text") && part["text"].is_string(), InvalidArgument,
+                       "a text content part needs a string \"text\", got ", part.dump().substr(0, 200));
+            add_text(part["text"].get_ref<const std::string&>());
+          }
           else if (type == "refusal") add_text(part.value("refusal", ""));
           else if (type == "image_url" || type == "input_image" || type == "image_pil" || type == "image_embeds") media = "image";
           else if (type == "audio_url" || type == "input_audio") media = "audio";
@@ -481,7 +485,20 @@ std::string render_chat_request(const ChatTemplate& chat_template, const ChatJso
   options.add_generation_prompt = get_bool("add_generation_prompt", true);
   options.continue_final_message = get_bool("continue_final_message", false);
   if (request.contains("tools")) options.tools = normalize_tools(request["tools"]);
-  if (request.contains("documents")) options.documents = request["documents"];
+  if (request.contains("documents")) {
+    // vLLM's ChatCompletionRequest: documents: list[dict[str, str]] | None.
+    const auto& documents = request["documents"];
+    bool valid = documents.is_null() || documents.is_array();
+    if (documents.is_array())
+      for (const auto& document : documents) {
+        valid = valid && document.is_object();
+        if (document.is_object())
+          for (const auto& value : document) valid = valid && value.is_string();
+      }
+    VLLM_CHECK(valid, InvalidArgument, "'documents' must be a list of objects with string values, got ",
+               documents.dump().substr(0, 200));
+    options.documents = documents;
+  }
   if (request.contains("chat_template_kwargs") && !request["chat_template_kwargs"].is_null()) {
     const auto& kwargs = request["chat_template_kwargs"];
     VLLM_CHECK(kwargs.is_object(), InvalidArgument, "\"chat_template_kwargs\" must be an object");

@@ -44,7 +44,14 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 }  // namespace
 
+void Interpreter::check_deadline() {
+  if (std::chrono::steady_clock::now() > deadline_)
+    fail(ErrorKind::InvalidArgument, "chat template error: rendering took longer than ", limits_.max_render_seconds,
+         " seconds");
+}
+
 void Interpreter::enter() {
+  check_deadline();
   if (++depth_ > limits_.max_depth) {
     --depth_;
     fail(ErrorKind::InvalidArgument, "chat template error: recursion deeper than ", limits_.max_depth, " levels");
@@ -71,6 +78,9 @@ struct LoopState {
 };
 
 std::string Interpreter::render(const TemplateAst& ast, const Value& variables) {
+  deadline_ = std::chrono::steady_clock::now() +
+              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                  std::chrono::duration<double>(limits_.max_render_seconds));
   // The globals never change: one scope for every render.
   static const ScopePtr globals = [] {
     auto scope = std::make_shared<Scope>();
@@ -210,6 +220,7 @@ void Interpreter::run_loop(const Stmt& s, const ScopePtr& scope, const Value& it
     state->index0 = k;
     if (++iterations_ > limits_.max_loop_iterations)
       fail(ErrorKind::InvalidArgument, "chat template error: more than ", limits_.max_loop_iterations, " loop iterations");
+    if ((iterations_ & 1023) == 0) check_deadline();
     // Jinja gives each iteration fresh locals: a {% set %} in one iteration is gone in the next. The
     // last iteration's scope is reused, emptied, when nothing else holds it.
     if (iteration && iteration.use_count() == 1) {
@@ -632,6 +643,28 @@ Value Interpreter::eval_slice(const Value& obj, const Expr& slice, const ScopePt
 }
 
 Value Interpreter::eval(const Expr& e, const ScopePtr& scope) {
+  // Evaluation recurses once per nested expression; the parser bounds nesting, but a left-deep
+  // chain such as 1+1+1+... is parsed in a loop and would otherwise recurse as deep as it is long.
+  if (++expression_depth_ > limits_.max_expression_depth) {
+    --expression_depth_;
+    fail(ErrorKind::InvalidArgument, "chat template error: expressions nested deeper than ",
+         limits_.max_expression_depth, " levels");
+  }
+  struct Leave {
+    int& depth;
+    ~Leave() { --depth; }
+  } leave{expression_depth_};
+  Value result = eval_node(e, scope);
+  // Every value an expression builds passes here, so a string or list that doubles in a loop
+  // fails at the cap instead of growing until memory runs out.
+  if (result.is_string() && result.s && result.s->size() > limits_.max_string_bytes)
+    fail(ErrorKind::InvalidArgument, "chat template error: a string exceeds ", limits_.max_string_bytes, " bytes");
+  if (result.is_sequence() && result.list && result.list->size() > limits_.max_list_items)
+    fail(ErrorKind::InvalidArgument, "chat template error: a list exceeds ", limits_.max_list_items, " items");
+  return result;
+}
+
+Value Interpreter::eval_node(const Expr& e, const ScopePtr& scope) {
   switch (e.kind) {
     case ExprKind::Literal: return e.value;
     case ExprKind::Name: return lookup(e.name, scope, &e.value);

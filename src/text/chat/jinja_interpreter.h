@@ -3,6 +3,7 @@
 // mutating list/dict methods refused) and bounds on recursion, output size and loop iterations.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +19,10 @@ struct Limits {
   size_t max_output_bytes = 64u << 20;        // all text produced, macros and blocks included
   int max_depth = 256;                        // nested macro calls, caller() and filters
   uint64_t max_loop_iterations = 10'000'000;  // for-loop iterations over the whole render
+  size_t max_string_bytes = 64u << 20;        // any one string an expression builds
+  size_t max_list_items = 1'000'000;          // any one list or tuple an expression builds
+  int max_expression_depth = 1024;            // nested expressions under evaluation (a long a+b+c+... chain)
+  double max_render_seconds = 10.0;           // wall clock of one render, checked per loop iteration and call
 };
 
 // A scope's variables: few per scope, so a flat vector searched linearly beats a hash map (no
@@ -65,6 +70,7 @@ class Interpreter {
   std::string render(const TemplateAst& ast, const Value& variables);
 
   Value eval(const Expr& e, const ScopePtr& scope);
+  Value eval_node(const Expr& e, const ScopePtr& scope);
   Value call(const Value& callee, const CallArgs& args);
   Value getattr(const Value& obj, const std::string& name);
   Value getitem(const Value& obj, const Value& key);
@@ -83,7 +89,10 @@ class Interpreter {
 
   Limits limits_;
   int depth_ = 0;
+  int expression_depth_ = 0;
   uint64_t iterations_ = 0;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  void check_deadline();
   size_t produced_ = 0;
 
   Flow exec(const Body& body, const ScopePtr& scope, std::string& out);

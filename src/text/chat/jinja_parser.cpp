@@ -9,6 +9,10 @@
 namespace vllm::jinja {
 namespace {
 
+// Real chat templates nest a few dozen levels at most; Jinja2 itself hits Python's recursion
+// limit near 100 nested parentheses.
+constexpr int kMaxParseDepth = 512;
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
@@ -23,6 +27,21 @@ class Parser {
   std::vector<Token> tokens_;
   size_t pos_ = 0;
   std::vector<std::string> open_blocks_;
+  int depth_ = 0;
+
+  // Bounds the parser's recursion: without it a template of thousands of nested parentheses, lists
+  // or blocks overflows the stack (a segfault) before any render limit applies.
+  struct Nest {
+    Parser& parser;
+    explicit Nest(Parser& p) : parser(p) {
+      if (++parser.depth_ > kMaxParseDepth) {
+        --parser.depth_;
+        parser.error("nesting deeper than " + std::to_string(kMaxParseDepth) +
+                     " levels (parentheses, brackets, unary operators, conditionals and blocks)");
+      }
+    }
+    ~Nest() { --parser.depth_; }
+  };
 
   const Token& cur() const { return tokens_[pos_]; }
   const Token& peek(size_t n = 1) const { return tokens_[std::min(pos_ + n, tokens_.size() - 1)]; }
@@ -116,6 +135,7 @@ class Parser {
   }
 
   Body parse_block_body(const std::string& tag, const std::set<std::string>& end_tags) {
+    Nest nest(*this);
     open_blocks_.push_back(tag);
     Body body = subparse(end_tags);
     open_blocks_.pop_back();
@@ -378,6 +398,7 @@ class Parser {
   ExprPtr parse_expression() { return parse_condexpr(); }
 
   ExprPtr parse_condexpr() {
+    Nest nest(*this);
     const Token& t = cur();
     ExprPtr e = parse_or();
     while (is_name("if")) {
@@ -424,6 +445,7 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    Nest nest(*this);
     if (is_name("not")) {
       auto e = expr(ExprKind::Not, next());
       e->node = parse_not();
@@ -505,6 +527,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    Nest nest(*this);
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       const Token& t = next();

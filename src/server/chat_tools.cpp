@@ -1,0 +1,224 @@
+// Tool calling and reasoning in chat answers: vLLM's serving_chat.py paths for tool_choice none /
+// auto / required / named and --reasoning-parser, over src/parsers.
+#include "server/chat_tools.h"
+
+#include "core/error.h"
+#include "parsers/json_text.h"
+#include "server/request_fields.h"
+
+namespace vllm::server {
+
+namespace detail {
+
+ChatToolPlan read_tool_plan(const Json& body, const ServingModel& model) {
+  ChatToolPlan plan;
+  const Json* tools = field(body, "tools");
+  if (tools) {
+    if (!tools->is_array()) bad_request(str("'tools' must be a list, got ", tools->type_name()), "tools");
+    for (const Json& tool : *tools)
+      if (!tool.is_object() || !tool.contains("function") || !tool["function"].is_object() ||
+          !tool["function"].contains("name") || !tool["function"]["name"].is_string())
+        bad_request("each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}", "tools");
+    plan.tools = *tools;
+  }
+  bool has_tools = tools && !tools->empty();
+  plan.parallel_tool_calls = read_bool(body, "parallel_tool_calls", true);
+  const Json* choice = field(body, "tool_choice");
+  if (!choice) {
+    plan.choice = has_tools ? "auto" : "none";  // vLLM's default
+  } else if (choice->is_string()) {
+    plan.choice = choice->get<std::string>();
+    if (plan.choice != "none" && plan.choice != "auto" && plan.choice != "required")
+      bad_request(str("'tool_choice' must be \"none\", \"auto\", \"required\" or a named function, got \"",
+                      plan.choice, "\""),
+                  "tool_choice");
+  } else if (choice->is_object()) {
+    const Json* function = field(*choice, "function");
+    if (!function || !function->is_object() || !function->contains("name") || !(*function)["name"].is_string())
+      bad_request("a named 'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                  "tool_choice");
+    plan.choice = "function";
+    plan.named_function = (*function)["name"].get<std::string>();
+  } else {
+    bad_request(str("'tool_choice' must be a string or an object, got ", choice->type_name()), "tool_choice");
+  }
+  if (plan.choice != "none" && !has_tools) bad_request("When using `tool_choice`, `tools` must be set.", "tool_choice");
+  if (plan.choice == "function") {
+    bool found = false;
+    for (const Json& tool : *tools) found |= tool["function"]["name"] == plan.named_function;
+    if (!found)
+      bad_request("The tool specified in `tool_choice` does not match any of the specified `tools`", "tool_choice");
+  }
+  if (plan.choice == "auto" && !(model.enable_auto_tool_choice && !model.tool_call_parser.empty()))
+    bad_request("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set");
+  return plan;
+}
+
+namespace {
+
+bool auto_tools(const ChatToolPlan& plan, const ServingModel& model) {
+  return plan.choice == "auto" && model.enable_auto_tool_choice && !model.tool_call_parser.empty();
+}
+
+// required: a JSON list of {"name", "parameters"} (vLLM's schema for it); named: the arguments
+// object. nullopt when the text is not that (nothing enforces it without structured outputs).
+std::optional<std::vector<parsers::ToolCall>> read_json_tool_calls(const ChatToolPlan& plan, std::string_view text) {
+  parsers::Json value;
+  if (!parsers::parse_json_exact(text, value)) return std::nullopt;
+  std::vector<parsers::ToolCall> calls;
+  if (plan.choice == "function") {
+    parsers::ToolCall call;
+    call.id = parsers::random_tool_call_id();
+    call.function.name = plan.named_function;
+    call.function.arguments = parsers::python_json_dumps(value);
+    calls.push_back(std::move(call));
+    return calls;
+  }
+  if (!value.is_array() || value.empty()) return std::nullopt;
+  for (const auto& item : value) {
+    if (!item.is_object() || !item.contains("name") || !item["name"].is_string()) return std::nullopt;
+    parsers::ToolCall call;
+    call.id = parsers::random_tool_call_id();
+    call.function.name = item["name"].get<std::string>();
+    const auto arguments = item.contains("parameters") ? item["parameters"]
+                           : item.contains("arguments") ? item["arguments"]
+                                                        : parsers::Json::object();
+    call.function.arguments = parsers::python_json_dumps(arguments);
+    calls.push_back(std::move(call));
+  }
+  return calls;
+}
+
+}  // namespace
+
+bool parsing_needs_special_tokens(const ChatToolPlan& plan, const ServingModel& model) {
+  if (!model.reasoning_parser.empty() && parsers::make_reasoning_parser(model.reasoning_parser)->needs_special_tokens())
+    return true;
+  return auto_tools(plan, model) && parsers::make_tool_parser(model.tool_call_parser)->needs_special_tokens();
+}
+
+bool parses_chat_output(const ChatToolPlan& plan, const ServingModel& model) {
+  return !model.reasoning_parser.empty() || plan.parse_tool_calls();
+}
+
+ParsedChatOutput parse_chat_output(const ChatToolPlan& plan, const ServingModel& model, std::string_view text) {
+  ParsedChatOutput parsed;
+  parsed.content = std::string(text);
+  if (!model.reasoning_parser.empty()) {
+    parsers::ReasoningResult reasoning = parsers::make_reasoning_parser(model.reasoning_parser)->extract_reasoning(text);
+    parsed.reasoning_content = std::move(reasoning.reasoning_content);
+    parsed.content = std::move(reasoning.content);
+  }
+  if (auto_tools(plan, model)) {
+    auto parser = parsers::make_tool_parser(model.tool_call_parser, plan.tools);
+    if (parser->reads_whole_output() || parsed.content) {
+      parsers::ExtractedToolCalls extracted =
+          parser->extract_tool_calls(parser->reads_whole_output() ? text : std::string_view(*parsed.content));
+      if (extracted.tools_called) {
+        parsed.tools_called = true;
+        parsed.tool_calls = std::move(extracted.tool_calls);
+        parsed.content = std::move(extracted.content);
+      }
+    }
+  } else if (plan.choice == "required" || plan.choice == "function") {
+    // TODO(grammar engine): vLLM constrains the output to this JSON; here it is only read.
+    if (auto calls = read_json_tool_calls(plan, parsed.content.value_or(""))) {
+      parsed.tools_called = true;
+      parsed.tool_calls = std::move(*calls);
+      parsed.content.reset();
+    }
+  }
+  if (!plan.parallel_tool_calls && parsed.tool_calls.size() > 1) parsed.tool_calls.resize(1);
+  return parsed;
+}
+
+Json tool_calls_json(const std::vector<parsers::ToolCall>& calls) {
+  Json list = Json::array();
+  for (const parsers::ToolCall& call : calls)
+    list.push_back({{"id", call.id},
+                    {"type", call.type},
+                    {"function", {{"name", call.function.name}, {"arguments", call.function.arguments}}}});
+  return list;
+}
+
+Json delta_tool_calls_json(const std::vector<parsers::DeltaToolCall>& calls) {
+  Json list = Json::array();
+  for (const parsers::DeltaToolCall& call : calls) {
+    Json item = {{"index", call.index}};
+    if (call.id) {
+      item["id"] = *call.id;
+      item["type"] = "function";
+    }
+    Json function = Json::object();
+    if (call.name) function["name"] = *call.name;
+    if (call.arguments) function["arguments"] = *call.arguments;
+    item["function"] = std::move(function);
+    list.push_back(std::move(item));
+  }
+  return list;
+}
+
+}  // namespace detail
+
+ChatStreamParser::ChatStreamParser(const ChatToolPlan& plan, const ServingModel& model) : plan_(plan) {
+  if (!model.reasoning_parser.empty()) reasoning_ = parsers::make_reasoning_parser(model.reasoning_parser);
+  if (plan.choice == "auto" && model.enable_auto_tool_choice && !model.tool_call_parser.empty()) {
+    tools_ = parsers::make_tool_parser(model.tool_call_parser, plan.tools);
+    auto_tools_ = true;
+  } else if (plan.choice == "required" || plan.choice == "function") {
+    buffered_ = true;
+  }
+}
+
+bool ChatStreamParser::tools_called() const {
+  return tools_ ? tools_->streamed_tool_calls() > 0 : buffered_called_;
+}
+
+parsers::DeltaMessage ChatStreamParser::on_text(std::string_view text, bool finished) {
+  parsers::DeltaMessage out;
+  std::string content_delta;
+  if (reasoning_) {
+    auto delta = finished ? reasoning_->finish_streaming(text) : reasoning_->extract_reasoning_streaming("", text, "");
+    if (delta) {
+      out.reasoning_content = std::move(delta->reasoning_content);
+      content_delta = delta->content.value_or("");
+    }
+  } else if (text.size() > content_.size()) {
+    content_delta = std::string(text.substr(content_.size()));
+  }
+  content_ += content_delta;
+
+  if (tools_) {
+    std::string_view input = tools_->reads_whole_output() ? text : std::string_view(content_);
+    auto delta = finished ? tools_->finish_streaming(input) : tools_->extract_tool_calls_streaming("", input, "");
+    if (delta) {
+      out.content = std::move(delta->content);
+      for (auto& call : delta->tool_calls)
+        if (plan_.parallel_tool_calls || call.index == 0) out.tool_calls.push_back(std::move(call));
+    }
+  } else if (buffered_) {
+    // required / named: read as JSON once the output is complete (no grammar enforces it yet).
+    if (finished) {
+      ServingModel without_parsers;
+      detail::ParsedChatOutput parsed = detail::parse_chat_output(plan_, without_parsers, content_);
+      if (parsed.tools_called) {
+        buffered_called_ = true;
+        for (size_t i = 0; i < parsed.tool_calls.size(); ++i) {
+          parsers::DeltaToolCall call;
+          call.index = static_cast<int>(i);
+          call.id = parsed.tool_calls[i].id;
+          call.name = parsed.tool_calls[i].function.name;
+          call.arguments = parsed.tool_calls[i].function.arguments;
+          out.tool_calls.push_back(std::move(call));
+        }
+      } else if (!content_.empty()) {
+        out.content = content_;
+      }
+    }
+  } else if (!content_delta.empty()) {
+    out.content = std::move(content_delta);
+  }
+  return out;
+}
+
+}  // namespace vllm::server

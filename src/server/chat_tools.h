@@ -1,0 +1,60 @@
+// Internal to src/server: tool calling and reasoning in /v1/chat/completions (vLLM's
+// serving_chat.py with --enable-auto-tool-choice, --tool-call-parser and --reasoning-parser):
+// the request's tool fields, and an output's text -> reasoning_content, content and tool_calls,
+// finished or streamed. The parsers are src/parsers'.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parsers/reasoning_parser.h"
+#include "parsers/tool_parser.h"
+#include "server/openai_protocol.h"
+
+namespace vllm::server::detail {
+
+// tools, tool_choice, parallel_tool_calls with vLLM's checks (400s with its messages).
+ChatToolPlan read_tool_plan(const Json& body, const ServingModel& model);
+// Whether the request's text must keep special tokens (a parser's markers are special tokens).
+bool parsing_needs_special_tokens(const ChatToolPlan& plan, const ServingModel& model);
+// Whether chat answers of this model and request go through a parser at all.
+bool parses_chat_output(const ChatToolPlan& plan, const ServingModel& model);
+
+struct ParsedChatOutput {
+  std::optional<std::string> reasoning_content;
+  std::optional<std::string> content;
+  std::vector<parsers::ToolCall> tool_calls;
+  bool tools_called = false;
+};
+ParsedChatOutput parse_chat_output(const ChatToolPlan& plan, const ServingModel& model, std::string_view text);
+
+Json tool_calls_json(const std::vector<parsers::ToolCall>& calls);
+Json delta_tool_calls_json(const std::vector<parsers::DeltaToolCall>& calls);
+
+}  // namespace vllm::server::detail
+
+namespace vllm::server {
+
+// One streamed choice: the reasoning parser splits the text, its content goes to the tool parser.
+class ChatStreamParser {
+ public:
+  ChatStreamParser(const ChatToolPlan& plan, const ServingModel& model);
+  // The output's whole text so far; `finished`: it is the last.
+  parsers::DeltaMessage on_text(std::string_view text, bool finished);
+  bool tools_called() const;
+  bool auto_tools() const { return auto_tools_; }
+
+ private:
+  const ChatToolPlan& plan_;
+  std::unique_ptr<parsers::ReasoningParser> reasoning_;
+  std::unique_ptr<parsers::ToolParser> tools_;
+  bool auto_tools_ = false;
+  std::string content_;  // content the reasoning parser has passed on (the tool parser's input)
+  bool buffered_ = false;  // required/named: read as JSON once the output is done
+  bool buffered_called_ = false;
+};
+
+}  // namespace vllm::server
