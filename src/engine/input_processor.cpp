@@ -107,6 +107,8 @@ void InputProcessor::process(EngineRequest& request) const {
     if (!params.is_set("disable_any_whitespace") && structured_.disable_any_whitespace)
       params.structured_outputs->any_whitespace = false;
     params.grammar = grammar_compiler().compile(*params.structured_outputs);
+    if (!params.structured_outputs_after.empty())
+      params.structured_outputs_after_ids = tokenizer_->encode(params.structured_outputs_after, false);
   }
   if (!params.bad_words.empty()) {
     VLLM_CHECK(tokenizer_ != nullptr, InvalidArgument, "bad_words need a tokenizer (not with --skip-tokenizer-init)");

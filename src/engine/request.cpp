@@ -35,7 +35,14 @@ Request::Request(std::string request_id, std::vector<int32_t> prompt_token_ids, 
       token_ids_(std::move(prompt_token_ids)),
       num_prompt_tokens_(static_cast<int>(token_ids_.size())) {
   if (sampling_params.seed) generator.emplace(static_cast<uint64_t>(*sampling_params.seed));
-  if (sampling_params.grammar) grammar_matcher.emplace(sampling_params.grammar);
+  if (sampling_params.grammar) {
+    grammar_matcher.emplace(sampling_params.grammar);
+    // vLLM: a prompt that already holds the marker (a template that closed the reasoning, as
+    // enable_thinking=False does) starts constrained.
+    const std::vector<int32_t>& marker = sampling_params.structured_outputs_after_ids;
+    grammar_active = marker.empty() || std::search(token_ids_.begin(), token_ids_.end(), marker.begin(),
+                                                   marker.end()) != token_ids_.end();
+  }
   if (sampling_params.max_tokens) max_tokens = *sampling_params.max_tokens;
 }
 

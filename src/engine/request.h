@@ -2,6 +2,7 @@
 // vllm/v1/request.py). Owned by the Scheduler from add_request until it finishes.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -71,6 +72,9 @@ class Request {
   // Structured outputs: the sequence's place in its grammar (sampling_params.grammar), advanced
   // by every output token; the sampler masks the tokens it does not allow.
   std::optional<structured::GrammarMatcher> grammar_matcher;
+  // False while the grammar waits for sampling_params.structured_outputs_after_ids (reasoning):
+  // until then the matcher neither masks nor advances.
+  bool grammar_active = true;
 
   // Owned by the KVCacheManager: the block table of each KV-cache group (block ids into the
   // shared pool; BlockPool::kNullBlockId where a sliding window dropped a block), how many of
@@ -91,10 +95,16 @@ class Request {
   }
   void append_output_token(int32_t token_id) {
     token_ids_.push_back(token_id);
-    if (grammar_matcher && !grammar_matcher->is_terminated()) grammar_matcher->accept_token(token_id);
+    if (!grammar_matcher) return;
+    if (!grammar_active) grammar_active = ends_with(output_token_ids(), sampling_params.structured_outputs_after_ids);
+    else if (!grammar_matcher->is_terminated()) grammar_matcher->accept_token(token_id);
   }
 
  private:
+  static bool ends_with(std::span<const int32_t> tokens, std::span<const int32_t> suffix) {
+    return tokens.size() >= suffix.size() && std::equal(suffix.begin(), suffix.end(), tokens.end() - suffix.size());
+  }
+
   std::vector<int32_t> token_ids_;  // prompt then output
   int num_prompt_tokens_;
 };

@@ -45,7 +45,7 @@ struct SamplingRow {
     return SamplingRow{&request.sampling_params, request.prompt_token_ids(),
                        request.output_token_ids(), request.eos_token_id,
                        request.generator ? &*request.generator : nullptr,
-                       request.grammar_matcher ? &*request.grammar_matcher : nullptr};
+                       request.grammar_matcher && request.grammar_active ? &*request.grammar_matcher : nullptr};
   }
 };
 

@@ -64,6 +64,11 @@ struct SamplingParams {
   // processor compiles it into `grammar`, and each sequence matches its tokens against that.
   std::optional<structured::StructuredOutputSpec> structured_outputs;
   std::shared_ptr<const structured::CompiledGrammar> grammar;
+  // With a reasoning parser the constraint starts after its end marker (vLLM's reasoning_ended):
+  // the marker's text (set by the server, never from JSON) and its token ids (the input
+  // processor's). Empty: the constraint holds from the first output token.
+  std::string structured_outputs_after;
+  std::vector<int32_t> structured_outputs_after_ids;
 
   // Token sequences of `bad_words`, filled by `set_bad_words_token_ids` once a tokenizer is known.
   std::vector<std::vector<int32_t>> bad_words_token_ids;

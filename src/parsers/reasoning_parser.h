@@ -39,6 +39,9 @@ class ReasoningParser {
 
   // Whether the request must keep special tokens in its text (the markers are special tokens).
   virtual bool needs_special_tokens() const { return false; }
+  // The text that ends the reasoning (vLLM's is_reasoning_end): a structured-output constraint
+  // starts after its tokens. Empty: no marker, the constraint holds from the first token.
+  virtual std::string_view reasoning_end() const { return {}; }
 
  protected:
   struct Split {

@@ -58,6 +58,7 @@ std::string_view settled(std::string_view text, bool final, std::initializer_lis
 // prompt), so everything up to </think> is reasoning; an output without </think> is all reasoning.
 class DeepSeekR1ReasoningParser : public ReasoningParser {
  public:
+  std::string_view reasoning_end() const override { return kThinkEnd; }
   ReasoningResult extract_reasoning(std::string_view output) const override {
     size_t start = output.find(kThinkStart);
     if (start != std::string_view::npos) output = output.substr(start + kThinkStart.size());
@@ -89,6 +90,7 @@ class DeepSeekR1ReasoningParser : public ReasoningParser {
 // Streaming follows vLLM's: before <think> content, after it reasoning until </think>.
 class BothTagsReasoningParser : public ReasoningParser {
  public:
+  std::string_view reasoning_end() const override { return kThinkEnd; }
   ReasoningResult extract_reasoning(std::string_view output) const override {
     if (output.find(kThinkStart) == std::string_view::npos || output.find(kThinkEnd) == std::string_view::npos)
       return {std::nullopt, std::string(output)};
@@ -116,6 +118,7 @@ class MistralReasoningParser : public ReasoningParser {
  public:
   static constexpr std::string_view kBegin = "[THINK]", kEnd = "[/THINK]";
 
+  std::string_view reasoning_end() const override { return kEnd; }
   ReasoningResult extract_reasoning(std::string_view output) const override {
     if (output.empty()) return {std::nullopt, std::string()};
     size_t begin = output.find(kBegin);
@@ -196,6 +199,7 @@ class HunyuanA13BReasoningParser : public ReasoningParser {
   static constexpr std::string_view kStart = "<think>\n", kResponseStart = "\n</think>\n<answer>\n",
                                     kResponseEnd = "\n</answer>";
 
+  std::string_view reasoning_end() const override { return kThinkEnd; }
   ReasoningResult extract_reasoning(std::string_view output) const override {
     auto none_if_empty = [](std::string_view text) { return non_empty(text); };
     // (?:<think>\n(.*?)\n</think>\n<answer>\n)?(.*?)\n</answer>, searched from the start.
@@ -252,6 +256,7 @@ class HunyuanA13BReasoningParser : public ReasoningParser {
 // channel content (commentary addressed to a function is a tool call, for the openai tool parser).
 class GptOssReasoningParser : public ReasoningParser {
  public:
+  std::string_view reasoning_end() const override { return "<|channel|>final<|message|>"; }
   ReasoningResult extract_reasoning(std::string_view output) const override {
     Split split = collect(output, true);
     bool has_final = false, has_reasoning = false;

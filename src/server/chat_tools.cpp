@@ -56,12 +56,48 @@ ChatToolPlan read_tool_plan(const Json& body, const ServingModel& model) {
 
 namespace {
 
+Json parameters_schema(const Json& function) {
+  if (function.contains("parameters") && function["parameters"].is_object() && !function["parameters"].empty())
+    return function["parameters"];
+  return Json{{"type", "object"}, {"properties", Json::object()}};
+}
+
+}  // namespace
+
+std::optional<std::string> tool_choice_schema(const ChatToolPlan& plan) {
+  if (plan.choice == "function") {
+    for (const Json& tool : plan.tools)
+      if (tool["function"]["name"] == plan.named_function) return parameters_schema(tool["function"]).dump();
+    return std::nullopt;  // read_tool_plan has refused a name not in tools
+  }
+  if (plan.choice != "required") return std::nullopt;
+  Json alternatives = Json::array();
+  for (const Json& tool : plan.tools) {
+    const Json& function = tool["function"];
+    alternatives.push_back({{"type", "object"},
+                            {"properties",
+                             {{"name", {{"type", "string"}, {"enum", Json::array({function["name"]})}}},
+                              {"parameters", parameters_schema(function)}}},
+                            {"required", Json::array({"name", "parameters"})}});
+  }
+  Json schema = {{"type", "array"}, {"minItems", 1}, {"items", {{"anyOf", std::move(alternatives)}}}};
+  if (!plan.parallel_tool_calls) schema["maxItems"] = 1;
+  return schema.dump();
+}
+
+void start_constraint_after_reasoning(SamplingParams& params, const ServingModel& model) {
+  if (params.structured_outputs && !model.reasoning_parser.empty())
+    params.structured_outputs_after = std::string(parsers::make_reasoning_parser(model.reasoning_parser)->reasoning_end());
+}
+
+namespace {
+
 bool auto_tools(const ChatToolPlan& plan, const ServingModel& model) {
   return plan.choice == "auto" && model.enable_auto_tool_choice && !model.tool_call_parser.empty();
 }
 
 // required: a JSON list of {"name", "parameters"} (vLLM's schema for it); named: the arguments
-// object. nullopt when the text is not that (nothing enforces it without structured outputs).
+// object. nullopt when the text is not that (an output cut off by max_tokens).
 std::optional<std::vector<parsers::ToolCall>> read_json_tool_calls(const ChatToolPlan& plan, std::string_view text) {
   parsers::Json value;
   if (!parsers::parse_json_exact(text, value)) return std::nullopt;
@@ -121,7 +157,7 @@ ParsedChatOutput parse_chat_output(const ChatToolPlan& plan, const ServingModel&
       }
     }
   } else if (plan.choice == "required" || plan.choice == "function") {
-    // TODO(grammar engine): vLLM constrains the output to this JSON; here it is only read.
+    // The output was held to tool_choice_schema; a cut-off (max_tokens) output stays content.
     if (auto calls = read_json_tool_calls(plan, parsed.content.value_or(""))) {
       parsed.tools_called = true;
       parsed.tool_calls = std::move(*calls);
@@ -197,7 +233,7 @@ parsers::DeltaMessage ChatStreamParser::on_text(std::string_view text, bool fini
         if (plan_.parallel_tool_calls || call.index == 0) out.tool_calls.push_back(std::move(call));
     }
   } else if (buffered_) {
-    // required / named: read as JSON once the output is complete (no grammar enforces it yet).
+    // required / named: the JSON tool_choice_schema enforced, read once the output is complete.
     if (finished) {
       ServingModel without_parsers;
       detail::ParsedChatOutput parsed = detail::parse_chat_output(plan_, without_parsers, content_);

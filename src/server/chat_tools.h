@@ -18,6 +18,13 @@ namespace vllm::server::detail {
 
 // tools, tool_choice, parallel_tool_calls with vLLM's checks (400s with its messages).
 ChatToolPlan read_tool_plan(const Json& body, const ServingModel& model);
+// tool_choice "required" or a named function: the JSON Schema the output is held to (vLLM's
+// _get_json_schema_from_tool): the named function's parameters, or a non-empty list of
+// {"name", "parameters"} over the request's tools (one item when parallel_tool_calls is false).
+// nullopt for none and auto.
+std::optional<std::string> tool_choice_schema(const ChatToolPlan& plan);
+// With --reasoning-parser a structured-output constraint starts after the parser's end marker.
+void start_constraint_after_reasoning(SamplingParams& params, const ServingModel& model);
 // Whether the request's text must keep special tokens (a parser's markers are special tokens).
 bool parsing_needs_special_tokens(const ChatToolPlan& plan, const ServingModel& model);
 // Whether chat answers of this model and request go through a parser at all.

@@ -267,6 +267,7 @@ PreparedRequest prepare_completion(const Json& body, const ServingModel& model) 
   // echo with logprobs reports the prompt's logprobs too (vLLM sets prompt_logprobs = logprobs).
   if (request.echo && params.logprobs && (!params.prompt_logprobs || *params.prompt_logprobs < *params.logprobs))
     params.prompt_logprobs = *params.logprobs;
+  start_constraint_after_reasoning(params, model);
   finish_params(params, model);
   request.n = params.n;
   request.logprobs = params.logprobs;
@@ -409,6 +410,11 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   else sampling.erase("logprobs");
   SamplingParams params = SamplingParams::from_json(sampling);
   request.tools = read_tool_plan(body, model);
+  // vLLM: tool_choice required or named holds the output to the tools' JSON Schema, in place of
+  // any structured_outputs / response_format of the request.
+  if (auto schema = tool_choice_schema(request.tools))
+    params.structured_outputs = structured::StructuredOutputSpec::json_schema(std::move(*schema));
+  start_constraint_after_reasoning(params, model);
   // vLLM's adjust_request: a parser whose markers are special tokens needs them in the text.
   if (parsing_needs_special_tokens(request.tools, model)) params.skip_special_tokens = false;
   // Chat's max tokens default is "the rest of the context" (vLLM's default_max_tokens).

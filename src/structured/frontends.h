@@ -20,9 +20,9 @@ Expr regex_to_expr(const std::string& pattern, Grammar& grammar);
 Grammar grammar_from_regex(const std::string& pattern);
 
 // JSON: the whitespace allowed between tokens. Runs are capped at kMaxJsonWhitespace characters
-// (a newline and 31 spaces of indentation): an unbounded run lets a model that favours whitespace
-// pad until max_tokens and never close the value.
-inline constexpr int64_t kMaxJsonWhitespace = 32;
+// (a newline and 15 spaces: 4-space indentation three levels deep, 2-space seven): an unbounded
+// run lets a model that favours whitespace pad until max_tokens and never close the value.
+inline constexpr int64_t kMaxJsonWhitespace = 16;
 struct JsonWhitespace {
   bool any_whitespace = true;
   std::optional<std::string> pattern;  // a regex replacing the default

@@ -141,3 +141,28 @@ TEST_F(StructuredOutputs, AnUnsupportedSchemaIsRefusedNotIgnored) {
     EXPECT_TRUE(error.kind() == ErrorKind::Unsupported || error.kind() == ErrorKind::InvalidArgument) << error.what();
   }
 }
+
+// With a reasoning parser the server sets structured_outputs_after (its end marker): the output is
+// free until the marker's tokens, then held to the constraint; a prompt already holding the marker
+// starts constrained. "." stands in for "</think>" here (the default model writes it often).
+TEST_F(StructuredOutputs, ConstraintStartsAfterTheMarker) {
+  for (int seed = 0; seed < 3; ++seed) {
+    SamplingParams params;
+    params.temperature = 1.0;
+    params.seed = seed;
+    params.max_tokens = 300;
+    params.structured_outputs = StructuredOutputSpec::regex("[0-9]{3}");
+    params.structured_outputs_after = ".";
+    const CompletionOutput out = llm_->generate(std::vector<std::string>{"Once upon a time"}, params)[0].outputs[0];
+    EXPECT_EQ(out.finish_reason, "stop") << out.text;
+    EXPECT_TRUE(std::regex_match(out.text, std::regex("[^]*\\.[0-9]{3}"))) << out.text;
+    EXPECT_GT(out.text.size(), 4u) << "the text before the marker is free";
+  }
+  SamplingParams params;
+  params.temperature = 1.0;
+  params.seed = 7;
+  params.structured_outputs = StructuredOutputSpec::regex("[0-9]{3}");
+  params.structured_outputs_after = ".";
+  const CompletionOutput out = llm_->generate(std::vector<std::string>{"It rained. Then"}, params)[0].outputs[0];
+  EXPECT_TRUE(std::regex_match(out.text, std::regex("[0-9]{3}"))) << out.text;
+}

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -295,6 +296,73 @@ TEST(ServeE2E, DefaultModelServesTextAndChat) {
   EXPECT_EQ(completed.find("error"), std::string::npos) << completed;
   std::string chatted = run_command(bin + " chat --url " + url + " --system-prompt 'Be brief.' -q 'Hello'");
   EXPECT_EQ(chatted.find("error"), std::string::npos) << chatted;
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
+// Structured outputs and tool_choice required / named over HTTP with the default model (a tiny
+// Llama that knows no JSON) sampling at temperature 1: the constraint alone makes the outputs valid.
+TEST(ServeE2E, StructuredOutputsAndForcedToolCalls) {
+  ServeProcess serve({"--kv-cache-memory", "32000000", "--shutdown-timeout", "2"});
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+  const json messages = {{{"role", "user"}, {"content", "Plan a trip."}}};
+  const json schema = json::parse(R"({"type": "object", "properties": {
+      "city": {"type": "string", "maxLength": 10}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+      "required": ["city", "days"]})");
+  for (int seed = 0; seed < 3; ++seed) {
+    auto chat = serve.fetch("POST", "/v1/chat/completions",
+                            {{"messages", messages}, {"temperature", 1}, {"seed", seed}, {"max_completion_tokens", 300},
+                             {"response_format", {{"type", "json_schema"},
+                                                  {"json_schema", {{"name", "trip"}, {"schema", schema}}}}}});
+    ASSERT_EQ(chat.status, 200) << chat.body;
+    json answer = json::parse(json::parse(chat.body)["choices"][0]["message"]["content"].get<std::string>());
+    ASSERT_TRUE(answer["city"].is_string()) << answer;
+    EXPECT_LE(answer["city"].get<std::string>().size(), 10u);
+    ASSERT_TRUE(answer["days"].is_number_integer()) << answer;
+    EXPECT_GE(answer["days"].get<int>(), 1);
+    EXPECT_LE(answer["days"].get<int>(), 7);
+  }
+
+  auto regex = serve.fetch("POST", "/v1/completions",
+                           {{"prompt", "Once upon a time"}, {"temperature", 1}, {"seed", 1}, {"max_tokens", 20},
+                            {"structured_outputs", {{"regex", "[0-9]{3}-[a-z]{2}"}}}});
+  ASSERT_EQ(regex.status, 200) << regex.body;
+  std::string text = json::parse(regex.body)["choices"][0]["text"];
+  EXPECT_TRUE(text.size() == 6 && std::isdigit(text[0]) && std::isdigit(text[2]) && text[3] == '-' &&
+              std::islower(text[5]))
+      << text;
+  auto choice = serve.fetch("POST", "/v1/completions",
+                            {{"prompt", "Once upon a time"}, {"temperature", 1}, {"seed", 2}, {"max_tokens", 20},
+                             {"guided_choice", {"left", "right"}}});
+  ASSERT_EQ(choice.status, 200) << choice.body;
+  std::string picked = json::parse(choice.body)["choices"][0]["text"];
+  EXPECT_TRUE(picked == "left" || picked == "right") << picked;
+  auto bad = serve.fetch("POST", "/v1/completions",
+                         {{"prompt", "Once"}, {"structured_outputs", {{"regex", "(unclosed"}}}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+
+  const json tools = json::parse(R"([
+      {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 12}}, "required": ["city"]}}},
+      {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object",
+        "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]}}}])");
+  for (const json& tool_choice : {json("required"), json::parse(R"({"type": "function", "function": {"name": "get_time"}})")}) {
+    SCOPED_TRACE(tool_choice.dump());
+    auto call = serve.fetch("POST", "/v1/chat/completions",
+                            {{"messages", messages}, {"tools", tools}, {"tool_choice", tool_choice},
+                             {"temperature", 1}, {"seed", 3}});  // max tokens: the rest of the context
+    ASSERT_EQ(call.status, 200) << call.body;
+    json choice0 = json::parse(call.body)["choices"][0];
+    ASSERT_FALSE(choice0["message"]["tool_calls"].empty()) << choice0;
+    for (const json& tool_call : choice0["message"]["tool_calls"]) {
+      std::string name = tool_call["function"]["name"];
+      json arguments = json::parse(tool_call["function"]["arguments"].get<std::string>());
+      if (tool_choice.is_object()) EXPECT_EQ(name, "get_time");
+      if (name == "get_weather") EXPECT_TRUE(arguments["city"].is_string()) << arguments;
+      else if (name == "get_time") EXPECT_TRUE(arguments["zone"] == "UTC" || arguments["zone"] == "CET") << arguments;
+      else ADD_FAILURE() << "unknown tool " << name;
+    }
+    EXPECT_EQ(choice0["finish_reason"], tool_choice.is_string() ? "tool_calls" : "stop");
+  }
   EXPECT_EQ(serve.terminate(), 0) << serve.log();
 }
 

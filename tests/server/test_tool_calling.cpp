@@ -156,10 +156,16 @@ TEST_F(ToolCallingTest, StreamedDeltasAddUpToTheResponse) {
   EXPECT_EQ(last_finish, "tool_calls");
 }
 
-TEST_F(ToolCallingTest, NamedAndRequiredReadJsonWithoutEnforcement) {
+TEST_F(ToolCallingTest, NamedAndRequiredAreHeldToTheToolsSchema) {
   Json named = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
   model.reasoning_parser.clear();
-  auto request = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", named}}, model);
+  auto request = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", named},
+                               {"response_format", {{"type", "json_object"}}}}, model);
+  // The named function's parameters replace the request's own response_format.
+  const auto& spec = request.engine_requests[0].params.structured_outputs;
+  ASSERT_TRUE(spec.has_value());
+  EXPECT_EQ(spec->kind, structured::StructuredOutputSpec::Kind::JsonSchema);
+  EXPECT_EQ(Json::parse(spec->text), kTools[0]["function"]["parameters"]);
   Json response = chat_response(request, {finished(request, R"({"city":"Rome"})")}, model);
   const Json& message = response["choices"][0]["message"];
   ASSERT_EQ(message["tool_calls"].size(), 1u);
@@ -169,11 +175,26 @@ TEST_F(ToolCallingTest, NamedAndRequiredReadJsonWithoutEnforcement) {
   EXPECT_EQ(response["choices"][0]["finish_reason"], "stop");
 
   auto required = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", "required"}}, model);
+  const auto& list = required.engine_requests[0].params.structured_outputs;
+  ASSERT_TRUE(list.has_value());
+  Json list_schema = Json::parse(list->text);
+  EXPECT_EQ(list_schema["type"], "array");
+  EXPECT_EQ(list_schema["minItems"], 1);
+  EXPECT_FALSE(list_schema.contains("maxItems"));
+  const Json& alternative = list_schema["items"]["anyOf"][0];
+  EXPECT_EQ(alternative["properties"]["name"]["enum"], Json::array({"get_weather"}));
+  EXPECT_EQ(alternative["properties"]["parameters"], kTools[0]["function"]["parameters"]);
+  EXPECT_EQ(alternative["required"], Json::array({"name", "parameters"}));
+  auto single = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", "required"},
+                              {"parallel_tool_calls", false}}, model);
+  EXPECT_EQ(Json::parse(single.engine_requests[0].params.structured_outputs->text)["maxItems"], 1);
+  auto none = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", "none"}}, model);
+  EXPECT_FALSE(none.engine_requests[0].params.structured_outputs.has_value());
   Json answer = chat_response(
       required, {finished(required, R"([{"name": "get_weather", "parameters": {"city": "Oslo"}}])")}, model);
   EXPECT_EQ(answer["choices"][0]["finish_reason"], "tool_calls");
   EXPECT_EQ(answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], R"({"city": "Oslo"})");
-  // Not JSON (nothing enforced it): the text stays content.
+  // Not the list (an output cut off by max_tokens): the text stays content.
   Json text = chat_response(required, {finished(required, "I won't call it.")}, model);
   EXPECT_EQ(text["choices"][0]["message"]["content"], "I won't call it.");
   EXPECT_TRUE(text["choices"][0]["message"]["tool_calls"].empty());
@@ -201,6 +222,19 @@ TEST_F(ToolCallingTest, ReasoningOnlyStream) {
   }
   EXPECT_EQ(reasoning, "Count: 1, 2.");
   EXPECT_EQ(content, "Two.");
+}
+
+TEST_F(ToolCallingTest, ReasoningParserStartsTheConstraintAfterItsEndMarker) {
+  Json body = {{"messages", kMessages}, {"response_format", {{"type", "json_object"}}}};
+  EXPECT_EQ(prepare_chat(body, model).engine_requests[0].params.structured_outputs_after, "</think>");
+  Json completion = {{"prompt", "hi"}, {"structured_outputs", {{"regex", "a+"}}}};
+  EXPECT_EQ(prepare_completion(completion, model).engine_requests[0].params.structured_outputs_after, "</think>");
+  model.reasoning_parser = "mistral";
+  EXPECT_EQ(prepare_chat(body, model).engine_requests[0].params.structured_outputs_after, "[/THINK]");
+  Json plain = {{"messages", kMessages}};
+  EXPECT_EQ(prepare_chat(plain, model).engine_requests[0].params.structured_outputs_after, "");
+  model.reasoning_parser.clear();
+  EXPECT_EQ(prepare_chat(body, model).engine_requests[0].params.structured_outputs_after, "");
 }
 
 }  // namespace
