@@ -123,17 +123,29 @@ int throughput(int argc, char** argv) {
   EngineArgs args;
   add_engine_args(app, args);
   int64_t input_len = 128, output_len = 128, num_prompts = 100;
-  std::string output_json;
+  std::string output_json, structured_outputs;
   app.add_option("--input-len", input_len)->check(CLI::PositiveNumber);
   app.add_option("--output-len", output_len)->check(CLI::PositiveNumber);
   app.add_option("--num-prompts", num_prompts)->check(CLI::PositiveNumber);
   app.add_option("--output-json", output_json, "Write the results as JSON");
+  app.add_option("--structured-outputs", structured_outputs,
+                 "Every request under this constraint: a structured_outputs object as JSON, e.g. "
+                 "'{\"json\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}'");
   CLI11_PARSE(app, argc, argv);
+  SamplingParams params = bench_params(output_len);
+  if (!structured_outputs.empty()) {
+    nlohmann::json constraint = nlohmann::json::parse(structured_outputs, nullptr, false);
+    if (constraint.is_discarded()) {
+      std::cerr << "--structured-outputs is not valid JSON: " << structured_outputs << "\n";
+      return 2;
+    }
+    params.read_structured_outputs({{"structured_outputs", constraint}});
+  }
   LLM llm(args);
   auto prompts = random_prompts(num_prompts, input_len, llm.engine().model_info().vocab_size, 0);
   if (llm.engine().is_pooling()) return pooling_throughput(llm, prompts, input_len, output_json);
   Clock::time_point start = Clock::now();
-  std::vector<RequestOutput> outputs = llm.generate(prompts, bench_params(output_len));
+  std::vector<RequestOutput> outputs = llm.generate(prompts, params);
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   int64_t generated = 0;
   for (const RequestOutput& output : outputs) generated += static_cast<int64_t>(output.outputs[0].token_ids.size());

@@ -185,6 +185,25 @@ TEST(BenchCli, LatencyAndThroughputWriteJson) {
   EXPECT_EQ(result["total_num_tokens"], 5 * (8 + 4));
 }
 
+// --structured-outputs puts every request under the constraint (a choice, met within the output
+// length); a bad constraint is an error naming it, malformed JSON exits 2.
+TEST(BenchCli, ThroughputUnderAStructuredOutputsConstraint) {
+  std::string common = " --model " + (vllm::testing::source_dir() / "models/default").string() +
+                       " --input-len 8 --output-len 4 --num-prompts 3 --kv-cache-memory 16000000";
+  int status = 0;
+  std::string printed = run(binary() + " bench throughput" + common +
+                                " --structured-outputs '{\"choice\": [\"yes\", \"no\"]}' 2>&1",
+                            &status);
+  EXPECT_EQ(status, 0) << printed;
+  EXPECT_NE(printed.find("Throughput:"), std::string::npos) << printed;
+  printed = run(binary() + " bench throughput" + common + " --structured-outputs '{\"regex\": \"(a\"}' 2>&1", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(printed.find("missing ')'"), std::string::npos) << printed;
+  printed = run(binary() + " bench throughput" + common + " --structured-outputs '{json' 2>&1", &status);
+  EXPECT_EQ(status, 2);
+  EXPECT_NE(printed.find("not valid JSON"), std::string::npos) << printed;
+}
+
 std::string encoder_fixture(const std::string& name) {
   return (vllm::testing::source_dir() / "tests/data/encoders" / name).string();
 }
