@@ -136,13 +136,30 @@ TEST(JsonSchema, StringPatternLengthAndFormats) {
   EXPECT_FALSE(len.viable("\"abcd"));
   EXPECT_TRUE(schema(R"({"type":"string","format":"date"})").matches("\"2024-02-29\""));
   EXPECT_FALSE(schema(R"({"type":"string","format":"date"})").viable("\"2024-13"));
-  EXPECT_TRUE(schema(R"({"type":"string","format":"time"})").matches("\"23:59:60.5Z\""));
+  EXPECT_TRUE(schema(R"({"type":"string","format":"time"})").matches("\"23:59:59.5Z\""));
   EXPECT_TRUE(schema(R"({"type":"string","format":"date-time"})").matches("\"2024-01-02T03:04:05+01:00\""));
   EXPECT_TRUE(schema(R"({"type":"string","format":"email"})").matches("\"a.b+c@example.co.uk\""));
   EXPECT_FALSE(schema(R"({"type":"string","format":"email"})").matches("\"a@b\""));
   EXPECT_TRUE(schema(R"({"type":"string","format":"uuid"})").matches("\"123e4567-e89b-12d3-a456-426614174000\""));
   EXPECT_TRUE(schema(R"({"type":"string","format":"ipv4"})").matches("\"192.168.0.255\""));
   EXPECT_FALSE(schema(R"({"type":"string","format":"ipv4"})").matches("\"256.1.1.1\""));
+}
+
+// Only dates that exist and no leap second: what Python's jsonschema (date.fromisoformat,
+// rfc3339-validator) accepts.
+TEST(JsonSchema, DateFormatsAreRealDates) {
+  auto date = schema(R"({"type":"string","format":"date"})");
+  for (const char* ok : {"2024-02-29", "2000-02-29", "2023-02-28", "2023-04-30", "2023-12-31", "0001-01-01", "1600-02-29"})
+    EXPECT_TRUE(date.matches(std::string("\"") + ok + "\"")) << ok;
+  for (const char* bad : {"2023-02-29", "1900-02-29", "2024-02-30", "2023-04-31", "2023-11-31", "0000-01-01", "0000-02-29"})
+    EXPECT_FALSE(date.matches(std::string("\"") + bad + "\"")) << bad;
+  auto time = schema(R"({"type":"string","format":"time"})");
+  EXPECT_FALSE(time.matches("\"23:59:60Z\""));
+  EXPECT_TRUE(time.matches("\"23:59:59-23:30\""));
+  auto date_time = schema(R"({"type":"string","format":"date-time"})");
+  EXPECT_TRUE(date_time.matches("\"2024-02-29T12:00:00Z\""));
+  EXPECT_FALSE(date_time.matches("\"2023-02-29T12:00:00Z\""));
+  EXPECT_FALSE(date_time.matches("\"2023-06-30T23:59:60Z\""));
 }
 
 TEST(JsonSchema, IntegerBounds) {
