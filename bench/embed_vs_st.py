@@ -13,8 +13,7 @@ Both engines get --num-prompts prompts of --input-len tokens. sentence-transform
 `SentenceTransformer.encode` (tokenization included) at each --st-batch-sizes and reports its best;
 vllm-cpp runs `vllm-cpp bench throughput` (token ids in, no tokenization).
 
-Status: written in session 10 and not yet run (no GPU machine could be started; the build
-machine has no PyTorch). Expect to fix small things on its first run.
+First run: session 10, bge-base on an H100 (docs/benchmarks.md).
 """
 import argparse
 import json

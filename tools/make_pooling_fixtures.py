@@ -158,7 +158,7 @@ def embedder(directory, name, generator, config, model_class, gemma=False, prefi
 
 def classifier(directory, name, generator, config, model_class, gemma=False, tokenizer=None):
     hf_config = hf_config_of(config)
-    model = model_class(hf_config).eval()
+    model = model_class(hf_config).float().eval()  # transformers 5 builds parts in the config dtype
     randomize(model, generator, gemma)
     save(directory, config, model.state_dict(), tokenizer)
     records = []
