@@ -220,7 +220,8 @@ def breadth_fixtures():
     f["olmo3_sliding_5x"] = rope_5x(
         base("Olmo3ForCausalLM", "olmo3", rms_norm_eps=1e-6, num_hidden_layers=4, sliding_window=8,
              layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]), 10000.0)
-    f["helium_4x"] = rope_4x(base("HeliumForCausalLM", "helium", head_dim=24, rms_norm_eps=1e-8), 10000.0)
+    # transformers 5 sizes Helium's o_proj hidden x hidden: heads x head_dim must equal hidden_size.
+    f["helium_4x"] = rope_4x(base("HeliumForCausalLM", "helium", hidden_size=96, head_dim=24, rms_norm_eps=1e-8), 10000.0)
     f["seed_oss_4x"] = rope_4x(
         base("SeedOssForCausalLM", "seed_oss", head_dim=24, attention_bias=True, attention_out_bias=False), 10000.0)
     f["smollm3_nope_4x"] = rope_4x(
