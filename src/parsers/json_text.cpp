@@ -1,4 +1,5 @@
 #include "parsers/json_text.h"
+#include "text/tokenizer/unicode.h"
 
 #include <algorithm>
 #include <charconv>
@@ -11,24 +12,6 @@ namespace vllm::parsers {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // One decoded character of a string, escaped as json.dumps(ensure_ascii=False) escapes it.
 void append_escaped(std::string& out, unsigned char c) {
@@ -226,7 +209,7 @@ class Scanner {
           } else if (cp < 0x20 || cp == '"' || cp == '\\') {
             append_escaped(out_, static_cast<unsigned char>(cp));
           } else {
-            append_utf8(out_, static_cast<uint32_t>(cp));
+            unicode::append(out_, static_cast<char32_t>(cp));
           }
           pos_ += used;
           continue;

@@ -6,30 +6,13 @@
 
 #include "parsers/text_util.h"
 #include "parsers/tool_formats.h"
+#include "text/tokenizer/unicode.h"
 
 namespace vllm::parsers::detail {
 
 namespace {
 
 enum class Status { Done, Incomplete, Error };
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Python literals over a text that may stop anywhere.
 class PythonReader {
@@ -120,7 +103,7 @@ class PythonReader {
             cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
           }
           pos += digits;
-          append_utf8(value, cp);
+          unicode::append(value, static_cast<char32_t>(cp));
           break;
         }
         default: value += '\\'; value += e; break;  // Python keeps unknown escapes

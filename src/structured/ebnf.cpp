@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "structured/frontends.h"
+#include "text/tokenizer/unicode.h"
 
 namespace vllm::structured {
 
@@ -100,31 +101,13 @@ class EbnfParser {
     }
   }
 
-  static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
   Expr quoted_literal() {
     size_t start = pos_;
     ++pos_;  // '"'
     std::string bytes;
     while (!at_end() && peek() != '"') {
       if (peek() == '\n') error("newline in a string literal", start);
-      append_utf8(bytes, literal_char());
+      unicode::append(bytes, static_cast<char32_t>(literal_char()));
     }
     if (at_end()) error("unterminated string literal", start);
     ++pos_;
