@@ -81,13 +81,12 @@ struct PenaltyLists {
 bool samples_on_device(const Request& request) {
   const SamplingParams& p = request.sampling_params;
   if (p.allowed_token_ids || !p.bad_words_token_ids.empty() || !p.logit_bias.empty()) return false;
-  if (request.grammar_matcher) return false;  // the grammar's mask is applied on the host
   if (p.logprobs && (*p.logprobs < 0 || *p.logprobs > ops::kMaxTopLogprobs)) return false;
   return p.min_tokens <= 0 || request.num_output_tokens() >= p.min_tokens;
 }
 
 bool draws_without_output_tokens(const Request& request) {
-  return samples_on_device(request) && !has_penalties(request.sampling_params);
+  return samples_on_device(request) && !has_penalties(request.sampling_params) && !request.grammar_matcher;
 }
 
 DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const DeviceSampleRow> rows) {
@@ -102,7 +101,7 @@ DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const Devi
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_partition(order.begin(), order.end(), [&](size_t i) { return rows[i].params->logprobs.has_value(); });
   int64_t with_logprobs = 0, num_top = 0;
-  bool any_top_k = false, any_top_p = false, any_min_p = false, any_penalties = false;
+  bool any_top_k = false, any_top_p = false, any_min_p = false, any_penalties = false, any_grammar = false;
   std::vector<int32_t> row_ids, top_ks;
   std::vector<float> temperatures, top_ps, min_ps;
   std::vector<int64_t> seeds;
@@ -124,6 +123,7 @@ DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const Devi
     any_top_p |= top_ps.back() < 1.0f;
     any_min_p |= min_ps.back() > 0.0f;
     any_penalties |= has_penalties(p);
+    any_grammar |= row.grammar != nullptr;
     if (p.logprobs) {
       ++with_logprobs;
       num_top = std::max<int64_t>(num_top, *p.logprobs);
@@ -147,6 +147,16 @@ DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const Devi
     penalty_at[4] = upload.add(penalties.token_ids);
     penalty_at[5] = upload.add(penalties.output_counts);
   }
+  // Structured outputs: the grammar rows' masks, filled here while the device runs the forward.
+  const int64_t words = structured::GrammarMatcher::bitmask_words(vocab);
+  size_t bitmask_at = 0;
+  if (any_grammar) {
+    std::vector<int32_t> bitmask(static_cast<size_t>(count * words), -1);
+    for (int64_t j = 0; j < count; ++j)
+      if (const structured::GrammarMatcher* grammar = rows[order[static_cast<size_t>(j)]].grammar)
+        grammar->fill_bitmask_for(vocab, reinterpret_cast<uint32_t*>(bitmask.data() + j * words));
+    bitmask_at = upload.add(bitmask);
+  }
   upload.upload(device);
 
   ops::SamplingTensors params;
@@ -157,7 +167,13 @@ DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const Devi
   if (any_top_p) params.top_p = upload.view(top_p_at, {count}, DType::F32);
   if (any_min_p) params.min_p = upload.view(min_p_at, {count}, DType::F32);
   Tensor sample_logits = logits;
-  if (any_penalties) {  // on copies: the logprobs read the raw rows
+  if (any_penalties || any_grammar) {  // on copies: the logprobs read the raw rows
+    sample_logits = Tensor::empty({count, vocab}, DType::F32, device);
+    ops::gather_rows(logits, params.rows, sample_logits);
+    params.rows = Tensor();
+  }
+  if (any_grammar) ops::apply_token_bitmask(sample_logits, upload.view(bitmask_at, {count, words}, DType::I32));
+  if (any_penalties) {
     const int64_t entries = static_cast<int64_t>(penalties.token_ids.size());
     ops::PenaltyTensors tensors{upload.view(penalty_at[0], {count}, DType::F32),
                                 upload.view(penalty_at[1], {count}, DType::F32),
@@ -165,10 +181,7 @@ DeviceSampling launch_device_sampling(const Tensor& logits, std::span<const Devi
                                 upload.view(penalty_at[3], {count + 1}, DType::I32),
                                 upload.view(penalty_at[4], {entries}, DType::I32),
                                 upload.view(penalty_at[5], {entries}, DType::I32)};
-    sample_logits = Tensor::empty({count, vocab}, DType::F32, device);
-    ops::gather_rows(logits, params.rows, sample_logits);
     ops::apply_penalties(sample_logits, tensors);
-    params.rows = Tensor();
   }
 
   // One download: tokens [S], then for the logprob rows ranks [L], ids and logprobs [L, 1 + num_top].

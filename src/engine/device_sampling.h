@@ -23,10 +23,12 @@ namespace vllm {
 
 // Whether the request's next token can be drawn by sample_on_device: no logit bias, allowed or
 // bad words, no pending min_tokens, and logprobs (if any) of at most ops::kMaxTopLogprobs tokens.
+// A structured-outputs grammar is applied there as a token bitmask.
 bool samples_on_device(const Request& request);
 
 // Whether the request's next draw on the device needs none of its previous output tokens (no
-// penalties): asynchronous scheduling may queue it before they reach the host.
+// penalties, no grammar: its mask follows the tokens accepted so far): asynchronous scheduling
+// may queue it before they reach the host.
 bool draws_without_output_tokens(const Request& request);
 
 // One row to draw.
@@ -36,6 +38,9 @@ struct DeviceSampleRow {
   std::span<const int32_t> prompt_token_ids;  // for the repetition penalty
   std::span<const int32_t> output_token_ids;  // for the penalties
   uint64_t seed = 0;                         // the race's seed (temperature rows): sampling::draw_seed
+  // Structured outputs: the row's grammar, whose next-token mask is applied before the draw
+  // (null: unconstrained). The logprobs read the raw logits, as the host Sampler's.
+  const structured::GrammarMatcher* grammar = nullptr;
 };
 
 struct DeviceSamplerOutput {

@@ -57,7 +57,12 @@ void LLMEngine::launch_device_rows(Step& step, const ModelRunnerOutput& result, 
       const SamplingParams& params = request.sampling_params;
       const uint64_t seed =
           params.is_greedy() ? 0 : (request.generator ? (*request.generator)() : sampler_.generator()());
-      device_rows.push_back({rows.sample_row, &params, request.prompt_token_ids(), request.output_token_ids(), seed});
+      const structured::GrammarMatcher* grammar =
+          request.grammar_matcher && request.grammar_active && !request.grammar_matcher->is_terminated()
+              ? &*request.grammar_matcher
+              : nullptr;
+      device_rows.push_back(
+          {rows.sample_row, &params, request.prompt_token_ids(), request.output_token_ids(), seed, grammar});
       step.device_owners.push_back(i);
       // The next step may be queued before this token is known when its draw needs none of
       // the request's earlier tokens (no penalties).

@@ -31,7 +31,7 @@ namespace sampling {
 void apply_grammar(std::span<float> row, const structured::GrammarMatcher& grammar) {
   const int64_t vocab = static_cast<int64_t>(row.size());
   std::vector<uint32_t> mask(static_cast<size_t>(structured::GrammarMatcher::bitmask_words(vocab)), 0);
-  grammar.fill_next_token_bitmask(mask.data());
+  grammar.fill_bitmask_for(vocab, mask.data());
   for (int64_t t = 0; t < vocab; ++t)
     if (!(mask[static_cast<size_t>(t / 32)] >> (t % 32) & 1u)) row[static_cast<size_t>(t)] = -INFINITY;
 }

@@ -104,6 +104,20 @@ void apply_penalties(Tensor& logits, const PenaltyTensors& penalties) {
   VLLM_DISPATCH(op, device, apply_penalties, logits, penalties);
 }
 
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask) {
+  const char* op = "apply_token_bitmask";
+  check_dim(op, "logits", logits, 2);
+  check_dtype(op, "logits", logits, DType::F32);
+  check_last_dim_contiguous(op, "logits", logits);
+  check_dim(op, "bitmask", bitmask, 2);
+  check_dtype(op, "bitmask", bitmask, DType::I32);
+  check_contiguous(op, "bitmask", bitmask);
+  VLLM_CHECK(bitmask.size(0) == logits.size(0) && bitmask.size(1) == (logits.size(1) + 31) / 32, InvalidArgument,
+             op, ": bitmask ", shape_to_string(bitmask.shape()), " does not cover logits ", shape_to_string(logits.shape()), " (one bit a token)");
+  Device device = common_device(op, {&logits, &bitmask});
+  VLLM_DISPATCH(op, device, apply_token_bitmask, logits, bitmask);
+}
+
 void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
                       Tensor& top_logprobs, Tensor& ranks) {
   const char* op = "compute_logprobs";

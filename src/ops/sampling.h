@@ -44,6 +44,11 @@ int32_t sample_row(std::span<const float> logits, const RowSampling& sampling);
 // penalties: ops::PenaltyTensors (backend/backend_types.h).
 void apply_penalties(Tensor& logits, const PenaltyTensors& penalties);
 
+// Structured outputs' token masks on logits [S, V] f32 in place: token t of row s keeps its logit
+// when bit t % 32 of bitmask[s, t / 32] is set and becomes -inf otherwise (xgrammar's and vLLM's
+// layout). bitmask: i32 [S, (V + 31) / 32]; a row that is not constrained is all ones.
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask);
+
 // The most logprobs compute_logprobs returns per row; the engine samples rows asking for more
 // (or for the whole vocabulary, -1) on the host.
 constexpr int64_t kMaxTopLogprobs = 64;

@@ -121,6 +121,20 @@ GrammarMatcher::~GrammarMatcher() = default;
 GrammarMatcher::GrammarMatcher(GrammarMatcher&&) noexcept = default;
 GrammarMatcher& GrammarMatcher::operator=(GrammarMatcher&&) noexcept = default;
 
+int64_t GrammarMatcher::vocab_size() const { return static_cast<int64_t>(state_->grammar->vocab->impl->bytes.size()); }
+
+void GrammarMatcher::fill_bitmask_for(int64_t logits_vocab, uint32_t* bitmask) const {
+  const int64_t words = bitmask_words(logits_vocab), own = bitmask_words(vocab_size());
+  if (own <= words) {
+    std::fill(bitmask + own, bitmask + words, 0u);
+    fill_next_token_bitmask(bitmask);
+    return;
+  }
+  std::vector<uint32_t> full(static_cast<size_t>(own));
+  fill_next_token_bitmask(full.data());
+  std::copy(full.begin(), full.begin() + words, bitmask);
+}
+
 void GrammarMatcher::fill_next_token_bitmask(uint32_t* bitmask) const {
   State& s = *state_;
   const auto& vocab = *s.grammar->vocab->impl;

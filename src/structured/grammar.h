@@ -91,6 +91,11 @@ class GrammarMatcher {
   // token when the output may end here).
   static int64_t bitmask_words(int64_t vocab_size) { return (vocab_size + 31) / 32; }
   void fill_next_token_bitmask(uint32_t* bitmask) const;
+  // The tokenizer's vocabulary size: fill_next_token_bitmask writes bitmask_words(vocab_size()).
+  int64_t vocab_size() const;
+  // Fills `bitmask` of bitmask_words(logits_vocab) words for a logits row that may be wider (ids
+  // past the tokenizer's vocabulary are never allowed) or narrower than the tokenizer's vocabulary.
+  void fill_bitmask_for(int64_t logits_vocab, uint32_t* bitmask) const;
   // Advances by `id`; false (state unchanged) when the grammar does not allow it. A stop token is
   // accepted where the output may end, and terminates the matcher.
   bool accept_token(int32_t id);

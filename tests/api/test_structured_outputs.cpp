@@ -174,6 +174,28 @@ TEST_F(StructuredOutputs, RegexAndChoiceOutputsMatch) {
     EXPECT_TRUE(std::regex_match(text, std::regex("\\([a-c]{1,3}\\)"))) << text;
 }
 
+// Under asynchronous scheduling (the CUDA default) grammar rows are drawn by the device sampler
+// under their token bitmask (on the CPU too, where this test runs it): outputs still match, and
+// each equals the synchronous engine's (host-masked) output for the same seed.
+TEST_F(StructuredOutputs, AsynchronousSchedulingMasksOnTheDevicePath) {
+  EngineArgs args;
+  args.model = (vllm::testing::source_dir() / "models" / "default").string();
+  args.device = vllm::testing::test_device();
+  args.async_scheduling = true;
+  LLM async_llm(args);
+  const std::string pattern = "[0-9]{2,3}(-[a-z]{1,4})+";
+  for (int seed = 0; seed < 4; ++seed) {
+    SamplingParams params;
+    params.temperature = 1.0;
+    params.seed = seed;
+    params.max_tokens = 60;
+    params.structured_outputs = StructuredOutputSpec::regex(pattern);
+    const std::string text = async_llm.generate(std::vector<std::string>{"Once"}, params)[0].outputs[0].text;
+    EXPECT_TRUE(std::regex_match(text, std::regex(pattern))) << text;
+    EXPECT_EQ(text, llm_->generate(std::vector<std::string>{"Once"}, params)[0].outputs[0].text) << "seed " << seed;
+  }
+}
+
 // n > 1: each sequence has its own matcher; every one matches.
 TEST_F(StructuredOutputs, EverySequenceOfARequestIsConstrained) {
   SamplingParams params;

@@ -226,6 +226,26 @@ TEST(CudaSampling, ApplyPenaltiesMatchesCpu) {
   }
 }
 
+// Structured outputs' masks: the same -inf where the CPU puts them, on Llama-3 rows and small ones.
+TEST(CudaSampling, ApplyTokenBitmaskMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 random(fresh_seed());
+  for (int64_t vocab : {int64_t{33}, int64_t{5000}, kLlama3Vocab}) {
+    const int64_t rows = 5, words = (vocab + 31) / 32;
+    Tensor logits = random_tensor({rows, vocab}, DType::F32, 3.0f);
+    std::vector<int32_t> mask(static_cast<size_t>(rows * words));
+    for (size_t i = 0; i < mask.size(); ++i) mask[i] = i % 7 == 0 ? -1 : static_cast<int32_t>(random());
+    Tensor on_gpu = gpu(logits);
+    ops::apply_token_bitmask(logits, Tensor::from_ints(mask, {rows, words}));
+    ops::apply_token_bitmask(on_gpu, Tensor::from_ints(mask, {rows, words}).to(Device::cuda()));
+    const std::vector<float> cuda = on_gpu.to(Device::cpu()).to_float_vector(), cpu = logits.to_float_vector();
+    size_t masked = 0;
+    for (float v : cpu) masked += std::isinf(v);
+    EXPECT_GT(masked, 0u);
+    EXPECT_EQ(cuda, cpu) << "apply_token_bitmask vocab " << vocab;
+  }
+}
+
 // ids and ranks exactly, logprobs within 1e-5, for a Llama-3 row with 20 logprobs, many rows with
 // up to kMaxTopLogprobs, a vocabulary smaller than the top list, tie-heavy and masked rows, and
 // row ids.

@@ -2,7 +2,7 @@
 // it on the GPU): every row draws the host Sampler's token from the same generators (greedy,
 // temperature, filters, penalties, seeded and unseeded rows, step after step), logprobs equal
 // Sampler::compute_logprobs for the drawn token, rows come back in their own order whatever
-// the packing, and samples_on_device's rule.
+// the packing, grammar rows drawn under their token bitmask, and samples_on_device's rule.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 #include "engine/device_sampling.h"
 #include "engine/sampler.h"
 #include "ops/sampling.h"
+#include "structured/frontends.h"
 
 namespace vllm {
 namespace {
@@ -198,6 +199,82 @@ TEST(DeviceSampling, PenalisedTemperatureRowsFollowThePenalisedSoftmax) {
   }
 }
 
+std::shared_ptr<const structured::TokenVocabulary> choice_vocab() {
+  return structured::TokenVocabulary::from_tokens({"yes", "no", "y", "es", "n", "o", "maybe", "{", "}", "<eos>"}, {9});
+}
+
+// Structured outputs on the device: a grammar row draws the host Sampler's token (which applies
+// the grammar on the host) from the same logits and seed, for logits wider than the tokenizer's
+// vocabulary (ids past it are never allowed), with and without penalties and temperature, and
+// every draw is a token the grammar accepts.
+TEST(DeviceSampling, GrammarRowsDrawTheHostSamplersTokensUnderTheirMask) {
+  structured::GrammarCompiler compiler(choice_vocab());
+  auto grammar = compiler.compile(structured::StructuredOutputSpec::choice({"yes", "no", "maybe"}));
+  const int num_rows = 12;
+  const int64_t vocab = 70;  // the model's rows: wider than the 10 tokens of the vocabulary
+  int constrained_draws = 0;
+  for (uint32_t trial = 0; trial < 20; ++trial) {
+    std::vector<structured::GrammarMatcher> matchers;
+    std::vector<SamplingParams> params(num_rows);
+    std::vector<std::vector<int32_t>> prompts, outputs;
+    for (int r = 0; r < num_rows; ++r) {
+      matchers.emplace_back(grammar);
+      if (r % 4 == 1) EXPECT_TRUE(matchers.back().accept_token(2));  // "y": only "es" may follow
+      if (r % 4 == 2) EXPECT_TRUE(matchers.back().accept_token(4));  // "n"
+      params[r].temperature = r % 2 ? 1.5 : 0.0;
+      if (r % 3 == 0) params[r].repetition_penalty = 1.4;
+      if (r % 5 == 0) params[r].logprobs = 2;
+      prompts.push_back(random_tokens(4, static_cast<int32_t>(vocab), 50 + r));
+      outputs.push_back({});
+    }
+    const std::vector<float> logits = random_logits(num_rows * vocab, 500 + trial);
+    std::vector<float> host_logits = logits;
+    std::vector<SamplingRow> host_rows;
+    std::vector<DeviceSampleRow> device_rows;
+    for (int r = 0; r < num_rows; ++r) {
+      const structured::GrammarMatcher* matcher = r % 4 == 3 ? nullptr : &matchers[r];  // r % 4 == 3: free
+      host_rows.push_back({&params[r], prompts[r], outputs[r], std::nullopt, nullptr, matcher});
+      device_rows.push_back({r, &params[r], prompts[r], outputs[r], 9000u + 31u * trial + r, matcher});
+    }
+    Sampler sampler(1);
+    // The host Sampler draws an unseeded temperature row's seed from its generator: give the
+    // device the same seeds through an equal generator.
+    SamplingGenerator generator(1);
+    for (int r = 0; r < num_rows; ++r) device_rows[r].seed = params[r].is_greedy() ? 0 : generator();
+    const SamplerOutput host = sampler.sample(host_logits, static_cast<int>(vocab), host_rows);
+    const DeviceSamplerOutput device =
+        launch_device_sampling(Tensor::from_floats(logits, {num_rows, vocab}), device_rows).finish();
+    for (int r = 0; r < num_rows; ++r) {
+      EXPECT_EQ(device.sampled_token_ids[r], host.sampled_token_ids[r]) << "trial " << trial << " row " << r;
+      if (!host_rows[r].grammar) continue;
+      ++constrained_draws;
+      EXPECT_TRUE(matchers[r].accept_token(device.sampled_token_ids[r]))
+          << "row " << r << " drew " << device.sampled_token_ids[r] << ", which its grammar refuses";
+      if (params[r].logprobs)  // of the raw logits, as the host's
+        EXPECT_EQ(device.logprobs[r]->token_ids, host.logprobs[r]->token_ids) << "row " << r;
+    }
+  }
+  EXPECT_EQ(constrained_draws, 20 * 9);
+}
+
+// The op alone: bits set keep the logit, the others become -inf, on rows of any width.
+TEST(DeviceSampling, TokenBitmaskMasksTheClearedBits) {
+  const int64_t vocab = 45;  // two words, the second partly used
+  std::vector<float> values = random_logits(2 * vocab, 9);
+  std::vector<int32_t> words = {static_cast<int32_t>(0x80000005u), 0x1, -1, 0x1000};
+  Tensor logits = Tensor::from_floats(values, {2, vocab});
+  ops::apply_token_bitmask(logits, Tensor::from_ints(words, {2, 2}));
+  for (int64_t s = 0; s < 2; ++s)
+    for (int64_t t = 0; t < vocab; ++t) {
+      const uint32_t word = static_cast<uint32_t>(words[static_cast<size_t>(s * 2 + t / 32)]);
+      const bool kept = word >> (t % 32) & 1u;
+      const float got = logits.data<float>()[s * vocab + t];
+      if (kept) EXPECT_EQ(got, values[static_cast<size_t>(s * vocab + t)]) << s << "," << t;
+      else EXPECT_TRUE(std::isinf(got) && got < 0) << s << "," << t;
+    }
+  EXPECT_THROW(ops::apply_token_bitmask(logits, Tensor::from_ints({-1, -1}, {2, 1})), Error);
+}
+
 TEST(DeviceSampling, SamplesOnDeviceAllButLogitsProcessorsAndWholeVocabularyLogprobs) {
   auto accepts = [](SamplingParams p, int outputs = 0) {
     Request request("r", {1, 2, 3}, p);
@@ -234,6 +311,13 @@ TEST(DeviceSampling, SamplesOnDeviceAllButLogitsProcessorsAndWholeVocabularyLogp
   SamplingParams bad;
   bad.bad_words_token_ids = {{5}};
   EXPECT_FALSE(accepts(bad));
+  // A grammar row is drawn on the device, but never ahead of its previous token.
+  SamplingParams constrained;
+  constrained.grammar = structured::GrammarCompiler(choice_vocab()).compile(structured::StructuredOutputSpec::choice({"no"}));
+  Request request("g", {1, 2, 3}, constrained);
+  EXPECT_TRUE(samples_on_device(request));
+  EXPECT_FALSE(draws_without_output_tokens(request));
+  EXPECT_TRUE(draws_without_output_tokens(Request("p", {1, 2, 3}, SamplingParams{})));
 }
 
 }  // namespace

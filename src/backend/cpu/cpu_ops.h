@@ -42,6 +42,7 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Tensor& out);
 void scatter_tokens(Tensor& dst, const Tensor& dst_index, const Tensor& src, const Tensor& src_index);
 void apply_penalties(Tensor& logits, const ops::PenaltyTensors& penalties);
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask);
 void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
                       Tensor& top_logprobs, Tensor& ranks);
 

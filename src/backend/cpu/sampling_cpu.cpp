@@ -153,6 +153,18 @@ void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Ten
   });
 }
 
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask) {
+  const int64_t vocab = logits.size(1), words = bitmask.size(1);
+  parallel_for(logits.size(0), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) {
+      float* row = logits.data<float>() + s * logits.stride(0);
+      const auto* mask = reinterpret_cast<const uint32_t*>(bitmask.data<int32_t>() + s * words);
+      for (int64_t t = 0; t < vocab; ++t)
+        if (!(mask[t >> 5] >> (t & 31) & 1u)) row[t] = -std::numeric_limits<float>::infinity();
+    }
+  });
+}
+
 // As the engine's sampling::apply_penalties, on a list of distinct tokens with output counts.
 void apply_penalties(Tensor& logits, const ops::PenaltyTensors& penalties) {
   const int64_t samples = logits.size(0), vocab = logits.size(1), entries = penalties.token_ids.size(0);

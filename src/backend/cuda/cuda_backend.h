@@ -164,6 +164,7 @@ void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
 // sampling_cuda.cu
 void sample_tokens(const Tensor& logits, const ops::SamplingTensors& params, Tensor& out);
 void apply_penalties(Tensor& logits, const ops::PenaltyTensors& penalties);
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask);
 void compute_logprobs(const Tensor& logits, const Tensor& rows, const Tensor& token_ids, Tensor& top_ids,
                       Tensor& top_logprobs, Tensor& ranks);
 // ops::upload_packed: one asynchronous copy through the page-locked ring (upload_async).

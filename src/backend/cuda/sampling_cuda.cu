@@ -450,6 +450,34 @@ void apply_penalties(Tensor& logits, const ops::PenaltyTensors& penalties) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// apply_token_bitmask: one thread a token, rows on the grid's y.
+
+namespace {
+
+__global__ void apply_token_bitmask_kernel(float* logits, int64_t stride, int64_t vocab, const uint32_t* bitmask,
+                                           int64_t words) {
+  const int64_t s = blockIdx.y;
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= vocab) return;
+  if (!(bitmask[s * words + (t >> 5)] >> (t & 31) & 1u)) logits[s * stride + t] = -INFINITY;
+}
+
+}  // namespace
+
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask) {
+  set_device(logits.device());
+  const int64_t samples = logits.size(0), vocab = logits.size(1);
+  if (samples == 0 || vocab == 0) return;
+  VLLM_CHECK(samples <= 65535, Unsupported, "apply_token_bitmask: ", samples, " rows exceed the CUDA grid");
+  constexpr int kBlock = 256;
+  const dim3 grid(static_cast<unsigned>((vocab + kBlock - 1) / kBlock), static_cast<unsigned>(samples));
+  apply_token_bitmask_kernel<<<grid, kBlock, 0, stream()>>>(logits.data<float>(), logits.stride(0), vocab,
+                                                           reinterpret_cast<const uint32_t*>(bitmask.data<int32_t>()),
+                                                           bitmask.size(1));
+  check_launch("apply_token_bitmask_kernel");
+}
+
+// ---------------------------------------------------------------------------------------------
 // compute_logprobs: slices of kLogprobSlice tokens held in registers. Each slice gives its max,
 // its sum of exp(logit - max), its count of logits >= the chosen token's and its num_top best
 // (value, index), highest first; one block per row merges them.
