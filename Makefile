@@ -25,7 +25,9 @@ test: build
 bench: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench
 
-serve: build
+# Only the executable: the tests are built by `make test`.
+serve: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target vllm-cpp
 	$(BUILD_DIR)/vllm-cpp serve $(SERVE_ARGS)
 
 clean:

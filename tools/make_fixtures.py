@@ -217,9 +217,14 @@ def breadth_fixtures():
              use_bias=True, sliding_window=8, tie_word_embeddings=True), 10000.0)
     f["olmo_clip_4x"] = rope_4x(base("OlmoForCausalLM", "olmo", clip_qkv=2.0), 10000.0)
     f["olmo2_5x"] = rope_5x(base("Olmo2ForCausalLM", "olmo2", rms_norm_eps=1e-6), 10000.0)
-    f["olmo3_sliding_5x"] = rope_5x(
-        base("Olmo3ForCausalLM", "olmo3", rms_norm_eps=1e-6, num_hidden_layers=4, sliding_window=8,
-             layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]), 10000.0)
+    # transformers 5's Olmo3 keeps rope parameters per layer type (its 4.x spelling: one rope_theta).
+    olmo3 = base("Olmo3ForCausalLM", "olmo3", rms_norm_eps=1e-6, num_hidden_layers=4, sliding_window=8,
+                 layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"])
+    f["olmo3_sliding_5x"] = dict(
+        olmo3, dtype="bfloat16",
+        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                         "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 50000.0}})
+    f["olmo3_4x"] = rope_4x(dict(olmo3, layer_types=None), 10000.0)
     # transformers 5 sizes Helium's o_proj hidden x hidden: heads x head_dim must equal hidden_size.
     f["helium_4x"] = rope_4x(base("HeliumForCausalLM", "helium", hidden_size=96, head_dim=24, rms_norm_eps=1e-8), 10000.0)
     f["seed_oss_4x"] = rope_4x(
@@ -498,10 +503,12 @@ def moe_fixtures():
         dbrx, torch_dtype="bfloat16",
         attn_config={"kv_n_heads": 2, "rope_theta": 500000.0, "clip_qkv": 1.5},
         ffn_config={"ffn_hidden_size": 32, "moe_num_experts": 6, "moe_top_k": 2, "ffn_act_fn": {"name": "silu"},
-                    "moe_normalize_expert_weights": 1, "moe_jitter_eps": 0.01})
+                    "moe_normalize_expert_weights": 1.0, "moe_jitter_eps": 0.01})
     f["dbrx_top1_5x"] = dict(
         dbrx, dtype="bfloat16", n_layers=3,
-        attn_config={"kv_n_heads": 1, "rope_theta": 10000.0, "clip_qkv": None},
+        # clip_qkv null: transformers 5's DbrxAttention calls clamp(None, None) and fails; a bound
+        # no value reaches stands in for it.
+        attn_config={"kv_n_heads": 1, "rope_theta": 10000.0, "clip_qkv": 1000.0},
         ffn_config={"ffn_hidden_size": 48, "moe_num_experts": 4, "moe_top_k": 1,
                     "moe_normalize_expert_weights": None})
     # Bailing MoE (inclusionAI Ling, authors' code): transformers' Qwen2-MoE twin with the shared

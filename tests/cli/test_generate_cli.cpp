@@ -124,6 +124,28 @@ TEST(GenerateCli, BadInputExitsNonZeroWithAMessage) {
   EXPECT_NE(err.find("temperature must be non-negative"), std::string::npos) << err;
 }
 
+// The README's commands run on the files of examples/ as written there.
+TEST(ReadmeExamples, RunBatchAndRenderTakeTheExampleFiles) {
+  const fs::path examples = vllm::testing::source_dir() / "examples";
+  fs::path output = temp_file("examples_out.jsonl");
+  int status = 0;
+  run(binary() + " run-batch -i " + (examples / "requests.jsonl").string() + " -o " + output.string() + " --model " +
+          default_model() + " 2>/dev/null",
+      &status);
+  EXPECT_EQ(status, 0);
+  std::ifstream in(output);
+  int answered = 0;
+  for (std::string line; std::getline(in, line); ++answered)
+    EXPECT_EQ(nlohmann::json::parse(line)["response"]["status_code"], 200) << line;
+  EXPECT_EQ(answered, 2);
+  fs::remove(output);
+  const std::string prompt = run(binary() + " render --tokenizer " + default_model() + " --request " +
+                                     (examples / "chat-request.json").string() + " 2>&1",
+                                 &status);
+  EXPECT_EQ(status, 0) << prompt;
+  EXPECT_NE(prompt.find("A story about a dog, please."), std::string::npos) << prompt;
+}
+
 TEST(RunBatchCli, AnswersEachLineInOrderWithServerBodies) {
   fs::path input = temp_file("batch_in.jsonl"), output = temp_file("batch_out.jsonl");
   std::ofstream(input)
