@@ -259,9 +259,9 @@ TEST(CudaOps, HalfOutputsFeedHalfMatmuls) {
 TEST(CudaOps, LayerNormMatchesCpu) {
   SKIP_WITHOUT_GPU();
   for (DType wtype : kWeightTypes)
-    for (int64_t hidden : {31, 768, 2560})
-      for (int affine : {0, 1, 2}) {  // none, weight only, weight + bias
-        const int64_t tokens = 5;
+    for (int64_t hidden : {31, 768, 2560, 5000})  // up to 4096: a warp a row; past it, a block a row
+      for (int affine : {0, 1, 2}) {                // none, weight only, weight + bias
+        const int64_t tokens = 13;                  // not a multiple of the warp kernel's 8 rows a block
         Tensor x = random_tensor({tokens, hidden}, DType::F32, 3.0f);
         Tensor weight = affine >= 1 ? random_tensor({hidden}, wtype) : Tensor();
         Tensor bias = affine >= 2 ? random_tensor({hidden}, wtype) : Tensor();
