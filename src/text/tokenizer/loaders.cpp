@@ -82,7 +82,10 @@ bool is_llama_family(const std::string& cls) {
 }  // namespace
 
 std::unique_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, const std::string& source) {
-  json j = parse_json(text, source);
+  return load_tokenizer_json(parse_json(text, source), source);
+}
+
+std::unique_ptr<TokenizerImpl> load_tokenizer_json(const json& j, const std::string& source) {
   if (!j.is_object()) fail(ErrorKind::InvalidArgument, source, ": expected a JSON object");
   auto impl = std::make_unique<TokenizerImpl>();
   impl->source = source;
@@ -152,9 +155,10 @@ void TokenizerImpl::apply_config(const json& cfg, const json& special_map) {
   }
   clean_up_tokenization_spaces = config.value("clean_up_tokenization_spaces", false);
   std::string cls = config.value("tokenizer_class", "");
-  // transformers 5 ignores clean_up_tokenization_spaces for BPE models (it would corrupt them).
-  if (!spm && model && dynamic_cast<const Model*>(model.get()) && config.contains("tokenizer_class") &&
-      cls.find("GPT2") != std::string::npos)
+  // transformers 5 ignores clean_up_tokenization_spaces for every BPE model (it would corrupt
+  // them) unless clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output is set.
+  if (!spm && model && model->is_bpe() &&
+      !config.value("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", false))
     clean_up_tokenization_spaces = false;
   // transformers' Llama-family classes rebuild the template from add_bos_token / add_eos_token.
   bool add_bos = config.value("add_bos_token", is_llama_family(cls));
@@ -296,7 +300,10 @@ std::unique_ptr<TokenizerImpl> load_directory(const fs::path& dir) {
   json config = read_json_if_exists(dir / "tokenizer_config.json");
   json special_map = read_json_if_exists(dir / "special_tokens_map.json");
   if (fs::exists(dir / "tokenizer.json")) {
-    auto impl = load_tokenizer_json(read_file(dir / "tokenizer.json"), (dir / "tokenizer.json").string());
+    std::string source = (dir / "tokenizer.json").string();
+    json file = parse_json(read_file(dir / "tokenizer.json"), source);
+    apply_transformers_class(file, config);
+    auto impl = load_tokenizer_json(file, source);
     impl->apply_config(config, special_map);
     return impl;
   }
