@@ -70,6 +70,18 @@ TEST(Transformers5Classes, LlamaTokenizerRebuildsTheSentencePiecePipeline) {
   EXPECT_EQ(no_prefix->decode(Ids({6})), " a");  // no Strip step without the prefix space
 }
 
+// TokenizersBackend.update_post_processor: add_bos_token / add_eos_token in the config replace the
+// file's post-processor for every class, not only the Llama family.
+TEST(Transformers5Classes, AddBosTokenAppliesToEveryClass) {
+  json config = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"bos_token", "<s>"}, {"eos_token", "</s>"},
+                 {"add_bos_token", true}};
+  using Ids = std::vector<int32_t>;
+  EXPECT_EQ(Tokenizer::from_json_string(llama_style_json(), config)->encode("a", true), Ids({1, 6}));
+  config["add_bos_token"] = false;
+  config["add_eos_token"] = true;
+  EXPECT_EQ(Tokenizer::from_json_string(llama_style_json(), config)->encode("a", true), Ids({6, 2}));
+}
+
 TEST(Transformers5Classes, Gpt2TokenizerUsesGpt2RegexAndIgnoresCleanUpForBpe) {
   json vocab = {{"1", 0}, {"2", 1}, {"12", 2}, {"\xC4\xA0", 3}, {"\xC4\xA0" "1", 4}, {".", 5}};
   json file = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"1 2", "\xC4\xA0 1"}}}},

@@ -160,13 +160,14 @@ void TokenizerImpl::apply_config(const json& cfg, const json& special_map) {
   if (!spm && model && model->is_bpe() &&
       !config.value("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", false))
     clean_up_tokenization_spaces = false;
-  // transformers' Llama-family classes rebuild the template from add_bos_token / add_eos_token.
+  // transformers 5 rebuilds the template from add_bos_token / add_eos_token whenever the config
+  // names either, whatever the class (TokenizersBackend.update_post_processor).
   bool add_bos = config.value("add_bos_token", is_llama_family(cls));
   bool add_eos = config.value("add_eos_token", false);
   if (spm) {
     spm_add_bos = config.contains("add_bos_token") ? add_bos : true;
     spm_add_eos = add_eos;
-  } else if (is_llama_family(cls) && (config.contains("add_bos_token") || config.contains("add_eos_token"))) {
+  } else if (config.contains("add_bos_token") || config.contains("add_eos_token")) {
     std::vector<int32_t> prefix, suffix;
     if (add_bos && !bos.empty())
       if (auto id = token_to_id(bos)) prefix.push_back(*id);
