@@ -82,7 +82,7 @@ TEST(Transformers5Classes, AddBosTokenAppliesToEveryClass) {
   EXPECT_EQ(Tokenizer::from_json_string(llama_style_json(), config)->encode("a", true), Ids({6, 2}));
 }
 
-TEST(Transformers5Classes, Gpt2TokenizerUsesGpt2RegexAndIgnoresCleanUpForBpe) {
+TEST(Transformers5Classes, Gpt2TokenizerUsesGpt2RegexOthersKeepByteLevelFiles) {
   json vocab = {{"1", 0}, {"2", 1}, {"12", 2}, {"\xC4\xA0", 3}, {"\xC4\xA0" "1", 4}, {".", 5}};
   json file = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"1 2", "\xC4\xA0 1"}}}},
                {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}},
@@ -96,6 +96,10 @@ TEST(Transformers5Classes, Gpt2TokenizerUsesGpt2RegexAndIgnoresCleanUpForBpe) {
   EXPECT_EQ(as_written->encode(" 1", false), Ids({3, 0}));
   EXPECT_EQ(gpt2->encode("12", false), Ids({2}));  // GPT-2's regex keeps digit runs together
   EXPECT_EQ(gpt2->encode(" 1", false), Ids({4}));
+  // A byte-level file labelled LlamaTokenizerFast (DeepSeek) keeps its pipeline: spaces survive.
+  json llama_label = {{"tokenizer_class", "LlamaTokenizerFast"}};
+  EXPECT_EQ(Tokenizer::from_json_string(file.dump(), llama_label)->encode("12", false), Ids({0, 1}));
+  EXPECT_EQ(Tokenizer::from_json_string(file.dump(), llama_label)->decode(Ids({3, 0})), " 1");
   // clean_up_tokenization_spaces is ignored for every BPE model, whatever the class.
   EXPECT_EQ(gpt2->decode(Ids({3, 5})), " .");
   json forced = config;

@@ -21,6 +21,27 @@ bool flag(const json& config, const char* key, bool fallback) {
   return it != config.end() && it->is_boolean() ? it->get<bool>() : fallback;
 }
 
+// Whether a component (or one inside a Sequence) of the file has this type.
+bool has_type(const json& component, const char* type) {
+  if (component.is_array()) {
+    for (const json& c : component)
+      if (has_type(c, type)) return true;
+    return false;
+  }
+  if (!component.is_object()) return false;
+  if (component.value("type", "") == type) return true;
+  for (const char* list : {"pretokenizers", "decoders"})
+    if (component.contains(list) && has_type(component.at(list), type)) return true;
+  return false;
+}
+
+// A byte-level file: its ByteLevel pre-tokenizer or decoder.
+bool is_byte_level(const json& file) {
+  for (const char* section : {"pre_tokenizer", "decoder"})
+    if (file.contains(section) && has_type(file.at(section), "ByteLevel")) return true;
+  return false;
+}
+
 bool is_class(const std::string& cls, const char* name) { return cls == name || cls == std::string(name) + "Fast"; }
 
 // The BPE model the class constructs from the file's vocabulary and merges: only the options it
@@ -74,8 +95,13 @@ void apply_transformers_class(json& file, const json& config) {
   // Both classes are BPE classes: a file with another model is left as it is.
   if (!file.contains("model") || !file.at("model").is_object() || file.at("model").value("type", "") != "BPE") return;
   if (!file.at("model").contains("vocab")) return;
-  if (is_class(cls, "LlamaTokenizer")) llama(file, config);
-  else if (is_class(cls, "GPT2Tokenizer")) gpt2(file, config);
+  // Each class only rebuilds files of its own kind. Byte-level files labelled LlamaTokenizerFast
+  // (DeepSeek V3 / R1-Distill-Llama, deepseek-llm) lose every space under the Metaspace pipeline:
+  // transformers routes them to TokenizersBackend (huggingface/transformers#45488, #48317) and
+  // vLLM bypasses the class for them, so they run as written here.
+  bool byte_level = is_byte_level(file);
+  if (is_class(cls, "LlamaTokenizer") && !byte_level) llama(file, config);
+  else if (is_class(cls, "GPT2Tokenizer") && byte_level) gpt2(file, config);
 }
 
 }  // namespace vllm
