@@ -157,9 +157,9 @@ void TokenizerImpl::apply_config(const json& cfg, const json& special_map) {
   std::string cls = config.value("tokenizer_class", "");
   // transformers 5 ignores clean_up_tokenization_spaces for every BPE model (it would corrupt
   // them) unless clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output is set.
-  if (!spm && model && model->is_bpe() &&
-      !config.value("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", false))
-    clean_up_tokenization_spaces = false;
+  auto force = config.find("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output");
+  bool forced = force != config.end() && force->is_boolean() && force->get<bool>();
+  if (!spm && model && model->is_bpe() && !forced) clean_up_tokenization_spaces = false;
   // transformers 5 rebuilds the template from add_bos_token / add_eos_token whenever the config
   // names either, whatever the class (TokenizersBackend.update_post_processor).
   bool add_bos = config.value("add_bos_token", is_llama_family(cls));
