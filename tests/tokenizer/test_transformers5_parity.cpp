@@ -5,6 +5,7 @@
 // Those are skipped when ../shared/data is absent; the small hand-made tokenizers below are not.
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "parity_util.h"
 #include "text/tokenizer/tokenizer.h"
 
@@ -105,6 +106,21 @@ TEST(Transformers5Classes, Gpt2TokenizerUsesGpt2RegexOthersKeepByteLevelFiles) {
   json forced = config;
   forced["clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"] = true;
   EXPECT_EQ(Tokenizer::from_json_string(file.dump(), forced)->decode(Ids({3, 5})), ".");
+}
+
+// A malformed file under a rebuilding class still gives the loader's error naming the file.
+TEST(Transformers5Classes, MalformedFilesGiveErrors) {
+  json config = {{"tokenizer_class", "LlamaTokenizer"}};
+  for (const char* text : {R"({"model": {"type": "BPE", "vocab": "oops", "merges": []}})",
+                           R"({"model": {"type": 7, "vocab": {"a": 0}, "merges": []}})",
+                           R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}})"}) {
+    try {
+      Tokenizer::from_json_string(text, config, "/models/x/tokenizer.json");
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("/models/x/tokenizer.json"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Transformers5Tokenizers, MatchRecordedStringSet) {

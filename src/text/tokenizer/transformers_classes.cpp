@@ -22,6 +22,12 @@ bool flag(const json& config, const char* key, bool fallback) {
 }
 
 // Whether a component (or one inside a Sequence) of the file has this type.
+// A component's "type", "" when absent or not a string (the loader reports malformed files).
+std::string type_of(const json& component) {
+  auto it = component.find("type");
+  return it != component.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 bool has_type(const json& component, const char* type) {
   if (component.is_array()) {
     for (const json& c : component)
@@ -29,7 +35,7 @@ bool has_type(const json& component, const char* type) {
     return false;
   }
   if (!component.is_object()) return false;
-  if (component.value("type", "") == type) return true;
+  if (type_of(component) == type) return true;
   for (const char* list : {"pretokenizers", "decoders"})
     if (component.contains(list) && has_type(component.at(list), type)) return true;
   return false;
@@ -93,8 +99,11 @@ void apply_transformers_class(json& file, const json& config) {
   if (!config.at("tokenizer_class").is_string()) return;
   std::string cls = config.at("tokenizer_class").get<std::string>();
   // Both classes are BPE classes: a file with another model is left as it is.
-  if (!file.contains("model") || !file.at("model").is_object() || file.at("model").value("type", "") != "BPE") return;
-  if (!file.at("model").contains("vocab")) return;
+  if (!file.contains("model") || !file.at("model").is_object()) return;
+  const json& model = file.at("model");
+  std::string type = type_of(model);  // absent: BPE when it has merges, as the loader infers
+  if (!model.contains("vocab") || (type != "BPE" && !(type.empty() && !model.contains("type") && model.contains("merges"))))
+    return;
   // Each class only rebuilds files of its own kind. Byte-level files labelled LlamaTokenizerFast
   // (DeepSeek V3 / R1-Distill-Llama, deepseek-llm) lose every space under the Metaspace pipeline:
   // transformers routes them to TokenizersBackend (huggingface/transformers#45488, #48317) and
