@@ -6,12 +6,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "test_util.h"
+#include "text/tokenizer/tokenizer.h"
 
 namespace vllm::testing {
 
@@ -60,6 +63,32 @@ inline std::filesystem::path real_tokenizers_dir() {
     return out / "tokenizers";
   }();
   return dir;
+}
+
+// A real tokenizer folder of real_tokenizers_dir(), loaded once per test run, as transformers 5's
+// AutoTokenizer loads it.
+inline std::shared_ptr<Tokenizer> load_real(const std::string& name) {
+  static std::map<std::string, std::shared_ptr<Tokenizer>> cache;
+  auto& slot = cache[name];
+  if (!slot) slot = Tokenizer::from_directory(real_tokenizers_dir() / name);
+  return slot;
+}
+
+// The same folder with its tokenizer.json pipeline run as written, as HF `tokenizers` and
+// transformers 4 run it: tokenizer_config.json without "tokenizer_class", so that no transformers
+// 5 class rebuilds the pipeline (LlamaTokenizer, GPT2Tokenizer: see docs/tokenizer.md). Folders
+// without tokenizer.json load as load_real does.
+inline std::shared_ptr<Tokenizer> load_real_as_written(const std::string& name) {
+  static std::map<std::string, std::shared_ptr<Tokenizer>> cache;
+  auto& slot = cache[name];
+  if (slot) return slot;
+  auto dir = real_tokenizers_dir() / name;
+  if (!std::filesystem::exists(dir / "tokenizer.json")) return slot = load_real(name);
+  nlohmann::json config = nlohmann::json::object();
+  if (std::filesystem::exists(dir / "tokenizer_config.json")) config = read_json(dir / "tokenizer_config.json");
+  config.erase("tokenizer_class");
+  slot = Tokenizer::from_json_string(read_text(dir / "tokenizer.json"), config, (dir / "tokenizer.json").string());
+  return slot;
 }
 
 }  // namespace vllm::testing

@@ -52,6 +52,7 @@ struct Symbol {
 
 class Bpe : public Model {
  public:
+  bool is_bpe() const override { return true; }
   Bpe(VocabMap vocab, const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options,
       const Source& src)
       : options_(std::move(options)) {

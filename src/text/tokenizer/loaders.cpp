@@ -82,7 +82,10 @@ bool is_llama_family(const std::string& cls) {
 }  // namespace
 
 std::unique_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, const std::string& source) {
-  json j = parse_json(text, source);
+  return load_tokenizer_json(parse_json(text, source), source);
+}
+
+std::unique_ptr<TokenizerImpl> load_tokenizer_json(const json& j, const std::string& source) {
   if (!j.is_object()) fail(ErrorKind::InvalidArgument, source, ": expected a JSON object");
   auto impl = std::make_unique<TokenizerImpl>();
   impl->source = source;
@@ -152,17 +155,19 @@ void TokenizerImpl::apply_config(const json& cfg, const json& special_map) {
   }
   clean_up_tokenization_spaces = config.value("clean_up_tokenization_spaces", false);
   std::string cls = config.value("tokenizer_class", "");
-  // transformers 5 ignores clean_up_tokenization_spaces for BPE models (it would corrupt them).
-  if (!spm && model && dynamic_cast<const Model*>(model.get()) && config.contains("tokenizer_class") &&
-      cls.find("GPT2") != std::string::npos)
-    clean_up_tokenization_spaces = false;
-  // transformers' Llama-family classes rebuild the template from add_bos_token / add_eos_token.
+  // transformers 5 ignores clean_up_tokenization_spaces for every BPE model (it would corrupt
+  // them) unless clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output is set.
+  auto force = config.find("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output");
+  bool forced = force != config.end() && force->is_boolean() && force->get<bool>();
+  if (!spm && model && model->is_bpe() && !forced) clean_up_tokenization_spaces = false;
+  // transformers 5 rebuilds the template from add_bos_token / add_eos_token whenever the config
+  // names either, whatever the class (TokenizersBackend.update_post_processor).
   bool add_bos = config.value("add_bos_token", is_llama_family(cls));
   bool add_eos = config.value("add_eos_token", false);
   if (spm) {
     spm_add_bos = config.contains("add_bos_token") ? add_bos : true;
     spm_add_eos = add_eos;
-  } else if (is_llama_family(cls) && (config.contains("add_bos_token") || config.contains("add_eos_token"))) {
+  } else if (config.contains("add_bos_token") || config.contains("add_eos_token")) {
     std::vector<int32_t> prefix, suffix;
     if (add_bos && !bos.empty())
       if (auto id = token_to_id(bos)) prefix.push_back(*id);
@@ -296,7 +301,10 @@ std::unique_ptr<TokenizerImpl> load_directory(const fs::path& dir) {
   json config = read_json_if_exists(dir / "tokenizer_config.json");
   json special_map = read_json_if_exists(dir / "special_tokens_map.json");
   if (fs::exists(dir / "tokenizer.json")) {
-    auto impl = load_tokenizer_json(read_file(dir / "tokenizer.json"), (dir / "tokenizer.json").string());
+    std::string source = (dir / "tokenizer.json").string();
+    json file = parse_json(read_file(dir / "tokenizer.json"), source);
+    apply_transformers_class(file, config);
+    auto impl = load_tokenizer_json(file, source);
     impl->apply_config(config, special_map);
     return impl;
   }

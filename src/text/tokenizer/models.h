@@ -32,6 +32,7 @@ class Model {
   const std::string* id_to_token(int32_t id) const;
   size_t vocab_size() const { return vocab_.size(); }
   int32_t max_id() const { return static_cast<int32_t>(id_to_token_.size()) - 1; }
+  virtual bool is_bpe() const { return false; }
 
  protected:
   void set_vocab(VocabMap vocab);

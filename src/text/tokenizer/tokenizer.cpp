@@ -144,7 +144,14 @@ std::shared_ptr<Tokenizer> Tokenizer::from_directory(const std::filesystem::path
 
 std::shared_ptr<Tokenizer> Tokenizer::from_json_string(const std::string& tokenizer_json, const nlohmann::json& config,
                                                        const std::string& source_name) {
-  auto impl = load_tokenizer_json(tokenizer_json, source_name);
+  nlohmann::json file;
+  try {
+    file = nlohmann::json::parse(tokenizer_json);
+  } catch (const nlohmann::json::parse_error&) {
+    return std::shared_ptr<Tokenizer>(new Tokenizer(load_tokenizer_json(tokenizer_json, source_name)));  // names the error
+  }
+  apply_transformers_class(file, config);
+  auto impl = load_tokenizer_json(file, source_name);
   impl->apply_config(config, nlohmann::json::object());
   return std::shared_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 }

@@ -1,6 +1,8 @@
-// The tokenizer of a Hugging Face model folder: tokenizer.json run exactly as HF `tokenizers`
-// runs it (or the fallbacks: vocab.json + merges.txt, SentencePiece tokenizer.model,
-// vocab.txt), with the settings of tokenizer_config.json and special_tokens_map.json.
+// The tokenizer of a Hugging Face model folder as transformers 5's AutoTokenizer loads it:
+// tokenizer.json run exactly as HF `tokenizers` runs it, except where the tokenizer_class of
+// tokenizer_config.json rebuilds the pipeline (LlamaTokenizer, GPT2Tokenizer), or the fallbacks
+// (vocab.json + merges.txt, SentencePiece tokenizer.model, vocab.txt), with the settings of
+// tokenizer_config.json and special_tokens_map.json.
 // See docs/tokenizer.md.
 #pragma once
 

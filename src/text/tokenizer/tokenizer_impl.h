@@ -58,6 +58,12 @@ class TokenizerImpl {
 
 // loaders.cpp
 std::unique_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, const std::string& source);
+std::unique_ptr<TokenizerImpl> load_tokenizer_json(const nlohmann::json& j, const std::string& source);
 std::unique_ptr<TokenizerImpl> load_directory(const std::filesystem::path& dir);
+
+// transformers_classes.cpp: rewrites a parsed tokenizer.json the way transformers 5's class named
+// by tokenizer_config.json's tokenizer_class rebuilds it (LlamaTokenizer, GPT2Tokenizer); other
+// classes keep the file as written.
+void apply_transformers_class(nlohmann::json& tokenizer_json, const nlohmann::json& config);
 
 }  // namespace vllm
