@@ -174,7 +174,10 @@ std::filesystem::path resolve_model_dir(const EngineArgs& args) {
 }
 
 std::filesystem::path resolve_tokenizer_dir(const EngineArgs& args, const std::filesystem::path& model_dir) {
-  return args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer, hub_options(args, args.tokenizer_revision));
+  if (args.tokenizer.empty()) return model_dir;
+  hub::HubOptions options = hub_options(args, args.tokenizer_revision);
+  options.need_weights = false;
+  return resolve_model_path(args.tokenizer, options);
 }
 
 }  // namespace vllm

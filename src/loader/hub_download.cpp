@@ -149,8 +149,11 @@ std::optional<std::vector<std::string>> shards_of_index(const fs::path& index) {
   return std::vector<std::string>(shards.begin(), shards.end());
 }
 
-bool snapshot_usable(const fs::path& snapshot, const std::string& load_format) {
+bool snapshot_usable(const fs::path& snapshot, const HubOptions& options) {
   std::error_code ec;
+  if (!options.need_weights)
+    return fs::exists(snapshot / "config.json", ec) || fs::exists(snapshot / "tokenizer_config.json", ec) ||
+           fs::exists(snapshot / "tokenizer.json", ec);
   if (!fs::exists(snapshot / "config.json", ec)) return false;
   for (const char* index : {"model.safetensors.index.json", "pytorch_model.bin.index.json"}) {
     if (auto shards = shards_of_index(snapshot / index)) {
@@ -161,7 +164,7 @@ bool snapshot_usable(const fs::path& snapshot, const std::string& load_format) {
   std::vector<std::string> present;
   for (const auto& item : fs::directory_iterator(snapshot, ec))
     if (fs::exists(item.path(), ec)) present.push_back(item.path().filename().string());
-  return !weight_files(present, load_format, {}, [](const std::string&) { return std::nullopt; }).empty();
+  return !weight_files(present, options.load_format, {}, [](const std::string&) { return std::nullopt; }).empty();
 }
 
 namespace {
@@ -186,7 +189,7 @@ class HubSnapshot {
     const std::optional<fs::path> cached = options_.local_dir.empty() ? cached_snapshot(repo_dir_, revision_) : std::nullopt;
     if (hub_offline()) return offline(cached);
     if (cached && options_.files.empty() && !options_.all_files && !options_.check_for_updates &&
-        snapshot_usable(*cached, options_.load_format))
+        snapshot_usable(*cached, options_))
       return *cached;
 
     const std::string url = endpoint_ + "/api/models/" + repo_id_ + "/revision/" + url_escape(revision_, false);
@@ -223,6 +226,7 @@ class HubSnapshot {
       fetch(kept);
     } else {
       fetch(metadata_files(repo_files, options_.ignore_patterns));
+      if (!options_.need_weights) return folder();
       std::vector<std::string> weights =
           weight_files(repo_files, options_.load_format, options_.ignore_patterns,
                        [&](const std::string& index) { return shards_of_index(folder() / index); });

@@ -22,6 +22,8 @@ struct HubOptions {
   // Exactly these files (`hf download REPO FILES...`); `all_files` fetches the whole repository.
   std::vector<std::string> files;
   bool all_files = false;
+  // false: config and tokenizer files only (a --tokenizer repository, which may hold no weights).
+  bool need_weights = true;
   std::filesystem::path local_dir;          // `hf download --local-dir`: plain files there, no cache
   int max_workers = 8;                      // files fetched at once
   // Ask the Hub even when the cache already holds a usable snapshot of the revision (`hf download`).
@@ -75,8 +77,9 @@ void fetch_files(const std::vector<FileFetch>& fetches, int workers, const std::
 std::optional<std::vector<std::string>> shards_of_index(const std::filesystem::path& index_json);
 
 // A downloaded model folder good enough to load without asking the Hub: config.json and the
-// weights (every shard its index names, or some weight file of `load_format`).
-bool snapshot_usable(const std::filesystem::path& folder, const std::string& load_format);
+// weights (every shard its index names, or some weight file of options.load_format); without
+// options.need_weights, config.json or a tokenizer file.
+bool snapshot_usable(const std::filesystem::path& folder, const HubOptions& options);
 
 // The free bytes of the file system holding `folder` (its nearest existing parent).
 uint64_t free_disk_bytes(const std::filesystem::path& folder);

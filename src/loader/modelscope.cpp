@@ -65,14 +65,14 @@ fs::path modelscope_snapshot_download(const std::string& model_id, const HubOpti
          " and HF_HUB_OFFLINE forbids downloading it");
   }
   if (options.files.empty() && !options.all_files && !options.check_for_updates &&
-      snapshot_usable(model_dir, options.load_format))
+      snapshot_usable(model_dir, options))
     return model_dir;
 
   const std::string endpoint = modelscope_endpoint();
   const std::string list_url = endpoint + "/api/v1/models/" + model_id + "/repo/files?Revision=" +
                                url_escape(revision, false) + "&Recursive=True";
   HttpResponse list = http_get(list_url, {});
-  if (list.status == 0 && snapshot_usable(model_dir, options.load_format)) {
+  if (list.status == 0 && snapshot_usable(model_dir, options)) {
     log_warning("cannot reach ", endpoint, " (", list.transport_error, "); using ", model_dir.string());
     return model_dir;
   }
@@ -128,6 +128,7 @@ fs::path modelscope_snapshot_download(const std::string& model_id, const HubOpti
     fetch(names);
   } else {
     fetch(metadata_files(names, options.ignore_patterns));
+    if (!options.need_weights) return model_dir;
     std::vector<std::string> weights =
         weight_files(names, options.load_format, options.ignore_patterns,
                      [&](const std::string& index) { return shards_of_index(model_dir / index); });

@@ -2,6 +2,7 @@
 // offline reuse, revisions, resume, errors, concurrent downloads.
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <thread>
 
 #include "loader/hub_cache.h"
@@ -70,6 +71,30 @@ struct HubFixture : ::testing::Test {
 
 size_t count_matching(const std::vector<std::string>& lines, const std::string& fragment) {
   return std::count_if(lines.begin(), lines.end(), [&](const std::string& line) { return line.find(fragment) != std::string::npos; });
+}
+
+// `model` resolved by two threads at once (each its own transfers and locks, as two processes):
+// both paths, and the first error either met.
+struct TwoDownloads {
+  fs::path first, second;
+  std::string error;
+};
+TwoDownloads download_twice_at_once(const std::string& model) {
+  TwoDownloads result;
+  std::mutex mutex;
+  auto download = [&](fs::path& into) {
+    try {
+      into = resolve_model_path(model);
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> guard(mutex);
+      result.error = e.what();
+    }
+  };
+  std::thread a(download, std::ref(result.first));
+  std::thread b(download, std::ref(result.second));
+  a.join();
+  b.join();
+  return result;
 }
 
 }  // namespace
@@ -202,21 +227,10 @@ TEST_F(HubFixture, UnreachableHubIsAClearError) {
 }
 
 TEST_F(HubFixture, TwoConcurrentDownloadsOfOneModelAgree) {
-  fs::path first, second;
-  std::string error;
-  auto download = [&](fs::path& into) {
-    try {
-      into = resolve_model_path("org/tiny");
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  };
-  std::thread a(download, std::ref(first));
-  std::thread b(download, std::ref(second));
-  a.join();
-  b.join();
-  ASSERT_EQ(error, "");
-  EXPECT_EQ(first, second);
+  const TwoDownloads both = download_twice_at_once("org/tiny");
+  ASSERT_EQ(both.error, "");
+  EXPECT_EQ(both.first, both.second);
+  const fs::path first = both.first;
   EXPECT_EQ(read_file_bytes(first / "model.safetensors"), default_model_files().at("model.safetensors"));
   size_t blobs = 0;
   for (const auto& blob : fs::directory_iterator(repo() / "blobs")) {
@@ -322,20 +336,22 @@ TEST_F(ModelScopeFixture, ErrorsAndConcurrentDownloads) {
   hub::HubOptions options;
   options.revision = "v2";
   expect_error([&] { resolve_model_path("org/tiny-1.5", options); }, ErrorKind::NotFound, {"revision 'v2'"});
-  fs::path first, second;
-  std::string error;
-  auto download = [&](fs::path& into) {
-    try {
-      into = resolve_model_path("org/tiny-1.5");
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  };
-  std::thread a(download, std::ref(first));
-  std::thread b(download, std::ref(second));
-  a.join();
-  b.join();
-  ASSERT_EQ(error, "");
-  EXPECT_EQ(first, second);
+  const TwoDownloads both = download_twice_at_once("org/tiny-1.5");
+  ASSERT_EQ(both.error, "");
+  EXPECT_EQ(both.first, both.second);
+  const fs::path first = both.first;
   EXPECT_EQ(read_file_bytes(first / "model.safetensors"), default_model_files().at("model.safetensors"));
+}
+
+TEST_F(HubFixture, TokenizerRepositoriesNeedNoWeights) {
+  hub.add_commit("org/tok", kCommit, {{"tokenizer.json", default_model_files().at("tokenizer.json")},
+                                      {"tokenizer_config.json", default_model_files().at("tokenizer_config.json")}});
+  hub::HubOptions options;
+  options.need_weights = false;  // as --tokenizer resolves
+  const fs::path snapshot = resolve_model_path("org/tok", options);
+  EXPECT_TRUE(fs::exists(snapshot / "tokenizer.json"));
+  const size_t before = hub.request_count();
+  EXPECT_EQ(resolve_model_path("org/tok", options), snapshot);
+  EXPECT_EQ(hub.request_count(), before);
+  expect_error([] { resolve_model_path("org/tok"); }, ErrorKind::NotFound, {"has no *.safetensors, *.bin or *.pt weight files"});
 }

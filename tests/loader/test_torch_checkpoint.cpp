@@ -146,19 +146,21 @@ TEST(TorchCheckpoint, BrokenFilesAreOneLineErrors) {
                {"refuses to load the global 'torch.ComplexFloatStorage'"});
 }
 
-// tools/make_pt_fixture.py writes a tiny model as pytorch_model.bin and as model.safetensors
-// (with PyTorch); both must give the same tensors.
+// tools/make_pt_fixture.py writes a tiny model with PyTorch as pytorch_model.bin, as a wrapped
+// model.pt and as model.safetensors; all must give the same tensors.
 TEST(TorchCheckpoint, PytorchWrittenBinMatchesItsSafetensorsTwin) {
   const fs::path root = vllm::testing::source_dir() / "tests" / "data" / "models" / "pt_fixture";
   if (!fs::exists(root / "bin" / "pytorch_model.bin"))
     GTEST_SKIP() << root << " not generated (python3 tools/make_pt_fixture.py)";
-  Checkpoint bin = Checkpoint::open(root / "bin");
   Checkpoint safe = Checkpoint::open(root / "safetensors");
-  ASSERT_EQ(bin.names(), safe.names());
-  for (const std::string& name : bin.names()) {
-    Tensor a = bin.get(name).contiguous(), b = safe.get(name).contiguous();
-    ASSERT_EQ(a.shape(), b.shape()) << name;
-    ASSERT_EQ(a.dtype(), b.dtype()) << name;
-    EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0) << name;
+  for (const char* folder : {"bin", "wrapped"}) {
+    Checkpoint pickled = Checkpoint::open(root / folder);
+    ASSERT_EQ(pickled.names(), safe.names()) << folder;
+    for (const std::string& name : pickled.names()) {
+      Tensor a = pickled.get(name).contiguous(), b = safe.get(name).contiguous();
+      ASSERT_EQ(a.shape(), b.shape()) << folder << " " << name;
+      ASSERT_EQ(a.dtype(), b.dtype()) << folder << " " << name;
+      EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0) << folder << " " << name;
+    }
   }
 }
