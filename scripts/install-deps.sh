@@ -15,6 +15,8 @@ packages=(
   libcli11-dev              # command-line parsing
   libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
+  libcurl4-openssl-dev      # model downloads from the Hugging Face Hub and ModelScope
+  libssl-dev                # sha256 checks of downloaded files (libcrypto)
 )
 
 missing=()

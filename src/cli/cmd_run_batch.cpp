@@ -37,7 +37,7 @@ int run(int argc, char** argv) {
 
   std::unique_ptr<EngineClient> engine = create_engine_client(args);
   server::ServingModel model =
-      server::make_serving_model(*engine, args, resolve_model_path(args.model.empty() ? default_model_path() : args.model));
+      server::make_serving_model(*engine, args, resolve_model_dir(args));
 
   std::vector<server::Json> results = server::run_batch(*engine, model, lines);
   engine->shutdown();

@@ -99,7 +99,7 @@ int run(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &files);
   }
 
-  fs::path model_dir = resolve_model_path(args.model);
+  fs::path model_dir = resolve_model_dir(args);
   log_info("serve: loading ", args.model);
   std::unique_ptr<EngineClient> engine = create_engine_client(args);
   options.max_num_seqs = engine->model_info().max_num_seqs;

@@ -7,6 +7,7 @@
 
 #include "core/env.h"
 #include "core/error.h"
+#include "loader/model_path.h"
 
 namespace vllm {
 
@@ -32,8 +33,15 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
   app.add_option("--kv-cache-memory", args.kv_cache_memory, "KV-cache size in bytes")->check(CLI::PositiveNumber);
   app.add_option("--gpu-memory-utilization", args.gpu_memory_utilization, "Fraction of GPU memory to use")
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--load-format", args.load_format, "auto, safetensors, or dummy (random weights)")
-      ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  app.add_option("--load-format", args.load_format,
+                 "auto (safetensors, else PyTorch .bin/.pt), safetensors, pt, or dummy (random weights)")
+      ->check(CLI::IsMember({"auto", "safetensors", "pt", "dummy"}));
+  app.add_option("--revision", args.revision, "Hub branch, tag or commit of the model (default: main)");
+  app.add_option("--code-revision", args.code_revision, "Accepted for vLLM compatibility (no remote code runs)");
+  app.add_option("--tokenizer-revision", args.tokenizer_revision, "Hub revision of the tokenizer (default: main)");
+  app.add_option("--download-dir", args.download_dir, "Cache folder for downloads (default: the Hugging Face cache)");
+  app.add_option("--hf-token", args.hf_token, "Hub access token (default: HF_TOKEN, then the token file)");
+  app.add_option("--ignore-patterns", args.ignore_patterns, "Repository files not to download (fnmatch globs)");
   app.add_option("--model-impl", args.model_impl,
                  "auto: the registered architecture; generic: an unknown decoder-only architecture with "
                  "Llama-layout weights runs through the generic decoder (with a warning)")
@@ -147,6 +155,29 @@ std::string default_model_path() {
   for (fs::path candidate : {fs::path(VLLM_SOURCE_DIR) / "models" / "default", fs::path("models") / "default"})
     if (fs::exists(candidate / "config.json")) return candidate.string();
   return (fs::path(VLLM_SOURCE_DIR) / "models" / "default").string();
+}
+
+namespace {
+hub::HubOptions hub_options(const EngineArgs& args, const std::string& revision) {
+  hub::HubOptions options;
+  options.revision = revision;
+  options.cache_dir = args.download_dir;
+  options.token = args.hf_token;
+  options.ignore_patterns = args.ignore_patterns;
+  options.load_format = args.load_format == "dummy" ? "auto" : args.load_format;
+  return options;
+}
+}  // namespace
+
+std::filesystem::path resolve_model_dir(const EngineArgs& args) {
+  return resolve_model_path(args.model.empty() ? default_model_path() : args.model, hub_options(args, args.revision));
+}
+
+std::filesystem::path resolve_tokenizer_dir(const EngineArgs& args, const std::filesystem::path& model_dir) {
+  if (args.tokenizer.empty()) return model_dir;
+  hub::HubOptions options = hub_options(args, args.tokenizer_revision);
+  options.need_weights = false;
+  return resolve_model_path(args.tokenizer, options);
 }
 
 }  // namespace vllm

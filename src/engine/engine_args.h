@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,8 +15,16 @@ class App;
 namespace vllm {
 
 struct EngineArgs {
-  std::string model;                          // folder or hub id (resolved offline)
+  std::string model;                          // folder or hub id (cached, else downloaded)
   std::string tokenizer;                      // --tokenizer, default: the model folder
+  // Hub downloads (loader/hub_download.h): --revision, --code-revision (accepted; no remote code
+  // runs), --tokenizer-revision, --download-dir (the cache folder), --hf-token, --ignore-patterns.
+  std::string revision;
+  std::string code_revision;
+  std::string tokenizer_revision;
+  std::string download_dir;
+  std::string hf_token;
+  std::vector<std::string> ignore_patterns;
   std::vector<std::string> served_model_name; // --served-model-name
   std::string dtype = "auto";                 // auto, float32, bfloat16, float16
   std::optional<int64_t> max_model_len;       // --max-model-len, default: from config.json
@@ -33,7 +42,7 @@ struct EngineArgs {
   int64_t block_size = 16;                    // --block-size
   std::optional<int64_t> kv_cache_memory;     // --kv-cache-memory bytes
   double gpu_memory_utilization = 0.9;        // --gpu-memory-utilization
-  std::string load_format = "auto";           // auto, safetensors, dummy
+  std::string load_format = "auto";           // auto, safetensors, pt, dummy
   std::string model_impl = "auto";            // --model-impl auto|generic (ModelLoadOptions::model_impl)
   std::string device = "auto";                // auto, cpu, cuda (auto: cuda when a GPU is present)
   bool enforce_eager = false;                 // --enforce-eager: no CUDA graphs
@@ -85,6 +94,11 @@ RunnerChoice resolve_runner(const EngineArgs& args, const std::string& architect
 // Registers every engine flag on `app`, bound to `args`. `model_positional`: MODEL may be given
 // as the first positional argument (serve) as well as --model.
 void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional = false);
+
+// The folder of --model (the default model when empty) and of --tokenizer (the model's when
+// empty), downloading a Hub id with the download flags (--revision or --tokenizer-revision).
+std::filesystem::path resolve_model_dir(const EngineArgs& args);
+std::filesystem::path resolve_tokenizer_dir(const EngineArgs& args, const std::filesystem::path& model_dir);
 
 // The built-in default model's folder (models/default beside the executable's source tree or
 // installed data), used when no model is given.

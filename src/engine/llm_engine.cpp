@@ -53,8 +53,9 @@ LLMEngine::~LLMEngine() = default;
 
 std::filesystem::path LLMEngine::load_model(const EngineArgs& args, Device device) {
   ModelLoadOptions options;
-  options.model_dir = resolve_model_path(args.model.empty() ? default_model_path() : args.model);
+  options.model_dir = resolve_model_dir(args);
   options.dummy_weights = args.load_format == "dummy";
+  options.load_format = args.load_format;
   options.dummy_seed = args.seed.value_or(0);
   options.model_impl = args.model_impl;
   options.device = device;
@@ -102,7 +103,7 @@ std::filesystem::path LLMEngine::load_model(const EngineArgs& args, Device devic
 
 void LLMEngine::load_tokenizer(const EngineArgs& args, const std::filesystem::path& model_dir) {
   if (args.skip_tokenizer_init) return;
-  std::filesystem::path tokenizer_dir = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
+  std::filesystem::path tokenizer_dir = resolve_tokenizer_dir(args, model_dir);
   try {
     tokenizer_ = Tokenizer::from_directory(tokenizer_dir);
   } catch (const Error& error) {

@@ -1,9 +1,12 @@
-// Where a `--model` argument lives on disk: a local folder, or a Hub id found in the local
-// Hugging Face cache. This build never downloads.
+// Where a `--model` argument lives on disk: a local folder, or a Hub id ("org/name") found in the
+// local Hugging Face cache or downloaded into it (loader/hub_download.h; ModelScope's when
+// VLLM_USE_MODELSCOPE is set).
 #pragma once
 
 #include <filesystem>
 #include <string>
+
+#include "loader/hub_download.h"
 
 namespace vllm {
 
@@ -12,9 +15,12 @@ namespace vllm {
 // (huggingface_hub's constants.py).
 std::filesystem::path hf_hub_cache_dir();
 
-// `model` as an existing local folder; else a Hub id ("org/name" or "name") looked up offline in
-// the cache: models--org--name/refs/main -> snapshots/<hash> (or the only snapshot when there is
-// no refs/main). Throws NotFound saying the folder does not exist and how to download it.
-std::filesystem::path resolve_model_path(const std::string& model);
+// A Hub repository id: "name" or "org/name", made of the characters the Hub allows.
+bool looks_like_hub_id(const std::string& model);
+
+// `model` as an existing local folder; else a Hub id: the cached snapshot of the revision when it
+// holds config.json and its weights (no request), else downloaded (HF_HUB_OFFLINE=1: the cache
+// only). Throws NotFound for a path that does not exist, or the download's one-line errors.
+std::filesystem::path resolve_model_path(const std::string& model, const hub::HubOptions& options = {});
 
 }  // namespace vllm

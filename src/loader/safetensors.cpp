@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "loader/json_util.h"
+#include "loader/torch_checkpoint.h"
 
 namespace vllm {
 namespace fs = std::filesystem;
@@ -224,17 +225,21 @@ bool is_safetensors_name(const fs::path& path) { return path.extension() == ".sa
 
 }  // namespace
 
-Checkpoint Checkpoint::open(const fs::path& model_dir) {
+Checkpoint Checkpoint::open(const fs::path& model_dir, const std::string& load_format) {
   Checkpoint checkpoint;
   std::error_code ec;
   if (!fs::exists(model_dir, ec))
     fail(ErrorKind::NotFound, model_dir.string(), ": no such folder");
+  if (load_format != "auto" && load_format != "safetensors" && load_format != "pt")
+    fail(ErrorKind::InvalidArgument, "--load-format '", load_format, "' does not name weight files (auto, safetensors, pt)");
   checkpoint.directory_ = fs::is_directory(model_dir) ? model_dir : model_dir.parent_path();
 
   // Adds every tensor of `file`, except those whose name `owner` assigns to another file.
   std::unordered_map<std::string, std::string> owner;  // tensor -> shard, from the index
   auto add_file = [&](const fs::path& path) {
-    auto file = SafetensorsFile::open(path);
+    std::shared_ptr<TensorFile> file;
+    if (is_safetensors_name(path)) file = SafetensorsFile::open(path);
+    else file = open_torch_checkpoint(path);
     size_t file_index = checkpoint.files_.size();
     checkpoint.files_.push_back(file);
     const std::string shard = path.filename().string();
@@ -255,8 +260,9 @@ Checkpoint Checkpoint::open(const fs::path& model_dir) {
     return checkpoint;
   }
 
-  const fs::path index_path = model_dir / kIndexName;
-  if (fs::exists(index_path)) {
+  // An index json (model.safetensors.index.json, pytorch_model.bin.index.json): its shards.
+  auto add_indexed = [&](const char* index_name) {
+    const fs::path index_path = model_dir / index_name;
     nlohmann::json index = read_json_file(index_path);
     auto map_it = index.find("weight_map");
     if (!index.is_object() || map_it == index.end() || !map_it->is_object())
@@ -272,36 +278,60 @@ Checkpoint Checkpoint::open(const fs::path& model_dir) {
     }
     for (const auto& [shard, tensor] : first_tensor)
       if (!fs::is_regular_file(model_dir / shard))
-        fail(ErrorKind::NotFound, kIndexName, ": shard '", shard, "' for tensor '", tensor,
+        fail(ErrorKind::NotFound, index_name, ": shard '", shard, "' for tensor '", tensor,
              "' not found in ", model_dir.string());
     for (const auto& [shard, tensor] : first_tensor) add_file(model_dir / shard);
     for (const auto& [name, shard] : owner)
       if (!checkpoint.entries_.count(name))
         fail(ErrorKind::InvalidArgument, index_path.string(), ": tensor '", name,
              "' is listed in shard '", shard, "' but that file has no such tensor");
+  };
+  // Every file of the folder whose extension is one of `extensions`, sorted.
+  auto files_with = [&](std::initializer_list<const char*> extensions) {
+    std::vector<fs::path> found;
+    for (const auto& item : fs::directory_iterator(model_dir)) {
+      if (!item.is_regular_file()) continue;
+      const std::string name = item.path().filename().string();
+      if (name == "training_args.bin" || name.rfind("optimizer", 0) == 0 || name.rfind("scheduler", 0) == 0 ||
+          name.rfind("rng_state", 0) == 0 || name.rfind("scaler", 0) == 0)
+        continue;  // training state, not weights
+      for (const char* extension : extensions)
+        if (item.path().extension() == extension) found.push_back(item.path());
+    }
+    std::sort(found.begin(), found.end());
+    return found;
+  };
+
+  if (load_format != "pt") {
+    if (fs::exists(model_dir / kIndexName)) {
+      add_indexed(kIndexName);
+      return checkpoint;
+    }
+    if (fs::is_regular_file(model_dir / "model.safetensors")) {
+      add_file(model_dir / "model.safetensors");
+      return checkpoint;
+    }
+    std::vector<fs::path> shards = files_with({".safetensors"});
+    if (!shards.empty() || load_format == "safetensors") {
+      if (shards.empty())
+        fail(ErrorKind::NotFound, model_dir.string(), ": no *.safetensors files",
+             files_with({".bin", ".pt", ".pth"}).empty() ? "" : " (found PyTorch .bin/.pt weights: pass --load-format pt or auto)");
+      for (const auto& shard : shards) add_file(shard);
+      return checkpoint;
+    }
+  }
+  // PyTorch weights, only when there are no safetensors (vLLM's order).
+  if (fs::exists(model_dir / "pytorch_model.bin.index.json")) {
+    add_indexed("pytorch_model.bin.index.json");
     return checkpoint;
   }
-
-  if (fs::is_regular_file(model_dir / "model.safetensors")) {
-    add_file(model_dir / "model.safetensors");
-    return checkpoint;
-  }
-
-  std::vector<fs::path> shards;
-  bool has_pytorch_weights = false;
-  for (const auto& item : fs::directory_iterator(model_dir)) {
-    if (!item.is_regular_file()) continue;
-    if (is_safetensors_name(item.path())) shards.push_back(item.path());
-    const auto ext = item.path().extension();
-    if (ext == ".bin" || ext == ".pt" || ext == ".pth") has_pytorch_weights = true;
-  }
-  if (shards.empty())
-    fail(ErrorKind::NotFound, model_dir.string(), ": no *.safetensors files",
-         has_pytorch_weights ? " (found PyTorch .bin/.pt weights, which this build does not load; "
-                               "convert them to safetensors)"
-                             : "");
-  std::sort(shards.begin(), shards.end());
-  for (const auto& shard : shards) add_file(shard);
+  std::vector<fs::path> pickles = files_with({".bin"});
+  if (pickles.empty()) pickles = files_with({".pt", ".pth"});
+  if (pickles.empty())
+    fail(ErrorKind::NotFound, model_dir.string(),
+         load_format == "pt" ? ": no PyTorch *.bin or *.pt weight files (--load-format pt)"
+                             : ": no weight files (*.safetensors, *.bin or *.pt)");
+  for (const auto& file : pickles) add_file(file);
   return checkpoint;
 }
 

@@ -29,9 +29,20 @@ struct TensorInfo {
   std::filesystem::path file;
 };
 
+// One weights file of a checkpoint: a safetensors file, or a PyTorch .bin/.pt
+// (loader/torch_checkpoint.h).
+class TensorFile {
+ public:
+  virtual ~TensorFile() = default;
+  virtual const std::filesystem::path& path() const = 0;
+  virtual const std::vector<TensorInfo>& tensors() const = 0;  // in file order
+  // The tensor `info` describes (one of tensors()), as a CPU tensor that keeps the file alive.
+  virtual Tensor get(const TensorInfo& info) const = 0;
+};
+
 // One safetensors file, mapped read-only for the lifetime of the object and of every tensor
 // view taken from it.
-class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
+class SafetensorsFile : public TensorFile, public std::enable_shared_from_this<SafetensorsFile> {
  public:
   // Maps and validates the file. Throws NotFound (missing file), InvalidArgument (corrupt or
   // truncated file), Unsupported (a dtype core::DType does not have, e.g. F64, I8, BOOL, F8_*).
@@ -41,8 +52,8 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
-  const std::filesystem::path& path() const { return path_; }
-  const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in header order
+  const std::filesystem::path& path() const override { return path_; }
+  const std::vector<TensorInfo>& tensors() const override { return tensors_; }  // in header order
   bool contains(const std::string& name) const { return index_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const;  // NotFound naming tensor and file
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -51,7 +62,7 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
   // read-only: clone() before writing. (A tensor whose offset is not a multiple of its element
   // size, which no standard writer produces, is returned as an aligned copy instead.)
   Tensor get(const std::string& name) const;
-  Tensor get(const TensorInfo& info) const;
+  Tensor get(const TensorInfo& info) const override;
 
  private:
   SafetensorsFile() = default;
@@ -70,14 +81,18 @@ class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
 //   - model.safetensors.index.json present: the shards its weight_map names (a missing shard is
 //     a NotFound naming it and the tensor that needs it), every tensor of those shards;
 //   - else model.safetensors;
-//   - else every *.safetensors in the folder (a tensor name in two files is an error).
-// `model_dir` may also be a single .safetensors file.
+//   - else every *.safetensors in the folder (a tensor name in two files is an error);
+//   - else (no safetensors at all, vLLM's fallback) PyTorch weights: pytorch_model.bin.index.json's
+//     shards, else pytorch_model.bin, else every *.bin (training state skipped), else every
+//     *.pt / *.pth (loader/torch_checkpoint.h).
+// `load_format` "safetensors" or "pt" takes only that kind ("auto": as above). `model_dir` may
+// also be a single .safetensors, .bin or .pt file.
 class Checkpoint {
  public:
-  static Checkpoint open(const std::filesystem::path& model_dir);
+  static Checkpoint open(const std::filesystem::path& model_dir, const std::string& load_format = "auto");
 
   const std::filesystem::path& directory() const { return directory_; }
-  const std::vector<std::shared_ptr<SafetensorsFile>>& files() const { return files_; }
+  const std::vector<std::shared_ptr<TensorFile>>& files() const { return files_; }
   std::vector<std::string> names() const;  // sorted
   size_t size() const { return entries_.size(); }
   bool contains(const std::string& name) const { return entries_.count(name) != 0; }
@@ -95,7 +110,7 @@ class Checkpoint {
   const Entry& entry(const std::string& name) const;
 
   std::filesystem::path directory_;
-  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::vector<std::shared_ptr<TensorFile>> files_;
   std::unordered_map<std::string, Entry> entries_;
 };
 

@@ -76,7 +76,7 @@ void load_weights(const ModelLoadOptions& options, const WeightMap& map, const s
     load(loader);
     return;
   }
-  Checkpoint checkpoint = Checkpoint::open(options.model_dir);
+  Checkpoint checkpoint = Checkpoint::open(options.model_dir, options.load_format);
   WeightLoader loader(checkpoint, map, architecture);
   loader.set_weight_dtype(options.weight_dtype);
   load(loader);

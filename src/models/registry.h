@@ -31,6 +31,7 @@ struct ModelLoadOptions {
   std::filesystem::path model_dir;  // folder with config.json and *.safetensors
   Device device = Device::cpu();
   bool dummy_weights = false;       // --load-format dummy: random weights of the right shapes
+  std::string load_format = "auto"; // else which weight files: auto, safetensors, pt (Checkpoint::open)
   uint64_t dummy_seed = 0;
   // --model-impl: "auto" (the registered architecture, else Unsupported) or "generic" (an
   // unregistered architecture runs as the Llama layout through the generic decoder, with a warning).

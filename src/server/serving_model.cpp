@@ -37,7 +37,7 @@ ServingModel make_serving_model(const EngineClient& engine, const EngineArgs& ar
     model.chat_template_error = "chat requests need the tokenizer, and the server runs with --skip-tokenizer-init";
     return model;
   }
-  fs::path tokenizer_dir = args.tokenizer.empty() ? model_dir : resolve_model_path(args.tokenizer);
+  fs::path tokenizer_dir = resolve_tokenizer_dir(args, model_dir);
   try {
     auto chat_template = std::make_shared<ChatTemplate>(ChatTemplate::from_directory(tokenizer_dir, args.chat_template));
     chat_template->set_content_format(args.chat_template_content_format);

@@ -288,9 +288,13 @@ TEST(CheckpointErrors, DuplicateTensorAcrossFilesWithoutIndex) {
 
 TEST(CheckpointErrors, FolderWithoutSafetensors) {
   TempDir dir;
-  write_text(dir / "pytorch_model.bin", "x");
   expect_error([&] { Checkpoint::open(dir.path()); }, ErrorKind::NotFound,
-               {dir.path().string() + ": no *.safetensors files", "PyTorch"});
+               {dir.path().string() + ": no weight files (*.safetensors, *.bin or *.pt)"});
+  write_text(dir / "pytorch_model.bin", "x");
+  expect_error([&] { Checkpoint::open(dir.path(), "safetensors"); }, ErrorKind::NotFound,
+               {dir.path().string() + ": no *.safetensors files", "PyTorch .bin/.pt weights"});
+  // Without safetensors the PyTorch weights are read (tests/loader/test_torch_checkpoint.cpp).
+  expect_error([&] { Checkpoint::open(dir.path()); }, ErrorKind::InvalidArgument, {"pytorch_model.bin: not a zip archive"});
   expect_error([&] { Checkpoint::open(dir / "missing"); }, ErrorKind::NotFound, {"missing: no such folder"});
 }
 
