@@ -5,10 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <CLI/CLI.hpp>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -295,44 +293,6 @@ TEST(VllmFlags, HelpGroupsAndSearch) {
   EXPECT_NE(search.find("--max-num-batched-tokens"), std::string::npos);
   EXPECT_EQ(search.find("--port"), std::string::npos);
   EXPECT_EQ(command_line.help("zzz").rfind("No group or arguments matching 'zzz'.", 0), 0u);
-}
-
-// The binary: help exits 0, a refused flag is one `error:` line, a no-op warns once.
-std::pair<std::string, int> run(const std::string& args) {
-  std::string out;
-  FILE* pipe = popen((std::string(VLLM_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buffer;
-  for (size_t n; (n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) out.append(buffer.data(), n);
-  int status = pclose(pipe);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
-
-size_t count(const std::string& text, const std::string& part) {
-  size_t n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
-}
-
-TEST(VllmFlags, TheBinary) {
-  auto [help, help_status] = run("serve --help=Frontend");
-  EXPECT_EQ(help_status, 0);
-  EXPECT_NE(help.find("--host"), std::string::npos) << help;
-
-  auto [refused, refused_status] = run("serve -tp 2");
-  EXPECT_NE(refused_status, 0);
-  EXPECT_EQ(refused, "error: --tensor-parallel-size 2: vllm-cpp runs a model on one device; parallelism across "
-                     "GPUs is not implemented yet\n");
-
-  // Parsing passes, then the missing model stops it before anything loads.
-  auto [warned, warned_status] =
-      run("serve /nonexistent/model --trust-remote-code --trust_remote_code -tp 1 --max-model-len 32k");
-  EXPECT_NE(warned_status, 0);
-  EXPECT_EQ(count(warned, "--trust-remote-code is ignored"), 1u) << warned;
-  EXPECT_NE(warned.find("/nonexistent/model"), std::string::npos) << warned;
-
-  auto [generate, generate_status] = run("generate --model /nonexistent/model -tp 4");
-  EXPECT_NE(generate_status, 0);
-  EXPECT_NE(generate.find("error: --tensor-parallel-size 4: "), std::string::npos) << generate;
 }
 
 }  // namespace
