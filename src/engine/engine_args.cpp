@@ -101,7 +101,14 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
       ->group("Frontend");
 
   app.option_defaults()->group("LoadConfig");
-  app.add_option("--load-format", args.load_format, "auto, safetensors, or dummy (random weights)")
+  app.add_option("--load-format", args.load_format,
+                 "auto, safetensors (also fastsafetensors), or dummy (random weights)")
+      ->transform(CLI::Validator(
+          [](std::string& value) {
+            if (value == "fastsafetensors") value = "safetensors";  // the same files, read another way
+            return std::string();
+          },
+          ""))
       ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
 
   app.option_defaults()->group("DeviceConfig");

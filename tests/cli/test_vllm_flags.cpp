@@ -127,7 +127,8 @@ TEST(VllmFlags, TheTableIsCoveredByTheList) {
 TEST(VllmFlags, AcceptedValuesAreSilent) {
   auto parsed = parse({"-tp", "1", "--pipeline-parallel-size=1", "-dp", "1", "--no-enable-lora", "-q", "None",
                        "--tokenizer-mode", "auto", "--no-trust-remote-code", "--uvicorn-log-level", "info",
-                       "--revision", "main", "--api-server-count", "1"});
+                       "--revision", "main", "--api-server-count", "1", "--speculative-config", "None",
+                       "--scheduler-cls", "vllm.v1.core.sched.scheduler.Scheduler"});
   EXPECT_TRUE(parsed->ok) << parsed->error;
   EXPECT_TRUE(parsed->warnings.empty()) << parsed->warnings.front();
 }
@@ -192,13 +193,14 @@ TEST(VllmFlags, HumanReadableSizesAsVllm) {
 TEST(VllmFlags, VllmSpellings) {
   auto parsed = parse({"--max_model_len=1k", "--enable-prefix-caching=false", "--model-impl", "vllm",
                        "--cudagraph-capture-sizes", "1", "2", "--no-enable-chunked-prefill", "--port", "1",
-                       "--port", "2"});
+                       "--port", "2", "--load-format", "fastsafetensors"});
   ASSERT_TRUE(parsed->ok) << parsed->error;
   const EngineArgs& engine = parsed->args.engine;
   EXPECT_EQ(engine.max_model_len, 1000);
   EXPECT_FALSE(engine.enable_prefix_caching);
   EXPECT_FALSE(engine.enable_chunked_prefill);
   EXPECT_EQ(engine.model_impl, "auto");
+  EXPECT_EQ(engine.load_format, "safetensors");
   EXPECT_EQ(engine.cuda_graph_sizes, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(parsed->args.server.port, 2);  // argparse's rule: the last one wins
 
