@@ -19,7 +19,11 @@ namespace {
 CLI::Validator human_readable_int_transform() {
   return CLI::Validator(
       [](std::string& value) {
-        value = std::to_string(parse_human_readable_int(value));
+        try {
+          value = std::to_string(parse_human_readable_int(value));
+        } catch (const Error& error) {
+          return std::string(error.what());  // CLI11 puts the flag's name in front
+        }
         return std::string();
       },
       "");

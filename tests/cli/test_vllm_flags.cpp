@@ -188,6 +188,8 @@ TEST(VllmFlags, HumanReadableSizesAsVllm) {
   EXPECT_NE(bad->error.find("decimals are not allowed with binary suffixes like K; did you mean 1.5k?"),
             std::string::npos)
       << bad->error;
+  EXPECT_EQ(parse({"--max-num-batched-tokens", "lots"})->error.rfind("--max-num-batched-tokens: invalid integer 'lots'", 0),
+            0u);
 }
 
 TEST(VllmFlags, VllmSpellings) {
