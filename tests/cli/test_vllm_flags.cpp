@@ -138,7 +138,8 @@ TEST(VllmFlags, RefusalSaysWhy) {
   EXPECT_EQ(parsed->error,
             "--tensor-parallel-size 2: vllm-cpp runs a model on one device; parallelism across GPUs is not "
             "implemented yet");
-  EXPECT_EQ(parse({"--enable-lora"})->error, "--enable-lora: LoRA adapters are not supported yet");
+  EXPECT_EQ(parse({"--enable-lora", "--lora-modules", "sql=/adapters/sql"})->error,
+            "--lora-modules sql=/adapters/sql: LoRA adapters are not supported yet");
 }
 
 TEST(VllmFlags, EachIgnoredFlagWarnsOnce) {

@@ -194,7 +194,8 @@ const VllmFlag kFlags[] = {
     {"--skip-mm-profiling", "", E, "MultiModalConfig", Switch, Ignore, "false", kNoMultimodal},
     {"--video-pruning-rate", "", E, "MultiModalConfig", Value, Ignore, "", kNoMultimodal},
     // LoRAConfig: the sizes mean nothing without --enable-lora, as in vLLM
-    {"--enable-lora", "", E, "LoRAConfig", Switch, Refuse, "false", kNoLora},
+    {"--enable-lora", "", E, "LoRAConfig", Switch, Ignore, "false",
+     "LoRA adapters are not supported yet: the base model serves every request (--lora-modules is refused)"},
     {"--max-loras", "", E, "LoRAConfig", Value, Ignore, "", kNoLora},
     {"--max-lora-rank", "", E, "LoRAConfig", Value, Ignore, "", kNoLora},
     {"--lora-extra-vocab-size", "", E, "LoRAConfig", Value, Ignore, "", kNoLora},
