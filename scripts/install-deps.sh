@@ -13,6 +13,7 @@ packages=(
   python3 python3-jinja2    # chat-template parity tests against Python's Jinja2
   python3-jsonschema        # structured-output tests validate outputs against their schemas
   libcli11-dev              # command-line parsing
+  libyaml-cpp-dev           # `serve --config FILE.yaml` (vLLM's YAML config file)
   libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
   libcurl4-openssl-dev      # model downloads from the Hugging Face Hub and ModelScope

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/llm.h"
+#include "cli/args/command_line.h"
 #include "cli/command.h"
 #include "core/error.h"
 
@@ -55,7 +56,7 @@ void write_json(const std::string& path, const nlohmann::json& value) {
 int latency(int argc, char** argv) {
   CLI::App app("Latency of one batch: prefill input-len tokens, then decode output-len", argv[0]);
   EngineArgs args;
-  add_engine_args(app, args);
+  CommandLine command_line(app, args);
   int64_t input_len = 32, output_len = 128, batch_size = 8, iters = 30, warmup = 10;
   std::string output_json;
   app.add_option("--input-len", input_len)->check(CLI::PositiveNumber);
@@ -64,7 +65,7 @@ int latency(int argc, char** argv) {
   app.add_option("--num-iters", iters, "Timed iterations")->check(CLI::PositiveNumber);
   app.add_option("--num-iters-warmup", warmup, "Untimed iterations first");
   app.add_option("--output-json", output_json, "Write the results as JSON");
-  CLI11_PARSE(app, argc, argv);
+  if (!command_line.parse(argc, argv)) return 0;
   LLM llm(args);
   auto prompts = random_prompts(batch_size, input_len, llm.engine().model_info().vocab_size, 0);
   SamplingParams params = bench_params(output_len);
@@ -121,7 +122,7 @@ int pooling_throughput(LLM& llm, const std::vector<std::vector<int32_t>>& prompt
 int throughput(int argc, char** argv) {
   CLI::App app("Offline throughput: num-prompts requests at once", argv[0]);
   EngineArgs args;
-  add_engine_args(app, args);
+  CommandLine command_line(app, args);
   int64_t input_len = 128, output_len = 128, num_prompts = 100;
   std::string output_json, structured_outputs;
   app.add_option("--input-len", input_len)->check(CLI::PositiveNumber);
@@ -131,7 +132,7 @@ int throughput(int argc, char** argv) {
   app.add_option("--structured-outputs", structured_outputs,
                  "Every request under this constraint: a structured_outputs object as JSON, e.g. "
                  "'{\"json\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}'");
-  CLI11_PARSE(app, argc, argv);
+  if (!command_line.parse(argc, argv)) return 0;
   SamplingParams params = bench_params(output_len);
   if (!structured_outputs.empty()) {
     nlohmann::json constraint = nlohmann::json::parse(structured_outputs, nullptr, false);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/llm.h"
+#include "cli/args/command_line.h"
 #include "cli/command.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
@@ -80,7 +81,7 @@ void read_prompts(const std::string& path, std::vector<std::string>& texts, std:
 int run(int argc, char** argv) {
   CLI::App app("Generate completions offline (vLLM's LLM.generate)", argv[0]);
   EngineArgs args;
-  add_engine_args(app, args);
+  CommandLine command_line(app, args);
   SamplingFlags sampling;
   sampling.add(app);
   std::vector<std::string> prompts;
@@ -93,7 +94,7 @@ int run(int argc, char** argv) {
       ->delimiter(',');
   app.add_flag("--chat", chat, "Send each prompt as a user message through the chat template");
   app.add_flag("--json", json, "Print one JSON object per prompt (text, token ids, logprobs, metrics)");
-  CLI11_PARSE(app, argc, argv);
+  if (!command_line.parse(argc, argv)) return 0;
   SamplingParams params = sampling.finish();
 
   std::vector<std::vector<int32_t>> id_prompts;

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "api/async_llm.h"
+#include "cli/args/command_line.h"
 #include "cli/command.h"
 #include "core/error.h"
 #include "loader/model_path.h"
@@ -19,11 +20,11 @@ namespace {
 int run(int argc, char** argv) {
   CLI::App app("Run an OpenAI batch file through the engine (vLLM's `vllm run-batch`)", argv[0]);
   EngineArgs args;
-  add_engine_args(app, args);
+  CommandLine command_line(app, args);
   std::string input, output;
   app.add_option("-i,--input-file", input, "Input JSONL (\"-\" for stdin)")->required();
   app.add_option("-o,--output-file", output, "Output JSONL (\"-\" for stdout)")->required();
-  CLI11_PARSE(app, argc, argv);
+  if (!command_line.parse(argc, argv)) return 0;
 
   std::ifstream file;
   if (input != "-") {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/async_llm.h"
+#include "cli/args/command_line.h"
 #include "engine/engine_args.h"
 #include "cli/command.h"
 #include "core/env.h"
@@ -31,49 +32,16 @@ namespace fs = std::filesystem;
 
 int run(int argc, char** argv) {
   CLI::App app("Serve a model with the OpenAI-compatible API (vLLM's `vllm serve`)", argv[0]);
-  EngineArgs args;
-  add_engine_args(app, args, /*model_positional=*/true);
-  server::ServerOptions options;
-  std::string response_role = "assistant";
-  bool return_tokens_as_token_ids = false;
-  bool trust_request_chat_template = false;
-  app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
-  app.add_option("--port", options.port, "Port to listen on")->capture_default_str();
-  app.add_option("--api-key", options.api_keys,
-                 "Require `Authorization: Bearer <key>` on /v1 routes (repeatable; default: $VLLM_API_KEY)");
-  app.add_option("--response-role", response_role, "The role of chat answers when add_generation_prompt")
-      ->capture_default_str();
-  app.add_flag("--trust-request-chat-template", trust_request_chat_template,
-               "Accept a request's own chat_template (templates are code; off, such requests get 400)");
-  app.add_flag("--return-tokens-as-token-ids", return_tokens_as_token_ids,
-               "Logprobs name tokens as 'token_id:N' instead of their text");
-  app.add_option("--max-waiting-requests", options.max_waiting_requests,
-                 "Requests queued beyond --max-num-seqs before new ones get 503 (-1: no limit)")
-      ->capture_default_str();
-  app.add_option("--max-request-body-bytes", options.max_request_body_bytes, "Larger request bodies get 413")
-      ->capture_default_str();
-  app.add_option("--http-threads", options.threads, "Threads serving HTTP connections")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--shutdown-timeout", options.shutdown_timeout_s,
-                 "Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are aborted")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  bool enable_auto_tool_choice = false;
-  std::string tool_call_parser, reasoning_parser;
-  app.add_flag("--enable-auto-tool-choice", enable_auto_tool_choice,
-               "Let the model choose to call tools (tool_choice \"auto\"); needs --tool-call-parser");
-  app.add_option("--tool-call-parser", tool_call_parser,
-                 "Reads tool calls out of the model's text (hermes, llama3_json, mistral, qwen3_coder, ...; "
-                 "docs/tool_calling.md)");
-  app.add_option("--reasoning-parser", reasoning_parser,
-                 "Splits reasoning_content from content (deepseek_r1, qwen3, granite, ...; docs/tool_calling.md)");
-  CLI11_PARSE(app, argc, argv);
+  ServeArgs serve;
+  CommandLine command_line(app, serve.engine, &serve);
+  if (!command_line.parse(argc, argv)) return 0;
+  EngineArgs& args = serve.engine;
+  server::ServerOptions& options = serve.server;
   // vLLM's start-up checks: before the model loads.
-  VLLM_CHECK(!enable_auto_tool_choice || !tool_call_parser.empty(), InvalidArgument,
+  VLLM_CHECK(!serve.enable_auto_tool_choice || !serve.tool_call_parser.empty(), InvalidArgument,
              "--enable-auto-tool-choice requires --tool-call-parser");
-  if (!tool_call_parser.empty()) parsers::check_tool_parser_name(tool_call_parser);
-  if (!reasoning_parser.empty()) parsers::check_reasoning_parser_name(reasoning_parser);
+  if (!serve.tool_call_parser.empty()) parsers::check_tool_parser_name(serve.tool_call_parser);
+  if (!serve.reasoning_parser.empty()) parsers::check_reasoning_parser_name(serve.reasoning_parser);
 
   if (args.model.empty()) {
     args.model = default_model_path();
@@ -104,13 +72,13 @@ int run(int argc, char** argv) {
   std::unique_ptr<EngineClient> engine = create_engine_client(args);
   options.max_num_seqs = engine->model_info().max_num_seqs;
   server::ServingModel model = server::make_serving_model(*engine, args, model_dir);
-  model.response_role = response_role;
+  model.response_role = serve.response_role;
   model.max_logprobs = args.max_logprobs;
-  model.return_tokens_as_token_ids = return_tokens_as_token_ids;
-  model.enable_auto_tool_choice = enable_auto_tool_choice;
-  model.tool_call_parser = tool_call_parser;
-  model.reasoning_parser = reasoning_parser;
-  model.trust_request_chat_template = trust_request_chat_template;
+  model.return_tokens_as_token_ids = serve.return_tokens_as_token_ids;
+  model.enable_auto_tool_choice = serve.enable_auto_tool_choice;
+  model.tool_call_parser = serve.tool_call_parser;
+  model.reasoning_parser = serve.reasoning_parser;
+  model.trust_request_chat_template = serve.trust_request_chat_template;
   std::string name = model.name();
 
   server::HttpServer server(*engine, std::move(model), options);

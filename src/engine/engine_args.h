@@ -40,7 +40,7 @@ struct EngineArgs {
   bool enable_chunked_prefill = true;
   bool enable_prefix_caching = true;          // --enable-prefix-caching / --no-enable-prefix-caching
   int64_t block_size = 16;                    // --block-size
-  std::optional<int64_t> kv_cache_memory;     // --kv-cache-memory bytes
+  std::optional<int64_t> kv_cache_memory;     // --kv-cache-memory-bytes (--kv-cache-memory)
   double gpu_memory_utilization = 0.9;        // --gpu-memory-utilization
   std::string load_format = "auto";           // auto, safetensors, pt, dummy
   std::string model_impl = "auto";            // --model-impl auto|generic (ModelLoadOptions::model_impl)
@@ -90,6 +90,11 @@ struct RunnerChoice {
 // cannot be converted.
 RunnerChoice resolve_runner(const EngineArgs& args, const std::string& architecture, bool generative,
                             bool convertible);
+
+// vLLM's human_readable_int: "25.6k" = 25600 and "32k" = 32000 (k, m, g, t decimal), "1K" = 1024
+// and "8G" = 8 << 30 (K, M, G, T binary, integers only), or a plain integer. InvalidArgument
+// otherwise.
+int64_t parse_human_readable_int(const std::string& text);
 
 // Registers every engine flag on `app`, bound to `args`. `model_positional`: MODEL may be given
 // as the first positional argument (serve) as well as --model.
