@@ -20,27 +20,14 @@ struct Event {
   Json data;
 };
 
-// "event: X\ndata: {...}\n\n" blocks; a block without an event line keeps name "".
+// The named events of a text/event-stream.
 std::vector<Event> parse_events(const std::string& text) {
   std::vector<Event> events;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find("\n\n", start);
-    if (end == std::string::npos) end = text.size();
-    std::string block = text.substr(start, end - start);
-    Event event;
-    size_t line_start = 0;
-    while (line_start < block.size()) {
-      size_t line_end = block.find('\n', line_start);
-      if (line_end == std::string::npos) line_end = block.size();
-      std::string line = block.substr(line_start, line_end - line_start);
-      if (line.rfind("event: ", 0) == 0) event.name = line.substr(7);
-      if (line.rfind("data: ", 0) == 0) event.data = Json::parse(line.substr(6));
-      line_start = line_end + 1;
-    }
-    if (!block.empty()) events.push_back(std::move(event));
-    start = end + 2;
-  }
+  SseReader reader;
+  reader.feed(text, [&](std::string_view data) {
+    events.push_back({reader.event_name(), Json::parse(data)});
+    return true;
+  });
   return events;
 }
 
