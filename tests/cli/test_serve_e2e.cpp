@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -520,6 +521,24 @@ TEST(ServeE2E, ResponsesAndMessagesApis) {
   EXPECT_EQ(wrong_key.status, 401);
   EXPECT_EQ(json::parse(wrong_key.body)["error"]["type"], "authentication_error");
   EXPECT_EQ(serve.fetch("GET", "/health").status, 200);
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
+// The official `openai` and `@anthropic-ai/sdk` npm clients (tests/cli/sdk) against the server,
+// streamed and not. Skipped without node or without the packages: `make sdk-clients` installs them
+// under the build folder (or VLLM_SDK_NODE_MODULES names a node_modules folder that has them).
+TEST(ServeE2E, OfficialSdkClients) {
+  std::filesystem::path modules = std::filesystem::path(VLLM_BINARY).parent_path() / "sdk-clients/node_modules";
+  if (const char* env = std::getenv("VLLM_SDK_NODE_MODULES")) modules = env;
+  if (!std::filesystem::exists(modules / "openai") || !std::filesystem::exists(modules / "@anthropic-ai/sdk"))
+    GTEST_SKIP() << "no openai / @anthropic-ai/sdk packages in " << modules << " (make sdk-clients)";
+  if (run_command("node --version").rfind("v", 0) != 0) GTEST_SKIP() << "node is not installed";
+  ServeProcess serve({"--kv-cache-memory", "32000000", "--shutdown-timeout", "2", "--api-key", "k"});
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+  std::string script = (vllm::testing::source_dir() / "tests/cli/sdk/openai_anthropic_clients.cjs").string();
+  std::string out = run_command("NODE_PATH='" + modules.string() + "' node '" + script + "' http://127.0.0.1:" +
+                                serve.port() + " k");
+  EXPECT_NE(out.find("sdk clients: ok"), std::string::npos) << out;
   EXPECT_EQ(serve.terminate(), 0) << serve.log();
 }
 
