@@ -277,7 +277,8 @@ class Session : public std::enable_shared_from_this<Session> {
                    (method == http::verb::post && found->post);
     if (!allowed) {
       std::string allow = found->get && found->post ? "GET, POST" : found->get ? "GET" : "POST";
-      return respond_json(405, error_body(str("Method Not Allowed: ", path, " takes ", allow), 405),
+      std::string message = str("Method Not Allowed: ", path, " takes ", allow);
+      return respond_json(405, anthropic_errors_ ? anthropic_error_body(ApiError(405, message)) : error_body(message, 405),
                           str("allow: ", allow, "\r\n"));
     }
     if (path.rfind("/v1/", 0) == 0 && !authorized()) return respond_error(ApiError(401, "Unauthorized"));

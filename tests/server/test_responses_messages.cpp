@@ -405,6 +405,38 @@ TEST_F(ApiTranslationTest, MessagesStreamEventsInOrder) {
   EXPECT_EQ(tool_events[4].data["delta"]["stop_reason"], "tool_use");
 }
 
+TEST_F(ApiTranslationTest, MessagesThinkingBlocks) {
+  model.reasoning_parser = "qwen3";
+  Json body = {{"messages", Json::array({{{"role", "user"}, {"content", "hi"}}})}, {"max_tokens", 32}};
+  const std::string text = "<think>hmm</think>the cat";
+  auto request = prepare_messages(body, model);
+  Json response = messages_response(request, {finished(request, text)}, model);
+  ASSERT_EQ(response["content"].size(), 2u) << response;
+  EXPECT_EQ(response["content"][0]["type"], "thinking");
+  EXPECT_EQ(response["content"][0]["thinking"], "hmm");
+  EXPECT_FALSE(response["content"][0]["signature"].get<std::string>().empty());
+  EXPECT_EQ(response["content"][1], Json::parse(R"({"type": "text", "text": "the cat"})"));
+
+  body["stream"] = true;
+  auto streamed = prepare_messages(body, model);
+  std::string thinking, answer;
+  std::vector<std::string> blocks;  // content_block_start types, then "stop" per content_block_stop
+  bool signed_thinking = false;
+  for (const Event& event : stream(streamed, text)) {
+    if (event.name == "content_block_start") blocks.push_back(event.data["content_block"]["type"]);
+    if (event.name == "content_block_stop") blocks.push_back("stop");
+    if (event.name != "content_block_delta") continue;
+    const Json& delta = event.data["delta"];
+    if (delta["type"] == "thinking_delta") thinking += delta["thinking"].get<std::string>();
+    if (delta["type"] == "text_delta") answer += delta["text"].get<std::string>();
+    if (delta["type"] == "signature_delta") signed_thinking = event.data["index"] == 0;
+  }
+  EXPECT_EQ(blocks, (std::vector<std::string>{"thinking", "stop", "text", "stop"}));
+  EXPECT_EQ(thinking, "hmm");
+  EXPECT_EQ(answer, "the cat");
+  EXPECT_TRUE(signed_thinking);
+}
+
 TEST_F(ApiTranslationTest, CountTokensRendersTheChatPrompt) {
   // "system: hello\nuser: hi world\nassistant:" is 6 words.
   Json body = {{"system", "hello"}, {"messages", Json::array({{{"role", "user"}, {"content", "hi world"}}})}};
@@ -498,6 +530,9 @@ TEST_F(ApiHttpTest, MessagesRoutesWithAnthropicErrorsAndApiKey) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(Json::parse(bad.body),
             Json::parse(R"({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"}})"));
+  auto wrong_method = fetch("GET", "/v1/messages", nullptr);
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(Json::parse(wrong_method.body)["error"]["type"], "api_error");
   auto malformed = fetch("POST", "/v1/messages/count_tokens", nullptr);
   EXPECT_EQ(malformed.status, 400);
   EXPECT_EQ(Json::parse(malformed.body)["type"], "error");
