@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 # `make serve SERVE_ARGS="path/to/model --port 9000"` serves something else.
 SERVE_ARGS ?= --host 127.0.0.1 --port 8000
 
-.PHONY: all deps configure build test serve bench clean
+.PHONY: all deps configure build test serve bench clean sdk-clients
 
 all: build
 
@@ -21,6 +21,11 @@ build: configure
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# Optional: the official openai and @anthropic-ai/sdk npm clients for ServeE2E.OfficialSdkClients
+# (skipped without them); run once before `make test`. Needs node and npm.
+sdk-clients:
+	npm install --prefix $(BUILD_DIR)/sdk-clients --no-audit --no-fund openai @anthropic-ai/sdk
 
 bench: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench

@@ -2,6 +2,8 @@
 // auto / required / named and --reasoning-parser, over src/parsers.
 #include "server/chat_tools.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "parsers/json_text.h"
 #include "server/request_fields.h"
@@ -255,6 +257,19 @@ parsers::DeltaMessage ChatStreamParser::on_text(std::string_view text, bool fini
     out.content = std::move(content_delta);
   }
   return out;
+}
+
+ChatDeltaReader::ChatDeltaReader(const ChatToolPlan& plan, const ServingModel& model) {
+  if (detail::parses_chat_output(plan, model)) parser_ = std::make_unique<ChatStreamParser>(plan, model);
+}
+
+parsers::DeltaMessage ChatDeltaReader::next(const CompletionOutput& output) {
+  bool finished = !output.finish_reason.empty();
+  if (parser_) return parser_->on_text(output.text, finished);
+  parsers::DeltaMessage delta;
+  if (output.text.size() > text_bytes_) delta.content = output.text.substr(text_bytes_);
+  text_bytes_ = std::max(text_bytes_, output.text.size());
+  return delta;
 }
 
 }  // namespace vllm::server

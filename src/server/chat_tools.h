@@ -64,4 +64,18 @@ class ChatStreamParser {
   bool buffered_called_ = false;
 };
 
+// One choice's answer as parsed deltas, for the APIs that stream items rather than chat chunks
+// (Responses, Messages): each call takes the cumulative output and returns what is new in it,
+// split into reasoning, content and tool-call deltas when the request or model parses output.
+class ChatDeltaReader {
+ public:
+  ChatDeltaReader(const ChatToolPlan& plan, const ServingModel& model);
+  parsers::DeltaMessage next(const CompletionOutput& output);
+  bool tools_called() const { return parser_ && parser_->tools_called(); }
+
+ private:
+  std::unique_ptr<ChatStreamParser> parser_;  // null: the text is all content
+  size_t text_bytes_ = 0;
+};
+
 }  // namespace vllm::server

@@ -148,6 +148,7 @@ bool SseReader::feed(std::string_view bytes, const std::function<bool(std::strin
     // An event may have several lines; its data is the "data:" lines joined by "\n".
     std::string data;
     bool has_data = false;
+    event_name_.clear();
     size_t line_start = 0;
     while (line_start <= event.size()) {
       size_t line_end = event.find('\n', line_start);
@@ -160,6 +161,10 @@ bool SseReader::feed(std::string_view bytes, const std::function<bool(std::strin
         if (has_data) data += '\n';
         data += line;
         has_data = true;
+      } else if (line.rfind("event:", 0) == 0) {
+        line.remove_prefix(6);
+        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+        event_name_ = line;
       }
       line_start = line_end + 1;
     }

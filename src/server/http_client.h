@@ -47,9 +47,13 @@ class SseReader {
  public:
   // Calls on_event(payload) per complete event; returns false once on_event did.
   bool feed(std::string_view bytes, const std::function<bool(std::string_view)>& on_event);
+  // During on_event: the event's "event:" name ("" when it has none; the Responses and Messages
+  // APIs name every event).
+  const std::string& event_name() const { return event_name_; }
 
  private:
   std::string buffer_;
+  std::string event_name_;
 };
 
 }  // namespace vllm::server

@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -18,7 +19,9 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/version.h"
+#include "server/anthropic_api.h"
 #include "server/metrics.h"
+#include "server/responses_api.h"
 
 namespace vllm::server {
 
@@ -76,7 +79,7 @@ struct Registry {
 // One client request's engine requests and what has come back for them.
 struct Generation {
   PreparedRequest request;
-  std::unique_ptr<StreamConverter> converter;  // streaming only
+  std::unique_ptr<EventStream> converter;      // streaming only
   std::vector<RequestOutput> finals;           // non-streaming: final output per engine request
   std::vector<bool> done;                      // strand side
   size_t unfinished = 0;
@@ -160,6 +163,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_request() {
     phase_ = Phase::Reading;
+    anthropic_errors_ = false;
     if (server_.stopping || closed_) {
       close_socket();
       return;
@@ -255,16 +259,26 @@ class Session : public std::enable_shared_from_this<Session> {
         {"/rerank", false, true, &Session::handle_rerank},
         {"/v1/rerank", false, true, &Session::handle_rerank},
         {"/v2/rerank", false, true, &Session::handle_rerank},
+        {"/v1/responses", false, true, &Session::handle_responses},
+        {"/v1/messages", false, true, &Session::handle_messages},
+        {"/v1/messages/count_tokens", false, true, &Session::handle_count_tokens},
+        // /v1/responses/{id} (GET) and /v1/responses/{id}/cancel (POST): matched by prefix below.
+        {"/v1/responses/", true, true, &Session::handle_response_item},
     };
     const Route* found = nullptr;
     for (const Route& candidate : routes)
       if (path == candidate.path) found = &candidate;
+    static const std::string item_prefix = "/v1/responses/";
+    if (!found && path.size() > item_prefix.size() && path.rfind(item_prefix, 0) == 0) found = &routes[std::size(routes) - 1];
+    // Anthropic's clients read Anthropic's error shape.
+    anthropic_errors_ = path.rfind("/v1/messages", 0) == 0;
     if (!found) throw ApiError(404, str("Not Found: no route ", path));
     bool allowed = (method == http::verb::get && found->get) || (method == http::verb::head && found->get) ||
                    (method == http::verb::post && found->post);
     if (!allowed) {
       std::string allow = found->get && found->post ? "GET, POST" : found->get ? "GET" : "POST";
-      return respond_json(405, error_body(str("Method Not Allowed: ", path, " takes ", allow), 405),
+      std::string message = str("Method Not Allowed: ", path, " takes ", allow);
+      return respond_json(405, anthropic_errors_ ? anthropic_error_body(ApiError(405, message)) : error_body(message, 405),
                           str("allow: ", allow, "\r\n"));
     }
     if (path.rfind("/v1/", 0) == 0 && !authorized()) return respond_error(ApiError(401, "Unauthorized"));
@@ -272,17 +286,20 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // vLLM: `Authorization: Bearer <key>` on /v1 routes when --api-key (or VLLM_API_KEY) is set.
+  // Anthropic's clients send the key as `x-api-key`, which is taken too.
   bool authorized() const {
     const auto& keys = server_.options.api_keys;
     if (keys.empty()) return true;
+    auto matches = [&keys](std::string_view value) {
+      return std::find(keys.begin(), keys.end(), value) != keys.end();
+    };
     auto header = request_.find(http::field::authorization);
-    if (header == request_.end()) return false;
-    std::string_view value(header->value().data(), header->value().size());
-    if (value.substr(0, 7) != "Bearer ") return false;
-    value.remove_prefix(7);
-    for (const std::string& key : keys)
-      if (value == key) return true;
-    return false;
+    if (header != request_.end()) {
+      std::string_view value(header->value().data(), header->value().size());
+      if (value.substr(0, 7) == "Bearer " && matches(value.substr(7))) return true;
+    }
+    auto api_key = request_.find("x-api-key");
+    return api_key != request_.end() && matches(std::string_view(api_key->value().data(), api_key->value().size()));
   }
 
   Json parse_body() {
@@ -327,6 +344,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_classify() { start_generation(Endpoint::Classify); }
   void handle_score() { start_generation(Endpoint::Score); }
   void handle_rerank() { start_generation(Endpoint::Rerank); }
+  void handle_responses() { start_generation(Endpoint::Responses); }
+  void handle_messages() { start_generation(Endpoint::Messages); }
+  void handle_count_tokens() { respond_json(200, count_tokens_response(parse_body(), server_.model)); }
+
+  // GET /v1/responses/{id}; POST /v1/responses/{id}/cancel.
+  void handle_response_item() {
+    std::string path(request_.target().substr(0, request_.target().find('?')));
+    std::string id = path.substr(std::string_view("/v1/responses/").size());
+    bool cancel = id.size() > 7 && id.ends_with("/cancel");
+    if (cancel) id.resize(id.size() - 7);
+    bool post = request_.method() == http::verb::post;
+    if (post != cancel || id.find('/') != std::string::npos) {
+      std::string allow = cancel ? "POST" : "GET";
+      if (id.find('/') != std::string::npos) throw ApiError(404, str("Not Found: no route ", path));
+      return respond_json(405, error_body(str("Method Not Allowed: ", path, " takes ", allow), 405),
+                          str("allow: ", allow, "\r\n"));
+    }
+    respond_json(200, cancel ? cancel_response(id, server_.model) : retrieve_response(id, server_.model));
+  }
 
 
   // --- Generation and pooling (one client request -> engine requests -> one response) -----------
@@ -357,7 +393,7 @@ class Session : public std::enable_shared_from_this<Session> {
     generation->finished_seen.assign(count, false);
     generation->unfinished = count;
     if (generation->request.stream)
-      generation->converter = std::make_unique<StreamConverter>(generation->request, server_.model);
+      generation->converter = make_event_stream(generation->request, server_.model);
 
     for (size_t k = 0; k < count; ++k) {
       try {
@@ -418,7 +454,7 @@ class Session : public std::enable_shared_from_this<Session> {
         if (!batch[k] || g.done[k]) continue;
         RequestOutput& output = *batch[k];
         if (g.converter && !client_gone_)
-          for (const Json& chunk : g.converter->on_output(k, output)) send_event(sse_event(chunk));
+          send_event(g.converter->on_output(k, output));
         if (output.finished) {
           g.done[k] = true;
           --g.unfinished;
@@ -441,8 +477,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto generation = std::move(generation_);
     if (client_gone_) return;
     if (generation->converter) {
-      if (auto usage = generation->converter->usage_chunk()) send_event(sse_event(*usage));
-      send_event(std::string(kSseDone));
+      send_event(generation->converter->finish());
       if (chunked_) send("0\r\n\r\n");
       response_complete_ = true;
       flush();
@@ -494,6 +529,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void send(std::string_view data) { pending_.append(data); }
 
   void send_event(const std::string& event) {
+    if (event.empty()) return;  // an empty chunk would end the chunked body
     if (chunked_) {
       char size[32];
       int length = std::snprintf(size, sizeof(size), "%zx\r\n", event.size());
@@ -519,7 +555,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void respond_error(const ApiError& error) {
     if (error.status() >= 500 && error.status() != 503) log_error("server: ", error.what());
-    respond_json(error.status(), error.body());
+    respond_json(error.status(), anthropic_errors_ ? anthropic_error_body(error) : error.body());
   }
 
   void flush() {
@@ -603,6 +639,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string pending_, writing_buffer_;
   bool writing_ = false;
   bool response_complete_ = false;
+  bool anthropic_errors_ = false;  // this request is an Anthropic route: errors in Anthropic's shape
 };
 
 }  // namespace

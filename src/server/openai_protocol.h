@@ -5,11 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +48,26 @@ Json error_body(std::string_view message, int status, std::string_view param = "
 // 404, OutOfMemory 503, Internal 500), JSON errors 400, anything else 500.
 ApiError to_api_error(const std::exception& error);
 
+// Finished Responses kept by `store: true` for `previous_response_id` and GET /v1/responses/{id}
+// (vLLM's in-memory response_store and msg_store): the response object and the chat messages of
+// its request. Thread-safe; past `capacity` the oldest entry is dropped (vLLM keeps every one).
+class ResponseStore {
+ public:
+  struct Entry {
+    Json response;
+    Json messages;
+  };
+  explicit ResponseStore(size_t capacity = 4096) : capacity_(capacity) {}
+  void put(const std::string& id, Entry entry);
+  std::optional<Entry> get(const std::string& id) const;
+
+ private:
+  size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::deque<std::string> order_;  // oldest first
+};
+
 // What the protocol needs to know about the served model.
 struct ServingModel {
   ModelInfo info;
@@ -62,12 +85,14 @@ struct ServingModel {
   bool enable_auto_tool_choice = false;
   std::string tool_call_parser;
   std::string reasoning_parser;
+  std::shared_ptr<ResponseStore> responses = std::make_shared<ResponseStore>();  // /v1/responses
 
   const std::string& name() const;  // the first served name
   bool serves(const std::string& name) const;
 };
 
-enum class Endpoint { Completion, Chat, Embedding, Pooling, Classify, Score, Rerank };
+// Responses (/v1/responses) and Messages (Anthropic's /v1/messages) are translated onto Chat.
+enum class Endpoint { Completion, Chat, Embedding, Pooling, Classify, Score, Rerank, Responses, Messages };
 
 // What a pooling route needs besides its engine requests to build its response.
 struct PoolingPlan {
@@ -112,6 +137,11 @@ struct PreparedRequest {
   std::string echo_text;  // chat with echo: the last message's content when its role is `role`
   PoolingPlan pooling;    // the pooling endpoints
   ChatToolPlan tools;     // chat
+  // Responses and Messages: the request as the client sent it (a Response object repeats its
+  // fields), the chat messages it became, and Responses' `store`.
+  Json source;
+  Json messages;
+  bool store = false;
 };
 
 // The "model" field, when given, must be a served name (404 otherwise).
@@ -177,6 +207,18 @@ class StreamConverter {
   std::vector<int64_t> prompt_tokens_;        // per engine request
   std::vector<int64_t> completion_tokens_;    // per choice
 };
+
+// A streamed response as SSE text, whatever the API: completions and chat send `data:` chunks
+// and `data: [DONE]` (StreamConverter), Responses and Messages typed `event:` + `data:` pairs.
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  // The events for an engine request's newest cumulative output ("" when nothing is new).
+  virtual std::string on_output(size_t engine_request_index, const RequestOutput& output) = 0;
+  // The closing events, after every engine request finished.
+  virtual std::string finish() = 0;
+};
+std::unique_ptr<EventStream> make_event_stream(const PreparedRequest& request, const ServingModel& model);
 
 // JSON text; invalid UTF-8 (a token's partial bytes) becomes U+FFFD instead of an exception.
 std::string dump_json(const Json& value);

@@ -7,7 +7,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "server/anthropic_api.h"
 #include "server/chat_tools.h"
+#include "server/responses_api.h"
 #include "text/tokenizer/tokenizer.h"
 
 namespace vllm::server {
@@ -283,6 +285,8 @@ Json final_response(const PreparedRequest& request, const std::vector<RequestOut
   switch (request.endpoint) {
     case Endpoint::Completion: return completion_response(request, outputs, model);
     case Endpoint::Chat: return chat_response(request, outputs, model);
+    case Endpoint::Responses: return responses_response(request, outputs, model);
+    case Endpoint::Messages: return messages_response(request, outputs, model);
     default: return pooling_response(request, outputs, model);
   }
 }
@@ -418,6 +422,38 @@ std::optional<Json> StreamConverter::usage_chunk() const {
   chunk["choices"] = Json::array();
   chunk["usage"] = usage_json();
   return chunk;
+}
+
+namespace {
+
+// Completions and chat: StreamConverter's chunks as `data:` events, then usage and [DONE].
+class ChunkEventStream : public EventStream {
+ public:
+  ChunkEventStream(const PreparedRequest& request, const ServingModel& model) : converter_(request, model) {}
+  std::string on_output(size_t engine_request_index, const RequestOutput& output) override {
+    std::string events;
+    for (const Json& chunk : converter_.on_output(engine_request_index, output)) events += sse_event(chunk);
+    return events;
+  }
+  std::string finish() override {
+    std::string events;
+    if (auto usage = converter_.usage_chunk()) events += sse_event(*usage);
+    events += kSseDone;
+    return events;
+  }
+
+ private:
+  StreamConverter converter_;
+};
+
+}  // namespace
+
+std::unique_ptr<EventStream> make_event_stream(const PreparedRequest& request, const ServingModel& model) {
+  switch (request.endpoint) {
+    case Endpoint::Responses: return make_responses_stream(request, model);
+    case Endpoint::Messages: return make_messages_stream(request, model);
+    default: return std::make_unique<ChunkEventStream>(request, model);
+  }
 }
 
 std::string dump_json(const Json& value) {

@@ -9,8 +9,10 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "server/anthropic_api.h"
 #include "server/openai_protocol.h"
 #include "server/request_fields.h"
+#include "server/responses_api.h"
 #include "text/tokenizer/tokenizer.h"
 
 namespace vllm::server {
@@ -416,6 +418,8 @@ PreparedRequest prepare_request(Endpoint endpoint, const Json& body, const Servi
     case Endpoint::Classify: return prepare_classify(body, model);
     case Endpoint::Score: return prepare_score(body, model);
     case Endpoint::Rerank: return prepare_rerank(body, model);
+    case Endpoint::Responses: return prepare_responses(body, model);
+    case Endpoint::Messages: return prepare_messages(body, model);
   }
   fail(ErrorKind::Internal, "unknown endpoint");
 }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -366,4 +367,180 @@ TEST(ServeE2E, StructuredOutputsAndForcedToolCalls) {
   EXPECT_EQ(serve.terminate(), 0) << serve.log();
 }
 
+// The named events of a streamed POST: (event name, data) in order.
+std::vector<std::pair<std::string, json>> stream_events(ServeProcess& serve, const std::string& target, json body,
+                                                        std::vector<std::pair<std::string, std::string>> headers) {
+  body["stream"] = true;
+  auto response = serve.fetch("POST", target, body, std::move(headers));
+  EXPECT_EQ(response.status, 200) << response.body;
+  std::vector<std::pair<std::string, json>> events;
+  vllm::server::SseReader reader;
+  reader.feed(response.body, [&](std::string_view data) {
+    events.emplace_back(reader.event_name(), json::parse(data));
+    return true;
+  });
+  return events;
+}
+
+// /v1/responses and /v1/messages with the default model: plain and streamed answers agree,
+// previous_response_id carries the conversation, forced tool calls come back as function_call /
+// tool_use items, count_tokens matches /tokenize, bad bodies get each API's error shape.
+TEST(ServeE2E, ResponsesAndMessagesApis) {
+  ServeProcess serve({"--kv-cache-memory", "32000000", "--shutdown-timeout", "2", "--api-key", "k"});
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+  const std::vector<std::pair<std::string, std::string>> bearer = {{"Authorization", "Bearer k"}};
+  const std::vector<std::pair<std::string, std::string>> anthropic = {{"x-api-key", "k"},
+                                                                      {"anthropic-version", "2023-06-01"}};
+
+  // Responses: plain, then the same greedy request streamed.
+  const json ask = {{"input", "Tell me a story about Tom."}, {"max_output_tokens", 8}, {"temperature", 0}};
+  auto plain = serve.fetch("POST", "/v1/responses", ask, bearer);
+  ASSERT_EQ(plain.status, 200) << plain.body << serve.log();
+  json response = json::parse(plain.body);
+  EXPECT_EQ(response["object"], "response");
+  EXPECT_EQ(response["model"], "default");
+  ASSERT_EQ(response["output"].size(), 1u) << response;
+  std::string text = response["output"][0]["content"][0]["text"];
+  EXPECT_FALSE(text.empty());
+  EXPECT_LE(response["usage"]["output_tokens"].get<int>(), 8);
+  EXPECT_EQ(response["usage"]["total_tokens"],
+            response["usage"]["input_tokens"].get<int>() + response["usage"]["output_tokens"].get<int>());
+
+  auto events = stream_events(serve, "/v1/responses", ask, bearer);
+  std::vector<std::string> names;
+  std::string joined;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& [name, data] = events[i];
+    names.push_back(name);
+    EXPECT_EQ(data["type"], name);
+    EXPECT_EQ(data["sequence_number"], static_cast<int>(i));
+    if (name == "response.output_text.delta") joined += data["delta"].get<std::string>();
+  }
+  ASSERT_GE(names.size(), 9u);
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 4),
+            (std::vector<std::string>{"response.created", "response.in_progress", "response.output_item.added",
+                                      "response.content_part.added"}));
+  EXPECT_EQ(std::vector<std::string>(names.end() - 4, names.end()),
+            (std::vector<std::string>{"response.output_text.done", "response.content_part.done",
+                                      "response.output_item.done", "response.completed"}));
+  for (size_t i = 4; i + 4 < names.size(); ++i) EXPECT_EQ(names[i], "response.output_text.delta");
+  EXPECT_EQ(joined, text);
+  EXPECT_EQ(events.back().second["response"]["output"][0]["content"][0]["text"], text);
+
+  // previous_response_id: the earlier turn and answer come before the new input.
+  auto stored = serve.fetch("GET", "/v1/responses/" + response["id"].get<std::string>(), nullptr, bearer);
+  ASSERT_EQ(stored.status, 200);
+  EXPECT_EQ(json::parse(stored.body), response);
+  auto next = serve.fetch("POST", "/v1/responses",
+                          {{"input", "And then?"}, {"previous_response_id", response["id"]}, {"max_output_tokens", 4}},
+                          bearer);
+  ASSERT_EQ(next.status, 200) << next.body;
+  json continued = json::parse(next.body);
+  EXPECT_EQ(continued["previous_response_id"], response["id"]);
+  EXPECT_GT(continued["usage"]["input_tokens"].get<int>(),
+            response["usage"]["input_tokens"].get<int>() + response["usage"]["output_tokens"].get<int>());
+
+  // A forced tool call, whole and streamed (function_call_arguments deltas join to the arguments).
+  const json tools = json::parse(R"([{"type": "function", "name": "get_time", "parameters": {"type": "object",
+      "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]}}])");
+  const json forced = {{"input", "What time is it?"}, {"tools", tools}, {"temperature", 1}, {"seed", 3},
+                       {"tool_choice", {{"type", "function"}, {"name", "get_time"}}}};
+  auto called = serve.fetch("POST", "/v1/responses", forced, bearer);
+  ASSERT_EQ(called.status, 200) << called.body;
+  json call = json::parse(called.body)["output"].back();
+  EXPECT_EQ(call["type"], "function_call");
+  EXPECT_EQ(call["name"], "get_time");
+  json zone = json::parse(call["arguments"].get<std::string>())["zone"];
+  EXPECT_TRUE(zone == "UTC" || zone == "CET") << call;
+  std::string arguments;
+  auto call_events = stream_events(serve, "/v1/responses", forced, bearer);
+  for (const auto& [name, data] : call_events)
+    if (name == "response.function_call_arguments.delta") arguments += data["delta"].get<std::string>();
+  ASSERT_FALSE(call_events.empty());
+  EXPECT_EQ(call_events.back().second["response"]["output"].back()["arguments"], arguments);
+  EXPECT_TRUE(json::parse(arguments)["zone"].is_string()) << arguments;
+
+  // Messages: plain and streamed agree; a forced tool is a tool_use block.
+  const json messages = {{"role", "user"}, {"content", "Tell me a story about Tom."}};
+  const json message_body = {{"system", "Be brief."}, {"messages", json::array({messages})}, {"max_tokens", 8},
+                             {"temperature", 0}};
+  auto answered = serve.fetch("POST", "/v1/messages", message_body, anthropic);
+  ASSERT_EQ(answered.status, 200) << answered.body;
+  json message = json::parse(answered.body);
+  EXPECT_EQ(message["type"], "message");
+  EXPECT_EQ(message["role"], "assistant");
+  EXPECT_EQ(message["id"].get<std::string>().rfind("msg_", 0), 0u);
+  ASSERT_EQ(message["content"][0]["type"], "text");
+  EXPECT_TRUE(message["stop_reason"] == "max_tokens" || message["stop_reason"] == "end_turn") << message;
+  auto message_events = stream_events(serve, "/v1/messages", message_body, anthropic);
+  ASSERT_GE(message_events.size(), 6u);
+  EXPECT_EQ(message_events.front().first, "message_start");
+  EXPECT_EQ(message_events[1].first, "content_block_start");
+  EXPECT_EQ(message_events[message_events.size() - 3].first, "content_block_stop");
+  EXPECT_EQ(message_events[message_events.size() - 2].first, "message_delta");
+  EXPECT_EQ(message_events.back().first, "message_stop");
+  std::string message_text;
+  for (size_t i = 2; i + 3 < message_events.size(); ++i) {
+    EXPECT_EQ(message_events[i].first, "content_block_delta");
+    message_text += message_events[i].second["delta"]["text"].get<std::string>();
+  }
+  EXPECT_EQ(message_text, message["content"][0]["text"]);
+  EXPECT_EQ(message_events[message_events.size() - 2].second["delta"]["stop_reason"], message["stop_reason"]);
+  EXPECT_EQ(message_events[message_events.size() - 2].second["usage"]["output_tokens"],
+            message["usage"]["output_tokens"]);
+
+  json tool_body = message_body;
+  tool_body["tools"] = json::parse(R"([{"name": "get_time", "input_schema": {"type": "object",
+      "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]}}])");
+  tool_body["tool_choice"] = {{"type", "tool"}, {"name", "get_time"}};
+  tool_body["max_tokens"] = 64;
+  auto used = serve.fetch("POST", "/v1/messages", tool_body, anthropic);
+  ASSERT_EQ(used.status, 200) << used.body;
+  json tool_message = json::parse(used.body);
+  EXPECT_EQ(tool_message["stop_reason"], "tool_use");
+  EXPECT_EQ(tool_message["content"].back()["type"], "tool_use");
+  EXPECT_TRUE(tool_message["content"].back()["input"]["zone"].is_string()) << tool_message;
+
+  // count_tokens renders what /tokenize renders for the same conversation.
+  auto counted = serve.fetch("POST", "/v1/messages/count_tokens",
+                             {{"system", "Be brief."}, {"messages", json::array({messages})}}, anthropic);
+  ASSERT_EQ(counted.status, 200) << counted.body;
+  auto tokenized = serve.fetch("POST", "/tokenize",
+                               {{"messages", json::array({{{"role", "system"}, {"content", "Be brief."}}, messages})}});
+  EXPECT_EQ(json::parse(counted.body)["input_tokens"], json::parse(tokenized.body)["count"]);
+
+  // Bad bodies: each API's error shape; the server keeps serving.
+  auto bad_input = serve.fetch("POST", "/v1/responses", {{"input", 5}}, bearer);
+  EXPECT_EQ(bad_input.status, 400);
+  EXPECT_EQ(json::parse(bad_input.body)["error"]["type"], "BadRequestError");
+  auto no_max = serve.fetch("POST", "/v1/messages", {{"messages", json::array({messages})}}, anthropic);
+  EXPECT_EQ(no_max.status, 400);
+  EXPECT_EQ(json::parse(no_max.body)["type"], "error");
+  EXPECT_EQ(json::parse(no_max.body)["error"]["type"], "invalid_request_error");
+  auto wrong_key = serve.fetch("POST", "/v1/messages", message_body, {{"x-api-key", "nope"}});
+  EXPECT_EQ(wrong_key.status, 401);
+  EXPECT_EQ(json::parse(wrong_key.body)["error"]["type"], "authentication_error");
+  EXPECT_EQ(serve.fetch("GET", "/health").status, 200);
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
+// The official `openai` and `@anthropic-ai/sdk` npm clients (tests/cli/sdk) against the server,
+// streamed and not. Skipped without node or without the packages: `make sdk-clients` installs them
+// under the build folder (or VLLM_SDK_NODE_MODULES names a node_modules folder that has them).
+TEST(ServeE2E, OfficialSdkClients) {
+  std::filesystem::path modules = std::filesystem::path(VLLM_BINARY).parent_path() / "sdk-clients/node_modules";
+  if (const char* env = std::getenv("VLLM_SDK_NODE_MODULES")) modules = env;
+  if (!std::filesystem::exists(modules / "openai") || !std::filesystem::exists(modules / "@anthropic-ai/sdk"))
+    GTEST_SKIP() << "no openai / @anthropic-ai/sdk packages in " << modules << " (make sdk-clients)";
+  if (run_command("node --version").rfind("v", 0) != 0) GTEST_SKIP() << "node is not installed";
+  ServeProcess serve({"--kv-cache-memory", "32000000", "--shutdown-timeout", "2", "--api-key", "k"});
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+  std::string script = (vllm::testing::source_dir() / "tests/cli/sdk/openai_anthropic_clients.cjs").string();
+  std::string out = run_command("NODE_PATH='" + modules.string() + "' node '" + script + "' http://127.0.0.1:" +
+                                serve.port() + " k");
+  EXPECT_NE(out.find("sdk clients: ok"), std::string::npos) << out;
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
 }  // namespace
+
