@@ -15,6 +15,7 @@ packages=(
   libcli11-dev              # command-line parsing
   libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
+  libssl-dev openssl        # HTTPS for the server and client (OpenSSL); tests make certificates with the CLI
 )
 
 missing=()

@@ -29,6 +29,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// vLLM's --allowed-origins/--allowed-methods/--allowed-headers take a JSON list of strings.
+std::vector<std::string> json_string_list(const std::string& flag, const std::string& text) {
+  nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+  bool ok = value.is_array();
+  for (const auto& item : value) ok = ok && item.is_string();
+  VLLM_CHECK(ok, InvalidArgument, flag, " ", text, " is not a JSON list of strings (e.g. '[\"https://example.com\"]')");
+  return value.get<std::vector<std::string>>();
+}
+
 int run(int argc, char** argv) {
   CLI::App app("Serve a model with the OpenAI-compatible API (vLLM's `vllm serve`)", argv[0]);
   EngineArgs args;
@@ -68,7 +77,24 @@ int run(int argc, char** argv) {
                  "docs/tool_calling.md)");
   app.add_option("--reasoning-parser", reasoning_parser,
                  "Splits reasoning_content from content (deepseek_r1, qwen3, granite, ...; docs/tool_calling.md)");
+  std::string allowed_origins = R"(["*"])", allowed_methods = R"(["*"])", allowed_headers = R"(["*"])";
+  app.add_option("--allowed-origins", allowed_origins, "CORS: allowed origins, a JSON list")->capture_default_str();
+  app.add_option("--allowed-methods", allowed_methods, "CORS: allowed methods, a JSON list")->capture_default_str();
+  app.add_option("--allowed-headers", allowed_headers, "CORS: allowed request headers, a JSON list")
+      ->capture_default_str();
+  app.add_flag("--allow-credentials", options.cors.allow_credentials, "CORS: allow credentials");
+  app.add_option("--ssl-keyfile", options.ssl_keyfile, "HTTPS: the PEM private key file");
+  app.add_option("--ssl-certfile", options.ssl_certfile, "HTTPS: the PEM certificate file (serves HTTPS when set)");
+  app.add_option("--ssl-ca-certs", options.ssl_ca_certs, "HTTPS: the PEM CA certificates client certificates are checked against");
+  app.add_option("--ssl-cert-reqs", options.ssl_cert_reqs,
+                 "HTTPS: client certificates: 0 not asked, 1 checked when sent, 2 required (Python's ssl.CERT_*)")
+      ->check(CLI::Range(0, 2))
+      ->capture_default_str();
+  app.add_option("--ssl-ciphers", options.ssl_ciphers, "HTTPS: OpenSSL cipher list for TLS 1.2 and below");
   CLI11_PARSE(app, argc, argv);
+  options.cors.allowed_origins = json_string_list("--allowed-origins", allowed_origins);
+  options.cors.allowed_methods = json_string_list("--allowed-methods", allowed_methods);
+  options.cors.allowed_headers = json_string_list("--allowed-headers", allowed_headers);
   // vLLM's start-up checks: before the model loads.
   VLLM_CHECK(!enable_auto_tool_choice || !tool_call_parser.empty(), InvalidArgument,
              "--enable-auto-tool-choice requires --tool-call-parser");
@@ -115,7 +141,7 @@ int run(int argc, char** argv) {
 
   server::HttpServer server(*engine, std::move(model), options);
   uint16_t port = server.start();
-  log_info("serve: ", name, " on http://", options.host, ":", port, "/v1 (", options.threads, " HTTP threads",
+  log_info("serve: ", name, " on ", options.ssl_certfile.empty() ? "http://" : "https://", options.host, ":", port, "/v1 (", options.threads, " HTTP threads",
            options.api_keys.empty() ? "" : ", API key required", ")");
 
   int signal = 0;

@@ -6,6 +6,7 @@
 #include <utility>  // before Asio: its headers use std::exchange
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -23,12 +24,76 @@
 namespace vllm::server {
 
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
 namespace {
+
+// A connection's byte stream: TCP, or TLS over it (--ssl-certfile). Beast's HTTP algorithms see
+// one AsyncStream either way; timeouts live on the TCP layer.
+class ServerStream {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+
+  ServerStream(tcp::socket socket, ssl::context* tls) : tcp_(std::move(socket)) {
+    if (tls) tls_.emplace(tcp_, *tls);
+  }
+
+  executor_type get_executor() { return tcp_.get_executor(); }
+  tcp::socket& socket() { return tcp_.socket(); }
+  template <typename Duration>
+  void expires_after(Duration duration) { tcp_.expires_after(duration); }
+  void expires_never() { tcp_.expires_never(); }
+  bool is_tls() const { return tls_.has_value(); }
+  ssl::stream<beast::tcp_stream&>& tls() { return *tls_; }
+
+  template <typename Buffers, typename Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    else tcp_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <typename Buffers, typename Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) tls_->async_write_some(buffers, std::forward<Handler>(handler));
+    else tcp_.async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  beast::tcp_stream tcp_;
+  std::optional<ssl::stream<beast::tcp_stream&>> tls_;
+};
+
+// The server's TLS context from uvicorn's options (vLLM's --ssl-*); throws vllm::Error naming the
+// file that cannot be used.
+ssl::context make_tls_context(const ServerOptions& options) {
+  ssl::context context(ssl::context::tls_server);
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  context.use_certificate_chain_file(options.ssl_certfile, ec);
+  VLLM_CHECK(!ec, InvalidArgument, "--ssl-certfile ", options.ssl_certfile,
+             ": cannot load a PEM certificate chain: ", ec.message());
+  const std::string& keyfile = options.ssl_keyfile.empty() ? options.ssl_certfile : options.ssl_keyfile;
+  context.use_private_key_file(keyfile, ssl::context::pem, ec);
+  VLLM_CHECK(!ec, InvalidArgument, options.ssl_keyfile.empty() ? "--ssl-certfile " : "--ssl-keyfile ", keyfile,
+             ": cannot load a PEM private key matching the certificate: ", ec.message());
+  VLLM_CHECK(options.ssl_cert_reqs >= 0 && options.ssl_cert_reqs <= 2, InvalidArgument, "--ssl-cert-reqs ",
+             options.ssl_cert_reqs, " is not one of 0 (CERT_NONE), 1 (CERT_OPTIONAL), 2 (CERT_REQUIRED)");
+  if (!options.ssl_ca_certs.empty()) {
+    context.load_verify_file(options.ssl_ca_certs, ec);
+    VLLM_CHECK(!ec, InvalidArgument, "--ssl-ca-certs ", options.ssl_ca_certs, ": cannot load CA certificates: ",
+               ec.message());
+  }
+  if (options.ssl_cert_reqs == 1) context.set_verify_mode(ssl::verify_peer, ec);
+  if (options.ssl_cert_reqs == 2) context.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+  if (!options.ssl_ciphers.empty())
+    VLLM_CHECK(SSL_CTX_set_cipher_list(context.native_handle(), options.ssl_ciphers.c_str()) == 1, InvalidArgument,
+               "--ssl-ciphers ", options.ssl_ciphers, ": OpenSSL knows none of these ciphers");
+  return context;
+}
 
 const char* reason_phrase(int status) {
   switch (status) {
@@ -91,11 +156,13 @@ struct Generation {
 
 struct HttpServer::Impl {
   Impl(EngineClient& engine_, ServingModel model_, ServerOptions options_)
-      : engine(engine_), model(std::move(model_)), options(std::move(options_)) {}
+      : engine(engine_), model(std::move(model_)), options(std::move(options_)), cors(options.cors) {}
 
   EngineClient& engine;
   ServingModel model;
   ServerOptions options;
+  CorsPolicy cors;
+  std::optional<ssl::context> tls;  // set when serving HTTPS
   std::shared_ptr<SharedCounters> counters = std::make_shared<SharedCounters>();
   std::shared_ptr<Registry> registry = std::make_shared<Registry>();
   std::atomic<bool> stopping{false};
@@ -122,7 +189,10 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer::Impl& server, tcp::socket socket)
-      : server_(server), registry_(server.registry), counters_(server.counters), stream_(std::move(socket)) {}
+      : server_(server),
+        registry_(server.registry),
+        counters_(server.counters),
+        stream_(std::move(socket), server.tls ? &*server.tls : nullptr) {}
 
   ~Session() {
     if (!closed_) registry_->open_connections.fetch_sub(1);
@@ -136,7 +206,14 @@ class Session : public std::enable_shared_from_this<Session> {
       registry_->sessions[this] = weak_from_this();
     }
     registry_->open_connections.fetch_add(1);
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->stream_.is_tls()) return self->read_request();
+      self->stream_.expires_after(30s);
+      self->stream_.tls().async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+        if (ec) return self->close_socket();  // not TLS, a refused client certificate, or a timeout
+        self->read_request();
+      });
+    });
   }
 
   auto executor() { return stream_.get_executor(); }
@@ -213,6 +290,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) return close_socket();  // the client went away, timed out or the server stopped
     request_ = parser_->release();
+    cors_ = server_.cors.response_headers(header_value(http::field::origin),
+                                          request_.find(http::field::cookie) != request_.end());
     keep_alive_ = request_.keep_alive() && !server_.stopping;
     chunked_ = request_.version() >= 11;
     if (!chunked_) keep_alive_ = false;
@@ -231,6 +310,15 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string target(request_.target());
     std::string path = target.substr(0, target.find('?'));
     http::verb method = request_.method();
+    // A CORS preflight (Starlette's CORSMiddleware answers it before any route).
+    auto origin = header_value(http::field::origin);
+    auto preflight_method = header_value(http::field::access_control_request_method);
+    if (method == http::verb::options && origin && preflight_method) {
+      CorsPreflight answer = server_.cors.preflight(*origin, *preflight_method,
+                                                    header_value(http::field::access_control_request_headers));
+      cors_.clear();
+      return respond(answer.status, "text/plain; charset=utf-8", answer.body, answer.headers);
+    }
     struct Route {
       const char* path;
       bool get, post;
@@ -269,6 +357,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (path.rfind("/v1/", 0) == 0 && !authorized()) return respond_error(ApiError(401, "Unauthorized"));
     (this->*found->handler)();
+  }
+
+  std::optional<std::string> header_value(http::field field) const {
+    auto found = request_.find(field);
+    if (found == request_.end()) return std::nullopt;
+    return std::string(found->value().data(), found->value().size());
   }
 
   // vLLM: `Authorization: Bearer <key>` on /v1 routes when --api-key (or VLLM_API_KEY) is set.
@@ -376,7 +470,7 @@ class Session : public std::enable_shared_from_this<Session> {
     start_watch();
     if (generation_->request.stream) {
       send(response_head(200, "text/event-stream; charset=utf-8", std::nullopt, keep_alive_,
-                         "cache-control: no-cache\r\nx-accel-buffering: no\r\n"));
+                         "cache-control: no-cache\r\nx-accel-buffering: no\r\n" + cors_));
       flush();
     }
   }
@@ -507,7 +601,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void respond(int status, std::string_view content_type, std::string body, std::string_view extra_headers = "") {
     bool head_only = request_.method() == http::verb::head;
-    send(response_head(status, content_type, body.size(), keep_alive_, extra_headers));
+    send(response_head(status, content_type, body.size(), keep_alive_, str(extra_headers, cors_)));
     if (!head_only) send(body);
     response_complete_ = true;
     flush();
@@ -561,6 +655,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection resets (a 413 answered before the body arrived).
   void linger_close() {
     if (closed_) return;
+    if (stream_.is_tls()) {  // TLS: close_notify, then the socket
+      stream_.expires_after(2s);
+      stream_.tls().async_shutdown([self = shared_from_this()](beast::error_code) { self->close_socket(); });
+      return;
+    }
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(2s);
@@ -587,7 +686,7 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Impl& server_;
   std::shared_ptr<Registry> registry_;
   std::shared_ptr<SharedCounters> counters_;
-  beast::tcp_stream stream_;
+  ServerStream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
@@ -600,6 +699,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Next next_ = Next::None;
   std::array<char, 4096> watch_buffer_{};
   std::shared_ptr<Generation> generation_;
+  std::string cors_;  // Access-Control-* headers for this request's response
   std::string pending_, writing_buffer_;
   bool writing_ = false;
   bool response_complete_ = false;
@@ -646,6 +746,10 @@ uint16_t HttpServer::start() {
   Impl& s = *impl_;
   std::lock_guard lock(s.state_mutex);
   VLLM_CHECK(!s.running, InvalidArgument, "the server is already running");
+  if (!s.options.ssl_certfile.empty() || !s.options.ssl_keyfile.empty()) {
+    VLLM_CHECK(!s.options.ssl_certfile.empty(), InvalidArgument, "--ssl-keyfile needs --ssl-certfile");
+    s.tls.emplace(make_tls_context(s.options));
+  }
   beast::error_code ec;
   auto address = net::ip::make_address(s.options.host == "localhost" ? "127.0.0.1" : s.options.host, ec);
   VLLM_CHECK(!ec, InvalidArgument, "--host ", s.options.host, " is not an IP address: ", ec.message());

@@ -33,6 +33,10 @@ class Writer {
   void sample(const std::string& name, double value, const std::string& extra_labels = "") {
     out_ += str(name, "{", extra_labels.empty() ? "" : extra_labels + ",", labels_, "} ", number(value), "\n");
   }
+  // A sample with exactly these labels (no engine/model_name added).
+  void sample_with_labels(const std::string& name, double value, const std::string& labels) {
+    out_ += str(name, "{", labels, "} ", number(value), "\n");
+  }
   void gauge(const std::string& name, double value, const char* help) {
     header(name, "gauge", help);
     sample(name, value);
@@ -69,6 +73,12 @@ std::string render_metrics(const EngineStats& stats, const ServerMetrics& server
   w.gauge("vllm:num_requests_waiting", static_cast<double>(stats.num_requests_waiting),
           "Number of requests waiting to be processed.");
   w.gauge("vllm:kv_cache_usage_perc", stats.kv_cache_usage, "KV-cache usage. 1 means 100 percent usage.");
+  // vLLM v0's names, still queried by vLLM's Grafana example: the same usage, and 0 for what v1
+  // does not have (no swapping, no CPU cache).
+  w.gauge("vllm:gpu_cache_usage_perc", stats.kv_cache_usage,
+          "GPU KV-cache usage. 1 means 100 percent usage.DEPRECATED: Use vllm:kv_cache_usage_perc instead.");
+  w.gauge("vllm:cpu_cache_usage_perc", 0.0, "CPU KV-cache usage (always 0: vllm-cpp keeps no CPU cache tier).");
+  w.gauge("vllm:num_requests_swapped", 0.0, "Number of requests swapped to CPU (always 0: v1 preempts by recompute).");
   w.counter("vllm:prefix_cache_queries", static_cast<double>(stats.prefix_cache_queries),
             "Prefix cache queries, in terms of number of queried tokens.");
   w.counter("vllm:prefix_cache_hits", static_cast<double>(stats.prefix_cache_hits),
@@ -88,12 +98,42 @@ std::string render_metrics(const EngineStats& stats, const ServerMetrics& server
     if (reason != "stop" && reason != "length" && reason != "abort")
       w.sample("vllm:request_success_total", static_cast<double>(count),
                str("finished_reason=\"", escape_label(reason), "\""));
+  w.histogram("vllm:request_prompt_tokens", stats.request_prompt_tokens, "Number of prefill tokens processed.");
+  w.histogram("vllm:request_generation_tokens", stats.request_generation_tokens,
+              "Number of generation tokens processed.");
+  w.histogram("vllm:iteration_tokens_total", stats.iteration_tokens_total,
+              "Histogram of number of tokens per engine_step.");
+  w.histogram("vllm:request_max_num_generation_tokens", stats.request_max_num_generation_tokens,
+              "Histogram of maximum number of requested generation tokens.");
+  w.histogram("vllm:request_params_n", stats.request_params_n, "Histogram of the n request parameter.");
+  w.histogram("vllm:request_params_max_tokens", stats.request_params_max_tokens,
+              "Histogram of the max_tokens request parameter.");
   w.histogram("vllm:time_to_first_token_seconds", stats.time_to_first_token_seconds,
               "Histogram of time to first token in seconds.");
   w.histogram("vllm:inter_token_latency_seconds", stats.inter_token_latency_seconds,
               "Histogram of inter-token latency in seconds.");
+  // The name dashboards made for vLLM before 0.11 query (its Grafana example among them); the
+  // same observations as vllm:inter_token_latency_seconds, as vLLM's deprecated metric.
+  w.histogram("vllm:time_per_output_token_seconds", stats.inter_token_latency_seconds,
+              "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds "
+              "instead.");
+  w.histogram("vllm:request_time_per_output_token_seconds", stats.request_time_per_output_token_seconds,
+              "Histogram of time_per_output_token_seconds per request.");
   w.histogram("vllm:e2e_request_latency_seconds", stats.e2e_request_latency_seconds,
               "Histogram of e2e request latency in seconds.");
+  w.histogram("vllm:request_queue_time_seconds", stats.request_queue_time_seconds,
+              "Histogram of time spent in WAITING phase for request.");
+  w.histogram("vllm:request_inference_time_seconds", stats.request_inference_time_seconds,
+              "Histogram of time spent in RUNNING phase for request.");
+  w.histogram("vllm:request_prefill_time_seconds", stats.request_prefill_time_seconds,
+              "Histogram of time spent in PREFILL phase for request.");
+  w.histogram("vllm:request_decode_time_seconds", stats.request_decode_time_seconds,
+              "Histogram of time spent in DECODE phase for request.");
+  // vLLM's info-as-gauge: the cache settings as labels (with engine, without model_name), value 1.
+  w.header("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
+  std::string cache_labels;
+  for (const auto& [name, value] : stats.cache_config_info) cache_labels += str(name, "=\"", escape_label(value), "\",");
+  w.sample_with_labels("vllm:cache_config_info", 1.0, cache_labels + "engine=\"0\"");
   w.gauge("vllm_cpp:http_requests_in_flight", static_cast<double>(server.http_requests_in_flight),
           "Generation requests the HTTP server holds (this server's own metric).");
   w.counter("vllm_cpp:requests_rejected", static_cast<double>(server.requests_rejected_total),
