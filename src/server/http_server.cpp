@@ -163,6 +163,7 @@ struct HttpServer::Impl {
   ServerOptions options;
   CorsPolicy cors;
   std::optional<ssl::context> tls;  // set when serving HTTPS
+  HttpRequestMetrics http_metrics;
   std::shared_ptr<SharedCounters> counters = std::make_shared<SharedCounters>();
   std::shared_ptr<Registry> registry = std::make_shared<Registry>();
   std::atomic<bool> stopping{false};
@@ -290,6 +291,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) return close_socket();  // the client went away, timed out or the server stopped
     request_ = parser_->release();
+    request_start_ = std::chrono::steady_clock::now();
+    handler_ = "none";
+    count_request_ = true;
     cors_ = server_.cors.response_headers(header_value(http::field::origin),
                                           request_.find(http::field::cookie) != request_.end());
     keep_alive_ = request_.keep_alive() && !server_.stopping;
@@ -348,6 +352,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const Route& candidate : routes)
       if (path == candidate.path) found = &candidate;
     if (!found) throw ApiError(404, str("Not Found: no route ", path));
+    handler_ = found->path;
     bool allowed = (method == http::verb::get && found->get) || (method == http::verb::head && found->get) ||
                    (method == http::verb::post && found->post);
     if (!allowed) {
@@ -409,7 +414,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_metrics() {
     ServerMetrics server{counters_->in_flight.load(), counters_->rejected.load()};
     respond(200, "text/plain; version=0.0.4; charset=utf-8",
-            render_metrics(server_.engine.stats(), server, server_.model.name()));
+            render_metrics(server_.engine.stats(), server, server_.model.name()) + server_.http_metrics.render());
   }
   void handle_models() { respond_json(200, models_response(server_.model)); }
   void handle_tokenize() { respond_json(200, tokenize_response(parse_body(), server_.model)); }
@@ -469,6 +474,8 @@ class Session : public std::enable_shared_from_this<Session> {
     generation_ = std::move(generation);
     start_watch();
     if (generation_->request.stream) {
+      response_status_ = 200;
+      response_bytes_ = 0;  // no Content-Length
       send(response_head(200, "text/event-stream; charset=utf-8", std::nullopt, keep_alive_,
                          "cache-control: no-cache\r\nx-accel-buffering: no\r\n" + cors_));
       flush();
@@ -538,6 +545,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (auto usage = generation->converter->usage_chunk()) send_event(sse_event(*usage));
       send_event(std::string(kSseDone));
       if (chunked_) send("0\r\n\r\n");
+      count_http_request();
       response_complete_ = true;
       flush();
     } else {
@@ -601,6 +609,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void respond(int status, std::string_view content_type, std::string body, std::string_view extra_headers = "") {
     bool head_only = request_.method() == http::verb::head;
+    response_status_ = status;
+    response_bytes_ = head_only ? 0 : body.size();
+    count_http_request();  // before the client can see the answer (and scrape /metrics)
     send(response_head(status, content_type, body.size(), keep_alive_, str(extra_headers, cors_)));
     if (!head_only) send(body);
     response_complete_ = true;
@@ -649,6 +660,18 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (next == Next::Read) return read_request();
     linger_close();
+  }
+
+  // prometheus-fastapi-instrumentator's view of the request, without the routes vLLM excludes.
+  void count_http_request() {
+    if (!count_request_) return;
+    count_request_ = false;
+    for (const char* excluded : {"/metrics", "/health", "/load", "/ping", "/version", "/server_info"})
+      if (handler_ == excluded) return;
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - request_start_).count();
+    bool has_length = request_.find(http::field::content_length) != request_.end();
+    server_.http_metrics.observe(handler_, std::string(http::to_string(request_.method())), response_status_, seconds,
+                                 has_length ? request_.body().size() : 0, response_bytes_);
   }
 
   // Half-close and drain what the client still sends, so it reads our response before the
@@ -700,6 +723,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 4096> watch_buffer_{};
   std::shared_ptr<Generation> generation_;
   std::string cors_;  // Access-Control-* headers for this request's response
+  // For the HTTP request metrics.
+  std::chrono::steady_clock::time_point request_start_;
+  std::string handler_ = "none";
+  int response_status_ = 0;
+  size_t response_bytes_ = 0;
+  bool count_request_ = false;
   std::string pending_, writing_buffer_;
   bool writing_ = false;
   bool response_complete_ = false;

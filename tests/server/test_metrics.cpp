@@ -142,5 +142,27 @@ TEST(Metrics, GrafanaDashboardFindsEverySeries) {
   }
 }
 
+TEST(Metrics, HttpRequestMetricsAsTheInstrumentator) {
+  HttpRequestMetrics http;
+  http.observe("/v1/completions", "POST", 200, 0.3, 120, 450);
+  http.observe("/v1/completions", "POST", 201, 2.0, 80, 0);
+  http.observe("none", "GET", 404, 0.01, 0, 60);
+  std::string text = http.render();
+  for (const std::string& line : {
+           std::string("# TYPE http_requests_total counter"),
+           std::string("http_requests_total{handler=\"/v1/completions\",method=\"POST\",status=\"2xx\"} 2.0"),
+           std::string("http_requests_total{handler=\"none\",method=\"GET\",status=\"4xx\"} 1.0"),
+           std::string("# TYPE http_request_size_bytes summary"),
+           std::string("http_request_size_bytes_sum{handler=\"/v1/completions\"} 200.0"),
+           std::string("http_response_size_bytes_count{handler=\"/v1/completions\"} 2.0"),
+           std::string("http_response_size_bytes_sum{handler=\"none\"} 60.0"),
+           std::string("http_request_duration_highr_seconds_bucket{le=\"0.5\"} 2.0"),
+           std::string("http_request_duration_highr_seconds_count 3.0"),
+           std::string("http_request_duration_seconds_bucket{handler=\"/v1/completions\",method=\"POST\",le=\"0.5\"} 1.0"),
+           std::string("http_request_duration_seconds_bucket{handler=\"/v1/completions\",method=\"POST\",le=\"+Inf\"} 2.0"),
+       })
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+}
+
 }  // namespace
 }  // namespace vllm::server

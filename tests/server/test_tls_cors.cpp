@@ -144,6 +144,21 @@ TEST_F(ServerFeatureTest, CorsPreflightAndResponseHeaders) {
   EXPECT_EQ(fetch(request_to("OPTIONS", "/v1/models")).status, 405);
 }
 
+TEST_F(ServerFeatureTest, HttpRequestMetricsCountRoutesButNotHealthChecks) {
+  start(ServerOptions{});
+  EXPECT_EQ(fetch(request_to("GET", "/v1/models")).status, 200);
+  EXPECT_EQ(fetch(request_to("GET", "/no/such/route")).status, 404);
+  EXPECT_EQ(fetch(request_to("GET", "/health")).status, 200);
+  std::string metrics = fetch(request_to("GET", "/metrics")).body;
+  EXPECT_NE(metrics.find("http_requests_total{handler=\"/v1/models\",method=\"GET\",status=\"2xx\"} 1.0"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("http_requests_total{handler=\"none\",method=\"GET\",status=\"4xx\"} 1.0"),
+            std::string::npos);
+  EXPECT_EQ(metrics.find("handler=\"/health\""), std::string::npos);  // excluded, as vLLM does
+  EXPECT_NE(metrics.find("http_request_duration_highr_seconds_count 2.0"), std::string::npos);
+}
+
 TEST_F(ServerFeatureTest, CorsHeadersOnStreamedResponsesByDefault) {
   start(ServerOptions{});
   HttpRequest request = request_to("POST", "/v1/completions", {{"Origin", "http://localhost:3000"}});
