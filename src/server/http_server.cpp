@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -69,6 +70,10 @@ class ServerStream {
 // The server's TLS context from uvicorn's options (vLLM's --ssl-*); throws vllm::Error naming the
 // file that cannot be used.
 ssl::context make_tls_context(const ServerOptions& options) {
+  for (const auto& [flag, path] : {std::pair{"--ssl-certfile", &options.ssl_certfile},
+                                   std::pair{"--ssl-keyfile", &options.ssl_keyfile},
+                                   std::pair{"--ssl-ca-certs", &options.ssl_ca_certs}})
+    VLLM_CHECK(path->empty() || std::ifstream(*path).good(), NotFound, flag, " ", *path, ": no such readable file");
   ssl::context context(ssl::context::tls_server);
   context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
