@@ -17,7 +17,7 @@ packages=(
   libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
   libcurl4-openssl-dev      # model downloads from the Hugging Face Hub and ModelScope
-  libssl-dev                # sha256 checks of downloaded files (libcrypto)
+  libssl-dev openssl        # HTTPS server and client, sha256 of downloads; tests make certificates with the CLI
 )
 
 missing=()

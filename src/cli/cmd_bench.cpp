@@ -11,11 +11,15 @@
 #include <nlohmann/json.hpp>
 
 #include "api/llm.h"
+#include "cli/bench_stats.h"
 #include "cli/args/command_line.h"
 #include "cli/command.h"
 #include "core/error.h"
 
 namespace vllm::cli {
+
+int bench_serve(int argc, char** argv);  // cmd_bench_serve.cpp
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -36,14 +40,6 @@ SamplingParams bench_params(int64_t output_len) {
   params.ignore_eos = true;
   params.max_tokens = static_cast<int>(output_len);
   return params;
-}
-
-double percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  double rank = p / 100.0 * static_cast<double>(values.size() - 1);
-  size_t low = static_cast<size_t>(rank);
-  size_t high = std::min(low + 1, values.size() - 1);
-  return values[low] + (values[high] - values[low]) * (rank - static_cast<double>(low));
 }
 
 void write_json(const std::string& path, const nlohmann::json& value) {
@@ -162,22 +158,24 @@ int throughput(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
-  const char* usage = "usage: vllm-cpp bench {latency|throughput} [options]  (--help for each)\n";
+  const char* usage = "usage: vllm-cpp bench {latency|throughput|serve} [options]  (--help for each)\n";
   if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
     std::cout << usage;
     return 0;
   }
-  if (argc < 2 || (std::strcmp(argv[1], "latency") && std::strcmp(argv[1], "throughput"))) {
+  if (argc < 2 || (std::strcmp(argv[1], "latency") && std::strcmp(argv[1], "throughput") &&
+                    std::strcmp(argv[1], "serve"))) {
     std::cerr << usage;
     return 2;
   }
-  bool is_latency = std::strcmp(argv[1], "latency") == 0;
+  std::string name = argv[1];
   std::string program = std::string(argv[0]) + " " + argv[1];
   argv[1] = program.data();
-  return is_latency ? latency(argc - 1, argv + 1) : throughput(argc - 1, argv + 1);
+  if (name == "serve") return bench_serve(argc - 1, argv + 1);
+  return name == "latency" ? latency(argc - 1, argv + 1) : throughput(argc - 1, argv + 1);
 }
 
-CommandRegistrar registrar({"bench", "Offline latency and throughput benchmarks (bench latency|throughput)", run});
+CommandRegistrar registrar({"bench", "Benchmarks: offline latency and throughput, online serving (bench latency|throughput|serve)", run});
 
 }  // namespace
 }  // namespace vllm::cli

@@ -65,6 +65,7 @@ class ApiClient {
     server::HttpRequest request;
     request.method = method;
     request.target = url_.base_path + path;
+    request.tls = url_.tls;  // https://: the system's CAs check the server
     request.timeout_s = 600;  // an idle limit: a long prompt on a CPU may take a while to start
     if (!key_.empty()) request.headers.emplace_back("Authorization", "Bearer " + key_);
     return request;

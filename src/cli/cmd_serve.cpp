@@ -37,6 +37,7 @@ int run(int argc, char** argv) {
   if (!command_line.parse(argc, argv)) return 0;
   EngineArgs& args = serve.engine;
   server::ServerOptions& options = serve.server;
+  parse_cors_lists(serve);
   // vLLM's start-up checks: before the model loads.
   VLLM_CHECK(!serve.enable_auto_tool_choice || !serve.tool_call_parser.empty(), InvalidArgument,
              "--enable-auto-tool-choice requires --tool-call-parser");
@@ -83,7 +84,7 @@ int run(int argc, char** argv) {
 
   server::HttpServer server(*engine, std::move(model), options);
   uint16_t port = server.start();
-  log_info("serve: ", name, " on http://", options.host, ":", port, "/v1 (", options.threads, " HTTP threads",
+  log_info("serve: ", name, " on ", options.ssl_certfile.empty() ? "http://" : "https://", options.host, ":", port, "/v1 (", options.threads, " HTTP threads",
            options.api_keys.empty() ? "" : ", API key required", ")");
 
   int signal = 0;

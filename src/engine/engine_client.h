@@ -7,7 +7,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/outputs.h"
@@ -63,7 +65,27 @@ struct Histogram {
   void observe(double value);
 };
 
+// What one finished request contributes to the request-level histograms (vLLM's
+// FinishedRequestStats); times in seconds.
+struct FinishedRequestStats {
+  double e2e_latency = 0;      // arrival -> finished
+  double queued_time = 0;      // arrival -> first scheduled (WAITING)
+  double prefill_time = 0;     // first scheduled -> first token
+  double decode_time = 0;      // first token -> last token
+  double inference_time = 0;   // first scheduled -> last token (RUNNING)
+  int64_t num_prompt_tokens = 0;
+  int64_t num_generation_tokens = 0;      // over every sequence of the request
+  int64_t max_num_generation_tokens = 0;  // the longest sequence
+  std::optional<int64_t> max_tokens_param;
+  int64_t n_param = 1;
+};
+
 struct EngineStats {
+  // vLLM's bucket bounds (vllm/v1/metrics/loggers.py); token-count histograms go in 1-2-5
+  // steps up to max_model_len.
+  void init_histograms(int64_t max_model_len);
+  void observe_finished(const FinishedRequestStats& request);
+
   int64_t num_requests_running = 0;
   int64_t num_requests_waiting = 0;
   double kv_cache_usage = 0;           // 0..1
@@ -77,6 +99,19 @@ struct EngineStats {
   Histogram time_to_first_token_seconds;
   Histogram inter_token_latency_seconds;
   Histogram e2e_request_latency_seconds;
+  Histogram request_queue_time_seconds;
+  Histogram request_prefill_time_seconds;
+  Histogram request_decode_time_seconds;
+  Histogram request_inference_time_seconds;
+  Histogram request_time_per_output_token_seconds;  // per request: decode time / (tokens - 1)
+  Histogram request_prompt_tokens;
+  Histogram request_generation_tokens;
+  Histogram request_max_num_generation_tokens;
+  Histogram request_params_n;
+  Histogram request_params_max_tokens;
+  Histogram iteration_tokens_total;                 // tokens computed per engine step
+  // vllm:cache_config_info's labels (CacheConfig.metrics_info()), name -> value.
+  std::vector<std::pair<std::string, std::string>> cache_config_info;
 };
 
 class EngineClient {

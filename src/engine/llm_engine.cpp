@@ -24,14 +24,6 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// vLLM's bucket bounds (vllm/v1/metrics/loggers.py).
-Histogram histogram(std::vector<double> bounds) {
-  Histogram h;
-  h.bounds = std::move(bounds);
-  h.counts.assign(h.bounds.size(), 0);
-  return h;
-}
-
 }  // namespace
 
 LLMEngine::LLMEngine(const EngineArgs& args) : sampler_(args.seed.value_or(std::random_device{}())) {
@@ -204,12 +196,18 @@ void LLMEngine::init_input_processor(const EngineArgs& args) {
 }
 
 void LLMEngine::init_stats() {
-  stats_.time_to_first_token_seconds = histogram({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
-                                                  1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0});
-  stats_.inter_token_latency_seconds = histogram({0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
-                                                  2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0});
-  stats_.e2e_request_latency_seconds = histogram({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
-                                                  40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0});
+  stats_.init_histograms(config_.max_model_len());
+  // vLLM's CacheConfig.metrics_info(): the cache settings as label values, Python's spellings.
+  const CacheConfig& cache = config_.cache;
+  stats_.cache_config_info = {
+      {"block_size", std::to_string(cache.block_size)},
+      {"cache_dtype", dtype_name(cache.kv_cache_dtype)},
+      {"enable_prefix_caching", cache.enable_prefix_caching ? "True" : "False"},
+      {"gpu_memory_utilization", python_float_repr(cache.gpu_memory_utilization)},
+      {"kv_cache_memory_bytes", cache.kv_cache_memory ? std::to_string(*cache.kv_cache_memory) : "None"},
+      {"num_cpu_blocks", "None"},
+      {"num_gpu_blocks", std::to_string(cache.num_blocks)},
+  };
 }
 
 void LLMEngine::log_ready() const {
@@ -364,6 +362,9 @@ std::vector<RequestOutput> LLMEngine::step() {
     if (state->metrics.first_scheduled_time == 0) state->metrics.first_scheduled_time = now;
   }
   if (pending_) ++stats_.steps_queued_ahead;
+  int64_t step_tokens = 0;
+  for (const ScheduledRequest& scheduled : out.scheduled) step_tokens += scheduled.num_new_tokens;
+  stats_.iteration_tokens_total.observe(static_cast<double>(step_tokens));
   std::unique_ptr<Step> launched = launch_step(std::move(out));
   const bool decode_only = launched->decode_only;
   finish_pending(outputs);
@@ -439,12 +440,38 @@ RequestOutput LLMEngine::make_output(RequestState& state) const {
 
 void LLMEngine::finish_state(RequestState& state, std::vector<RequestOutput>& outputs) {
   state.metrics.finished_time = now_seconds();
-  stats_.e2e_request_latency_seconds.observe(state.metrics.finished_time - state.metrics.arrival_time);
+  stats_.observe_finished(finished_request_stats(state));
   for (const auto& sequence : state.sequences) ++stats_.request_success_total[sequence->output(true).finish_reason];
   outputs.push_back(make_output(state));
   if (state.on_output) state.on_output(outputs.back());
   for (const std::string& child : state.child_ids) sequences_.erase(child);
   requests_.erase(state.request.request_id);  // destroys `state`
+}
+
+// vLLM's phases of a request (IterationStats.update_from_finished_request); a phase that never
+// began (aborted while waiting, or before its first token) counts as 0.
+FinishedRequestStats LLMEngine::finished_request_stats(const RequestState& state) const {
+  const RequestMetrics& m = state.metrics;
+  FinishedRequestStats stats;
+  stats.e2e_latency = m.finished_time - m.arrival_time;
+  double scheduled = m.first_scheduled_time > 0 ? m.first_scheduled_time : m.finished_time;
+  double first_token = m.first_token_time > 0 ? m.first_token_time : scheduled;
+  double last_token = m.last_token_time > 0 ? m.last_token_time : first_token;
+  stats.queued_time = std::max(0.0, scheduled - m.arrival_time);
+  stats.prefill_time = std::max(0.0, first_token - scheduled);
+  stats.decode_time = std::max(0.0, last_token - first_token);
+  stats.inference_time = std::max(0.0, last_token - scheduled);
+  stats.num_prompt_tokens = static_cast<int64_t>(state.request.prompt_token_ids.size());
+  for (const auto& sequence : state.sequences) {
+    int64_t generated = static_cast<int64_t>(sequence->output(true).token_ids.size());
+    stats.num_generation_tokens += generated;
+    stats.max_num_generation_tokens = std::max(stats.max_num_generation_tokens, generated);
+  }
+  if (!state.request.pooling) {
+    stats.n_param = state.request.params.n;
+    if (state.request.params.max_tokens) stats.max_tokens_param = *state.request.params.max_tokens;
+  }
+  return stats;
 }
 
 std::vector<std::string> LLMEngine::unfinished_request_ids() const {

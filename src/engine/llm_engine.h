@@ -109,6 +109,7 @@ class LLMEngine {
                        const std::vector<RequestUpdate>& updates, std::vector<RequestOutput>& outputs);
   RequestOutput make_output(RequestState& state) const;
   void finish_state(RequestState& state, std::vector<RequestOutput>& outputs);
+  FinishedRequestStats finished_request_stats(const RequestState& state) const;
 
   VllmConfig config_;  // resolved once, read everywhere
   std::unique_ptr<Model> model_;

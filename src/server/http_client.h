@@ -11,11 +11,12 @@
 
 namespace vllm::server {
 
-// "http://host:port/base" -> {host, port, "/base"} (port 80 when absent; no https).
+// "http://host:port/base" -> {host, port, "/base"} (port 80 when absent, 443 for https://).
 struct HttpUrl {
   std::string host;
   std::string port;
   std::string base_path;  // "" or "/v1", never ending in '/'
+  bool tls = false;       // https://
 };
 HttpUrl parse_http_url(const std::string& url);
 
@@ -25,6 +26,11 @@ struct HttpRequest {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   double timeout_s = 60;     // connect, and each read/write (an idle limit while streaming)
+  // HTTPS: the server's certificate is checked against tls_ca_file (PEM), or the system's CAs
+  // when empty, and must name the host; tls_verify = false skips both checks.
+  bool tls = false;
+  std::string tls_ca_file;
+  bool tls_verify = true;
 };
 
 struct HttpResponse {

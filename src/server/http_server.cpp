@@ -6,12 +6,14 @@
 #include <utility>  // before Asio: its headers use std::exchange
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -26,12 +28,80 @@
 namespace vllm::server {
 
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
 namespace {
+
+// A connection's byte stream: TCP, or TLS over it (--ssl-certfile). Beast's HTTP algorithms see
+// one AsyncStream either way; timeouts live on the TCP layer.
+class ServerStream {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+
+  ServerStream(tcp::socket socket, ssl::context* tls) : tcp_(std::move(socket)) {
+    if (tls) tls_.emplace(tcp_, *tls);
+  }
+
+  executor_type get_executor() { return tcp_.get_executor(); }
+  tcp::socket& socket() { return tcp_.socket(); }
+  template <typename Duration>
+  void expires_after(Duration duration) { tcp_.expires_after(duration); }
+  void expires_never() { tcp_.expires_never(); }
+  bool is_tls() const { return tls_.has_value(); }
+  ssl::stream<beast::tcp_stream&>& tls() { return *tls_; }
+
+  template <typename Buffers, typename Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    else tcp_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <typename Buffers, typename Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) tls_->async_write_some(buffers, std::forward<Handler>(handler));
+    else tcp_.async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  beast::tcp_stream tcp_;
+  std::optional<ssl::stream<beast::tcp_stream&>> tls_;
+};
+
+// The server's TLS context from uvicorn's options (vLLM's --ssl-*); throws vllm::Error naming the
+// file that cannot be used.
+ssl::context make_tls_context(const ServerOptions& options) {
+  for (const auto& [flag, path] : {std::pair{"--ssl-certfile", &options.ssl_certfile},
+                                   std::pair{"--ssl-keyfile", &options.ssl_keyfile},
+                                   std::pair{"--ssl-ca-certs", &options.ssl_ca_certs}})
+    VLLM_CHECK(path->empty() || std::ifstream(*path).good(), NotFound, flag, " ", *path, ": no such readable file");
+  ssl::context context(ssl::context::tls_server);
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  context.use_certificate_chain_file(options.ssl_certfile, ec);
+  VLLM_CHECK(!ec, InvalidArgument, "--ssl-certfile ", options.ssl_certfile,
+             ": cannot load a PEM certificate chain: ", ec.message());
+  const std::string& keyfile = options.ssl_keyfile.empty() ? options.ssl_certfile : options.ssl_keyfile;
+  context.use_private_key_file(keyfile, ssl::context::pem, ec);
+  VLLM_CHECK(!ec, InvalidArgument, options.ssl_keyfile.empty() ? "--ssl-certfile " : "--ssl-keyfile ", keyfile,
+             ": cannot load a PEM private key matching the certificate: ", ec.message());
+  VLLM_CHECK(options.ssl_cert_reqs >= 0 && options.ssl_cert_reqs <= 2, InvalidArgument, "--ssl-cert-reqs ",
+             options.ssl_cert_reqs, " is not one of 0 (CERT_NONE), 1 (CERT_OPTIONAL), 2 (CERT_REQUIRED)");
+  if (!options.ssl_ca_certs.empty()) {
+    context.load_verify_file(options.ssl_ca_certs, ec);
+    VLLM_CHECK(!ec, InvalidArgument, "--ssl-ca-certs ", options.ssl_ca_certs, ": cannot load CA certificates: ",
+               ec.message());
+  }
+  if (options.ssl_cert_reqs == 1) context.set_verify_mode(ssl::verify_peer, ec);
+  if (options.ssl_cert_reqs == 2) context.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+  if (!options.ssl_ciphers.empty())
+    VLLM_CHECK(SSL_CTX_set_cipher_list(context.native_handle(), options.ssl_ciphers.c_str()) == 1, InvalidArgument,
+               "--ssl-ciphers ", options.ssl_ciphers, ": OpenSSL knows none of these ciphers");
+  return context;
+}
 
 const char* reason_phrase(int status) {
   switch (status) {
@@ -94,11 +164,14 @@ struct Generation {
 
 struct HttpServer::Impl {
   Impl(EngineClient& engine_, ServingModel model_, ServerOptions options_)
-      : engine(engine_), model(std::move(model_)), options(std::move(options_)) {}
+      : engine(engine_), model(std::move(model_)), options(std::move(options_)), cors(options.cors) {}
 
   EngineClient& engine;
   ServingModel model;
   ServerOptions options;
+  CorsPolicy cors;
+  std::optional<ssl::context> tls;  // set when serving HTTPS
+  HttpRequestMetrics http_metrics;
   std::shared_ptr<SharedCounters> counters = std::make_shared<SharedCounters>();
   std::shared_ptr<Registry> registry = std::make_shared<Registry>();
   std::atomic<bool> stopping{false};
@@ -125,7 +198,10 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer::Impl& server, tcp::socket socket)
-      : server_(server), registry_(server.registry), counters_(server.counters), stream_(std::move(socket)) {}
+      : server_(server),
+        registry_(server.registry),
+        counters_(server.counters),
+        stream_(std::move(socket), server.tls ? &*server.tls : nullptr) {}
 
   ~Session() {
     if (!closed_) registry_->open_connections.fetch_sub(1);
@@ -139,7 +215,14 @@ class Session : public std::enable_shared_from_this<Session> {
       registry_->sessions[this] = weak_from_this();
     }
     registry_->open_connections.fetch_add(1);
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->stream_.is_tls()) return self->read_request();
+      self->stream_.expires_after(30s);
+      self->stream_.tls().async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+        if (ec) return self->close_socket();  // not TLS, a refused client certificate, or a timeout
+        self->read_request();
+      });
+    });
   }
 
   auto executor() { return stream_.get_executor(); }
@@ -217,6 +300,11 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) return close_socket();  // the client went away, timed out or the server stopped
     request_ = parser_->release();
+    request_start_ = std::chrono::steady_clock::now();
+    handler_ = "none";
+    count_request_ = true;
+    cors_ = server_.cors.response_headers(header_value(http::field::origin),
+                                          request_.find(http::field::cookie) != request_.end());
     keep_alive_ = request_.keep_alive() && !server_.stopping;
     chunked_ = request_.version() >= 11;
     if (!chunked_) keep_alive_ = false;
@@ -235,6 +323,15 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string target(request_.target());
     std::string path = target.substr(0, target.find('?'));
     http::verb method = request_.method();
+    // A CORS preflight (Starlette's CORSMiddleware answers it before any route).
+    auto origin = header_value(http::field::origin);
+    auto preflight_method = header_value(http::field::access_control_request_method);
+    if (method == http::verb::options && origin && preflight_method) {
+      CorsPreflight answer = server_.cors.preflight(*origin, *preflight_method,
+                                                    header_value(http::field::access_control_request_headers));
+      cors_.clear();
+      return respond(answer.status, "text/plain; charset=utf-8", answer.body, answer.headers);
+    }
     struct Route {
       const char* path;
       bool get, post;
@@ -273,6 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Anthropic's clients read Anthropic's error shape.
     anthropic_errors_ = path.rfind("/v1/messages", 0) == 0;
     if (!found) throw ApiError(404, str("Not Found: no route ", path));
+    handler_ = found->path;
     bool allowed = (method == http::verb::get && found->get) || (method == http::verb::head && found->get) ||
                    (method == http::verb::post && found->post);
     if (!allowed) {
@@ -283,6 +381,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (path.rfind("/v1/", 0) == 0 && !authorized()) return respond_error(ApiError(401, "Unauthorized"));
     (this->*found->handler)();
+  }
+
+  std::optional<std::string> header_value(http::field field) const {
+    auto found = request_.find(field);
+    if (found == request_.end()) return std::nullopt;
+    return std::string(found->value().data(), found->value().size());
   }
 
   // vLLM: `Authorization: Bearer <key>` on /v1 routes when --api-key (or VLLM_API_KEY) is set.
@@ -332,7 +436,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_metrics() {
     ServerMetrics server{counters_->in_flight.load(), counters_->rejected.load()};
     respond(200, "text/plain; version=0.0.4; charset=utf-8",
-            render_metrics(server_.engine.stats(), server, server_.model.name()));
+            render_metrics(server_.engine.stats(), server, server_.model.name()) + server_.http_metrics.render());
   }
   void handle_models() { respond_json(200, models_response(server_.model)); }
   void handle_tokenize() { respond_json(200, tokenize_response(parse_body(), server_.model)); }
@@ -411,8 +515,10 @@ class Session : public std::enable_shared_from_this<Session> {
     generation_ = std::move(generation);
     start_watch();
     if (generation_->request.stream) {
+      response_status_ = 200;
+      response_bytes_ = 0;  // no Content-Length
       send(response_head(200, "text/event-stream; charset=utf-8", std::nullopt, keep_alive_,
-                         "cache-control: no-cache\r\nx-accel-buffering: no\r\n"));
+                         "cache-control: no-cache\r\nx-accel-buffering: no\r\n" + cors_));
       flush();
     }
   }
@@ -479,6 +585,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (generation->converter) {
       send_event(generation->converter->finish());
       if (chunked_) send("0\r\n\r\n");
+      count_http_request();
       response_complete_ = true;
       flush();
     } else {
@@ -543,7 +650,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void respond(int status, std::string_view content_type, std::string body, std::string_view extra_headers = "") {
     bool head_only = request_.method() == http::verb::head;
-    send(response_head(status, content_type, body.size(), keep_alive_, extra_headers));
+    response_status_ = status;
+    response_bytes_ = head_only ? 0 : body.size();
+    count_http_request();  // before the client can see the answer (and scrape /metrics)
+    send(response_head(status, content_type, body.size(), keep_alive_, str(extra_headers, cors_)));
     if (!head_only) send(body);
     response_complete_ = true;
     flush();
@@ -593,10 +703,27 @@ class Session : public std::enable_shared_from_this<Session> {
     linger_close();
   }
 
+  // prometheus-fastapi-instrumentator's view of the request, without the routes vLLM excludes.
+  void count_http_request() {
+    if (!count_request_) return;
+    count_request_ = false;
+    for (const char* excluded : {"/metrics", "/health", "/load", "/ping", "/version", "/server_info"})
+      if (handler_ == excluded) return;
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - request_start_).count();
+    bool has_length = request_.find(http::field::content_length) != request_.end();
+    server_.http_metrics.observe(handler_, std::string(http::to_string(request_.method())), response_status_, seconds,
+                                 has_length ? request_.body().size() : 0, response_bytes_);
+  }
+
   // Half-close and drain what the client still sends, so it reads our response before the
   // connection resets (a 413 answered before the body arrived).
   void linger_close() {
     if (closed_) return;
+    if (stream_.is_tls()) {  // TLS: close_notify, then the socket
+      stream_.expires_after(2s);
+      stream_.tls().async_shutdown([self = shared_from_this()](beast::error_code) { self->close_socket(); });
+      return;
+    }
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(2s);
@@ -623,7 +750,7 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Impl& server_;
   std::shared_ptr<Registry> registry_;
   std::shared_ptr<SharedCounters> counters_;
-  beast::tcp_stream stream_;
+  ServerStream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
@@ -636,6 +763,13 @@ class Session : public std::enable_shared_from_this<Session> {
   Next next_ = Next::None;
   std::array<char, 4096> watch_buffer_{};
   std::shared_ptr<Generation> generation_;
+  std::string cors_;  // Access-Control-* headers for this request's response
+  // For the HTTP request metrics.
+  std::chrono::steady_clock::time_point request_start_;
+  std::string handler_ = "none";
+  int response_status_ = 0;
+  size_t response_bytes_ = 0;
+  bool count_request_ = false;
   std::string pending_, writing_buffer_;
   bool writing_ = false;
   bool response_complete_ = false;
@@ -683,6 +817,10 @@ uint16_t HttpServer::start() {
   Impl& s = *impl_;
   std::lock_guard lock(s.state_mutex);
   VLLM_CHECK(!s.running, InvalidArgument, "the server is already running");
+  if (!s.options.ssl_certfile.empty() || !s.options.ssl_keyfile.empty()) {
+    VLLM_CHECK(!s.options.ssl_certfile.empty(), InvalidArgument, "--ssl-keyfile needs --ssl-certfile");
+    s.tls.emplace(make_tls_context(s.options));
+  }
   beast::error_code ec;
   auto address = net::ip::make_address(s.options.host == "localhost" ? "127.0.0.1" : s.options.host, ec);
   VLLM_CHECK(!ec, InvalidArgument, "--host ", s.options.host, " is not an IP address: ", ec.message());

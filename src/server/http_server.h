@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/engine_client.h"
+#include "server/cors.h"
 #include "server/openai_protocol.h"
 
 namespace vllm::server {
@@ -26,6 +27,13 @@ struct ServerOptions {
   int64_t max_waiting_requests = 1024;   // --max-waiting-requests; < 0: no limit
   double shutdown_timeout_s = 10.0;      // --shutdown-timeout: drain time before in-flight requests abort
   double idle_timeout_s = 60.0;          // keep-alive connections with no request are closed after this
+  CorsOptions cors;                      // --allowed-origins, --allowed-methods, --allowed-headers, --allow-credentials
+  // HTTPS when ssl_certfile is set (OpenSSL through Asio), as uvicorn's options of the same names.
+  std::string ssl_keyfile;               // PEM private key (may be inside ssl_certfile)
+  std::string ssl_certfile;              // PEM certificate chain
+  std::string ssl_ca_certs;              // PEM CA bundle that client certificates are checked against
+  int ssl_cert_reqs = 0;                 // Python's ssl.CERT_NONE (0), CERT_OPTIONAL (1), CERT_REQUIRED (2)
+  std::string ssl_ciphers;               // OpenSSL cipher list (TLS 1.2 and below); "": OpenSSL's default
 };
 
 class HttpServer {

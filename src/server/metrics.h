@@ -2,7 +2,11 @@
 // vLLM's metric names and labels, so dashboards made for vLLM work unchanged.
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "engine/engine_client.h"
 
@@ -16,5 +20,28 @@ struct ServerMetrics {
 
 // Every metric carries {engine="0", model_name="<served name>"} as vLLM's do.
 std::string render_metrics(const EngineStats& stats, const ServerMetrics& server, const std::string& model_name);
+
+// The HTTP metrics vLLM's server exposes through prometheus-fastapi-instrumentator's defaults:
+// requests by route, method and status class, request and response sizes (Content-Length), and
+// latency histograms. Thread-safe.
+class HttpRequestMetrics {
+ public:
+  HttpRequestMetrics();
+  // handler: the route ("none" for an unknown path); status: the HTTP status code.
+  void observe(const std::string& handler, const std::string& method, int status, double seconds,
+               size_t request_bytes, size_t response_bytes);
+  std::string render() const;
+
+ private:
+  struct Summary {
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> requests_;  // method, status class, handler
+  std::map<std::pair<std::string, std::string>, Histogram> duration_;              // method, handler
+  Histogram duration_highr_;
+  std::map<std::string, Summary> request_size_, response_size_;                      // by handler
+};
 
 }  // namespace vllm::server

@@ -542,5 +542,95 @@ TEST(ServeE2E, OfficialSdkClients) {
   EXPECT_EQ(serve.terminate(), 0) << serve.log();
 }
 
+// `vllm-cpp bench serve` against the default model: the saved JSON has vLLM's keys and counts
+// that match --num-prompts; then /metrics shows the requests in vLLM's counters and histograms.
+TEST(ServeE2E, BenchServeAndMetricsWithTheDefaultModel) {
+  ServeProcess serve({"--kv-cache-memory", "32000000", "--shutdown-timeout", "2"});
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("vllm_bench_serve_" + serve.port());
+  std::string bin = VLLM_BINARY;
+  std::string output = run_command(bin + " bench serve --port " + serve.port() +
+                                   " --dataset-name random --random-input-len 12 --random-output-len 6"
+                                   " --random-range-ratio 0.25 --random-prefix-len 4 --num-prompts 5"
+                                   " --max-concurrency 2 --request-rate 50 --seed 1 --ignore-eos --disable-tqdm"
+                                   " --percentile-metrics ttft,tpot,itl,e2el --metric-percentiles 50,90"
+                                   " --save-result --save-detailed --result-dir " + dir.string() +
+                                   " --result-filename result.json");
+  ASSERT_NE(output.find("============ Serving Benchmark Result ============"), std::string::npos) << output;
+  EXPECT_NE(output.find("Successful requests:                     5"), std::string::npos) << output;
+  EXPECT_NE(output.find("Mean TTFT (ms):"), std::string::npos) << output;
+  EXPECT_NE(output.find("P90 ITL (ms):"), std::string::npos) << output;
+  std::ifstream in(dir / "result.json");
+  ASSERT_TRUE(in.good()) << output;
+  json result = json::parse(in);
+  std::filesystem::remove_all(dir);
+  for (const char* key : {"date", "backend", "model_id", "tokenizer_id", "num_prompts", "request_rate", "burstiness",
+                          "max_concurrency", "duration", "completed", "failed", "total_input_tokens",
+                          "total_output_tokens", "request_throughput", "output_throughput", "total_token_throughput",
+                          "input_lens", "output_lens", "ttfts", "itls", "generated_texts", "errors", "mean_ttft_ms",
+                          "median_ttft_ms", "std_ttft_ms", "p50_ttft_ms", "p90_ttft_ms", "mean_tpot_ms", "p90_tpot_ms",
+                          "mean_itl_ms", "p90_itl_ms", "mean_e2el_ms", "p90_e2el_ms"})
+    EXPECT_TRUE(result.contains(key)) << key;
+  EXPECT_EQ(result["num_prompts"], 5);
+  EXPECT_EQ(result["completed"], 5);
+  EXPECT_EQ(result["failed"], 0);
+  EXPECT_EQ(result["max_concurrency"], 2);
+  EXPECT_EQ(result["model_id"], "default");
+  EXPECT_EQ(result["ttfts"].size(), 5u);
+  // --ignore-eos: every request generates its full length, 6 +- 25% tokens.
+  int64_t total_output = 0;
+  for (const json& length : result["output_lens"]) {
+    EXPECT_GE(length.get<int64_t>(), 4);
+    EXPECT_LE(length.get<int64_t>(), 8);
+    total_output += length.get<int64_t>();
+  }
+  EXPECT_EQ(result["total_output_tokens"], total_output);
+  for (const json& length : result["input_lens"]) EXPECT_GE(length.get<int64_t>(), 4 + 9);  // prefix + 12 - 25%
+  EXPECT_GT(result["mean_ttft_ms"].get<double>(), 0);
+
+  // The server's side of the same requests (5 + the initial test request).
+  std::string metrics = serve.fetch("GET", "/metrics").body;
+  const std::string labels = "engine=\"0\",model_name=\"default\"";
+  EXPECT_NE(metrics.find("vllm:request_success_total{finished_reason=\"length\"," + labels + "} 6.0"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("vllm:e2e_request_latency_seconds_count{" + labels + "} 6.0"), std::string::npos);
+  EXPECT_NE(metrics.find("vllm:request_queue_time_seconds_count{" + labels + "} 6.0"), std::string::npos);
+  EXPECT_NE(metrics.find("vllm:request_prefill_time_seconds_count{" + labels + "} 6.0"), std::string::npos);
+  EXPECT_NE(metrics.find("vllm:request_decode_time_seconds_count{" + labels + "} 6.0"), std::string::npos);
+  EXPECT_NE(metrics.find("vllm:request_generation_tokens_sum{" + labels + "} " +
+                         std::to_string(total_output + result["output_lens"][0].get<int64_t>()) + ".0"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("vllm:generation_tokens_total{" + labels + "} " +
+                         std::to_string(total_output + result["output_lens"][0].get<int64_t>()) + ".0"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("vllm:request_params_n_bucket{le=\"1.0\"," + labels + "} 6.0"), std::string::npos);
+  EXPECT_EQ(metrics.find("vllm:iteration_tokens_total_count{" + labels + "} 0.0"), std::string::npos);
+  EXPECT_NE(metrics.find("vllm:cache_config_info{block_size=\""), std::string::npos);
+
+  // ShareGPT conversations through the chat route: the first turn is the prompt; too short ones
+  // (under 4 tokens) are skipped.
+  std::filesystem::create_directories(dir);
+  json conversations = json::array();
+  for (const char* prompt : {"Tell me a story about a cat who lived in a big old house.", "Hi",
+                             "Write a poem about the sea and the wind and the sky."})
+    conversations.push_back({{"conversations", {{{"from", "human"}, {"value", prompt}},
+                                                {{"from", "gpt"}, {"value", "Once upon a time there was a story."}}}}});
+  std::ofstream(dir / "sharegpt.json") << conversations.dump();
+  output = run_command(bin + " bench serve --port " + serve.port() + " --backend openai-chat --endpoint"
+                       " /v1/chat/completions --dataset-name sharegpt --dataset-path " + (dir / "sharegpt.json").string() +
+                       " --num-prompts 3 --sharegpt-output-len 3 --ignore-eos --disable-tqdm --save-result"
+                       " --save-detailed --result-dir " + dir.string() + " --result-filename chat.json");
+  std::ifstream chat_in(dir / "chat.json");
+  ASSERT_TRUE(chat_in.good()) << output;
+  json chat = json::parse(chat_in);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(chat["completed"], 2) << output;  // "Hi" is too short
+  EXPECT_EQ(chat["output_lens"], json::array({3, 3}));
+  EXPECT_EQ(chat["backend"], "openai-chat");
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+}
+
 }  // namespace
 

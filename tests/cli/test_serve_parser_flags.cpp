@@ -1,6 +1,7 @@
 // `vllm-cpp serve` refuses unknown --tool-call-parser / --reasoning-parser names and
 // --enable-auto-tool-choice without a parser at start-up, before any model loads, with vLLM's messages;
 // vLLM's other flags through the binary (the full list is test_vllm_flags.cpp's, in process).
+// bad CORS lists and TLS files with messages naming the flag.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -65,6 +66,23 @@ TEST(ServeParserFlags, VllmFlagsThroughTheBinary) {
     EXPECT_NE(status, 0);
     EXPECT_NE(out.find("error: --tensor-parallel-size 4: "), std::string::npos) << command << ": " << out;
   }
+}
+
+// CORS lists are JSON (vLLM's json.loads), refused before the model loads; a key that cannot be
+// used ends the start with the flag and the file named.
+TEST(ServeParserFlags, BadCorsListsAndTlsFilesAreClearErrors) {
+  auto [cors_out, cors_status] = run("--allowed-origins not-json");
+  EXPECT_NE(cors_status, 0);
+  EXPECT_NE(cors_out.find("--allowed-origins not-json is not a JSON list of strings"), std::string::npos) << cors_out;
+
+  auto [reqs_out, reqs_status] = run("--ssl-cert-reqs 3");
+  EXPECT_NE(reqs_status, 0);
+  EXPECT_NE(reqs_out.find("--ssl-cert-reqs"), std::string::npos) << reqs_out;
+
+  auto [key_out, key_status] = run("--host 127.0.0.1 --port 0 --kv-cache-memory 8000000 --ssl-certfile "
+                                   "/nonexistent/cert.pem --ssl-keyfile /nonexistent/key.pem");
+  EXPECT_NE(key_status, 0);
+  EXPECT_NE(key_out.find("--ssl-certfile /nonexistent/cert.pem: no such readable file"), std::string::npos) << key_out;
 }
 
 }  // namespace

@@ -21,9 +21,14 @@ struct ServeArgs {
   bool trust_request_chat_template = false;
   bool enable_auto_tool_choice = false;
   std::string tool_call_parser, reasoning_parser;
+  // CORS lists as given (JSON lists of strings), read into server.cors by parse_cors_lists.
+  std::string allowed_origins = R"(["*"])", allowed_methods = R"(["*"])", allowed_headers = R"(["*"])";
 };
 
 // Registers the frontend flags bound to `args` (the engine flags are add_engine_args').
 void add_frontend_args(CLI::App& app, ServeArgs& args);
+
+// Reads the --allowed-* JSON lists into args.server.cors (InvalidArgument naming the flag).
+void parse_cors_lists(ServeArgs& args);
 
 }  // namespace vllm::cli
