@@ -15,6 +15,8 @@ packages=(
   libcli11-dev              # command-line parsing
   libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
+  python3-dev pybind11-dev  # the vllm_cpp Python module (python/, docs/python.md)
+  python3-skbuild python3-pip  # `pip install --no-build-isolation .` (scikit-build backend)
 )
 
 missing=()
