@@ -41,10 +41,11 @@ class PoolingTest(unittest.TestCase):
         # PoolingParams reach the engine: this model is not Matryoshka, so `dimensions` is refused as vLLM does.
         with self.assertRaisesRegex(ValueError, "matryoshka"):
             llm.embed(prompts[:1], pooling_params=vllm_cpp.PoolingParams(dimensions=8))
-        # encode: the raw pooled output with its shape ([hidden] for an embedding model).
+        # encode: the raw pooled output in its shape, one hidden-size row per prompt token.
         raw = llm.encode(prompts[:1])[0]
         self.assertIsInstance(raw.outputs, vllm_cpp.PoolingOutput)
-        self.assertEqual(len(raw.outputs.data), len(expected["prompts"][0]["embedding"]))
+        self.assertEqual(len(raw.outputs.data), len(expected["prompts"][0]["input_ids"]))
+        self.assertEqual({len(row) for row in raw.outputs.data}, {len(expected["prompts"][0]["embedding"])})
 
     def test_classify_matches_transformers(self):
         path, expected = fixture("qwen3_seq_cls")
