@@ -153,7 +153,7 @@ void TokenizerImpl::apply_config(const json& cfg, const json& special_map) {
   clean_up_tokenization_spaces = config.value("clean_up_tokenization_spaces", false);
   std::string cls = config.value("tokenizer_class", "");
   // transformers 5 ignores clean_up_tokenization_spaces for BPE models (it would corrupt them).
-  if (!spm && model && dynamic_cast<const Model*>(model.get()) && config.contains("tokenizer_class") &&
+  if (!spm && model && dynamic_cast<const TokenizerModel*>(model.get()) && config.contains("tokenizer_class") &&
       cls.find("GPT2") != std::string::npos)
     clean_up_tokenization_spaces = false;
   // transformers' Llama-family classes rebuild the template from add_bos_token / add_eos_token.
