@@ -18,6 +18,8 @@ packages=(
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
   libcurl4-openssl-dev      # model downloads from the Hugging Face Hub and ModelScope
   libssl-dev openssl        # HTTPS server and client, sha256 of downloads; tests make certificates with the CLI
+  python3-dev pybind11-dev  # the vllm_cpp Python module (python/, docs/python.md)
+  python3-skbuild python3-pip  # `pip install --no-build-isolation .` (scikit-build backend)
 )
 
 missing=()

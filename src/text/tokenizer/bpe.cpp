@@ -50,7 +50,7 @@ struct Symbol {
   uint32_t len;  // bytes of the word it covers; 0 once merged away
 };
 
-class Bpe : public Model {
+class Bpe : public TokenizerModel {
  public:
   bool is_bpe() const override { return true; }
   Bpe(VocabMap vocab, const std::vector<std::pair<std::string, std::string>>& merges, BpeOptions options,
@@ -235,7 +235,7 @@ class Bpe : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_bpe(VocabMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+std::unique_ptr<TokenizerModel> make_bpe(VocabMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                                 BpeOptions options, const Source& src) {
   return std::make_unique<Bpe>(std::move(vocab), merges, std::move(options), src);
 }

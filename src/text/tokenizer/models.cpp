@@ -7,18 +7,18 @@ namespace vllm {
 using json = nlohmann::json;
 using tokenizer_json::Source;
 
-std::optional<int32_t> Model::token_to_id(std::string_view token) const {
+std::optional<int32_t> TokenizerModel::token_to_id(std::string_view token) const {
   auto it = vocab_.find(token);
   if (it == vocab_.end()) return std::nullopt;
   return it->second;
 }
 
-const std::string* Model::id_to_token(int32_t id) const {
+const std::string* TokenizerModel::id_to_token(int32_t id) const {
   if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size() || !has_token_[id]) return nullptr;
   return &id_to_token_[id];
 }
 
-void Model::set_vocab(VocabMap vocab) {
+void TokenizerModel::set_vocab(VocabMap vocab) {
   vocab_ = std::move(vocab);
   int32_t max_id = -1;
   for (const auto& [token, id] : vocab_) max_id = std::max(max_id, id);
@@ -47,7 +47,7 @@ static std::string optional_string(const json& j, const char* key) {
   return j.at(key).get<std::string>();
 }
 
-static std::unique_ptr<Model> make_bpe_from_json(const json& j, const Source& src) {
+static std::unique_ptr<TokenizerModel> make_bpe_from_json(const json& j, const Source& src) {
   VocabMap vocab = parse_vocab_map(tokenizer_json::field(j, "vocab", src), src);
   std::vector<std::pair<std::string, std::string>> merges;
   const json& list = tokenizer_json::field(j, "merges", src);
@@ -76,7 +76,7 @@ static std::unique_ptr<Model> make_bpe_from_json(const json& j, const Source& sr
   return make_bpe(std::move(vocab), merges, options, src);
 }
 
-std::unique_ptr<Model> make_model(const json& j, const Source& parent) {
+std::unique_ptr<TokenizerModel> make_model(const json& j, const Source& parent) {
   if (!j.is_object()) parent.fail("expected an object");
   std::string type;
   if (j.contains("type")) {

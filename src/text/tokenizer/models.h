@@ -22,9 +22,11 @@ struct StringHash {
 };
 using VocabMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
-class Model {
+// (Not `Model`: that is src/models/model.h's class, and two classes of one name in one namespace break the
+// one-definition rule: a linker keeps one of their inline destructors for both.)
+class TokenizerModel {
  public:
-  virtual ~Model() = default;
+  virtual ~TokenizerModel() = default;
   // Appends the ids of `word` to `out`.
   virtual void tokenize(std::string_view word, std::vector<int32_t>& out) const = 0;
   std::optional<int32_t> token_to_id(std::string_view token) const;
@@ -42,7 +44,7 @@ class Model {
 };
 
 // Builds the model of a tokenizer.json "model" object; infers the type when "type" is absent.
-std::unique_ptr<Model> make_model(const nlohmann::json& j, const tokenizer_json::Source& src);
+std::unique_ptr<TokenizerModel> make_model(const nlohmann::json& j, const tokenizer_json::Source& src);
 
 struct BpeOptions {
   std::optional<std::string> unk_token;
@@ -52,12 +54,12 @@ struct BpeOptions {
   bool byte_fallback = false;
   bool ignore_merges = false;
 };
-std::unique_ptr<Model> make_bpe(VocabMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+std::unique_ptr<TokenizerModel> make_bpe(VocabMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                                 BpeOptions options, const tokenizer_json::Source& src);
-std::unique_ptr<Model> make_wordpiece(VocabMap vocab, std::string unk_token, std::string prefix,
+std::unique_ptr<TokenizerModel> make_wordpiece(VocabMap vocab, std::string unk_token, std::string prefix,
                                       size_t max_input_chars_per_word, const tokenizer_json::Source& src);
-std::unique_ptr<Model> make_word_level(VocabMap vocab, std::string unk_token, const tokenizer_json::Source& src);
-std::unique_ptr<Model> make_unigram(std::vector<std::pair<std::string, double>> vocab, std::optional<size_t> unk_id,
+std::unique_ptr<TokenizerModel> make_word_level(VocabMap vocab, std::string unk_token, const tokenizer_json::Source& src);
+std::unique_ptr<TokenizerModel> make_unigram(std::vector<std::pair<std::string, double>> vocab, std::optional<size_t> unk_id,
                                     bool byte_fallback, const tokenizer_json::Source& src);
 
 }  // namespace vllm

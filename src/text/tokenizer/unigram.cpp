@@ -14,7 +14,7 @@ namespace {
 
 constexpr double kUnkPenalty = 10.0;
 
-class Unigram : public Model {
+class Unigram : public TokenizerModel {
  public:
   Unigram(std::vector<std::pair<std::string, double>> pieces, std::optional<size_t> unk_id, bool byte_fallback,
           const Source& src)
@@ -142,7 +142,7 @@ class Unigram : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_unigram(std::vector<std::pair<std::string, double>> vocab, std::optional<size_t> unk_id,
+std::unique_ptr<TokenizerModel> make_unigram(std::vector<std::pair<std::string, double>> vocab, std::optional<size_t> unk_id,
                                     bool byte_fallback, const Source& src) {
   return std::make_unique<Unigram>(std::move(vocab), unk_id, byte_fallback, src);
 }

@@ -8,7 +8,7 @@ using tokenizer_json::Source;
 
 namespace {
 
-class WordPiece : public Model {
+class WordPiece : public TokenizerModel {
  public:
   WordPiece(VocabMap vocab, std::string unk, std::string prefix, size_t max_chars, const Source& src)
       : prefix_(std::move(prefix)), max_chars_(max_chars) {
@@ -56,7 +56,7 @@ class WordPiece : public Model {
   int32_t unk_id_;
 };
 
-class WordLevel : public Model {
+class WordLevel : public TokenizerModel {
  public:
   WordLevel(VocabMap vocab, std::string unk, const Source& src) : unk_(std::move(unk)), src_(src) {
     set_vocab(std::move(vocab));
@@ -79,13 +79,13 @@ class WordLevel : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_wordpiece(VocabMap vocab, std::string unk_token, std::string prefix,
+std::unique_ptr<TokenizerModel> make_wordpiece(VocabMap vocab, std::string unk_token, std::string prefix,
                                       size_t max_input_chars_per_word, const Source& src) {
   return std::make_unique<WordPiece>(std::move(vocab), std::move(unk_token), std::move(prefix),
                                      max_input_chars_per_word, src);
 }
 
-std::unique_ptr<Model> make_word_level(VocabMap vocab, std::string unk_token, const Source& src) {
+std::unique_ptr<TokenizerModel> make_word_level(VocabMap vocab, std::string unk_token, const Source& src) {
   return std::make_unique<WordLevel>(std::move(vocab), std::move(unk_token), src);
 }
 
