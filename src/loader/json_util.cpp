@@ -11,8 +11,8 @@ namespace vllm {
 
 namespace {
 
-// `text` with Python's Infinity, -Infinity and NaN outside strings spelled as JSON: 1e999 (which
-// reads as infinity) and null.
+// `text` with Python's Infinity, -Infinity and NaN outside strings spelled as JSON: the largest
+// double (nlohmann refuses an overflowing literal; as a float it is infinity) and null.
 std::string without_python_constants(const std::string& text) {
   std::string out;
   out.reserve(text.size());
@@ -27,7 +27,7 @@ std::string without_python_constants(const std::string& text) {
     }
     if (c == '"') in_string = true;
     if (text.compare(i, 8, "Infinity") == 0) {
-      out += "1e999";
+      out += "1.7976931348623157e308";
       i += 7;
     } else if (text.compare(i, 3, "NaN") == 0) {
       out += "null";

@@ -98,8 +98,13 @@ MambaSpec mamba2_spec(const ModelConfig& config) {
   m.norm_group_size = m.intermediate_size;
   if (const json* limit = config.raw().contains("time_step_limit") ? &config.raw()["time_step_limit"] : nullptr;
       limit && limit->is_array() && limit->size() == 2) {
-    if ((*limit)[0].is_number()) m.dt_min = (*limit)[0].get<float>();
-    if ((*limit)[1].is_number()) m.dt_max = (*limit)[1].get<float>();  // inf is written as Infinity / null
+    // Python writes the default upper limit as Infinity (read as the largest double) or null.
+    auto as_float = [](const json& v) {
+      const double d = v.get<double>();
+      return d >= std::numeric_limits<float>::max() ? std::numeric_limits<float>::infinity() : static_cast<float>(d);
+    };
+    if ((*limit)[0].is_number()) m.dt_min = as_float((*limit)[0]);
+    if ((*limit)[1].is_number()) m.dt_max = as_float((*limit)[1]);
   }
   return s;
 }
