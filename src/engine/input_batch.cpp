@@ -58,6 +58,11 @@ FlatBatch build_flat_batch(const std::vector<SequenceChunk>& chunks, int64_t blo
     batch.metadata.slot_mappings.push_back(Tensor::from_ints(slots[g], {num_tokens}));
   }
   batch.metadata.logits_rows = Tensor::from_ints(logits_rows, {static_cast<int64_t>(logits_rows.size())});
+  if (std::any_of(chunks.begin(), chunks.end(), [](const SequenceChunk& c) { return c.state_slot >= 0; })) {
+    std::vector<int32_t> state_slots;
+    for (const SequenceChunk& chunk : chunks) state_slots.push_back(chunk.state_slot);
+    batch.metadata.state_slots = Tensor::from_ints(state_slots, {num_seqs});
+  }
   int64_t max_query_len = 0, max_seq_len = 0;
   for (size_t b = 0; b < chunks.size(); ++b) {
     max_query_len = std::max<int64_t>(max_query_len, query_start[b + 1] - query_start[b]);
@@ -78,7 +83,7 @@ template <typename Batch>  // FlatBatch or const FlatBatch
 auto batch_arrays(Batch& batch) {
   auto& m = batch.metadata;
   std::vector<decltype(&batch.token_ids)> arrays{&batch.token_ids, &m.positions, &m.query_start, &m.seq_lens,
-                                                 &m.token_seq_lens, &m.logits_rows};
+                                                 &m.token_seq_lens, &m.logits_rows, &m.state_slots};
   for (auto& t : m.block_tables) arrays.push_back(&t);
   for (auto& t : m.slot_mappings) arrays.push_back(&t);
   return arrays;

@@ -25,6 +25,8 @@ struct SequenceChunk {
   int64_t num_prompt_tokens = 0;
   bool all_logits = false;          // logits for every new token (prompt logprobs) or the last only
   bool want_logits = true;          // false: a prefill chunk that does not reach the end
+  // The sequence's recurrent-state slot (models with state layers; -1: none, or a padding row).
+  int32_t state_slot = -1;
 };
 
 struct FlatBatch {

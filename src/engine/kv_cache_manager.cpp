@@ -28,6 +28,9 @@ KVCacheManager::KVCacheManager(KVCacheConfig config, int max_model_len)
   for (const KVCacheGroupSpec& group : config_.groups)
     VLLM_CHECK(group.sliding_window >= 0, InvalidArgument, "sliding_window must be >= 0, got ",
                group.sliding_window);
+  VLLM_CHECK(config_.num_state_slots >= 0, InvalidArgument, "num_state_slots must be >= 0, got ",
+             config_.num_state_slots);
+  for (int32_t slot = config_.num_state_slots - 1; slot >= 0; --slot) free_state_slots_.push_back(slot);
 }
 
 int KVCacheManager::max_blocks_per_request(int max_num_batched_tokens) const {
@@ -155,8 +158,14 @@ std::optional<std::vector<std::vector<int32_t>>> KVCacheManager::allocate_slots(
 
   for (int g = 0; g < groups; ++g) remove_skipped_blocks(request, g, request.num_computed_tokens);
 
+  const bool needs_state_slot = config_.num_state_slots > 0 && request.state_slot < 0;
+  if (needs_state_slot && free_state_slots_.empty()) return std::nullopt;
   if (num_blocks_to_allocate(request, num_new_tokens, computed, num_lookahead_tokens) > pool_.num_free_blocks())
     return std::nullopt;
+  if (needs_state_slot) {
+    request.state_slot = free_state_slots_.back();
+    free_state_slots_.pop_back();
+  }
 
   if (has_hit) {
     for (int g = 0; g < groups; ++g) {
@@ -206,6 +215,10 @@ void KVCacheManager::free(Request& request) {
   }
   request.block_ids.clear();
   request.num_cached_blocks.clear();
+  if (request.state_slot >= 0) {
+    free_state_slots_.push_back(request.state_slot);
+    request.state_slot = -1;
+  }
 }
 
 }  // namespace vllm

@@ -18,6 +18,11 @@
 // it, so the model runner must write a step's KV for all tokens of a layer before that layer's
 // attention, as paged attention does). A later request whose prompt starts with the same blocks
 // reuses them.
+//
+// Recurrent state (Mamba layers, CacheConfig::num_state_slots > 0): every running request also
+// holds one state slot, taken by its first allocate_slots and given back by free (finish, abort,
+// preemption: a preempted request recomputes from its first token into a fresh slot). Slots are
+// not cached: prefix caching is off for these models (resolve_vllm_config).
 #pragma once
 
 #include <cstdint>
@@ -74,8 +79,11 @@ class KVCacheManager {
                              int num_lookahead_tokens = 0) const;
 
   // Returns every block of the request to the pool (tail blocks first, so that the shared
-  // prefix of cached blocks is evicted last). Safe to call twice.
+  // prefix of cached blocks is evicted last), and its state slot. Safe to call twice.
   void free(Request& request);
+
+  int num_state_slots() const { return config_.num_state_slots; }
+  int num_free_state_slots() const { return static_cast<int>(free_state_slots_.size()); }
 
   int num_free_blocks() const { return pool_.num_free_blocks(); }
   double usage() const { return pool_.usage(); }
@@ -98,6 +106,7 @@ class KVCacheManager {
   int max_model_len_;
   BlockPool pool_;
   PrefixCacheStats stats_;
+  std::vector<int32_t> free_state_slots_;  // the lowest slot last, taken first
 };
 
 }  // namespace vllm

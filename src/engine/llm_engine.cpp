@@ -123,6 +123,7 @@ void LLMEngine::resolve_config(const EngineArgs& given_args, const std::filesyst
   facts.group_windows = spec.group_windows();
   if (facts.group_windows.empty()) facts.group_windows = {0};  // no paged layer (encoders): one empty group
   facts.kv_elements_per_token = spec.bytes_per_block(1, DType::U8);
+  facts.state_bytes_per_slot = spec.state_bytes_per_slot();
   config_ = resolve_vllm_config(args, facts, DeviceConfig::of(device));
 
   model_info_.model = config_.model.model;
@@ -170,8 +171,10 @@ void LLMEngine::init_kv_cache() {
   const size_t budget = config_.cache.kv_cache_memory ? *config_.cache.kv_cache_memory
                                                       : runner_->determine_available_memory();
   config_.set_num_blocks(budget);
+  model_info_.max_num_seqs = config_.scheduler.max_num_seqs;  // the state slots may have lowered it
   runner_->set_kv_cache(KVCache::allocate(model_->kv_cache_spec(), config_.cache.num_blocks, config_.cache.block_size,
-                                          config_.cache.kv_cache_dtype, config_.device.device));
+                                          config_.cache.kv_cache_dtype, config_.device.device,
+                                          config_.cache.num_state_slots));
   runner_->capture_graphs();
 }
 

@@ -87,6 +87,7 @@ std::vector<SequenceChunk> ModelRunner::prepare_inputs(const SchedulerOutput& ou
     flat_position += scheduled.num_new_tokens;
     output.decode_only &= scheduled.num_new_tokens == 1;
     chunk.group_block_ids = request.block_ids;
+    chunk.state_slot = request.state_slot;
     chunk.num_prompt_tokens = request.num_prompt_tokens();
     // Prompt logprobs need every prompt position's logits (position p scores prompt token p + 1).
     const bool wants_prompt_logprobs = request.sampling_params.prompt_logprobs.has_value() &&

@@ -82,6 +82,8 @@ class Request {
   std::vector<std::vector<int32_t>> block_ids;  // [num_groups][num_blocks]
   std::vector<int> num_cached_blocks;           // [num_groups]
   std::vector<BlockHash> block_hashes;
+  // The recurrent-state slot (models with state layers) while the request runs; -1: none.
+  int32_t state_slot = -1;
 
   int num_prompt_tokens() const { return num_prompt_tokens_; }
   int num_tokens() const { return static_cast<int>(token_ids_.size()); }

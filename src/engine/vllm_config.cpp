@@ -4,6 +4,7 @@
 
 #include "engine/engine_args.h"
 #include "core/error.h"
+#include "core/logging.h"
 #include "ops/device.h"
 
 #include <nlohmann/json.hpp>
@@ -105,6 +106,14 @@ VllmConfig resolve_vllm_config(const EngineArgs& args, const ModelFacts& facts, 
   cache.groups.clear();
   for (int64_t window : facts.group_windows) cache.groups.push_back(KVCacheGroupSpec{static_cast<int>(window)});
   cache.enable_prefix_caching = args.enable_prefix_caching;
+  cache.state_bytes_per_slot = facts.state_bytes_per_slot;
+  if (cache.state_bytes_per_slot > 0 && cache.enable_prefix_caching) {
+    // vLLM turns prefix caching off for Mamba layers unless its state checkpoints are on: a hit
+    // would skip tokens whose recurrent state no block holds.
+    log_info("prefix caching is off for ", facts.architecture,
+             ": its state-space layers keep one recurrent state per request, not per block");
+    cache.enable_prefix_caching = false;
+  }
   cache.kv_cache_dtype = kv_cache_dtype(args, device.device);
   cache.bytes_per_block = static_cast<size_t>(cache.block_size) * facts.kv_elements_per_token *
                           dtype_size(cache.kv_cache_dtype);
@@ -121,6 +130,7 @@ VllmConfig resolve_vllm_config(const EngineArgs& args, const ModelFacts& facts, 
                                                    : (args.api_server ? 2048 : 8192);
   if (!args.enable_chunked_prefill) default_batched = std::max<int64_t>(default_batched, max_model_len);
   scheduler.max_num_seqs = static_cast<int>(max_num_seqs);
+  scheduler.max_num_seqs_given = args.max_num_seqs.has_value();
   scheduler.max_num_batched_tokens = static_cast<int>(args.max_num_batched_tokens.value_or(default_batched));
   scheduler.enable_chunked_prefill = args.enable_chunked_prefill;
   scheduler.policy = parse_scheduling_policy(args.scheduling_policy);
@@ -157,8 +167,11 @@ void VllmConfig::validate() const {
 
 void VllmConfig::set_num_blocks(size_t budget) {
   const int64_t per_sequence = blocks_per_sequence();
-  int64_t num_blocks = static_cast<int64_t>(budget / std::max<size_t>(cache.bytes_per_block, 1));
-  num_blocks = std::min(num_blocks, scheduler.max_num_seqs * per_sequence + 1);
+  if (cache.state_bytes_per_slot > 0) budget -= reserve_state_slots(budget);
+  // Without attention layers (a pure state-space model) blocks hold no memory: only their ids.
+  const int64_t most_blocks = scheduler.max_num_seqs * per_sequence + 1;
+  int64_t num_blocks = cache.bytes_per_block == 0 ? most_blocks : static_cast<int64_t>(budget / cache.bytes_per_block);
+  num_blocks = std::min(num_blocks, most_blocks);
   const Device where = device.device;
   VLLM_CHECK(num_blocks >= per_sequence + 1, OutOfMemory, "the KV cache (", budget >> 20, " MiB on ",
              where.to_string(), ") holds ", num_blocks, " blocks of ", cache.block_size,
@@ -171,6 +184,25 @@ void VllmConfig::set_num_blocks(size_t budget) {
              " tokens, fewer than the ", needed, " blocks one request of max_model_len (", model.max_model_len,
              ") tokens needs; give the KV cache more memory or decrease max_model_len.");
   cache.num_blocks = static_cast<int>(num_blocks);
+}
+
+size_t VllmConfig::reserve_state_slots(size_t budget) {
+  const size_t slot = cache.state_bytes_per_slot;
+  const size_t one_sequence = static_cast<size_t>(blocks_per_sequence() + 1) * cache.bytes_per_block;
+  const int64_t fit = budget > one_sequence ? static_cast<int64_t>((budget - one_sequence) / slot) : 0;
+  const char* flag = device.device.is_cuda() ? "--gpu-memory-utilization" : "--kv-cache-memory";
+  VLLM_CHECK(fit >= 1, OutOfMemory, "the KV cache (", budget >> 20, " MiB) cannot hold one recurrent-state slot of ",
+             slot >> 10, " KiB beside one sequence's blocks: raise ", flag);
+  if (scheduler.max_num_seqs > fit) {
+    VLLM_CHECK(!scheduler.max_num_seqs_given, OutOfMemory, "--max-num-seqs ", scheduler.max_num_seqs, " needs ",
+               scheduler.max_num_seqs, " recurrent-state slots of ", slot >> 10, " KiB, but the KV cache (",
+               budget >> 20, " MiB) holds ", fit, ": lower --max-num-seqs to ", fit, " or raise ", flag);
+    log_warning("max_num_seqs lowered from ", scheduler.max_num_seqs, " to ", fit,
+                ": the recurrent-state slots of more requests do not fit the KV cache");
+    scheduler.max_num_seqs = static_cast<int>(fit);
+  }
+  cache.num_state_slots = scheduler.max_num_seqs;
+  return static_cast<size_t>(cache.num_state_slots) * slot;
 }
 
 StructuredOutputsConfig StructuredOutputsConfig::parse(const std::string& json_text,

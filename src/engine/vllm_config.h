@@ -52,6 +52,10 @@ struct CacheConfig {
   size_t bytes_per_block = 0;             // one block across every layer, in kv_cache_dtype
   std::optional<size_t> kv_cache_memory;  // --kv-cache-memory: the budget, set directly
   double gpu_memory_utilization = 0.9;
+  // Recurrent state (models with Mamba layers): bytes of one request's slot across the layers
+  // (0: none), and the slots allocated, one per running request (set_num_blocks: max_num_seqs).
+  size_t state_bytes_per_slot = 0;
+  int num_state_slots = 0;
 };
 
 enum class SchedulingPolicy { FCFS, PRIORITY };
@@ -63,6 +67,7 @@ SchedulingPolicy parse_scheduling_policy(const std::string& name);
 struct SchedulerConfig {
   int max_num_batched_tokens = 8192;  // tokens computed per step, over all requests
   int max_num_seqs = 256;             // requests running at once
+  bool max_num_seqs_given = false;    // --max-num-seqs was set (else the default may shrink to fit the state slots)
   bool enable_chunked_prefill = true;
   // Caps the tokens one request computes per step when > 0, so that a long prompt does not
   // hold the whole budget (vLLM's long_prefill_token_threshold).
@@ -115,6 +120,8 @@ struct ModelFacts {
   // KV-cache values one token takes across every layer (keys and values):
   // KVCacheSpec::bytes_per_block(1, DType::U8).
   size_t kv_elements_per_token = 0;
+  // Bytes of one request's recurrent state (KVCacheSpec::state_bytes_per_slot; 0: no state layers).
+  size_t state_bytes_per_slot = 0;
 };
 
 // vLLM's StructuredOutputsConfig. The backends vLLM names are accepted and all run the built-in
@@ -145,10 +152,16 @@ struct VllmConfig {
   // The checks between fields (positive budgets, chunked prefill against max_model_len,
   // parallel sizes); resolve_vllm_config runs it.
   void validate() const;
-  // Sizes the pool from the memory budget: budget / bytes_per_block blocks, no more than
-  // max_num_seqs full-length sequences use. Throws OutOfMemory, naming both numbers and the flag
-  // to change, when one max_model_len sequence does not fit.
+  // Sizes the pool from the memory budget: with state layers, first one state slot per
+  // max_num_seqs (a default max_num_seqs shrinks to the slots that fit beside one sequence's
+  // blocks; a given --max-num-seqs that does not fit is OutOfMemory), then budget / bytes_per_block
+  // blocks, no more than max_num_seqs full-length sequences use. Throws OutOfMemory, naming both
+  // numbers and the flag to change, when one max_model_len sequence does not fit.
   void set_num_blocks(size_t budget_bytes);
+
+ private:
+  // The state slots' share of the budget (sets num_state_slots, may lower max_num_seqs).
+  size_t reserve_state_slots(size_t budget_bytes);
 };
 
 // The configuration of an engine over a loaded model: vLLM's defaults for the device, the

@@ -20,6 +20,10 @@ struct BatchMetadata {
   std::vector<Tensor> block_tables;   // [B, max_blocks_per_seq] int32: KV blocks of each sequence
   std::vector<Tensor> slot_mappings;  // [T] int32: block * block_size + offset of each token's K/V
   Tensor logits_rows;      // [R] int32: rows of T whose logits the step returns
+  // [B] int32: each sequence's recurrent-state slot (models with state layers; undefined
+  // otherwise). A sequence whose first new token is at position 0 starts from a zero state;
+  // later chunks continue from the slot.
+  Tensor state_slots;
   // Host-side bounds, so device kernels pick their launch shapes without reading device memory:
   // the largest new-token count of a sequence, and an upper bound on every seq_lens[b] (a CUDA
   // graph captured once for many steps is given max_model_len). -1: unknown.

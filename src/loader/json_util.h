@@ -9,7 +9,9 @@
 namespace vllm {
 
 // Parses `path`; NotFound when missing, InvalidArgument naming the file, line and column when
-// malformed.
+// malformed. Python's json.dump writes the non-standard Infinity, -Infinity and NaN (Mamba-2's
+// time_step_limit [0.0, Infinity]): outside strings they read as +-DBL_MAX (infinite as a
+// float) and null.
 nlohmann::json read_json_file(const std::filesystem::path& path);
 
 // "parse error at line 3, column 5: syntax error ..." (nlohmann's text without its

@@ -28,10 +28,18 @@ size_t KVCacheSpec::bytes_per_block(int64_t block_size, DType dtype) const {
   return bytes;
 }
 
+size_t KVCacheSpec::state_bytes_per_slot() const {
+  size_t elements = 0;
+  for (const LayerCacheSpec& layer : layers)
+    if (layer.kind == CacheKind::RecurrentState)
+      elements += static_cast<size_t>(shape_numel(layer.conv_state_shape) + shape_numel(layer.ssm_state_shape));
+  return elements * sizeof(float);
+}
+
 std::vector<int64_t> KVCacheSpec::group_windows() const {
   std::vector<int64_t> windows;
   for (const LayerCacheSpec& layer : layers) {
-    VLLM_CHECK(layer.paged() || layer.kind == CacheKind::None, Unsupported, "the KV-cache manager cannot hold ",
+    VLLM_CHECK(layer.paged() || layer.kind == CacheKind::None || layer.kind == CacheKind::RecurrentState, Unsupported, "the KV-cache manager cannot hold ",
                cache_kind_name(layer.kind), " caches yet");
     if (layer.paged()) windows.push_back(layer.kind == CacheKind::SlidingWindow ? layer.sliding_window : 0);
   }
@@ -50,13 +58,24 @@ std::vector<int64_t> KVCacheSpec::layer_groups() const {
 }
 
 KVCache KVCache::allocate(const KVCacheSpec& spec, int64_t num_blocks, int64_t block_size,
-                          DType dtype, Device device) {
+                          DType dtype, Device device, int64_t num_state_slots) {
   spec.group_windows();  // Unsupported for kinds the manager cannot hold
   KVCache cache;
   cache.num_blocks = num_blocks;
   cache.block_size = block_size;
+  cache.num_state_slots = num_state_slots;
   for (size_t l = 0; l < spec.layers.size(); ++l) {
     const LayerCacheSpec& layer = spec.layers[l];
+    Tensor conv, ssm;
+    if (layer.kind == CacheKind::RecurrentState && num_state_slots > 0) {
+      Shape conv_shape{num_state_slots}, ssm_shape{num_state_slots};
+      conv_shape.insert(conv_shape.end(), layer.conv_state_shape.begin(), layer.conv_state_shape.end());
+      ssm_shape.insert(ssm_shape.end(), layer.ssm_state_shape.begin(), layer.ssm_state_shape.end());
+      conv = Tensor::zeros(conv_shape, DType::F32, device);
+      ssm = Tensor::zeros(ssm_shape, DType::F32, device);
+    }
+    cache.conv_state.push_back(conv);
+    cache.ssm_state.push_back(ssm);
     Tensor key, value;
     if (layer.allocates()) {
       key = Tensor::zeros({num_blocks, block_size, layer.num_kv_heads, layer.head_dim}, dtype, device);
@@ -83,6 +102,13 @@ AttentionCache attention_cache(const KVCache& cache, const BatchMetadata& batch,
   VLLM_CHECK(group < batch.block_tables.size() && group < batch.slot_mappings.size(), InvalidArgument, "batch has ",
              batch.block_tables.size(), " block tables; layer ", layer, " needs group ", group);
   return {cache.key[l], cache.value[l], batch.block_tables[group], batch.slot_mappings[group], Tensor()};
+}
+
+StateCache state_cache(const KVCache& cache, const BatchMetadata& batch, int64_t layer) {
+  const size_t l = static_cast<size_t>(layer);
+  VLLM_CHECK(l < cache.conv_state.size() && cache.conv_state[l].defined(), InvalidArgument, "layer ", layer,
+             " keeps recurrent state but the cache has no state slots (KVCache::allocate's num_state_slots)");
+  return {cache.conv_state[l], cache.ssm_state[l], batch.state_slots};
 }
 
 void Model::merge_multimodal_embeddings(Tensor& inputs_embeds, const std::vector<int32_t>& placeholder_rows,

@@ -11,13 +11,15 @@
 #include "layers/attention.h"
 #include "layers/batch_metadata.h"
 #include "layers/pooler.h"
+#include "layers/state_cache.h"
 
 namespace vllm {
 
 // What one layer keeps between steps, by kind. The KV-cache manager groups the paged kinds
-// (full attention, sliding window, MLA latent) into block tables; the other kinds name what a
-// family will need (state-space slots, cross-attention) and what needs nothing (encoder-only
-// layers, DeciLM's no-op attention).
+// (full attention, sliding window, MLA latent) into block tables and gives every running request
+// one recurrent-state slot when any layer keeps state (Mamba); the other kinds name what a family
+// will need (cross-attention) and what needs nothing (encoder-only layers, DeciLM's no-op
+// attention).
 enum class CacheKind {
   FullAttention,   // paged K/V of every token
   SlidingWindow,   // paged K/V; blocks wholly outside the window are dropped
@@ -36,6 +38,10 @@ struct LayerCacheSpec {
   int64_t sliding_window = 0;  // SlidingWindow only
   // >= 0: this layer reads that earlier layer's cache and allocates none (Gemma 3n's KV sharing).
   int64_t shares_cache_of = -1;
+  // RecurrentState only: one slot's convolution window and SSM state (f32), e.g. Mamba-1
+  // [conv_dim, conv_kernel - 1] and [intermediate, d_state]; Mamba-2 [heads, head_dim, d_state].
+  std::vector<int64_t> conv_state_shape;
+  std::vector<int64_t> ssm_state_shape;
 
   bool paged() const {
     return kind == CacheKind::FullAttention || kind == CacheKind::SlidingWindow || kind == CacheKind::MLALatent;
@@ -55,23 +61,36 @@ struct KVCacheSpec {
   std::vector<int64_t> layer_groups() const;    // group of each layer (-1: not paged)
   // Bytes one block of `block_size` tokens takes across every allocating layer.
   size_t bytes_per_block(int64_t block_size, DType dtype) const;
+  // Bytes one request's recurrent-state slot takes across every RecurrentState layer (f32);
+  // 0 for a model without state layers.
+  size_t state_bytes_per_slot() const;
+  bool has_state() const { return state_bytes_per_slot() > 0; }
 };
 
 // Per layer: key [num_blocks, block_size, Hk, D] and value [num_blocks, block_size, Hk, Dv];
 // a layer sharing another's cache holds that layer's tensors; a layer with none, undefined ones.
+// A RecurrentState layer holds conv_state [num_state_slots, conv_state_shape...] and ssm_state
+// [num_state_slots, ssm_state_shape...] (f32) instead; every other layer, undefined ones.
 struct KVCache {
   int64_t num_blocks = 0;
   int64_t block_size = 0;
+  int64_t num_state_slots = 0;
   std::vector<Tensor> key;
   std::vector<Tensor> value;
+  std::vector<Tensor> conv_state;
+  std::vector<Tensor> ssm_state;
 
   static KVCache allocate(const KVCacheSpec& spec, int64_t num_blocks, int64_t block_size,
-                          DType dtype, Device device);
+                          DType dtype, Device device, int64_t num_state_slots = 0);
 };
 
 // Layer `layer`'s view of the cache and of its group's block table for one step.
 AttentionCache attention_cache(const KVCache& cache, const BatchMetadata& batch, const std::vector<int64_t>& layer_groups,
                                int64_t layer);
+
+// Layer `layer`'s recurrent state and the step's slot of each sequence (undefined slots when no
+// sequence has one: a profiling step, or a test's stateless forward; nothing is kept then).
+StateCache state_cache(const KVCache& cache, const BatchMetadata& batch, int64_t layer);
 
 // A step's input: token ids, or embeddings already computed (multimodal prompts: the text
 // embeddings with an encoder's output merged in at the placeholder tokens).

@@ -43,6 +43,15 @@ inline bool has_backend(Device device) { return device.is_cpu() || (VLLM_DISPATC
     ::vllm::ops::detail::no_kernel(op, vllm_dispatch_device_);                         \
   } while (0)
 
+// Returns cpu::fn(args...) on the CPU and no_kernel(op, device) elsewhere: an op whose CUDA
+// kernels are not written yet (the state-space ops, ops/ssm.h).
+#define VLLM_DISPATCH_CPU_ONLY(op, device, fn, ...)                              \
+  do {                                                                          \
+    const ::vllm::Device vllm_dispatch_device_ = (device);                      \
+    if (vllm_dispatch_device_.is_cpu()) return ::vllm::cpu::fn(__VA_ARGS__);    \
+    ::vllm::ops::detail::no_kernel(op, vllm_dispatch_device_);                  \
+  } while (0)
+
 // Returns cuda::fn(args...) when `device` is a CUDA device of a CUDA build and falls through
 // otherwise: for an op that one backend fuses and the others compose from simpler ops.
 #define VLLM_DISPATCH_FUSED_CUDA(device, fn, ...) \

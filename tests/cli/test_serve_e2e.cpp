@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/http_client.h"
+#include "ssm_test_checkpoint.h"
 #include "test_util.h"
 
 namespace {
@@ -632,5 +633,34 @@ TEST(ServeE2E, BenchServeAndMetricsWithTheDefaultModel) {
   EXPECT_EQ(serve.terminate(), 0) << serve.log();
 }
 
-}  // namespace
+// A tiny random Mamba-2 checkpoint (tests/ssm_test_checkpoint.h, the default model's tokenizer)
+// served: a text completion, the same tokens streamed, concurrent requests each as alone.
+TEST(ServeE2E, MambaCheckpointServesCompletions) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("vllm_serve_mamba_" + std::to_string(::getpid()));
+  vllm::testing::write_tiny_ssm_with_tokenizer(dir, vllm::testing::source_dir() / "models/default",
+                                               vllm::testing::SsmKind::Mamba2);
+  ServeProcess serve({dir.string(), "--served-model-name", "mamba", "--max-num-seqs", "4",
+                      "--max-num-batched-tokens", "8", "--shutdown-timeout", "2"});
+  ASSERT_TRUE(serve.wait_healthy()) << serve.log();
+  const json request = {{"prompt", "Once upon a time"}, {"max_tokens", 6}, {"temperature", 0}, {"return_token_ids", true}};
+  auto completion = serve.fetch("POST", "/v1/completions", request);
+  ASSERT_EQ(completion.status, 200) << completion.body << serve.log();
+  const json body = json::parse(completion.body);
+  const json tokens = body["choices"][0]["token_ids"];
+  EXPECT_EQ(tokens.size(), 6u);
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+  auto [streamed, finish] = stream_completion(serve, request);
+  EXPECT_EQ(json(streamed), tokens);
+  // Six concurrent requests through four state slots.
+  std::vector<std::thread> clients;
+  std::vector<json> results(6);
+  for (size_t i = 0; i < results.size(); ++i)
+    clients.emplace_back([&, i] { results[i] = json::parse(serve.fetch("POST", "/v1/completions", request).body); });
+  for (std::thread& client : clients) client.join();
+  for (const json& result : results) EXPECT_EQ(result["choices"][0]["token_ids"], tokens) << result.dump();
+  EXPECT_EQ(serve.terminate(), 0) << serve.log();
+  std::filesystem::remove_all(dir);
+}
 
+}  // namespace

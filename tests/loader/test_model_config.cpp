@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "loader/loader_test_util.h"
@@ -307,4 +309,21 @@ TEST(GenerationConfig, AbsentPresentMalformed) {
   write_text(dir / "generation_config.json", "3");
   expect_error([&] { read_generation_config(dir.path()); }, ErrorKind::InvalidArgument,
                {"generation_config.json: must be a JSON object, got 3"});
+}
+
+// Python's json.dump writes Infinity and NaN (Mamba-2's time_step_limit [0.0, Infinity]).
+TEST(ModelConfig, PythonInfinityAndNanRead) {
+  TempDir dir;
+  write_text(dir.path() / "config.json",
+             R"({"architectures": ["Mamba2ForCausalLM"], "time_step_limit": [0.0, Infinity],)"
+             R"( "low": -Infinity, "odd": NaN, "name": "Infinity NaN"})");
+  ModelConfig c = ModelConfig::from_directory(dir.path());
+  const json& limit = c.raw()["time_step_limit"];
+  EXPECT_EQ(limit[0].get<double>(), 0.0);
+  EXPECT_GT(limit[1].get<double>(), 1e308);
+  EXPECT_LT(c.get_float("low"), -1e308);
+  EXPECT_FALSE(c.has("odd"));                              // NaN reads as null
+  EXPECT_EQ(c.get_string("name", ""), "Infinity NaN");      // strings untouched
+  write_text(dir.path() / "config.json", R"({"a": Infinit})");
+  expect_error([&] { ModelConfig::from_directory(dir.path()); }, ErrorKind::InvalidArgument, {"not valid JSON"});
 }

@@ -7,6 +7,7 @@
 #include "core/tensor.h"
 #include "backend/backend_types.h"
 #include "backend/moe_routing.h"
+#include "backend/ssm_types.h"
 
 namespace vllm::cpu {
 
@@ -58,5 +59,17 @@ void moe_topk(const Tensor& router_logits, const Tensor& correction_bias, const 
 void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const Tensor& w_gate_up,
                  const Tensor& w_down, ops::Activation activation, Tensor& out, DType product_dtype);
 void moe_add_gated(Tensor& out, const Tensor& shared, const Tensor& gate_logits);
+
+// src/ops/ssm.h
+void causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& conv_state,
+                   const ops::StateSequences& sequences, bool silu, Tensor& out);
+void selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+                    const Tensor& D, const Tensor& z, Tensor& ssm_state, const ops::StateSequences& sequences,
+                    Tensor& out);
+void ssd_scan(const Tensor& x, const Tensor& dt_raw, const Tensor& A, const Tensor& B, const Tensor& C,
+              const Tensor& D, const Tensor& dt_bias, float dt_min, float dt_max, int64_t n_groups,
+              Tensor& ssm_state, const ops::StateSequences& sequences, Tensor& out);
+void gated_rms_norm(const Tensor& x, const Tensor& z, const Tensor& weight, int64_t group_size, float eps,
+                    Tensor& out);
 
 }  // namespace vllm::cpu
