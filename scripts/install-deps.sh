@@ -15,6 +15,8 @@ packages=(
   libcli11-dev              # command-line parsing
   libxxhash-dev             # prefix-cache block hashes (XXH3-128, header-only use)
   libboost-dev              # Boost.Asio/Beast for the HTTP server (headers only)
+  libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev  # image decoding (multimodal inputs)
+  libcurl4-openssl-dev      # http(s) image URLs
 )
 
 missing=()

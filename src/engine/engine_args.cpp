@@ -85,6 +85,15 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
   app.add_option("--pooler-config,--override-pooler-config", args.pooler_config,
                  "JSON pooler settings: pooling_type (LAST, CLS, MEAN, ALL, STEP), normalize, dimensions, "
                  "activation, step_tag_id, returned_token_ids");
+  app.add_option("--limit-mm-per-prompt", args.limit_mm_per_prompt,
+                 "JSON: most multimodal items of each modality one prompt may hold, e.g. '{\"image\": 4}'");
+  app.add_option("--mm-processor-kwargs", args.mm_processor_kwargs,
+                 "JSON overriding the multimodal processor's settings (preprocessor_config.json fields)");
+  app.add_option("--mm-processor-cache-gb", args.mm_processor_cache_gb,
+                 "Accepted for vLLM compatibility (processed items are not cached across requests)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--allowed-local-media-path", args.allowed_local_media_path,
+                 "Folder file:// image URLs may be read from (off when empty)");
 }
 
 namespace {

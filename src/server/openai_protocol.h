@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -16,6 +17,8 @@
 
 #include "engine/engine_client.h"
 #include "engine/outputs.h"
+#include "multimodal/media.h"
+#include "multimodal/processor.h"
 #include "text/chat/chat_template.h"
 
 namespace vllm::server {
@@ -62,6 +65,11 @@ struct ServingModel {
   bool enable_auto_tool_choice = false;
   std::string tool_call_parser;
   std::string reasoning_parser;
+  // Multimodal models: the processor (null for a text-only model, which refuses media parts),
+  // --limit-mm-per-prompt, and where media URLs may come from.
+  std::shared_ptr<const mm::MultiModalProcessor> mm_processor;
+  std::map<std::string, int64_t> mm_limits;
+  mm::MediaOptions media;
 
   const std::string& name() const;  // the first served name
   bool serves(const std::string& name) const;
