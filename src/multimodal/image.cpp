@@ -1,7 +1,9 @@
 #include "multimodal/image.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <gif_lib.h>

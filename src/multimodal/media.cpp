@@ -1,6 +1,8 @@
 #include "multimodal/media.h"
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 
 #include <curl/curl.h>

@@ -1,5 +1,6 @@
 #include "multimodal/processor.h"
 
+#include <algorithm>
 #include <cstdio>
 
 // Header-only xxhash (libxxhash-dev): no library to link.

@@ -27,7 +27,7 @@ std::optional<int> generation_max_new_tokens(const EngineArgs& args, const fs::p
   return config["max_new_tokens"].get<int>();
 }
 
-// JSON of a flag (empty: `fallback`); InvalidArgument naming the flag.
+// The JSON object of a flag (empty text: an empty object); InvalidArgument naming the flag.
 nlohmann::json flag_json(const std::string& text, const char* flag) {
   if (text.empty()) return nlohmann::json::object();
   auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
