@@ -369,12 +369,6 @@ void check_messages(const Json& body) {
     bad_request("continue_final_message needs a final message to continue", "messages");
 }
 
-struct ChatPrompt {
-  std::string text;
-  std::vector<int32_t> tokens;  // media placeholders expanded
-  mm::MultiModalItems mm_items;
-};
-
 // The chat prompt's token ids (vLLM: add_special_tokens defaults to false for chat), with its
 // media loaded, processed and their placeholders expanded.
 ChatPrompt render_chat_prompt(const Json& body, const ServingModel& model) {
