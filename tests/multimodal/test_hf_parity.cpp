@@ -93,7 +93,8 @@ TEST(LlavaHfParity, PromptPixelsLogprobsAndGreedyTokens) {
       }
       EXPECT_NEAR(found->logprob, pair[1].get<float>(), 1e-3) << "token " << id;
     }
-    if (c["top2_margin"].get<double>() > 1e-3)
+    if (c["top2_margin"].get<double>() > 1e-3) {
       EXPECT_EQ(output.outputs[0].token_ids, c["greedy"].get<std::vector<int32_t>>());
+    }
   }
 }
