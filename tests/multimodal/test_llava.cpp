@@ -76,6 +76,7 @@ class LlavaTest : public ::testing::Test {
     args.device = "cpu";
     args.seed = 0;
     args.max_num_batched_tokens = max_batched;
+    if (max_batched) args.max_num_seqs = 2;
     args.limit_mm_per_prompt = std::move(limits);
     Served served;
     served.engine = create_engine_client(args);
@@ -127,9 +128,12 @@ TEST_F(LlavaTest, TheImageExpandsToItsPatchesAndChangesTheAnswer) {
   EXPECT_EQ((*request.mm_items)[0].length, 4);
   EXPECT_EQ((*request.mm_items)[0].pixel_values.shape(), (Shape{3, 28, 28}));
 
-  RequestOutput first = run(served, chat_body({png_url(pattern(45, 30, 1))}))[0];
-  RequestOutput again = run(served, chat_body({png_url(pattern(45, 30, 1))}))[0];
-  RequestOutput other = run(served, chat_body({png_url(pattern(45, 30, 2))}))[0];
+  // 36 prompt tokens: two full blocks of 16, the image in the first.
+  const std::string text = "what is this picture and the cat and the dog and the red and the blue picture "
+                           "hello world hello world what is this a cat and a dog";
+  RequestOutput first = run(served, chat_body({png_url(pattern(45, 30, 1))}, text))[0];
+  RequestOutput again = run(served, chat_body({png_url(pattern(45, 30, 1))}, text))[0];
+  RequestOutput other = run(served, chat_body({png_url(pattern(45, 30, 2))}, text))[0];
   expect_same_logprobs(first, again);
   // The second run of the same image is a prefix-cache hit (the image hash is part of the key).
   EXPECT_GT(again.metrics.num_cached_tokens, 0);

@@ -103,7 +103,14 @@ TEST(Media, Base64AndDataUrls) {
             "The URL must be either a HTTP, data or file URL.");
 }
 
+// The loopback servers must be reached directly, not through a proxy of the environment.
+void without_proxies() {
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+    ::unsetenv(name);
+}
+
 TEST(Media, HttpFetchFollowsRedirectsAndCapsSize) {
+  without_proxies();
   LocalServer server([](const std::string& path) -> std::string {
     if (path == "/image") return http_ok("IMAGEBYTES");
     if (path == "/moved") return "HTTP/1.1 302 Found\r\nLocation: /image\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -121,6 +128,7 @@ TEST(Media, HttpFetchFollowsRedirectsAndCapsSize) {
 }
 
 TEST(Media, HttpFetchTimesOut) {
+  without_proxies();
   LocalServer server([](const std::string&) { return std::string(); });  // never answers
   mm::MediaOptions options;
   options.fetch_timeout_seconds = 1;
