@@ -158,9 +158,12 @@ class Llava : public GenericDecoder {
   // checkpoint tensors are ignored (vLLM drops them as well).
   static DecoderSpec with_unused_tower_layers(DecoderSpec spec, const LlavaVisionSpec& vision) {
     const int64_t used = *std::max_element(vision.feature_layers.begin(), vision.feature_layers.end());
-    for (int64_t i = used; i < vision.vision.num_hidden_layers; ++i)
-      spec.weights.ignored_prefixes.push_back("vision_tower.vision_model.encoder.layers." + std::to_string(i) + ".");
-    spec.weights.ignored_prefixes.push_back("vision_tower.vision_model.post_layernorm.");
+    // Matched against the checkpoint's names: 5.x under model., 4.x without.
+    for (const std::string root : {"model.vision_tower.vision_model.", "vision_tower.vision_model."}) {
+      for (int64_t i = used; i < vision.vision.num_hidden_layers; ++i)
+        spec.weights.ignored_prefixes.push_back(root + "encoder.layers." + std::to_string(i) + ".");
+      spec.weights.ignored_prefixes.push_back(root + "post_layernorm.");
+    }
     spec.weights.ignored_suffixes.push_back("embeddings.position_ids");
     return spec;
   }

@@ -128,7 +128,7 @@ TEST_F(LlavaTest, TheImageExpandsToItsPatchesAndChangesTheAnswer) {
   EXPECT_EQ((*request.mm_items)[0].length, 4);
   EXPECT_EQ((*request.mm_items)[0].pixel_values.shape(), (Shape{3, 28, 28}));
 
-  // 36 prompt tokens: two full blocks of 16, the image in the first.
+  // 35 prompt tokens: two full blocks of 16, the image in the first.
   const std::string text = "what is this picture and the cat and the dog and the red and the blue picture "
                            "hello world hello world what is this a cat and a dog";
   RequestOutput first = run(served, chat_body({png_url(pattern(45, 30, 1))}, text))[0];
