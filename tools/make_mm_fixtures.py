@@ -19,7 +19,7 @@ import os
 
 import torch
 from PIL import Image
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
 from transformers import (CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
                           PreTrainedTokenizerFast)
 
@@ -43,8 +43,8 @@ def make_tokenizer():
     vocab["<image>"] = IMAGE_TOKEN
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.add_special_tokens([AddedToken("<image>", special=True, normalized=False)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
-    fast.add_special_tokens({"additional_special_tokens": ["<image>"]})
     assert fast.convert_tokens_to_ids("<image>") == IMAGE_TOKEN
     fast.chat_template = CHAT_TEMPLATE
     return fast

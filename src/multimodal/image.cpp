@@ -70,6 +70,7 @@ Image decode_jpeg(std::span<const uint8_t> bytes) {
   JpegError error;
   info.err = jpeg_std_error(&error.manager);
   error.manager.error_exit = jpeg_error_exit;
+  error.manager.output_message = [](j_common_ptr) {};  // warnings (a truncated file decodes as far as it goes, as PIL)
   Image image;
   if (setjmp(error.jump)) {
     jpeg_destroy_decompress(&info);
