@@ -20,6 +20,7 @@ packages=(
   libssl-dev openssl        # HTTPS server and client, sha256 of downloads; tests make certificates with the CLI
   python3-dev pybind11-dev  # the vllm_cpp Python module (python/, docs/python.md)
   python3-skbuild python3-pip  # `pip install --no-build-isolation .` (scikit-build backend)
+  libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev  # image decoding (multimodal inputs)
 )
 
 missing=()

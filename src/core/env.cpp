@@ -35,6 +35,8 @@ constexpr Variable kVariables[] = {
     {"VLLM_CUDA_MATMUL", Type::Choice, "auto", "auto, cublaslt, builtin",
      "CUDA: auto runs a GEMV up to 8 rows and cuBLASLt above; cublaslt skips the GEMV; builtin runs the "
      "backend's own f32 kernels only (exact f32 activations, slow)."},
+    {"VLLM_IMAGE_FETCH_TIMEOUT", Type::String, "5", "",
+     "Seconds an http(s) image of a request may take to download (vLLM's variable)."},
     {"HF_HUB_CACHE", Type::Path, "$HF_HOME/hub", "",
      "The Hugging Face Hub cache a model id is looked up in (not a VLLM variable; read as huggingface_hub does)."},
     {"HUGGINGFACE_HUB_CACHE", Type::Path, "unset", "",
@@ -197,6 +199,18 @@ std::optional<std::string> openai_api_key() { return read_once([] { return get("
 bool cuda_pdl() { return read_once([] { return read_bool("VLLM_CUDA_PDL"); }); }
 bool cublaslt_tune() { return read_once([] { return read_bool("VLLM_CUBLASLT_TUNE"); }); }
 std::optional<std::string> cublaslt_library() { return read_once([] { return get("VLLM_CUBLASLT"); }); }
+
+int image_fetch_timeout() {
+  return read_once([] {
+    std::optional<std::string> value = get("VLLM_IMAGE_FETCH_TIMEOUT");
+    if (!value) return 5;
+    char* end = nullptr;
+    const long seconds = std::strtol(value->c_str(), &end, 10);
+    VLLM_CHECK(end && *end == '\0' && seconds > 0, InvalidArgument, "VLLM_IMAGE_FETCH_TIMEOUT=\"", *value,
+               "\" is not a positive whole number of seconds");
+    return static_cast<int>(seconds);
+  });
+}
 
 CudaMatmul cuda_matmul() {
   return read_once([] {

@@ -57,6 +57,7 @@ bool step_timing();                          // VLLM_STEP_TIMING
 std::optional<std::string> default_model();  // VLLM_CPP_DEFAULT_MODEL
 std::optional<std::string> api_key();        // VLLM_API_KEY
 std::optional<std::string> openai_api_key(); // OPENAI_API_KEY
+int image_fetch_timeout();                   // VLLM_IMAGE_FETCH_TIMEOUT (seconds, default 5)
 bool cuda_pdl();                             // VLLM_CUDA_PDL
 bool cublaslt_tune();                        // VLLM_CUBLASLT_TUNE
 std::optional<std::string> cublaslt_library();  // VLLM_CUBLASLT

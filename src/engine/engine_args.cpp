@@ -125,6 +125,17 @@ void add_engine_args(CLI::App& app, EngineArgs& args, bool model_positional) {
   app.add_option("--tokenizer-revision", args.tokenizer_revision, "Hub revision of the tokenizer (default: main)");
   app.add_option("--hf-token", args.hf_token, "Hub access token (default: HF_TOKEN, then the token file)");
 
+  app.option_defaults()->group("MultiModalConfig");
+  app.add_option("--limit-mm-per-prompt", args.limit_mm_per_prompt,
+                 "JSON: most multimodal items of each modality one prompt may hold, e.g. '{\"image\": 4}'");
+  app.add_option("--mm-processor-kwargs", args.mm_processor_kwargs,
+                 "JSON overriding the multimodal processor's settings (preprocessor_config.json fields)");
+  app.add_option("--mm-processor-cache-gb", args.mm_processor_cache_gb,
+                 "Accepted for vLLM compatibility (processed items are not cached across requests)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--allowed-local-media-path", args.allowed_local_media_path,
+                 "Folder file:// image URLs may be read from (off when empty)");
+
   app.option_defaults()->group("DeviceConfig");
   app.add_option("--device", args.device, "auto (cuda when a GPU is present), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));

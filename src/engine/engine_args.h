@@ -75,6 +75,13 @@ struct EngineArgs {
   std::string convert = "auto";
   std::string task = "auto";
   std::string pooler_config;
+  // Multimodal inputs (issue 18, vLLM's names): --limit-mm-per-prompt JSON ({"image": 4}),
+  // --mm-processor-kwargs JSON (image processor fields), --mm-processor-cache-gb (accepted;
+  // the engine's encoder cache is per request), --allowed-local-media-path (file:// URLs).
+  std::string limit_mm_per_prompt;
+  std::string mm_processor_kwargs;
+  double mm_processor_cache_gb = 4;
+  std::string allowed_local_media_path;
 };
 
 // What --runner/--convert/--task resolve to for an architecture (vLLM's ModelConfig._resolve_runner

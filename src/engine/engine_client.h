@@ -15,6 +15,7 @@
 #include "engine/outputs.h"
 #include "engine/sampling_params.h"
 #include "models/model.h"
+#include "multimodal/processor.h"
 
 namespace vllm {
 
@@ -34,6 +35,9 @@ struct EngineRequest {
   // generation_config.json, as vLLM's server does with --generation-config auto. The offline
   // LLM API passes explicit params and turns this off, as vLLM's LLM.generate does.
   bool apply_generation_config = true;
+  // Multimodal prompts: the processed items (pixel values or embeddings) with their placeholder
+  // ranges in prompt_token_ids, already expanded (mm::MultiModalProcessor::apply).
+  mm::MultiModalItems mm_items;
 };
 
 // Called on the engine thread after every step that changed the request (cumulative outputs),

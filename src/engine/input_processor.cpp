@@ -93,6 +93,21 @@ void InputProcessor::process_pooling(EngineRequest& request) const {
              ". Make sure that `max_model_len` is no smaller than the number of text tokens.");
 }
 
+void InputProcessor::check_mm_items(const EngineRequest& request) const {
+  VLLM_CHECK(!request.params.truncate_prompt_tokens, InvalidArgument,
+             "truncate_prompt_tokens is not supported with multimodal inputs");
+  const int64_t prompt_len = static_cast<int64_t>(request.prompt_token_ids.size());
+  int64_t end = 0;
+  for (const mm::MultiModalItem& item : *request.mm_items) {
+    VLLM_CHECK(item.length > 0 && item.offset >= end && item.offset + item.length <= prompt_len, InvalidArgument,
+               "multimodal item at tokens [", item.offset, ", ", item.offset + item.length,
+               ") is outside the prompt of ", prompt_len, " tokens or overlaps the previous item");
+    VLLM_CHECK(item.pixel_values.defined() || item.embeddings.defined(), InvalidArgument,
+               "multimodal item at token ", item.offset, " has neither pixel values nor embeddings");
+    end = item.offset + item.length;
+  }
+}
+
 void InputProcessor::process(EngineRequest& request) const {
   if (request.pooling) return process_pooling(request);
   VLLM_CHECK(!pooling_.has_value(), InvalidArgument,
@@ -116,6 +131,7 @@ void InputProcessor::process(EngineRequest& request) const {
                                    static_cast<int32_t>(vocab_size_ - 1));
   }
   std::vector<int32_t>& prompt = request.prompt_token_ids;
+  if (request.mm_items) check_mm_items(request);
   if (params.truncate_prompt_tokens) {
     size_t keep = *params.truncate_prompt_tokens < 0 ? static_cast<size_t>(max_model_len_)
                                                      : static_cast<size_t>(*params.truncate_prompt_tokens);

@@ -57,6 +57,8 @@ class InputProcessor {
   structured::GrammarCompiler& grammar_compiler() const;
 
   void process_pooling(EngineRequest& request) const;
+  // Multimodal items: ranges inside the prompt, in order, not overlapping; no truncation.
+  void check_mm_items(const EngineRequest& request) const;
 };
 
 }  // namespace vllm

@@ -65,7 +65,7 @@ ComputedBlocks KVCacheManager::get_computed_blocks(Request& request) {
   result.block_ids.resize(num_groups());
   if (!config_.enable_prefix_caching || request.sampling_params.prompt_logprobs) return result;
   extend_block_hashes(request.block_hashes, request.all_token_ids(), config_.block_size,
-                      request.cache_salt);
+                      request.cache_salt, request.mm_block_keys);
   // At most num_tokens - 1 tokens: the last one must be computed to produce logits.
   int max_blocks = std::min<int>((request.num_tokens() - 1) / config_.block_size,
                                  static_cast<int>(request.block_hashes.size()));
@@ -186,7 +186,7 @@ std::optional<std::vector<std::vector<int32_t>>> KVCacheManager::allocate_slots(
     // Register the blocks this step fills completely (vLLM caches at schedule time).
     int num_tokens_to_cache = std::min(num_computed + num_new_tokens, request.num_tokens());
     extend_block_hashes(request.block_hashes, request.all_token_ids(), config_.block_size,
-                        request.cache_salt);
+                        request.cache_salt, request.mm_block_keys);
     int num_full_blocks = num_tokens_to_cache / config_.block_size;
     for (int g = 0; g < groups; ++g) {
       if (num_full_blocks <= request.num_cached_blocks[g]) continue;

@@ -33,13 +33,18 @@ BlockHash hash_block_tokens(const BlockHash& parent, std::span<const int32_t> to
 }
 
 void extend_block_hashes(std::vector<BlockHash>& hashes, std::span<const int32_t> token_ids,
-                         int block_size, std::string_view first_block_extra_key) {
+                         int block_size, std::string_view first_block_extra_key,
+                         std::span<const BlockExtraKey> extra_keys) {
   size_t num_full_blocks = token_ids.size() / static_cast<size_t>(block_size);
+  std::string keys;
   while (hashes.size() < num_full_blocks) {
     size_t index = hashes.size();
     BlockHash parent = index == 0 ? root_block_hash() : hashes.back();
-    hashes.push_back(hash_block_tokens(parent, token_ids.subspan(index * block_size, block_size),
-                                       index == 0 ? first_block_extra_key : std::string_view{}));
+    keys.assign(index == 0 ? first_block_extra_key : std::string_view{});
+    const int64_t start = static_cast<int64_t>(index) * block_size, end = start + block_size;
+    for (const BlockExtraKey& extra : extra_keys)
+      if (extra.start < end && extra.end > start) keys += extra.key;
+    hashes.push_back(hash_block_tokens(parent, token_ids.subspan(index * block_size, block_size), keys));
   }
 }
 

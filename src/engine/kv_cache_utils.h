@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,9 +33,20 @@ BlockHash root_block_hash();
 BlockHash hash_block_tokens(const BlockHash& parent, std::span<const int32_t> token_ids,
                             std::string_view extra_key = {});
 
-// Extends `hashes` to cover every full block of `token_ids` (prompt + output so far).
+// An extra key of the blocks that overlap tokens [start, end): a multimodal item's hash over its
+// placeholder range, so that two different images behind the same placeholder tokens never share
+// cached KV (vLLM's _gen_mm_extra_hash_keys).
+struct BlockExtraKey {
+  int64_t start = 0;
+  int64_t end = 0;
+  std::string key;
+};
+
+// Extends `hashes` to cover every full block of `token_ids` (prompt + output so far); each block
+// mixes in the keys of `extra_keys` it overlaps (sorted by start).
 void extend_block_hashes(std::vector<BlockHash>& hashes, std::span<const int32_t> token_ids,
-                         int block_size, std::string_view first_block_extra_key);
+                         int block_size, std::string_view first_block_extra_key,
+                         std::span<const BlockExtraKey> extra_keys = {});
 
 // Cache-map key: the same tokens cached in two KV-cache groups are two different blocks.
 struct BlockHashWithGroup {

@@ -283,6 +283,7 @@ void LLMEngine::add_processed_request(EngineRequest request, OutputCallback on_o
   for (int i = 0; i < n; ++i) {
     auto child = std::make_unique<Request>(state->child_ids[i], prompt, state->child_params[i], input_processor_->eos_token_id(),
                                            request.priority, state->metrics.arrival_time);
+    child->set_mm_items(request.mm_items);
     try {
       scheduler_->add_request(std::move(child));
     } catch (...) {

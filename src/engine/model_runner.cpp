@@ -111,12 +111,62 @@ std::vector<SequenceChunk> ModelRunner::prepare_inputs(const SchedulerOutput& ou
   return chunks;
 }
 
+ModelRunner::MultiModalRows ModelRunner::run_encoders(const SchedulerOutput& out) {
+  MultiModalRows result;
+  int32_t flat_position = 0;
+  for (const ScheduledRequest& scheduled : out.scheduled) {
+    const Request& request = *scheduled.request;
+    const int64_t begin = scheduled.num_computed_tokens, end = begin + scheduled.num_new_tokens;
+    if (request.mm_items)
+      for (const mm::MultiModalItem& item : *request.mm_items) {
+        const int64_t lo = std::max(begin, item.offset), hi = std::min(end, item.offset + item.length);
+        if (lo >= hi) continue;
+        EncoderOutput& cached = encoder_cache_[item.hash];
+        if (!cached.embeddings.defined()) {
+          cached.embeddings = model_.embed_multimodal(item);
+          ++num_encoder_runs_;
+          VLLM_CHECK(cached.embeddings.dim() == 2 && cached.embeddings.size(0) == item.length, Internal,
+                     model_.architecture(), ": the encoder gave ", cached.embeddings.size(0), " rows for an item of ",
+                     item.length, " placeholder tokens");
+        }
+        cached.users.insert(scheduled.request_id);
+        std::vector<int32_t> rows;
+        for (int64_t p = lo; p < hi; ++p) rows.push_back(flat_position + static_cast<int32_t>(p - begin));
+        result.rows.push_back(std::move(rows));
+        result.embeddings.push_back(cached.embeddings.slice(0, lo - item.offset, hi - item.offset));
+      }
+    flat_position += scheduled.num_new_tokens;
+  }
+  return result;
+}
+
+void ModelRunner::release_encoder_outputs(const std::vector<std::string>& request_ids) {
+  if (encoder_cache_.empty()) return;
+  for (const std::string& id : request_ids)
+    for (auto it = encoder_cache_.begin(); it != encoder_cache_.end();) {
+      it->second.users.erase(id);
+      it = it->second.users.empty() ? encoder_cache_.erase(it) : std::next(it);
+    }
+}
+
 ModelRunnerOutput ModelRunner::execute(const SchedulerOutput& scheduled, const DeviceTokens* previous_tokens) {
   ModelRunnerOutput output;
   DeferredTokens deferred;
   int64_t num_rows = 0;
+  release_encoder_outputs(scheduled.finished_request_ids);
+  release_encoder_outputs(scheduled.preempted_request_ids);
   std::vector<SequenceChunk> chunks = prepare_inputs(scheduled, previous_tokens, deferred, output, num_rows);
-  output.logits = execute(chunks, &deferred);
+  MultiModalRows multimodal = run_encoders(scheduled);
+  if (multimodal.empty()) {
+    output.logits = execute(chunks, &deferred);
+  } else {  // embeddings in, merged at the placeholders' rows; never a captured graph (a prefill)
+    FlatBatch batch = upload_batch(build_flat_batch(chunks, block_size_), device_);
+    fill_deferred(batch.token_ids, &deferred);
+    Tensor embeds = model_.embed_input_ids(batch.token_ids);
+    for (size_t i = 0; i < multimodal.rows.size(); ++i)
+      model_.merge_multimodal_embeddings(embeds, multimodal.rows[i], multimodal.embeddings[i]);
+    output.logits = forward_logits(model_, ModelInputs{batch.token_ids, embeds, Tensor()}, batch.metadata, cache_);
+  }
   VLLM_ASSERT(output.logits.size(0) == num_rows, "logits rows ", output.logits.size(0), " but the layout has ",
               num_rows);
   return output;

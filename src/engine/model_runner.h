@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -91,11 +92,32 @@ class ModelRunner {
   // KV cache from block 1 on (the pooling engine's cache holds one step; nothing is kept), one
   // forward, then Model::pool over a PoolingBatch. One host f32 tensor per sequence.
   std::vector<Tensor> execute_pooling(const std::vector<PoolingSequence>& sequences);
+  // Items whose encoder output is cached (tests).
+  size_t num_encoder_cache_entries() const { return encoder_cache_.size(); }
+  // Times the model's encoder ran (tests: once per distinct item).
+  int64_t num_encoder_runs() const { return num_encoder_runs_; }
   // Waits for the device's queued work (a no-op on the CPU).
   void synchronize() const { device::synchronize(device_); }
 
  private:
   struct CapturedGraph;
+  // The encoder cache (vLLM's EncoderCacheManager): an item's embeddings by its hash, computed
+  // once however many requests (n > 1, the same image twice) and prefill chunks read them, and
+  // dropped when the last request using it finishes or is preempted.
+  struct EncoderOutput {
+    Tensor embeddings;  // [item.length, H] on the model's device
+    std::set<std::string> users;
+  };
+  // Rows of a step's flattened batch that hold multimodal placeholders, with their embeddings.
+  struct MultiModalRows {
+    std::vector<std::vector<int32_t>> rows;
+    std::vector<Tensor> embeddings;  // embeddings[i]: [rows[i].size(), H]
+    bool empty() const { return rows.empty(); }
+  };
+  // The encoder stage of a step: runs the encoder for the items whose placeholders the step
+  // computes and whose output is not cached, and lays out where their rows go.
+  MultiModalRows run_encoders(const SchedulerOutput& scheduled);
+  void release_encoder_outputs(const std::vector<std::string>& request_ids);
   // The step's chunks and row layout from the scheduler's output.
   std::vector<SequenceChunk> prepare_inputs(const SchedulerOutput& scheduled, const DeviceTokens* previous_tokens,
                                             DeferredTokens& deferred, ModelRunnerOutput& output,
@@ -118,6 +140,8 @@ class ModelRunner {
   int64_t table_width_ = 0;    // block-table columns of a captured batch (graph_seq_len_ in blocks)
   std::vector<std::unique_ptr<CapturedGraph>> graphs_;  // ascending size
   Tensor graph_logits_;  // [largest size, vocab]: every graph writes its logits here
+  std::unordered_map<std::string, EncoderOutput> encoder_cache_;
+  int64_t num_encoder_runs_ = 0;
 };
 
 }  // namespace vllm

@@ -13,6 +13,7 @@
 
 #include "engine/kv_cache_utils.h"
 #include "engine/sampling_params.h"
+#include "multimodal/processor.h"
 
 namespace vllm {
 
@@ -75,6 +76,17 @@ class Request {
   // False while the grammar waits for sampling_params.structured_outputs_after_ids (reasoning):
   // until then the matcher neither masks nor advances.
   bool grammar_active = true;
+  // Multimodal prompts: the items and their placeholder ranges (the model runner's encoder
+  // stage), and their hashes as extra keys of the blocks they cover (set_mm_items fills both).
+  mm::MultiModalItems mm_items;
+  std::vector<BlockExtraKey> mm_block_keys;
+  void set_mm_items(mm::MultiModalItems items) {
+    mm_items = std::move(items);
+    mm_block_keys.clear();
+    if (mm_items)
+      for (const mm::MultiModalItem& item : *mm_items)
+        mm_block_keys.push_back({item.offset, item.offset + item.length, item.hash});
+  }
 
   // Owned by the KVCacheManager: the block table of each KV-cache group (block ids into the
   // shared pool; BlockPool::kNullBlockId where a sliding window dropped a block), how many of

@@ -198,7 +198,15 @@ std::vector<Tensor> Model::pool(const Tensor& hidden, const PoolingBatch& batch)
 }
 
 Tensor forward_logits(Model& model, const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache) {
-  Tensor hidden = model.forward(ModelInputs{token_ids, Tensor(), Tensor()}, batch, cache);
+  return forward_logits(model, ModelInputs{token_ids, Tensor(), Tensor()}, batch, cache);
+}
+
+Tensor Model::embed_multimodal(const mm::MultiModalItem& item) {
+  fail(ErrorKind::Unsupported, architecture(), " does not take ", item.modality, " inputs");
+}
+
+Tensor forward_logits(Model& model, const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) {
+  Tensor hidden = model.forward(inputs, batch, cache);
   Tensor rows = Tensor::empty({batch.logits_rows.size(0), hidden.size(1)}, DType::F32, hidden.device());
   ops::gather_rows(hidden, batch.logits_rows, rows);
   return model.compute_logits(rows);

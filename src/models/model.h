@@ -12,6 +12,7 @@
 #include "layers/batch_metadata.h"
 #include "layers/pooler.h"
 #include "layers/state_cache.h"
+#include "multimodal/processor.h"
 
 namespace vllm {
 
@@ -139,6 +140,11 @@ class Model {
   // Rows placeholder_rows[i] of inputs_embeds [T, H] become embeddings[i] ([N, H] f32).
   virtual void merge_multimodal_embeddings(Tensor& inputs_embeds, const std::vector<int32_t>& placeholder_rows,
                                            const Tensor& embeddings) const;
+  // Multimodal models (vLLM's embed_multimodal): the embeddings of one item's placeholder tokens,
+  // [item.length, H] f32 on the model's device: the vision encoder and projector over its pixel
+  // values, or the client's image_embeds. The engine runs it once per item (encoder cache).
+  // Unsupported for a text-only model.
+  virtual Tensor embed_multimodal(const mm::MultiModalItem& item);
   // -> hidden states [T, H] f32 after the final norm.
   virtual Tensor forward(const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache) = 0;
   // hidden rows [R, H] -> logits [R, vocab] f32.
@@ -185,5 +191,7 @@ class Model {
 
 // forward, then compute_logits of batch.logits_rows: the logits [R, vocab] of a generation step.
 Tensor forward_logits(Model& model, const Tensor& token_ids, const BatchMetadata& batch, KVCache& cache);
+// The same from inputs already embedded (multimodal prompts): inputs.inputs_embeds [T, H].
+Tensor forward_logits(Model& model, const ModelInputs& inputs, const BatchMetadata& batch, KVCache& cache);
 
 }  // namespace vllm

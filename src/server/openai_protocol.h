@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,8 @@
 
 #include "engine/engine_client.h"
 #include "engine/outputs.h"
+#include "multimodal/media.h"
+#include "multimodal/processor.h"
 #include "text/chat/chat_template.h"
 
 namespace vllm::server {
@@ -86,6 +89,11 @@ struct ServingModel {
   std::string tool_call_parser;
   std::string reasoning_parser;
   std::shared_ptr<ResponseStore> responses = std::make_shared<ResponseStore>();  // /v1/responses
+  // Multimodal models: the processor (null for a text-only model, which refuses media parts),
+  // --limit-mm-per-prompt, and where media URLs may come from.
+  std::shared_ptr<const mm::MultiModalProcessor> mm_processor;
+  std::map<std::string, int64_t> mm_limits;
+  mm::MediaOptions media;
 
   const std::string& name() const;  // the first served name
   bool serves(const std::string& name) const;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "server/chat_media.h"
 #include "server/chat_tools.h"
 #include "server/request_fields.h"
 #include "text/tokenizer/tokenizer.h"
@@ -368,8 +369,9 @@ void check_messages(const Json& body) {
     bad_request("continue_final_message needs a final message to continue", "messages");
 }
 
-// The chat prompt's token ids (vLLM: add_special_tokens defaults to false for chat).
-std::pair<std::string, std::vector<int32_t>> render_chat_prompt(const Json& body, const ServingModel& model) {
+// The chat prompt's token ids (vLLM: add_special_tokens defaults to false for chat), with its
+// media loaded, processed and their placeholders expanded.
+ChatPrompt render_chat_prompt(const Json& body, const ServingModel& model) {
   check_messages(body);
   // A template is code: a request's own runs only where the operator allowed it (vLLM's
   // _validate_chat_template, its message).
@@ -381,9 +383,15 @@ std::pair<std::string, std::vector<int32_t>> render_chat_prompt(const Json& body
                 "Refused request with untrusted chat template.");
   const ChatTemplate& chat_template = need_chat_template(model);
   auto tokenizer = need_tokenizer(model, "a chat request");
-  std::string prompt = render_chat_request(chat_template, body);
-  auto tokens = tokenizer->encode(prompt, read_bool(body, "add_special_tokens", false));
-  return {std::move(prompt), std::move(tokens)};
+  std::vector<mm::MultiModalInput> media = load_chat_media(body["messages"], model);
+  ChatJson placeholders = ChatJson::object();
+  if (model.mm_processor) placeholders["image"] = model.mm_processor->placeholder("image");
+  ChatPrompt prompt;
+  prompt.text = render_chat_request(chat_template, body, placeholders);
+  prompt.tokens = tokenizer->encode(prompt.text, read_bool(body, "add_special_tokens", false));
+  if (!media.empty())
+    prompt.mm_items = std::make_shared<const std::vector<mm::MultiModalItem>>(model.mm_processor->apply(prompt.tokens, media));
+  return prompt;
 }
 
 }  // namespace detail
@@ -424,7 +432,9 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   request.n = params.n;
   request.logprobs = params.logprobs;
 
-  auto [prompt, tokens] = render_chat_prompt(body, model);
+  auto [prompt, tokens, mm_items] = render_chat_prompt(body, model);
+  if (mm_items && params.truncate_prompt_tokens)
+    bad_request("truncate_prompt_tokens is not supported with multimodal inputs", "truncate_prompt_tokens");
   truncate_prompt(tokens, params, model);
   check_context(params, tokens.size(), model);
   resolve_max_tokens(params, requested_max_tokens, tokens.size(), model);
@@ -443,6 +453,7 @@ PreparedRequest prepare_chat(const Json& body, const ServingModel& model) {
   engine_request.prompt_token_ids = std::move(tokens);
   engine_request.params = std::move(params);
   engine_request.priority = priority_of(body);
+  engine_request.mm_items = std::move(mm_items);
   request.engine_requests.push_back(std::move(engine_request));
   return request;
 }
@@ -485,7 +496,7 @@ Json tokenize_response(const Json& body, const ServingModel& model) {
   auto tokenizer = need_tokenizer(model, "/tokenize");
   std::vector<int32_t> tokens;
   if (field(body, "messages")) {
-    tokens = render_chat_prompt(body, model).second;
+    tokens = render_chat_prompt(body, model).tokens;
   } else {
     auto prompt = read_string(body, "prompt");
     if (!prompt) bad_request("/tokenize needs \"prompt\" (a string) or \"messages\"", "prompt");

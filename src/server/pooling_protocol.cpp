@@ -95,7 +95,8 @@ std::vector<Prompt> read_input(const Json& body, const ServingModel& model) {
 Prompt read_messages(const Json& body, const ServingModel& model) {
   Json chat = body;
   if (!field(chat, "add_generation_prompt")) chat["add_generation_prompt"] = false;
-  auto [text, tokens] = render_chat_prompt(chat, model);
+  auto [text, tokens, mm_items] = render_chat_prompt(chat, model);
+  if (mm_items) bad_request("multimodal inputs are not supported by the pooling endpoints yet");
   return {std::move(text), std::move(tokens), {}};
 }
 

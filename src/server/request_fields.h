@@ -29,7 +29,13 @@ std::vector<int32_t> read_token_ids(const Json& ids, int64_t vocab_size, const c
 void truncate_tokens(std::vector<int32_t>& tokens, int64_t keep, const ServingModel& model);
 std::string request_id(const Json& body, std::string_view prefix);  // prefix + request_id, else random
 int priority_of(const Json& body);
-// A chat body's rendered prompt and its token ids (add_special_tokens defaults to false).
-std::pair<std::string, std::vector<int32_t>> render_chat_prompt(const Json& body, const ServingModel& model);
+// A chat body's rendered prompt and its token ids (add_special_tokens defaults to false), with
+// its media loaded and processed and their placeholders expanded in the tokens.
+struct ChatPrompt {
+  std::string text;
+  std::vector<int32_t> tokens;
+  mm::MultiModalItems mm_items;  // null without media
+};
+ChatPrompt render_chat_prompt(const Json& body, const ServingModel& model);
 
 }  // namespace vllm::server::detail

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "loader/model_path.h"
@@ -26,11 +27,38 @@ std::optional<int> generation_max_new_tokens(const EngineArgs& args, const fs::p
   return config["max_new_tokens"].get<int>();
 }
 
+// The JSON object of a flag (empty text: an empty object); InvalidArgument naming the flag.
+nlohmann::json flag_json(const std::string& text, const char* flag) {
+  if (text.empty()) return nlohmann::json::object();
+  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  VLLM_CHECK(value.is_object(), InvalidArgument, flag, " must be a JSON object, got '", text, "'");
+  return value;
+}
+
+// The multimodal processor of the model's architecture (none for a text-only model), the
+// per-prompt limits and the media options.
+void set_multimodal(ServingModel& model, const EngineArgs& args, const fs::path& model_dir) {
+  const nlohmann::json limits = flag_json(args.limit_mm_per_prompt, "--limit-mm-per-prompt");
+  for (auto it = limits.begin(); it != limits.end(); ++it) {
+    VLLM_CHECK(it.value().is_number_integer() && it.value().get<int64_t>() >= 0, InvalidArgument,
+               "--limit-mm-per-prompt: the limit of '", it.key(), "' must be a non-negative integer");
+    model.mm_limits[it.key()] = it.value().get<int64_t>();
+  }
+  model.media.allowed_local_media_path = args.allowed_local_media_path;
+  model.media.fetch_timeout_seconds = env::image_fetch_timeout();
+  std::ifstream in(model_dir / "config.json");
+  if (!in) return;
+  auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return;
+  model.mm_processor = mm::make_processor(config, model_dir, flag_json(args.mm_processor_kwargs, "--mm-processor-kwargs"));
+}
+
 }  // namespace
 
 ServingModel make_serving_model(const EngineClient& engine, const EngineArgs& args, const fs::path& model_dir) {
   ServingModel model;
   model.info = engine.model_info();
+  set_multimodal(model, args, model_dir);
   model.tokenizer = engine.tokenizer();
   model.default_max_tokens = generation_max_new_tokens(args, model_dir);
   if (!model.tokenizer) {

@@ -30,12 +30,13 @@ const std::map<std::string, std::set<std::string>>& allowed_includes() {
       {"backend/cpu", {"core", "backend"}},
       {"backend/cuda", {"core", "backend"}},
       {"ops", {"core", "backend", "backend/cpu", "backend/cuda"}},
+      {"multimodal", {"core"}},
       {"loader", {"core", "ops"}},
       {"layers", {"core", "backend", "ops", "loader"}},
-      {"models", {"core", "backend", "ops", "loader", "layers"}},
-      {"engine", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "structured"}},
-      {"api", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "structured", "parsers", "engine"}},
-      {"server", {"core", "ops", "loader", "layers", "models", "text/tokenizer", "text/chat", "structured", "parsers", "engine", "api"}},
+      {"models", {"core", "backend", "ops", "loader", "layers", "multimodal"}},
+      {"engine", {"core", "ops", "loader", "layers", "models", "multimodal", "text/tokenizer", "text/chat", "structured"}},
+      {"api", {"core", "ops", "loader", "layers", "models", "multimodal", "text/tokenizer", "text/chat", "structured", "parsers", "engine"}},
+      {"server", {"core", "ops", "loader", "layers", "models", "multimodal", "text/tokenizer", "text/chat", "structured", "parsers", "engine", "api"}},
   };
   return allowed;
 }

@@ -63,7 +63,7 @@ constexpr char kDisableAnyWhitespace[] = "disable_any_whitespace";
 constexpr char kDisableAdditionalProperties[] = "disable_additional_properties";
 
 constexpr const char* kOneGpu = "vllm-cpp runs a model on one device; parallelism across GPUs is not implemented yet";
-constexpr const char* kNoMultimodal = "vllm-cpp serves text models; multimodal inputs are not supported";
+constexpr const char* kNoMultimodal = "not implemented yet for multimodal inputs (docs/multimodal.md)";
 constexpr const char* kNoCompile = "vllm-cpp compiles no graphs with torch.compile (CUDA graphs: --cudagraph-capture-sizes, "
                                    "--enforce-eager)";
 constexpr const char* kNoLora = "LoRA adapters are not supported yet";
@@ -80,7 +80,6 @@ const VllmFlag kFlags[] = {
     {"--trust-remote-code", "", E, "ModelConfig", Switch, Ignore, "false",
      "vllm-cpp runs no model code from the Hub; every architecture it serves is built in"},
     {"--hf-config-path", "", E, "ModelConfig", Value, Refuse, "None", "config.json is read from the model folder"},
-    {"--allowed-local-media-path", "", E, "ModelConfig", Value, Ignore, "", kNoMultimodal},
     {"--allowed-media-domains", "", E, "ModelConfig", List, Ignore, "", kNoMultimodal},
     {"--rope-scaling", "", E, "ModelConfig", Value, Map, "", "JSON rope_scaling written over config.json's",
      apply_rope_scaling},
@@ -171,11 +170,8 @@ const VllmFlag kFlags[] = {
     {"--mamba-block-size", "", E, "CacheConfig", Value, Ignore, "", kNoMamba},
     {"--mamba-cache-mode", "", E, "CacheConfig", Value, Ignore, "", kNoMamba},
     // MultiModalConfig
-    {"--limit-mm-per-prompt", "", E, "MultiModalConfig", Value, Ignore, "", kNoMultimodal},
     {"--enable-mm-embeds", "", E, "MultiModalConfig", Switch, Ignore, "false", kNoMultimodal},
     {"--media-io-kwargs", "", E, "MultiModalConfig", Value, Ignore, "", kNoMultimodal},
-    {"--mm-processor-kwargs", "", E, "MultiModalConfig", Value, Ignore, "", kNoMultimodal},
-    {"--mm-processor-cache-gb", "", E, "MultiModalConfig", Value, Ignore, "", kNoMultimodal},
     {"--disable-mm-preprocessor-cache", "", E, "MultiModalConfig", Switch, Ignore, "false", kNoMultimodal},
     {"--mm-processor-cache-type", "", E, "MultiModalConfig", Value, Ignore, "", kNoMultimodal},
     {"--mm-shm-cache-max-object-size-mb", "", E, "MultiModalConfig", Value, Ignore, "", kNoMultimodal},

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "core/error.h"
@@ -266,7 +267,22 @@ struct MessageFields {
 // vLLM's parse_chat_messages + _postprocess_messages, straight into template values: each message
 // a dict that keeps role, content, tool_calls (arguments as objects), reasoning, tool_call_id, name.
 // Message text is borrowed from `messages`, which must outlive the values.
-Value prepare_values(const ChatJson& messages, bool openai) {
+// vLLM's _get_full_multimodal_text_prompt for "string" templates: the placeholders of the message's
+// media items that its text does not already hold, each on its own line before the text.
+std::string with_media_placeholders(const std::vector<std::string>& placeholders, std::string text) {
+  std::string missing;
+  std::map<std::string, int64_t> pending;
+  for (const std::string& placeholder : placeholders) ++pending[placeholder];
+  for (auto& [placeholder, count] : pending) {
+    for (size_t at = text.find(placeholder); at != std::string::npos && count > 0; at = text.find(placeholder, at + 1))
+      --count;
+  }
+  for (const std::string& placeholder : placeholders)
+    if (pending[placeholder]-- > 0) missing += placeholder + "\n";
+  return missing + text;
+}
+
+Value prepare_values(const ChatJson& messages, bool openai, const ChatJson& media_placeholders) {
   VLLM_CHECK(messages.is_array(), InvalidArgument, "messages must be an array");
   static const ChatJson kNull;
   Array out;
@@ -291,6 +307,7 @@ Value prepare_values(const ChatJson& messages, bool openai) {
                  "message content must be a string, a list of parts or null");
       Array kept;
       std::string joined;
+      std::vector<std::string> placeholders;  // "string" templates: one per media part
       bool first = true;
       auto add_text = [&](const std::string& text) {
         if (openai) kept.push_back(text_part_value(text));
@@ -318,13 +335,17 @@ Value prepare_values(const ChatJson& messages, bool openai) {
           else if (type == "audio_url" || type == "input_audio") media = "audio";
           else if (type == "video_url") media = "video";
           else fail(ErrorKind::InvalidArgument, "Unknown part type: ", type);
-          if (!media.empty()) {
-            VLLM_CHECK(openai, Unsupported, "a ", media, " content part needs a multimodal model and a template that reads content lists");
+          if (!media.empty() && !openai) {
+            VLLM_CHECK(media_placeholders.contains(media), Unsupported, "a ", media,
+                       " content part needs a multimodal model and a template that reads content lists");
+            placeholders.push_back(media_placeholders[media].get<std::string>());
+          } else if (!media.empty()) {
             Value m = Value::make_dict();
             m.dict->entries.emplace_back(key("type"), Value::string(media));
             kept.push_back(std::move(m));
           }
         }
+      if (!placeholders.empty()) joined = with_media_placeholders(placeholders, std::move(joined));
       entries.emplace_back(key("content"), openai ? Value::make_list(std::move(kept)) : Value::string(std::move(joined)));
     }
     if (role == "assistant") {
@@ -396,7 +417,7 @@ void add_json_entries(jinja::Object& dict, const ChatJson& object) {
 }  // namespace
 
 ChatJson ChatTemplate::prepare_messages(const ChatJson& messages, bool has_tools) const {
-  return to_chat_json(prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI));
+  return to_chat_json(prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI, ChatJson::object()));
 }
 
 std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOptions& options) const {
@@ -405,7 +426,8 @@ std::string ChatTemplate::render(const ChatJson& messages, const ChatTemplateOpt
   VLLM_CHECK(options.tools.is_null() || options.tools.is_array(), InvalidArgument, "tools must be an array or null");
   const bool has_tools = !options.tools.is_null();
   const Compiled& compiled = pick(has_tools);
-  Value prepared = prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI);
+  Value prepared =
+      prepare_values(messages, content_format(has_tools) == ChatContentFormat::OpenAI, options.media_placeholders);
   // transformers: render(messages=..., tools=..., documents=..., add_generation_prompt=..., **special_tokens, **kwargs)
   Value variables = Value::make_dict();
   jinja::Object& vars = *variables.dict;
@@ -474,7 +496,8 @@ ChatJson normalize_tools(const ChatJson& tools) {
   return out;
 }
 
-std::string render_chat_request(const ChatTemplate& chat_template, const ChatJson& request) {
+std::string render_chat_request(const ChatTemplate& chat_template, const ChatJson& request,
+                                const ChatJson& media_placeholders) {
   VLLM_CHECK(request.is_object() && request.contains("messages"), InvalidArgument, "the request needs \"messages\"");
   auto get_bool = [&](const char* key, bool fallback) {
     if (!request.contains(key) || request[key].is_null()) return fallback;
@@ -482,6 +505,7 @@ std::string render_chat_request(const ChatTemplate& chat_template, const ChatJso
     return request[key].get<bool>();
   };
   ChatTemplateOptions options;
+  options.media_placeholders = media_placeholders;
   options.add_generation_prompt = get_bool("add_generation_prompt", true);
   options.continue_final_message = get_bool("continue_final_message", false);
   if (request.contains("tools")) options.tools = normalize_tools(request["tools"]);

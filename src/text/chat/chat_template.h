@@ -26,6 +26,10 @@ struct ChatTemplateOptions {
   ChatJson tools;      // null or an array of OpenAI tool definitions
   ChatJson documents;  // null or an array of {title, text, ...}
   ChatJson chat_template_kwargs = ChatJson::object();  // extra template variables
+  // Modality -> the model's placeholder text ("image" -> "<image>"): a "string" template gets it
+  // on a line before the message's text for each media part (vLLM's _get_full_multimodal_text_prompt);
+  // without one a media part is refused there.
+  ChatJson media_placeholders = ChatJson::object();
 };
 
 // How the template reads message content (vLLM's _detect_content_format): "string" templates get
@@ -76,7 +80,8 @@ class ChatTemplate {
 // Reads a chat-completions request body (messages, tools, documents, add_generation_prompt,
 // continue_final_message, chat_template, chat_template_kwargs) and returns the prompt vLLM's
 // server builds for it.
-std::string render_chat_request(const ChatTemplate& chat_template, const ChatJson& request);
+std::string render_chat_request(const ChatTemplate& chat_template, const ChatJson& request,
+                                const ChatJson& media_placeholders = ChatJson::object());
 
 // vLLM's tools as the template sees them: each tool as ChatCompletionToolsParam.model_dump()
 // gives it (type first, function with name, description and parameters, null when absent).
