@@ -12,9 +12,11 @@ grep -qx '/.carry/' "$root/.git/info/exclude" 2>/dev/null || echo '/.carry/' >>"
 stage=$(mktemp -d)
 mkdir -p "$stage/bin" "$stage/lib" "$root/.carry"
 for binary in "$@"; do strip -o "$stage/bin/$(basename "$binary")" "$build/$binary"; done
-for lib in libpcre2-8.so.0 libutf8proc.so.2 libsentencepiece.so.0 libgomp.so.1; do
-  cp -L "/lib/x86_64-linux-gnu/$lib" "$stage/lib/"
-done
+# Every shared library the binaries load except the C and C++ runtimes the device has.
+for binary in "$@"; do
+  ldd "$build/$binary" | awk '$3 ~ /^\// {print $3}'
+done | sort -u | grep -Ev '/(libc|libm|libresolv|libstdc\+\+|libgcc_s|libpthread|libdl|librt|ld-linux[^/]*)\.so' |
+  while read -r lib; do cp -L "$lib" "$stage/lib/"; done
 tar -C "$stage" -cJf "$root/.carry/pack.tar.xz" bin lib
 rm -rf "$stage"
 ls -la "$root/.carry/pack.tar.xz"

@@ -42,7 +42,9 @@ void check_activation(const ModelConfig& config) {
 
 // time_step_rank: a number, or "auto" = ceil(hidden_size / 16) (HF MambaConfig).
 int64_t time_step_rank(const ModelConfig& config, int64_t hidden) {
-  if (std::optional<int64_t> rank = config.find_int("time_step_rank")) return *rank;
+  const auto given = config.raw().find("time_step_rank");
+  if (given == config.raw().end() || !given->is_string())
+    if (std::optional<int64_t> rank = config.find_int("time_step_rank")) return *rank;
   const std::string text = config.get_string("time_step_rank", "auto");
   VLLM_CHECK(text == "auto", InvalidArgument, config.source(), ": time_step_rank \"", text,
              "\" is neither a number nor \"auto\"");

@@ -187,7 +187,7 @@ PreparedRequest prepare_messages(const Json& body, const ServingModel& model) {
 
 Json count_tokens_response(const Json& body, const ServingModel& model) {
   check_model(body, model);
-  int64_t tokens = static_cast<int64_t>(render_chat_prompt(messages_to_chat(body, true), model).second.size());
+  int64_t tokens = static_cast<int64_t>(render_chat_prompt(messages_to_chat(body, true), model).tokens.size());
   return {{"input_tokens", tokens}, {"context_management", {{"original_input_tokens", tokens}}}};
 }
 

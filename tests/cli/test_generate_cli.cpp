@@ -131,7 +131,7 @@ TEST(ReadmeExamples, RunBatchAndRenderTakeTheExampleFiles) {
   fs::path output = temp_file("examples_out.jsonl");
   int status = 0;
   run(binary() + " run-batch -i " + (examples / "requests.jsonl").string() + " -o " + output.string() + " --model " +
-          default_model() + " 2>/dev/null",
+          default_model() + " --served-model-name default 2>/dev/null",
       &status);
   EXPECT_EQ(status, 0);
   std::ifstream in(output);

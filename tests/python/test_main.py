@@ -18,7 +18,7 @@ LISTENING = re.compile(r"on http://127\.0\.0\.1:(\d+)/v1")
 @unittest.skipIf(cli_binary() is None, "the vllm-cpp executable is not built")
 class ServeTest(unittest.TestCase):
     def test_help_lists_the_engine_flags(self):
-        result = subprocess.run([sys.executable, "-m", "vllm_cpp", "serve", "--help"], capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "vllm_cpp", "serve", "--help=all"], capture_output=True,
                                 text=True, cwd=SOURCE_DIR)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("--max-model-len", result.stdout)

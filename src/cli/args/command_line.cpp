@@ -33,7 +33,7 @@ const std::vector<std::pair<std::string, std::string>>& group_summaries() {
       {"StructuredOutputsConfig", "Structured outputs and reasoning parsers"},
       {"ParallelConfig", "Multi-GPU parallelism (vllm-cpp runs one device)"},
       {"CacheConfig", "The paged KV cache"},
-      {"MultiModalConfig", "Multimodal inputs (vllm-cpp serves text)"},
+      {"MultiModalConfig", "Multimodal inputs: images (docs/multimodal.md)"},
       {"LoRAConfig", "LoRA adapters (not supported yet)"},
       {"ObservabilityConfig", "Tracing and extra metrics"},
       {"SchedulerConfig", "Batching: sequences and tokens per step, chunked prefill, policy"},
