@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +15,7 @@
 
 #include "core/tensor.h"
 #include "loader/safetensors.h"
+#include "random_weights.h"
 
 namespace vllm::testing {
 
@@ -94,66 +94,54 @@ inline void write_tiny_llava(const std::filesystem::path& dir, uint32_t seed = 1
                                  {"image_std", {0.26862954, 0.26130258, 0.27577711}}};
   std::ofstream(dir / "preprocessor_config.json") << preprocessor.dump(2);
 
-  std::mt19937 rng(seed);
-  auto random = [&](const Shape& shape, float scale) {
-    std::normal_distribution<float> normal(0.0f, scale);
-    std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-    for (float& v : values) v = normal(rng);
-    return Tensor::from_floats(values, shape);
-  };
-  auto around_one = [&](int64_t size) {
-    std::uniform_real_distribution<float> around(0.8f, 1.2f);
-    std::vector<float> values(static_cast<size_t>(size));
-    for (float& v : values) v = around(rng);
-    return Tensor::from_floats(values, {size});
-  };
+  RandomWeights weights(seed);
   std::vector<std::pair<std::string, Tensor>> t;
   const int64_t h = s.hidden, head_dim = h / s.heads, d = s.vision_hidden;
   const float scale = 1.0f / std::sqrt(static_cast<float>(h));
-  t.emplace_back("model.language_model.embed_tokens.weight", random({s.vocab, h}, 1.0f));
+  t.emplace_back("model.language_model.embed_tokens.weight", weights.normal({s.vocab, h}, 1.0f));
   for (int64_t l = 0; l < s.layers; ++l) {
     const std::string p = "model.language_model.layers." + std::to_string(l) + ".";
-    t.emplace_back(p + "input_layernorm.weight", around_one(h));
-    t.emplace_back(p + "post_attention_layernorm.weight", around_one(h));
-    t.emplace_back(p + "self_attn.q_proj.weight", random({h, h}, scale));
-    t.emplace_back(p + "self_attn.k_proj.weight", random({s.kv_heads * head_dim, h}, scale));
-    t.emplace_back(p + "self_attn.v_proj.weight", random({s.kv_heads * head_dim, h}, scale));
-    t.emplace_back(p + "self_attn.o_proj.weight", random({h, h}, scale));
-    t.emplace_back(p + "mlp.gate_proj.weight", random({s.inter, h}, scale));
-    t.emplace_back(p + "mlp.up_proj.weight", random({s.inter, h}, scale));
-    t.emplace_back(p + "mlp.down_proj.weight", random({h, s.inter}, 1.0f / std::sqrt(static_cast<float>(s.inter))));
+    t.emplace_back(p + "input_layernorm.weight", weights.around_one(h));
+    t.emplace_back(p + "post_attention_layernorm.weight", weights.around_one(h));
+    t.emplace_back(p + "self_attn.q_proj.weight", weights.normal({h, h}, scale));
+    t.emplace_back(p + "self_attn.k_proj.weight", weights.normal({s.kv_heads * head_dim, h}, scale));
+    t.emplace_back(p + "self_attn.v_proj.weight", weights.normal({s.kv_heads * head_dim, h}, scale));
+    t.emplace_back(p + "self_attn.o_proj.weight", weights.normal({h, h}, scale));
+    t.emplace_back(p + "mlp.gate_proj.weight", weights.normal({s.inter, h}, scale));
+    t.emplace_back(p + "mlp.up_proj.weight", weights.normal({s.inter, h}, scale));
+    t.emplace_back(p + "mlp.down_proj.weight", weights.normal({h, s.inter}, 1.0f / std::sqrt(static_cast<float>(s.inter))));
   }
-  t.emplace_back("model.language_model.norm.weight", around_one(h));
-  t.emplace_back("lm_head.weight", random({s.vocab, h}, scale));
+  t.emplace_back("model.language_model.norm.weight", weights.around_one(h));
+  t.emplace_back("lm_head.weight", weights.normal({s.vocab, h}, scale));
   const std::string v = "model.vision_tower.vision_model.";
   const int64_t patches = (s.image_size / s.patch) * (s.image_size / s.patch);
-  t.emplace_back(v + "embeddings.patch_embedding.weight", random({d, 3, s.patch, s.patch}, 0.05f));
-  t.emplace_back(v + "embeddings.class_embedding", random({d}, 1.0f));
-  t.emplace_back(v + "embeddings.position_embedding.weight", random({patches + 1, d}, 0.5f));
-  t.emplace_back(v + "pre_layrnorm.weight", around_one(d));
-  t.emplace_back(v + "pre_layrnorm.bias", random({d}, 0.1f));
+  t.emplace_back(v + "embeddings.patch_embedding.weight", weights.normal({d, 3, s.patch, s.patch}, 0.05f));
+  t.emplace_back(v + "embeddings.class_embedding", weights.normal({d}, 1.0f));
+  t.emplace_back(v + "embeddings.position_embedding.weight", weights.normal({patches + 1, d}, 0.5f));
+  t.emplace_back(v + "pre_layrnorm.weight", weights.around_one(d));
+  t.emplace_back(v + "pre_layrnorm.bias", weights.normal({d}, 0.1f));
   const float vscale = 1.0f / std::sqrt(static_cast<float>(d));
   for (int64_t l = 0; l < s.vision_layers; ++l) {
     const std::string p = v + "encoder.layers." + std::to_string(l) + ".";
     for (const char* norm : {"layer_norm1", "layer_norm2"}) {
-      t.emplace_back(p + norm + ".weight", around_one(d));
-      t.emplace_back(p + norm + ".bias", random({d}, 0.1f));
+      t.emplace_back(p + norm + ".weight", weights.around_one(d));
+      t.emplace_back(p + norm + ".bias", weights.normal({d}, 0.1f));
     }
     for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-      t.emplace_back(p + "self_attn." + proj + ".weight", random({d, d}, vscale));
-      t.emplace_back(p + "self_attn." + proj + ".bias", random({d}, 0.1f));
+      t.emplace_back(p + "self_attn." + proj + ".weight", weights.normal({d, d}, vscale));
+      t.emplace_back(p + "self_attn." + proj + ".bias", weights.normal({d}, 0.1f));
     }
-    t.emplace_back(p + "mlp.fc1.weight", random({s.vision_inter, d}, vscale));
-    t.emplace_back(p + "mlp.fc1.bias", random({s.vision_inter}, 0.1f));
-    t.emplace_back(p + "mlp.fc2.weight", random({d, s.vision_inter}, 1.0f / std::sqrt(static_cast<float>(s.vision_inter))));
-    t.emplace_back(p + "mlp.fc2.bias", random({d}, 0.1f));
+    t.emplace_back(p + "mlp.fc1.weight", weights.normal({s.vision_inter, d}, vscale));
+    t.emplace_back(p + "mlp.fc1.bias", weights.normal({s.vision_inter}, 0.1f));
+    t.emplace_back(p + "mlp.fc2.weight", weights.normal({d, s.vision_inter}, 1.0f / std::sqrt(static_cast<float>(s.vision_inter))));
+    t.emplace_back(p + "mlp.fc2.bias", weights.normal({d}, 0.1f));
   }
-  t.emplace_back(v + "post_layernorm.weight", around_one(d));
-  t.emplace_back(v + "post_layernorm.bias", random({d}, 0.1f));
-  t.emplace_back("model.multi_modal_projector.linear_1.weight", random({h, d}, vscale));
-  t.emplace_back("model.multi_modal_projector.linear_1.bias", random({h}, 0.1f));
-  t.emplace_back("model.multi_modal_projector.linear_2.weight", random({h, h}, scale));
-  t.emplace_back("model.multi_modal_projector.linear_2.bias", random({h}, 0.1f));
+  t.emplace_back(v + "post_layernorm.weight", weights.around_one(d));
+  t.emplace_back(v + "post_layernorm.bias", weights.normal({d}, 0.1f));
+  t.emplace_back("model.multi_modal_projector.linear_1.weight", weights.normal({h, d}, vscale));
+  t.emplace_back("model.multi_modal_projector.linear_1.bias", weights.normal({h}, 0.1f));
+  t.emplace_back("model.multi_modal_projector.linear_2.weight", weights.normal({h, h}, scale));
+  t.emplace_back("model.multi_modal_projector.linear_2.bias", weights.normal({h}, 0.1f));
   save_safetensors(dir / "model.safetensors", t);
 }
 

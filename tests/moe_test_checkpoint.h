@@ -9,7 +9,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +17,7 @@
 
 #include "core/tensor.h"
 #include "loader/safetensors.h"
+#include "random_weights.h"
 
 namespace vllm::testing {
 
@@ -60,34 +60,22 @@ inline void write_tiny_moe(const std::filesystem::path& dir, ExpertLayout layout
                            const TinyMoE& s = {}) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "config.json") << tiny_moe_config(layout, s).dump(2);
-  std::mt19937 rng(seed);
-  auto random = [&](const Shape& shape, float scale) {
-    std::normal_distribution<float> normal(0.0f, scale);
-    std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-    for (float& v : values) v = normal(rng);
-    return Tensor::from_floats(values, shape);
-  };
-  auto norm = [&](int64_t size) {
-    std::uniform_real_distribution<float> around(0.8f, 1.2f);
-    std::vector<float> values(static_cast<size_t>(size));
-    for (float& v : values) v = around(rng);
-    return Tensor::from_floats(values, {size});
-  };
+  RandomWeights weights(seed);
   const int64_t head_dim = s.hidden / s.heads, h = s.hidden, e = s.experts, i = s.inter;
   const float scale = 1.5f / std::sqrt(static_cast<float>(h));
   std::vector<std::pair<std::string, Tensor>> tensors;
-  tensors.emplace_back("model.embed_tokens.weight", random({s.vocab, h}, 1.0f));
+  tensors.emplace_back("model.embed_tokens.weight", weights.normal({s.vocab, h}, 1.0f));
   for (int64_t layer = 0; layer < s.layers; ++layer) {
     const std::string p = "model.layers." + std::to_string(layer) + ".";
-    tensors.emplace_back(p + "input_layernorm.weight", norm(h));
-    tensors.emplace_back(p + "post_attention_layernorm.weight", norm(h));
-    tensors.emplace_back(p + "self_attn.q_proj.weight", random({h, h}, scale));
-    tensors.emplace_back(p + "self_attn.k_proj.weight", random({s.kv_heads * head_dim, h}, scale));
-    tensors.emplace_back(p + "self_attn.v_proj.weight", random({s.kv_heads * head_dim, h}, scale));
-    tensors.emplace_back(p + "self_attn.o_proj.weight", random({h, h}, scale));
-    Tensor router = random({e, h}, scale);
-    Tensor gate_up = random({e, 2 * i, h}, scale);  // per expert: gate rows, then up rows
-    Tensor down = random({e, h, i}, 1.5f / std::sqrt(static_cast<float>(i)));
+    tensors.emplace_back(p + "input_layernorm.weight", weights.around_one(h));
+    tensors.emplace_back(p + "post_attention_layernorm.weight", weights.around_one(h));
+    tensors.emplace_back(p + "self_attn.q_proj.weight", weights.normal({h, h}, scale));
+    tensors.emplace_back(p + "self_attn.k_proj.weight", weights.normal({s.kv_heads * head_dim, h}, scale));
+    tensors.emplace_back(p + "self_attn.v_proj.weight", weights.normal({s.kv_heads * head_dim, h}, scale));
+    tensors.emplace_back(p + "self_attn.o_proj.weight", weights.normal({h, h}, scale));
+    Tensor router = weights.normal({e, h}, scale);
+    Tensor gate_up = weights.normal({e, 2 * i, h}, scale);  // per expert: gate rows, then up rows
+    Tensor down = weights.normal({e, h, i}, 1.5f / std::sqrt(static_cast<float>(i)));
     switch (layout) {
       case ExpertLayout::PerExpert:
         tensors.emplace_back(p + "block_sparse_moe.gate.weight", router);
@@ -110,8 +98,8 @@ inline void write_tiny_moe(const std::filesystem::path& dir, ExpertLayout layout
         break;
     }
   }
-  tensors.emplace_back("model.norm.weight", norm(h));
-  tensors.emplace_back("lm_head.weight", random({s.vocab, h}, scale));
+  tensors.emplace_back("model.norm.weight", weights.around_one(h));
+  tensors.emplace_back("lm_head.weight", weights.normal({s.vocab, h}, scale));
   save_safetensors(dir / "model.safetensors", tensors);
 }
 

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +14,7 @@
 
 #include "core/tensor.h"
 #include "loader/safetensors.h"
+#include "random_weights.h"
 
 namespace vllm::testing {
 
@@ -66,47 +66,41 @@ inline nlohmann::json tiny_ssm_config(SsmKind kind, const TinySsm& s = {}) {
 inline void write_tiny_ssm(const std::filesystem::path& dir, SsmKind kind, uint32_t seed = 1, const TinySsm& s = {}) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "config.json") << tiny_ssm_config(kind, s).dump(2);
-  std::mt19937 rng(seed);
-  auto random = [&](const Shape& shape, float scale, float center = 0.0f) {
-    std::normal_distribution<float> normal(center, scale);
-    std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-    for (float& v : values) v = normal(rng);
-    return Tensor::from_floats(values, shape);
-  };
+  RandomWeights weights(seed);
   const int64_t h = s.hidden, i = s.expand * s.hidden, n = s.state, k = s.conv_kernel;
   const float scale = 1.5f / std::sqrt(static_cast<float>(h)), inner = 1.5f / std::sqrt(static_cast<float>(i));
   std::vector<std::pair<std::string, Tensor>> tensors;
-  tensors.emplace_back("backbone.embeddings.weight", random({s.vocab, h}, 1.0f));
+  tensors.emplace_back("backbone.embeddings.weight", weights.normal({s.vocab, h}, 1.0f));
   for (int64_t layer = 0; layer < s.layers; ++layer) {
     const std::string p = "backbone.layers." + std::to_string(layer) + ".";
-    tensors.emplace_back(p + "norm.weight", random({h}, 0.1f, 1.0f));
+    tensors.emplace_back(p + "norm.weight", weights.normal({h}, 0.1f, 1.0f));
     const std::string m = p + "mixer.";
     if (kind == SsmKind::Mamba2) {
       const int64_t conv_dim = i + 2 * s.n_groups * n;
-      tensors.emplace_back(m + "in_proj.weight", random({i + conv_dim + s.heads, h}, scale));
-      if (s.use_bias) tensors.emplace_back(m + "in_proj.bias", random({i + conv_dim + s.heads}, 0.1f));
-      tensors.emplace_back(m + "conv1d.weight", random({conv_dim, 1, k}, 0.5f));
-      if (s.use_conv_bias) tensors.emplace_back(m + "conv1d.bias", random({conv_dim}, 0.1f));
-      tensors.emplace_back(m + "dt_bias", random({s.heads}, 0.3f));
-      tensors.emplace_back(m + "A_log", random({s.heads}, 0.3f));
-      tensors.emplace_back(m + "D", random({s.heads}, 0.2f, 1.0f));
-      tensors.emplace_back(m + "norm.weight", random({i}, 0.1f, 1.0f));
+      tensors.emplace_back(m + "in_proj.weight", weights.normal({i + conv_dim + s.heads, h}, scale));
+      if (s.use_bias) tensors.emplace_back(m + "in_proj.bias", weights.normal({i + conv_dim + s.heads}, 0.1f));
+      tensors.emplace_back(m + "conv1d.weight", weights.normal({conv_dim, 1, k}, 0.5f));
+      if (s.use_conv_bias) tensors.emplace_back(m + "conv1d.bias", weights.normal({conv_dim}, 0.1f));
+      tensors.emplace_back(m + "dt_bias", weights.normal({s.heads}, 0.3f));
+      tensors.emplace_back(m + "A_log", weights.normal({s.heads}, 0.3f));
+      tensors.emplace_back(m + "D", weights.normal({s.heads}, 0.2f, 1.0f));
+      tensors.emplace_back(m + "norm.weight", weights.normal({i}, 0.1f, 1.0f));
     } else {
-      tensors.emplace_back(m + "in_proj.weight", random({2 * i, h}, scale));
-      if (s.use_bias) tensors.emplace_back(m + "in_proj.bias", random({2 * i}, 0.1f));
-      tensors.emplace_back(m + "conv1d.weight", random({i, 1, k}, 0.5f));
-      if (s.use_conv_bias) tensors.emplace_back(m + "conv1d.bias", random({i}, 0.1f));
-      tensors.emplace_back(m + "x_proj.weight", random({s.time_step_rank + 2 * n, i}, inner));
-      tensors.emplace_back(m + "dt_proj.weight", random({i, s.time_step_rank}, 0.5f));
-      tensors.emplace_back(m + "dt_proj.bias", random({i}, 0.3f));
-      tensors.emplace_back(m + "A_log", random({i, n}, 0.3f));
-      tensors.emplace_back(m + "D", random({i}, 0.2f, 1.0f));
+      tensors.emplace_back(m + "in_proj.weight", weights.normal({2 * i, h}, scale));
+      if (s.use_bias) tensors.emplace_back(m + "in_proj.bias", weights.normal({2 * i}, 0.1f));
+      tensors.emplace_back(m + "conv1d.weight", weights.normal({i, 1, k}, 0.5f));
+      if (s.use_conv_bias) tensors.emplace_back(m + "conv1d.bias", weights.normal({i}, 0.1f));
+      tensors.emplace_back(m + "x_proj.weight", weights.normal({s.time_step_rank + 2 * n, i}, inner));
+      tensors.emplace_back(m + "dt_proj.weight", weights.normal({i, s.time_step_rank}, 0.5f));
+      tensors.emplace_back(m + "dt_proj.bias", weights.normal({i}, 0.3f));
+      tensors.emplace_back(m + "A_log", weights.normal({i, n}, 0.3f));
+      tensors.emplace_back(m + "D", weights.normal({i}, 0.2f, 1.0f));
     }
-    tensors.emplace_back(m + "out_proj.weight", random({h, i}, inner));
-    if (s.use_bias) tensors.emplace_back(m + "out_proj.bias", random({h}, 0.1f));
+    tensors.emplace_back(m + "out_proj.weight", weights.normal({h, i}, inner));
+    if (s.use_bias) tensors.emplace_back(m + "out_proj.bias", weights.normal({h}, 0.1f));
   }
-  tensors.emplace_back("backbone.norm_f.weight", random({h}, 0.1f, 1.0f));
-  if (!s.tie) tensors.emplace_back("lm_head.weight", random({s.vocab, h}, scale));
+  tensors.emplace_back("backbone.norm_f.weight", weights.normal({h}, 0.1f, 1.0f));
+  if (!s.tie) tensors.emplace_back("lm_head.weight", weights.normal({s.vocab, h}, scale));
   save_safetensors(dir / "model.safetensors", tensors);
 }
 

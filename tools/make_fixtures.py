@@ -723,22 +723,28 @@ def make(name, config, out_dir, seed, tried=(), final=False):
     write_expected(directory, name, prompts, bf16_error)
 
 
-def main():
+def run_cli(all_fixtures, first_seed):
+    """The command line of every fixture maker: --out DIR, --only NAME...; fixture i of the sorted
+    names gets seed first_seed + i. Returns the exit status: 1 when any fixture failed."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", nargs="*")
     args = parser.parse_args()
     torch.manual_seed(0)
     failures = 0
-    for index, (name, config) in enumerate(sorted(fixtures().items())):
+    for index, (name, config) in enumerate(sorted(all_fixtures.items())):
         if args.only and name not in args.only:
             continue
         try:
-            make(name, config, args.out, seed=1000 + index)
+            make(name, config, args.out, seed=first_seed + index)
         except Exception as error:  # keep going: report every broken fixture in one run
             failures += 1
             print(f"{name}: FAILED {type(error).__name__}: {error}", file=sys.stderr)
-    sys.exit(1 if failures else 0)
+    return 1 if failures else 0
+
+
+def main():
+    sys.exit(run_cli(fixtures(), first_seed=1000))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ so HF's chunked SSD path spans several chunks).
 Runs wherever PyTorch and transformers are installed (e.g. the GPU machine):
     python3 tools/make_ssm_fixtures.py --out tests/data/ssm
 """
-import argparse
 import os
 import sys
 
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_fixtures  # noqa: E402  (make(): randomize, save bf16, record HF's outputs)
@@ -68,21 +66,7 @@ def fixtures():
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--only", nargs="*")
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    failures = 0
-    for index, (name, config) in enumerate(sorted(fixtures().items())):
-        if args.only and name not in args.only:
-            continue
-        try:
-            make_fixtures.make(name, config, args.out, seed=3000 + index)
-        except Exception as error:  # keep going: report every broken fixture in one run
-            failures += 1
-            print(f"{name}: FAILED {type(error).__name__}: {error}", file=sys.stderr)
-    sys.exit(1 if failures else 0)
+    sys.exit(make_fixtures.run_cli(fixtures(), first_seed=3000))
 
 
 if __name__ == "__main__":

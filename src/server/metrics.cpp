@@ -72,6 +72,43 @@ class Writer {
   std::string out_;
 };
 
+// The engine's histograms: vLLM's name, the EngineStats field, vLLM's help text.
+struct EngineHistogram {
+  const char* name;
+  Histogram EngineStats::*member;
+  const char* help;
+};
+constexpr EngineHistogram kEngineHistograms[] = {
+    {"vllm:request_prompt_tokens", &EngineStats::request_prompt_tokens, "Number of prefill tokens processed."},
+    {"vllm:request_generation_tokens", &EngineStats::request_generation_tokens, "Number of generation tokens processed."},
+    {"vllm:iteration_tokens_total", &EngineStats::iteration_tokens_total, "Histogram of number of tokens per engine_step."},
+    {"vllm:request_max_num_generation_tokens", &EngineStats::request_max_num_generation_tokens,
+     "Histogram of maximum number of requested generation tokens."},
+    {"vllm:request_params_n", &EngineStats::request_params_n, "Histogram of the n request parameter."},
+    {"vllm:request_params_max_tokens", &EngineStats::request_params_max_tokens,
+     "Histogram of the max_tokens request parameter."},
+    {"vllm:time_to_first_token_seconds", &EngineStats::time_to_first_token_seconds,
+     "Histogram of time to first token in seconds."},
+    {"vllm:inter_token_latency_seconds", &EngineStats::inter_token_latency_seconds,
+     "Histogram of inter-token latency in seconds."},
+    // The name dashboards made for vLLM before 0.11 query (its Grafana example among them); the
+    // same observations as vllm:inter_token_latency_seconds, as vLLM's deprecated metric.
+    {"vllm:time_per_output_token_seconds", &EngineStats::inter_token_latency_seconds,
+     "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds instead."},
+    {"vllm:request_time_per_output_token_seconds", &EngineStats::request_time_per_output_token_seconds,
+     "Histogram of time_per_output_token_seconds per request."},
+    {"vllm:e2e_request_latency_seconds", &EngineStats::e2e_request_latency_seconds,
+     "Histogram of e2e request latency in seconds."},
+    {"vllm:request_queue_time_seconds", &EngineStats::request_queue_time_seconds,
+     "Histogram of time spent in WAITING phase for request."},
+    {"vllm:request_inference_time_seconds", &EngineStats::request_inference_time_seconds,
+     "Histogram of time spent in RUNNING phase for request."},
+    {"vllm:request_prefill_time_seconds", &EngineStats::request_prefill_time_seconds,
+     "Histogram of time spent in PREFILL phase for request."},
+    {"vllm:request_decode_time_seconds", &EngineStats::request_decode_time_seconds,
+     "Histogram of time spent in DECODE phase for request."},
+};
+
 }  // namespace
 
 std::string render_metrics(const EngineStats& stats, const ServerMetrics& server, const std::string& model_name) {
@@ -106,37 +143,7 @@ std::string render_metrics(const EngineStats& stats, const ServerMetrics& server
     if (reason != "stop" && reason != "length" && reason != "abort")
       w.sample("vllm:request_success_total", static_cast<double>(count),
                str("finished_reason=\"", escape_label(reason), "\""));
-  w.histogram("vllm:request_prompt_tokens", stats.request_prompt_tokens, "Number of prefill tokens processed.");
-  w.histogram("vllm:request_generation_tokens", stats.request_generation_tokens,
-              "Number of generation tokens processed.");
-  w.histogram("vllm:iteration_tokens_total", stats.iteration_tokens_total,
-              "Histogram of number of tokens per engine_step.");
-  w.histogram("vllm:request_max_num_generation_tokens", stats.request_max_num_generation_tokens,
-              "Histogram of maximum number of requested generation tokens.");
-  w.histogram("vllm:request_params_n", stats.request_params_n, "Histogram of the n request parameter.");
-  w.histogram("vllm:request_params_max_tokens", stats.request_params_max_tokens,
-              "Histogram of the max_tokens request parameter.");
-  w.histogram("vllm:time_to_first_token_seconds", stats.time_to_first_token_seconds,
-              "Histogram of time to first token in seconds.");
-  w.histogram("vllm:inter_token_latency_seconds", stats.inter_token_latency_seconds,
-              "Histogram of inter-token latency in seconds.");
-  // The name dashboards made for vLLM before 0.11 query (its Grafana example among them); the
-  // same observations as vllm:inter_token_latency_seconds, as vLLM's deprecated metric.
-  w.histogram("vllm:time_per_output_token_seconds", stats.inter_token_latency_seconds,
-              "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds "
-              "instead.");
-  w.histogram("vllm:request_time_per_output_token_seconds", stats.request_time_per_output_token_seconds,
-              "Histogram of time_per_output_token_seconds per request.");
-  w.histogram("vllm:e2e_request_latency_seconds", stats.e2e_request_latency_seconds,
-              "Histogram of e2e request latency in seconds.");
-  w.histogram("vllm:request_queue_time_seconds", stats.request_queue_time_seconds,
-              "Histogram of time spent in WAITING phase for request.");
-  w.histogram("vllm:request_inference_time_seconds", stats.request_inference_time_seconds,
-              "Histogram of time spent in RUNNING phase for request.");
-  w.histogram("vllm:request_prefill_time_seconds", stats.request_prefill_time_seconds,
-              "Histogram of time spent in PREFILL phase for request.");
-  w.histogram("vllm:request_decode_time_seconds", stats.request_decode_time_seconds,
-              "Histogram of time spent in DECODE phase for request.");
+  for (const auto& [name, member, help] : kEngineHistograms) w.histogram(name, stats.*member, help);
   // vLLM's info-as-gauge: the cache settings as labels (with engine, without model_name), value 1.
   w.header("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
   std::string cache_labels;

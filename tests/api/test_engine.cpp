@@ -12,11 +12,14 @@
 #ifdef VLLM_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
+#include "engine_test_util.h"
 #include "test_util.h"
 
 using namespace vllm;
 
 namespace {
+
+using vllm::testing::greedy;
 
 std::string fixture(const std::string& name) { return (vllm::testing::source_dir() / "tests/data/models" / name).string(); }
 
@@ -32,23 +35,9 @@ EngineArgs tiny_args(const std::string& name) {
   return args;
 }
 
-SamplingParams greedy(int max_tokens) {
-  SamplingParams params;
-  params.temperature = 0;
-  params.max_tokens = max_tokens;
-  params.ignore_eos = true;
-  return params;
-}
-
+// Prompts of ids 3..511 (the fixtures' vocabulary, clear of the special ids).
 std::vector<std::vector<int32_t>> random_prompts(size_t count, int min_len, int max_len, uint32_t seed) {
-  std::mt19937 random(seed);
-  std::uniform_int_distribution<int> length(min_len, max_len), token(3, 511);
-  std::vector<std::vector<int32_t>> prompts(count);
-  for (auto& prompt : prompts) {
-    prompt.resize(static_cast<size_t>(length(random)));
-    for (int32_t& id : prompt) id = token(random);
-  }
-  return prompts;
+  return vllm::testing::random_prompts(count, min_len, max_len, seed, 3, 511);
 }
 
 TEST(Engine, GreedyOutputIsTheSameAloneAndInABatchWithChunkingAndPreemption) {

@@ -10,12 +10,15 @@
 #include "api/llm.h"
 #include "engine/llm_engine.h"
 #include "ssm_test_checkpoint.h"
+#include "engine_test_util.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace vllm;
 
 namespace {
+
+using vllm::testing::greedy;
 
 struct MambaCheckpoint {
   fs::path dir;
@@ -36,23 +39,9 @@ EngineArgs mamba_args(const fs::path& dir) {
   return args;
 }
 
-SamplingParams greedy(int max_tokens) {
-  SamplingParams params;
-  params.temperature = 0;
-  params.max_tokens = max_tokens;
-  params.ignore_eos = true;
-  return params;
-}
-
+// Prompts of ids 2..47 (the tiny SSM checkpoints' vocabulary).
 std::vector<std::vector<int32_t>> random_prompts(size_t count, int min_len, int max_len, uint32_t seed) {
-  std::mt19937 random(seed);
-  std::uniform_int_distribution<int> length(min_len, max_len), token(2, 47);
-  std::vector<std::vector<int32_t>> prompts(count);
-  for (auto& prompt : prompts) {
-    prompt.resize(static_cast<size_t>(length(random)));
-    for (int32_t& id : prompt) id = token(random);
-  }
-  return prompts;
+  return vllm::testing::random_prompts(count, min_len, max_len, seed, 2, 47);
 }
 
 class MambaEngine : public ::testing::TestWithParam<vllm::testing::SsmKind> {};

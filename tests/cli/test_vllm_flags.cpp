@@ -93,8 +93,6 @@ void expect_outcome(const Row& row, bool serve) {
     EXPECT_NE(parsed->warnings[0].find(" is ignored: "), std::string::npos) << parsed->warnings[0];
   } else if (row.category == "refused") {
     expect_clear_refusal();
-  } else if (row.category == "owned-elsewhere") {
-    if (!parsed->ok) expect_clear_refusal();  // until the TLS/CORS part of issue 23 lands
   } else {
     ADD_FAILURE() << "unknown category " << row.category;
   }

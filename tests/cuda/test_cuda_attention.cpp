@@ -36,7 +36,9 @@ struct Tolerance {
   float rtol, atol, rel_l2;
 };
 Tolerance tolerance_for(DType cache) {
-  if (cache == DType::F32) return {1e-5f, 5e-6f, 1e-5f};
+  // f32: only summation order and expf differ; over 5,000-key contexts split and merged, an
+  // element can move by 7e-6 (NonCausalMatchesCpu failed so once on an H100), hence atol 1e-5.
+  if (cache == DType::F32) return {1e-5f, 1e-5f, 1e-5f};
   return {1e-2f, 2e-2f, 5e-3f};
 }
 

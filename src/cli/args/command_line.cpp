@@ -90,8 +90,7 @@ std::string table_description(const VllmFlag& flag) {
   switch (flag.handling) {
     case FlagHandling::Map: return flag.why;
     case FlagHandling::Ignore: return "Accepted and ignored" + when + ": " + flag.why;
-    case FlagHandling::Refuse:
-    case FlagHandling::Elsewhere: return "Refused" + when + ": " + flag.why;
+    case FlagHandling::Refuse: return "Refused" + when + ": " + flag.why;
   }
   return "";
 }
@@ -146,7 +145,6 @@ void CommandLine::apply_vllm_flags() {
         log_warning(warnings_.back());
         break;
       case FlagHandling::Refuse:
-      case FlagHandling::Elsewhere:
         fail(ErrorKind::Unsupported, spelled(flag, values), ": ", flag.why);
     }
   }

@@ -18,7 +18,6 @@ constexpr FlagArity List = FlagArity::Values;
 constexpr FlagHandling Map = FlagHandling::Map;
 constexpr FlagHandling Ignore = FlagHandling::Ignore;
 constexpr FlagHandling Refuse = FlagHandling::Refuse;
-constexpr FlagHandling Elsewhere = FlagHandling::Elsewhere;
 
 // Sets `key` in the JSON object held as text in `field` (empty: a new object).
 void merge_json_key(std::string& field, const std::string& flag, const std::string& key, nlohmann::json value) {

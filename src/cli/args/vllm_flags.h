@@ -26,7 +26,6 @@ enum class FlagHandling {
   Map,        // implemented: `apply` writes the value into vllm-cpp's own settings
   Ignore,     // accepted; one warning line says why it changes nothing here
   Refuse,     // asks for what vllm-cpp cannot do yet: a one-line error before anything loads
-  Elsewhere,  // implemented by another part of issue 23 (TLS, CORS); refused until it lands
 };
 
 enum class FlagScope {
