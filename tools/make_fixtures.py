@@ -652,6 +652,7 @@ def make(name, config, out_dir, seed, tried=(), final=False):
     attn_implementation = config.pop("_attn", "eager")
     custom_reference = config.pop("_reference", None)
     twin = config.pop("_twin", None)  # the transformers twin's whole config (ours is nested otherwise)
+    prompt_lengths = config.pop("_prompt_lengths", PROMPT_LENGTHS)
     generator = torch.Generator().manual_seed(seed)
     if custom_reference == "decoder":  # authors_code_reference.Decoder, no transformers class at all
         return make_decoder(name, config, directory, generator, converter)
@@ -683,7 +684,7 @@ def make(name, config, out_dir, seed, tried=(), final=False):
                                                  attn_implementation=attn_implementation).eval()
 
     prompts = []
-    for length in PROMPT_LENGTHS:
+    for length in prompt_lengths:
         ids = torch.randint(3, VOCAB, (1, length), generator=generator)
         if custom_reference:
             forward = (lambda seq: authors_code_reference.alibi_llama_logits(model, seq)) \
