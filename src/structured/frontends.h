@@ -32,4 +32,8 @@ Grammar grammar_from_json_schema(const std::string& schema_json, const JsonWhite
 
 Grammar grammar_from_choices(const std::vector<std::string>& choices);
 
+// A structural tag (structural_tag.cpp): vLLM's {"structures", "triggers"} or xgrammar's
+// {"format": ...}, as JSON text.
+Grammar grammar_from_structural_tag(const std::string& spec_json, const JsonWhitespace& ws);
+
 }  // namespace vllm::structured

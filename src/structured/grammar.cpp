@@ -73,8 +73,7 @@ Grammar grammar_of(const StructuredOutputSpec& spec) {
     case StructuredOutputSpec::Kind::Regex: return grammar_from_regex(spec.text);
     case StructuredOutputSpec::Kind::Choice: return grammar_from_choices(spec.choices);
     case StructuredOutputSpec::Kind::Grammar: return grammar_from_ebnf(spec.text);
-    case StructuredOutputSpec::Kind::StructuralTag:
-      fail(ErrorKind::Unsupported, "structured outputs: structural_tag is not supported yet");
+    case StructuredOutputSpec::Kind::StructuralTag: return grammar_from_structural_tag(spec.text, ws);
   }
   fail(ErrorKind::Internal, "unknown structured output kind");
 }

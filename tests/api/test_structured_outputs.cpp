@@ -16,6 +16,7 @@
 #include "test_util.h"
 
 using namespace vllm;
+using namespace std::string_literals;
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 using structured::StructuredOutputSpec;
@@ -243,4 +244,60 @@ TEST_F(StructuredOutputs, ConstraintStartsAfterTheMarker) {
   params.structured_outputs_after = ".";
   const CompletionOutput out = llm_->generate(std::vector<std::string>{"It rained. Then"}, params)[0].outputs[0];
   EXPECT_TRUE(std::regex_match(out.text, std::regex("[0-9]{3}"))) << out.text;
+}
+
+// structural_tag (xgrammar's format tree): free text in which every " the" must go on as
+// " the big" or " the small"; and a forced tag whose JSON content must follow its schema.
+TEST_F(StructuredOutputs, StructuralTagsConstrainWhatTheirTriggersStart) {
+  StructuredOutputSpec triggered;
+  triggered.kind = StructuredOutputSpec::Kind::StructuralTag;
+  triggered.text = R"J({"type": "structural_tag", "format": {"type": "triggered_tags", "triggers": [" the"],
+      "tags": [{"begin": " the", "content": {"type": "regex", "pattern": " (big|small)"}, "end": ""}]}})J";
+  int tags = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    SamplingParams params;
+    params.temperature = 1.0;
+    params.seed = seed;
+    params.max_tokens = 60;
+    params.structured_outputs = triggered;
+    const std::string text = llm_->generate(std::vector<std::string>{"Once upon a time"}, params)[0].outputs[0].text;
+    for (size_t at = text.find(" the"); at != std::string::npos; at = text.find(" the", at + 1)) {
+      const std::string rest = text.substr(at + 4);
+      const bool tagged = rest.rfind(" big", 0) == 0 || rest.rfind(" small", 0) == 0;
+      // A trigger at the very end of a length-capped output may be cut before its content.
+      EXPECT_TRUE(tagged || " big"s.rfind(rest, 0) == 0 || " small"s.rfind(rest, 0) == 0) << text;
+      tags += tagged;
+    }
+  }
+  EXPECT_GT(tags, 0) << "no sample used the trigger: the test checks nothing";
+
+  StructuredOutputSpec forced;
+  forced.kind = StructuredOutputSpec::Kind::StructuralTag;
+  const json schema = json::parse(R"({"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
+      "age": {"type": "integer", "minimum": 0, "maximum": 120}}, "required": ["name", "age"], "additionalProperties": false})");
+  forced.text = json{{"type", "structural_tag"},
+                     {"format", {{"type", "tag"}, {"begin", "<person>"},
+                                 {"content", {{"type", "json_schema"}, {"json_schema", schema}}}, {"end", "</person>"}}}}
+                    .dump();
+  std::vector<std::string> instances;
+  for (const std::string& text : sample(forced, 3)) {
+    ASSERT_EQ(text.rfind("<person>", 0), 0u) << text;
+    ASSERT_GE(text.size(), 17u) << text;
+    ASSERT_EQ(text.substr(text.size() - 9), "</person>") << text;
+    instances.push_back(text.substr(8, text.size() - 17));
+  }
+  if (have_jsonschema()) EXPECT_EQ(validate_with_jsonschema(schema, instances), "\n");
+  for (const std::string& instance : instances) EXPECT_NO_THROW(json::parse(instance)) << instance;
+
+  // A begin that no trigger starts: refused when the request is added, naming the problem.
+  SamplingParams bad;
+  bad.structured_outputs = forced;
+  bad.structured_outputs->text = R"({"structures": [{"begin": "<x>", "schema": {}, "end": "</x>"}], "triggers": ["<y"]})";
+  try {
+    llm_->generate(std::vector<std::string>{"A"}, bad);
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::InvalidArgument) << error.what();
+    EXPECT_NE(std::string(error.what()).find("starts with none of the triggers"), std::string::npos) << error.what();
+  }
 }

@@ -125,6 +125,14 @@ TEST_F(ProtocolTest, StructuredOutputFieldsReachTheEngineRequest) {
   ASSERT_TRUE(regex.engine_requests[0].params.structured_outputs.has_value());
   EXPECT_EQ(regex.engine_requests[0].params.structured_outputs->kind, structured::StructuredOutputSpec::Kind::Regex);
   EXPECT_EQ(regex.engine_requests[0].params.structured_outputs->text, "[ab]+");
+  const Json tag = Json::parse(R"({"type": "structural_tag", "triggers": ["<f="],
+      "structures": [{"begin": "<f=a>", "schema": {"type": "integer"}, "end": "</f>"}]})");
+  auto structural = prepare_completion({{"prompt", "hi"}, {"response_format", tag}}, model);
+  ASSERT_TRUE(structural.engine_requests[0].params.structured_outputs.has_value());
+  EXPECT_EQ(structural.engine_requests[0].params.structured_outputs->kind,
+            structured::StructuredOutputSpec::Kind::StructuralTag);
+  EXPECT_EQ(nlohmann::json::parse(structural.engine_requests[0].params.structured_outputs->text),
+            nlohmann::json::parse(tag.dump()));
   auto plain = prepare_completion({{"prompt", "hi"}}, model);
   EXPECT_FALSE(plain.engine_requests[0].params.structured_outputs.has_value());
 }
