@@ -66,11 +66,14 @@ TEST(GrammarCompiler, EveryKindCompilesAndErrorsPropagate) {
   EXPECT_NO_THROW(compiler.compile(StructuredOutputSpec::grammar("start: \"yes\" | \"no\"")));
   StructuredOutputSpec tag;
   tag.kind = StructuredOutputSpec::Kind::StructuralTag;
+  tag.text = R"({"structures": [{"begin": "<a>", "schema": {"type": "integer"}, "end": "</a>"}], "triggers": ["<a"]})";
+  EXPECT_NO_THROW(compiler.compile(tag));
+  tag.text = "";  // not JSON
   try {
     compiler.compile(tag);
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
   }
   try {
     compiler.compile(StructuredOutputSpec::json_schema(R"({"not":{}})"));
