@@ -3,6 +3,7 @@
 #include "server/chat_tools.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "core/error.h"
 #include "parsers/json_text.h"
@@ -198,18 +199,149 @@ Json delta_tool_calls_json(const std::vector<parsers::DeltaToolCall>& calls) {
 
 }  // namespace detail
 
+namespace {
+
+// What a required tool_choice's output (a JSON list of {"name", "parameters"}) holds so far:
+// per element, its name once the string is complete and where its parameters' text starts and,
+// once complete, ends. A plain scan: the grammar already holds the text to the schema.
+struct RequiredElement {
+  std::optional<std::string> name;
+  size_t params_begin = std::string_view::npos, params_end = std::string_view::npos;
+};
+
+std::vector<RequiredElement> scan_required_calls(std::string_view text) {
+  std::vector<RequiredElement> elements;
+  int depth = 0;
+  bool in_string = false, escape = false, expecting_key = false, awaiting_value = false, in_params = false;
+  size_t string_start = 0;
+  std::string key;
+  auto end_scalar_params = [&](size_t end) {
+    if (in_params && elements.back().params_end == std::string_view::npos) {
+      while (end > elements.back().params_begin && std::isspace(static_cast<unsigned char>(text[end - 1]))) --end;
+      elements.back().params_end = end;
+    }
+    in_params = false;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escape) {
+        escape = false;
+      } else if (c == '\\') {
+        escape = true;
+      } else if (c == '"') {
+        in_string = false;
+        if (depth != 2) continue;
+        std::string value;
+        try {
+          value = nlohmann::json::parse(text.substr(string_start, i + 1 - string_start)).get<std::string>();
+        } catch (const nlohmann::json::exception&) {
+          continue;
+        }
+        if (expecting_key) {
+          key = std::move(value);
+          expecting_key = false;
+        } else if (key == "name") {
+          elements.back().name = std::move(value);
+        } else if (in_params) {
+          elements.back().params_end = i + 1;
+          in_params = false;
+        }
+      }
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) continue;
+    if (awaiting_value) {  // the first character of a value at depth 2
+      awaiting_value = false;
+      if (key == "parameters" || key == "arguments") {
+        in_params = true;
+        elements.back().params_begin = i;
+      }
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        string_start = i;
+        break;
+      case '{':
+      case '[':
+        if (depth == 1 && c == '{') elements.emplace_back();
+        ++depth;
+        expecting_key = depth == 2 && c == '{';
+        break;
+      case '}':
+      case ']':
+        if (depth == 2) end_scalar_params(i);
+        --depth;
+        if (depth == 2 && in_params) {
+          elements.back().params_end = i + 1;
+          in_params = false;
+        }
+        break;
+      case ':':
+        if (depth == 2) awaiting_value = true;
+        break;
+      case ',':
+        if (depth == 2) {
+          end_scalar_params(i);
+          expecting_key = true;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return elements;
+}
+
+}  // namespace
+
+std::vector<parsers::DeltaToolCall> ForcedToolCallStream::next(std::string_view text) {
+  std::vector<parsers::DeltaToolCall> deltas;
+  // The arguments text of call `index` so far; announces the call the first time.
+  auto send = [&](size_t index, const std::string& name, std::string_view arguments) {
+    parsers::DeltaToolCall delta;
+    delta.index = static_cast<int>(index);
+    if (index == calls_.size()) {
+      calls_.emplace_back();
+      delta.id = parsers::random_tool_call_id();
+      delta.name = name;
+    }
+    Call& call = calls_[index];
+    if (arguments.size() > call.sent || delta.id) delta.arguments = std::string(arguments.substr(std::min(call.sent, arguments.size())));
+    call.sent = std::max(call.sent, arguments.size());
+    if (delta.id || delta.arguments) deltas.push_back(std::move(delta));
+  };
+  if (plan_.choice == "function") {
+    const size_t start = text.find_first_not_of(" \t\r\n");
+    send(0, plan_.named_function, start == std::string_view::npos ? std::string_view() : text.substr(start));
+    return deltas;
+  }
+  std::vector<RequiredElement> elements = scan_required_calls(text);
+  for (size_t i = 0; i < elements.size() && i <= calls_.size(); ++i) {
+    if (!elements[i].name) break;  // calls go out in order, each once its name is known
+    if (!plan_.parallel_tool_calls && i > 0) break;
+    const RequiredElement& e = elements[i];
+    std::string_view arguments;
+    if (e.params_begin != std::string_view::npos)
+      arguments = text.substr(e.params_begin, std::min(e.params_end, text.size()) - e.params_begin);
+    send(i, *e.name, arguments);
+  }
+  return deltas;
+}
+
 ChatStreamParser::ChatStreamParser(const ChatToolPlan& plan, const ServingModel& model) : plan_(plan) {
   if (!model.reasoning_parser.empty()) reasoning_ = parsers::make_reasoning_parser(model.reasoning_parser);
   if (plan.choice == "auto" && model.enable_auto_tool_choice && !model.tool_call_parser.empty()) {
     tools_ = parsers::make_tool_parser(model.tool_call_parser, plan.tools);
     auto_tools_ = true;
   } else if (plan.choice == "required" || plan.choice == "function") {
-    buffered_ = true;
+    forced_ = std::make_unique<ForcedToolCallStream>(plan);
   }
 }
 
 bool ChatStreamParser::tools_called() const {
-  return tools_ ? tools_->streamed_tool_calls() > 0 : buffered_called_;
+  return tools_ ? tools_->streamed_tool_calls() > 0 : forced_ && forced_->called();
 }
 
 parsers::DeltaMessage ChatStreamParser::on_text(std::string_view text, bool finished) {
@@ -234,25 +366,8 @@ parsers::DeltaMessage ChatStreamParser::on_text(std::string_view text, bool fini
       for (auto& call : delta->tool_calls)
         if (plan_.parallel_tool_calls || call.index == 0) out.tool_calls.push_back(std::move(call));
     }
-  } else if (buffered_) {
-    // required / named: the JSON tool_choice_schema enforced, read once the output is complete.
-    if (finished) {
-      ServingModel without_parsers;
-      detail::ParsedChatOutput parsed = detail::parse_chat_output(plan_, without_parsers, content_);
-      if (parsed.tools_called) {
-        buffered_called_ = true;
-        for (size_t i = 0; i < parsed.tool_calls.size(); ++i) {
-          parsers::DeltaToolCall call;
-          call.index = static_cast<int>(i);
-          call.id = parsed.tool_calls[i].id;
-          call.name = parsed.tool_calls[i].function.name;
-          call.arguments = parsed.tool_calls[i].function.arguments;
-          out.tool_calls.push_back(std::move(call));
-        }
-      } else if (!content_.empty()) {
-        out.content = content_;
-      }
-    }
+  } else if (forced_) {
+    out.tool_calls = forced_->next(content_);
   } else if (!content_delta.empty()) {
     out.content = std::move(content_delta);
   }

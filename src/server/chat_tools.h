@@ -46,6 +46,26 @@ Json delta_tool_calls_json(const std::vector<parsers::DeltaToolCall>& calls);
 namespace vllm::server {
 
 // One streamed choice: the reasoning parser splits the text, its content goes to the tool parser.
+// The tool calls of a required or named tool_choice, streamed while the constrained JSON grows
+// (as vLLM streams them): named, the output is the arguments object, sent as it comes; required,
+// a JSON list of {"name", "parameters"} objects, each call announced (id and name) once its name
+// is complete, then its parameters' text as it grows. The arguments' deltas join into the
+// parameters exactly as the model wrote them.
+class ForcedToolCallStream {
+ public:
+  explicit ForcedToolCallStream(const ChatToolPlan& plan) : plan_(plan) {}
+  // The whole constrained text so far; returns the new deltas.
+  std::vector<parsers::DeltaToolCall> next(std::string_view text);
+  bool called() const { return !calls_.empty(); }
+
+ private:
+  struct Call {
+    size_t sent = 0;  // bytes of its arguments already sent
+  };
+  const ChatToolPlan& plan_;
+  std::vector<Call> calls_;
+};
+
 class ChatStreamParser {
  public:
   ChatStreamParser(const ChatToolPlan& plan, const ServingModel& model);
@@ -60,8 +80,7 @@ class ChatStreamParser {
   std::unique_ptr<parsers::ToolParser> tools_;
   bool auto_tools_ = false;
   std::string content_;  // content the reasoning parser has passed on (the tool parser's input)
-  bool buffered_ = false;  // required/named: read as JSON once the output is done
-  bool buffered_called_ = false;
+  std::unique_ptr<ForcedToolCallStream> forced_;  // required / named tool_choice
 };
 
 // One choice's answer as parsed deltas, for the APIs that stream items rather than chat chunks

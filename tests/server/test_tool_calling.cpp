@@ -3,6 +3,8 @@
 // "tool_calls", and streamed delta.tool_calls / delta.reasoning_content that add up to them.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "fake_engine.h"
 #include "server/openai_protocol.h"
 #include "server_test_util.h"
@@ -207,6 +209,76 @@ TEST_F(ToolCallingTest, NamedAndRequiredAreHeldToTheToolsSchema) {
     if (chunk["choices"][0]["delta"].contains("tool_calls"))
       arguments += chunk["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].get<std::string>();
   EXPECT_EQ(arguments, R"({"city": "Oslo"})");
+}
+
+// Forced calls stream as the constrained JSON grows (vLLM's behaviour): the call is announced
+// once (id, name, "" arguments) as soon as its name is known, then its arguments arrive in
+// pieces before the output ends; the pieces join into the parameters as written.
+TEST_F(ToolCallingTest, ForcedCallsStreamTheirArgumentsAsTheyGrow) {
+  model.reasoning_parser.clear();
+  struct Seen {
+    std::map<int, std::string> names, ids, arguments;
+    std::map<int, int> argument_chunks;
+    size_t first_arguments_chunk = std::string::npos, chunks = 0;
+    std::string finish_reason;
+  };
+  auto collect = [&](const std::vector<Json>& chunks) {
+    Seen seen;
+    seen.chunks = chunks.size();
+    for (size_t c = 0; c < chunks.size(); ++c) {
+      const Json& choice = chunks[c]["choices"][0];
+      if (!choice["finish_reason"].is_null()) seen.finish_reason = choice["finish_reason"];
+      if (!choice["delta"].contains("tool_calls")) continue;
+      for (const Json& call : choice["delta"]["tool_calls"]) {
+        const int index = call["index"];
+        if (call.contains("id")) {
+          EXPECT_FALSE(seen.ids.count(index)) << "call " << index << " announced twice";
+          seen.ids[index] = call["id"];
+          seen.names[index] = call["function"]["name"];
+          EXPECT_EQ(call["type"], "function");
+        } else {
+          EXPECT_FALSE(call["function"].contains("name"));
+        }
+        if (call["function"].contains("arguments")) {
+          const std::string piece = call["function"]["arguments"];
+          seen.arguments[index] += piece;
+          if (!piece.empty()) {
+            ++seen.argument_chunks[index];
+            seen.first_arguments_chunk = std::min(seen.first_arguments_chunk, c);
+          }
+        }
+      }
+    }
+    return seen;
+  };
+
+  Json named = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
+  auto one = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", named}, {"stream", true}}, model);
+  Seen a = collect(stream(one, R"({"city": "Rome", "days": [1, 2]})"));
+  EXPECT_EQ(a.names[0], "get_weather");
+  EXPECT_EQ(a.arguments[0], R"({"city": "Rome", "days": [1, 2]})");
+  EXPECT_GT(a.argument_chunks[0], 10);  // one character a chunk here
+  EXPECT_LT(a.first_arguments_chunk, 2u);
+  EXPECT_EQ(a.finish_reason, "stop");  // vLLM: a named call finishes with "stop"
+
+  auto two = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", "required"}, {"stream", true}}, model);
+  const std::string list =
+      R"([ {"name": "get_weather", "parameters": {"city": "Oslo", "note": "a \"quoted\" }, [x]"}} ,)"
+      R"( {"parameters": 7, "name": "get_weather"}, {"name": "get_weather", "parameters": [1, {"a": null}] } ])";
+  Seen b = collect(stream(two, list));
+  ASSERT_EQ(b.names.size(), 3u);
+  EXPECT_EQ(b.arguments[0], R"({"city": "Oslo", "note": "a \"quoted\" }, [x]"})");
+  EXPECT_EQ(b.arguments[1], "7");  // parameters before the name: sent once the name is known
+  EXPECT_EQ(b.arguments[2], R"([1, {"a": null}])");
+  EXPECT_NE(b.ids[0], b.ids[1]);
+  EXPECT_GT(b.argument_chunks[0], 10);
+  EXPECT_LT(b.first_arguments_chunk, list.find("Oslo"));  // before the first call's arguments end
+  EXPECT_EQ(b.finish_reason, "tool_calls");
+
+  auto single = prepare_chat({{"messages", kMessages}, {"tools", kTools}, {"tool_choice", "required"},
+                              {"parallel_tool_calls", false}, {"stream", true}}, model);
+  Seen c = collect(stream(single, list));
+  EXPECT_EQ(c.names.size(), 1u);
 }
 
 TEST_F(ToolCallingTest, ReasoningOnlyStream) {
