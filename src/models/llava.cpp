@@ -55,14 +55,19 @@ DecoderSpec llava_text_spec(const ModelConfig& outer) {
              " is not served by the generic decoder");
   DecoderSpec spec = info->decoder_spec(text);
   spec.architecture = outer.architecture();
-  // Checkpoint names: 5.x model.language_model.* / lm_head.*; 4.x language_model.model.* /
-  // language_model.lm_head.*; the tower and projector lose their `model.` (5.x).
+  // Checkpoint names: 5.x model.language_model.* / lm_head.*; 4.x (and 5.x's save_pretrained)
+  // language_model.model.* / language_model.lm_head.*; the tower and projector lose their
+  // `model.` (5.x); the tower's CLIPVisionModel keeps its `vision_model.` (published llava-hf
+  // checkpoints) or not (transformers 5.17's save_pretrained): both end as
+  // vision_tower.vision_model.*.
   auto& renames = spec.weights.renames;
   renames.insert(renames.begin(), {{"^model.language_model.", "model."},
                                    {"^language_model.model.", "model."},
                                    {"^language_model.lm_head.", "lm_head."},
                                    {"^model.vision_tower.", "vision_tower."},
-                                   {"^model.multi_modal_projector.", "multi_modal_projector."}});
+                                   {"^model.multi_modal_projector.", "multi_modal_projector."},
+                                   {"^vision_tower.vision_model.", "vision_tower."},
+                                   {"^vision_tower.", "vision_tower.vision_model."}});
   return spec;
 }
 
@@ -158,8 +163,10 @@ class Llava : public GenericDecoder {
   // checkpoint tensors are ignored (vLLM drops them as well).
   static DecoderSpec with_unused_tower_layers(DecoderSpec spec, const LlavaVisionSpec& vision) {
     const int64_t used = *std::max_element(vision.feature_layers.begin(), vision.feature_layers.end());
-    // Matched against the checkpoint's names: 5.x under model., 4.x without.
-    for (const std::string root : {"model.vision_tower.vision_model.", "vision_tower.vision_model."}) {
+    // Matched against the checkpoint's names: 5.x under model., 4.x without, and the tower with
+    // or without its vision_model.
+    for (const std::string root : {"model.vision_tower.vision_model.", "vision_tower.vision_model.", "model.vision_tower.",
+                                   "vision_tower."}) {
       for (int64_t i = used; i < vision.vision.num_hidden_layers; ++i)
         spec.weights.ignored_prefixes.push_back(root + "encoder.layers." + std::to_string(i) + ".");
       spec.weights.ignored_prefixes.push_back(root + "post_layernorm.");
