@@ -130,6 +130,28 @@ std::string response_head(int status, std::string_view content_type, std::option
 }
 
 constexpr int kMaxJsonDepth = 128;  // deeper bodies are refused before anything recurses on them
+
+// Whether `text` nests arrays and objects deeper than `limit` (strings skipped): one linear scan
+// before parsing. nlohmann's callback parser could check depth while parsing, but it scans the
+// parent container on every closing brace (quadratic: a chat of 200,000 messages took 40 s).
+bool nests_deeper_than(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false, escape = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escape) escape = false;
+      else if (c == '\\') escape = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
 constexpr auto kWriteTimeout = 120s;  // a client that reads nothing for this long is dropped
 
 // State shared with engine callbacks, which may outlive the server's objects.
@@ -178,6 +200,10 @@ struct HttpServer::Impl {
 
   net::io_context ioc{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  // Request preparation (JSON parsing, chat templates, tokenization) runs here, off the I/O
+  // threads, so /health, /metrics and the other light routes answer while large requests are
+  // prepared.
+  std::optional<net::thread_pool> prepare_pool;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::steady_timer> accept_retry;
   std::vector<std::thread> threads;
@@ -418,11 +444,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (media_type != "application/json")
       throw ApiError(400, "Unsupported Media Type: Only 'application/json' is allowed");
     const std::string& body = request_.body();
+    if (nests_deeper_than(body, kMaxJsonDepth))
+      throw ApiError(400, str("The JSON body is nested deeper than ", kMaxJsonDepth, " levels"));
     try {
-      return Json::parse(body, [](int depth, Json::parse_event_t, Json&) {
-        if (depth > kMaxJsonDepth) throw ApiError(400, str("The JSON body is nested deeper than ", kMaxJsonDepth, " levels"));
-        return true;
-      });
+      return Json::parse(body);
     } catch (const Json::parse_error& error) {
       throw ApiError(400, str("The request body is not valid JSON: ", error.what()));
     }
@@ -439,8 +464,12 @@ class Session : public std::enable_shared_from_this<Session> {
             render_metrics(server_.engine.stats(), server, server_.model.name()) + server_.http_metrics.render());
   }
   void handle_models() { respond_json(200, models_response(server_.model)); }
-  void handle_tokenize() { respond_json(200, tokenize_response(parse_body(), server_.model)); }
-  void handle_detokenize() { respond_json(200, detokenize_response(parse_body(), server_.model)); }
+  void handle_tokenize() {
+    answer_from_pool([this] { return tokenize_response(parse_body(), server_.model); });
+  }
+  void handle_detokenize() {
+    answer_from_pool([this] { return detokenize_response(parse_body(), server_.model); });
+  }
   void handle_completions() { start_generation(Endpoint::Completion); }
   void handle_chat() { start_generation(Endpoint::Chat); }
   void handle_embeddings() { start_generation(Endpoint::Embedding); }
@@ -450,7 +479,37 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_rerank() { start_generation(Endpoint::Rerank); }
   void handle_responses() { start_generation(Endpoint::Responses); }
   void handle_messages() { start_generation(Endpoint::Messages); }
-  void handle_count_tokens() { respond_json(200, count_tokens_response(parse_body(), server_.model)); }
+  void handle_count_tokens() {
+    answer_from_pool([this] { return count_tokens_response(parse_body(), server_.model); });
+  }
+
+  // `compute` on the preparation pool (the body parsed, a template rendered, text tokenized),
+  // then `finish` with its result on the strand; an exception from either is the answer. The
+  // strand is idle meanwhile (no read is pending while a request is answered), so `compute` may
+  // read request_.
+  template <typename Result>
+  void off_strand(std::function<Result()> compute, std::function<void(Result&)> finish) {
+    net::post(*server_.prepare_pool, [self = shared_from_this(), compute = std::move(compute), finish = std::move(finish)] {
+      std::optional<Result> result;
+      std::exception_ptr error;
+      try {
+        result = compute();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      net::post(self->stream_.get_executor(), [self, finish, result = std::move(result), error]() mutable {
+        try {
+          if (error) std::rethrow_exception(error);
+          finish(*result);
+        } catch (const std::exception& failure) {
+          self->respond_error(to_api_error(failure));
+        }
+      });
+    });
+  }
+  void answer_from_pool(std::function<Json()> compute) {
+    off_strand<Json>(std::move(compute), [this](Json& answer) { respond_json(200, answer); });
+  }
 
   // GET /v1/responses/{id}; POST /v1/responses/{id}/cancel.
   void handle_response_item() {
@@ -473,9 +532,18 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void start_generation(Endpoint endpoint) {
     if (server_.stopping) throw ApiError(503, "The server is shutting down");
-    Json body = parse_body();
-    auto generation = std::make_shared<Generation>();
-    generation->request = prepare_request(endpoint, body, server_.model);
+    off_strand<std::shared_ptr<Generation>>(
+        [this, endpoint] {
+          auto generation = std::make_shared<Generation>();
+          generation->request = prepare_request(endpoint, parse_body(), server_.model);
+          return generation;
+        },
+        [this](std::shared_ptr<Generation>& generation) { admit_generation(generation); });
+  }
+
+  // A prepared request enters the engine (on the strand).
+  void admit_generation(const std::shared_ptr<Generation>& generation) {
+    if (server_.stopping) throw ApiError(503, "The server is shutting down");
     // In flight counts sequences: a request with k prompts and n choices holds k * n.
     size_t count = generation->request.engine_requests.size();
     int64_t n = generation->request.n;
@@ -837,6 +905,7 @@ uint16_t HttpServer::start() {
   s.work.emplace(s.ioc.get_executor());
   net::post(strand, [&s] { s.accept(); });
   int threads = std::max(1, s.options.threads);
+  s.prepare_pool.emplace(static_cast<size_t>(threads));
   for (int i = 0; i < threads; ++i)
     s.threads.emplace_back([&s] {
       while (true) {  // a handler's exception ends that handler, never the server
@@ -888,6 +957,8 @@ void HttpServer::shutdown() {
     auto hard_deadline = std::chrono::steady_clock::now() + 3s;
     while (busy() && std::chrono::steady_clock::now() < hard_deadline) std::this_thread::sleep_for(10ms);
   }
+  s.prepare_pool->join();  // preparations in progress finish; their answers find the sockets closed
+  s.prepare_pool.reset();
   s.work.reset();
   s.ioc.stop();
   for (auto& thread : s.threads) thread.join();

@@ -151,6 +151,45 @@ TEST_F(HttpServerTest, RequestErrors) {
   EXPECT_EQ(post("/v1/completions", {{"prompt", {1}}, {"max_tokens", 2}}).status, 200);
 }
 
+// Issue 26: request cost. Brackets inside strings do not count as nesting; a chat of 100,000
+// messages is parsed and answered (here: too long for the context); while several such bodies
+// are being prepared, /health and /metrics still answer before any of them (preparation runs
+// off the I/O threads).
+TEST_F(HttpServerTest, LargeBodiesDoNotHoldUpLightRoutes) {
+  start(FakeEngine::Options{.max_model_len = 32});
+  const std::string brackets(300, '[');
+  auto in_string = post("/v1/completions", {{"prompt", brackets}, {"max_tokens", 1}});
+  EXPECT_EQ(in_string.body.find("nested deeper"), std::string::npos) << in_string.body;
+  auto deep = fetch("POST", "/v1/completions", std::string(200, '[') + std::string(200, ']'));
+  EXPECT_NE(error_of(deep)["message"].get<std::string>().find("nested deeper than 128"), std::string::npos);
+
+  Json messages = Json::array();
+  for (int i = 0; i < 100000; ++i) messages.push_back({{"role", i % 2 ? "assistant" : "user"}, {"content", "hi"}});
+  const std::string heavy = Json{{"messages", messages}, {"max_tokens", 1}}.dump();
+  std::atomic<int> heavy_done{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i)
+    clients.emplace_back([&] {
+      try {
+        HttpResponse response = fetch("POST", "/v1/chat/completions", heavy);
+        EXPECT_EQ(response.status, 400) << response.body;  // longer than the context
+      } catch (const Error& error) {
+        ADD_FAILURE() << error.what();  // a quadratic parse outlasts the client's 20 s
+      }
+      heavy_done.fetch_add(1);
+    });
+  // The bodies are in after a moment (loopback); their preparation takes seconds, and /health
+  // must not wait for it: with preparation on the I/O threads it answered only after some of
+  // them finished.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(fetch("GET", "/health").status, 200);
+  EXPECT_EQ(fetch("GET", "/metrics").status, 200);
+  const int finished_first = heavy_done.load();
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(finished_first, 0) << "heavy requests finished before /health answered";
+  EXPECT_EQ(post("/v1/completions", {{"prompt", {1}}, {"max_tokens", 2}}).status, 200);
+}
+
 // Issue 26: a chat template is code; a request's own is refused unless the operator trusts them.
 TEST_F(HttpServerTest, RequestChatTemplateNeedsTheTrustFlag) {
   start();
