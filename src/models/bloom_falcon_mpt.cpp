@@ -1,6 +1,7 @@
 // Bloom, Falcon and MPT: LayerNorm decoders with fused query_key_value projections in their own
 // layouts and ALiBi (Bloom, MPT) or rotary (Falcon) positions.
 #include "core/error.h"
+#include "core/logging.h"
 #include "models/generic_decoder.h"
 
 namespace vllm {
@@ -86,7 +87,12 @@ DecoderSpec falcon_spec(const ModelConfig& config) {
 
 DecoderSpec mpt_spec(const ModelConfig& config) {
   int64_t hidden = config.hidden_size();
-  DecoderSpec spec = dense_spec(config, config.get_int("expansion_ratio", 4) * hidden, /*default_tie=*/true);
+  // transformers' MptMLP is always 4 x d_model and never reads expansion_ratio (MosaicML's own
+  // code did); HF is the reference, so is this model.
+  if (int64_t ratio = config.get_int("expansion_ratio", 4); ratio != 4)
+    log_warning(config.source(), ": expansion_ratio ", ratio,
+                " is ignored as transformers' MPT ignores it: the MLP is 4 x d_model");
+  DecoderSpec spec = dense_spec(config, 4 * hidden, /*default_tie=*/true);
   spec.tie_word_embeddings = true;  // MPT's LM head is always the embedding
   nlohmann::json attn = config.raw().value("attn_config", nlohmann::json::object());
   VLLM_CHECK(!attn.value("qk_ln", false) && !attn.value("rope", false), Unsupported, config.source(),

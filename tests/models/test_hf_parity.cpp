@@ -3,6 +3,9 @@
 // tokens identical (a divergence allowed only where HF's top-2 margin is below 1e-3), and the
 // same logits whether a prompt runs alone, chunked, or batched with others.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
 
 #include <algorithm>
 #include <cmath>
@@ -29,12 +32,40 @@ constexpr int64_t kBlockSize = 4;  // small blocks: every prompt spans several, 
 
 fs::path fixtures_dir() { return vllm::testing::source_dir() / "tests" / "data" / "models"; }
 
+// Config spellings transformers computes the same model from, checked against the fixture's own
+// expected outputs: "<fixture>__<variant>" runs the fixture with these config.json fields set.
+const std::map<std::string, std::pair<std::string, nlohmann::json>>& config_variants() {
+  static const std::map<std::string, std::pair<std::string, nlohmann::json>> variants = {
+      // transformers' MPT never reads expansion_ratio (its MLP is 4 x d_model): the weights decide.
+      {"mpt_alibi_clip_4x__expansion_ratio_2", {"mpt_alibi_clip_4x", {{"expansion_ratio", 2}}}},
+  };
+  return variants;
+}
+
 std::vector<std::string> fixture_names() {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(fixtures_dir()))
     if (fs::exists(entry.path() / "expected.json")) names.push_back(entry.path().filename().string());
+  for (const auto& [name, variant] : config_variants())
+    if (fs::exists(fixtures_dir() / variant.first / "expected.json")) names.push_back(name);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+// The fixture's folder, or for a variant a temporary copy with the config fields replaced.
+fs::path fixture_folder(const std::string& name) {
+  auto variant = config_variants().find(name);
+  if (variant == config_variants().end()) return fixtures_dir() / name;
+  const fs::path source = fixtures_dir() / variant->second.first;
+  const fs::path copy = fs::temp_directory_path() / ("vllm_parity_" + std::to_string(::getpid()) + "_" + name);
+  fs::create_directories(copy);
+  for (const auto& entry : fs::directory_iterator(source))
+    if (entry.path().filename() != "config.json")
+      fs::copy_file(entry.path(), copy / entry.path().filename(), fs::copy_options::overwrite_existing);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(source / "config.json"));
+  config.update(variant->second.second);
+  std::ofstream(copy / "config.json") << config.dump(2);
+  return copy;
 }
 
 std::vector<float> log_softmax_row(const Tensor& logits, int64_t row) {
@@ -69,7 +100,8 @@ struct BlockAllocator {
 class HfParity : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    dir_ = fixtures_dir() / GetParam();
+    dir_ = fixture_folder(GetParam());
+    if (dir_.parent_path() != fixtures_dir()) temporary_ = dir_;
     std::ifstream in(dir_ / "expected.json");
     expected_ = nlohmann::json::parse(in);
     ModelLoadOptions options;
@@ -92,7 +124,11 @@ class HfParity : public ::testing::TestWithParam<std::string> {
     }
   }
 
-  fs::path dir_;
+  void TearDown() override {
+    if (!temporary_.empty()) fs::remove_all(temporary_);
+  }
+
+  fs::path dir_, temporary_;
   nlohmann::json expected_;
   std::unique_ptr<Model> model_;
 };
